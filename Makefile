@@ -1,0 +1,54 @@
+# The README's commands. `make run` and `make test` install what they need first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app lkapp
+CATALOGS := $(wildcard lkapp/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+VENDOR := static/vendor/htmx.min.js
+
+.PHONY: install run test lint format translations clean
+
+install: $(VENV)/.installed node_modules/.installed $(VENDOR) $(COMPILED)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(VENDOR): node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+
+%.mo: %.po $(VENV)/.installed
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+
+run: install
+	LKAPP_ENV=development $(FLASK) db upgrade
+	LKAPP_ENV=development $(FLASK) demo --if-empty
+	@echo "Serving on http://127.0.0.1:5000 (Ctrl+C to stop)"
+	LKAPP_ENV=development $(BIN)/gunicorn --workers 2 --bind 127.0.0.1:5000 --access-logfile - wsgi:app
+
+test: install
+	$(BIN)/pytest -n 2 --dist loadfile
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Extract texts and merge them into the Russian and Hungarian catalogues.
+translations: install
+	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -o lkapp/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i lkapp/translations/messages.pot -d lkapp/translations
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor

@@ -1,0 +1,159 @@
+"""Configuration: defaults, then ``instance/config.py``, then ``LKAPP_*`` environment variables.
+
+Every setting an operator may change has an ``LKAPP_`` variable of the same name
+(``LKAPP_DATABASE_URL`` is the one exception in naming: it feeds ``SQLALCHEMY_DATABASE_URI``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class ConfigError(click.ClickException):
+    """A setting is missing or malformed; the message is one line for an operator.
+
+    A ClickException, so the ``flask`` command prints ``Error: ...`` and exits 1, no traceback.
+    """
+
+
+DEFAULTS = {
+    "ENV": "development",
+    "UTILITY_NAME": "City Power Supply",
+    "UTILITY_DETAILS": "Tax ID 7700000000 · 1 Energy Street · +1 555 0100",
+    "UTILITY_BANK_ACCOUNT": "40702810000000000001",
+    "CURRENCY": "EUR",
+    "TIMEZONE": "Europe/Budapest",
+    "READINGS_WINDOW": "15-25",
+    "CODE_TTL_DAYS": 30,
+    "LANGUAGES": ["en", "ru", "hu"],
+    "BABEL_DEFAULT_LOCALE": "en",
+    "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+    "MAIL_SERVER": "",
+    "MAIL_PORT": 25,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_DEFAULT_SENDER": "My Account <no-reply@localhost>",
+    "MAIL_TIMEOUT": 10,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_DURATION": timedelta(days=30),
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+    "WTF_CSRF_TIME_LIMIT": None,
+    "MAX_CONTENT_LENGTH": 200 * 1024 * 1024,
+    "TESTING": False,
+}
+
+# Settings read from the environment and how to parse them.
+_BOOL = {"1", "true", "yes", "on"}
+ENV_SETTINGS = {
+    "ENV": str,
+    "SECRET_KEY": str,
+    "DATABASE_URL": str,
+    "UTILITY_NAME": str,
+    "UTILITY_DETAILS": str,
+    "UTILITY_BANK_ACCOUNT": str,
+    "CURRENCY": str,
+    "TIMEZONE": str,
+    "READINGS_WINDOW": str,
+    "MAIL_SERVER": str,
+    "MAIL_PORT": int,
+    "MAIL_USERNAME": str,
+    "MAIL_PASSWORD": str,
+    "MAIL_USE_TLS": lambda v: v.lower() in _BOOL,
+    "MAIL_USE_SSL": lambda v: v.lower() in _BOOL,
+    "MAIL_DEFAULT_SENDER": str,
+    "RATELIMIT_STORAGE_URI": str,
+    "MAX_CONTENT_LENGTH": int,
+    "TESTING": lambda v: v.lower() in _BOOL,
+    "CAPTCHA_TEST_ANSWER": str,
+}
+
+
+def load_config(app, test_config: dict | None) -> None:
+    """Fill ``app.config`` and check it; raises ConfigError with a one-line reason."""
+    app.config.update(DEFAULTS)
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+        app.instance_path, "lkapp.sqlite3"
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        for name, parse in ENV_SETTINGS.items():
+            raw = os.environ.get("LKAPP_" + name)
+            if raw is None or raw == "":
+                continue
+            try:
+                value = parse(raw)
+            except ValueError:
+                raise ConfigError(f"LKAPP_{name}={raw!r} is not a valid value") from None
+            app.config["SQLALCHEMY_DATABASE_URI" if name == "DATABASE_URL" else name] = value
+    else:
+        app.config.update(test_config)
+
+    _check(app)
+
+
+def _check(app) -> None:
+    config = app.config
+    if config["ENV"] not in ("development", "production"):
+        raise ConfigError("LKAPP_ENV must be 'development' or 'production'")
+    try:
+        url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    except ArgumentError:
+        raise ConfigError(
+            f"LKAPP_DATABASE_URL is not a database URL: {config['SQLALCHEMY_DATABASE_URI']!r}"
+        ) from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError("LKAPP_DATABASE_URL must point to SQLite or PostgreSQL")
+    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+        # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
+        config["SQLALCHEMY_DATABASE_URI"] = url.set(drivername="postgresql+psycopg")
+    _parse_window(config["READINGS_WINDOW"])
+    if config.get("CAPTCHA_TEST_ANSWER") and not config["TESTING"]:
+        raise ConfigError("LKAPP_CAPTCHA_TEST_ANSWER is only allowed together with LKAPP_TESTING=1")
+
+    config["BABEL_DEFAULT_TIMEZONE"] = config["TIMEZONE"]
+    production = config["ENV"] == "production"
+    if not config.get("SECRET_KEY"):
+        if production:
+            raise ConfigError("LKAPP_SECRET_KEY must be set in production")
+        config["SECRET_KEY"] = _development_secret(app.instance_path)
+    config["SESSION_COOKIE_SECURE"] = production
+    config["REMEMBER_COOKIE_SECURE"] = production
+    if production:
+        config["SESSION_COOKIE_NAME"] = "__Host-session"
+        config["REMEMBER_COOKIE_NAME"] = "__Host-remember"
+        config["PREFERRED_URL_SCHEME"] = "https"
+
+
+def _parse_window(window: str) -> tuple[int, int]:
+    try:
+        first, last = (int(part) for part in window.split("-"))
+    except ValueError:
+        raise ConfigError(f"LKAPP_READINGS_WINDOW must look like 15-25, not {window!r}") from None
+    if not 1 <= first <= last <= 28:
+        raise ConfigError("LKAPP_READINGS_WINDOW days must be within 1-28, first before last")
+    return first, last
+
+
+def _development_secret(instance_path: str) -> str:
+    """A per-checkout random key, so development never runs on a well-known secret."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

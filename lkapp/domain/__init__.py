@@ -1,0 +1,1 @@
+"""Pure domain logic: plain values and Decimal in, plain values out. No Flask, no database."""

@@ -1,0 +1,23 @@
+"""Money arithmetic: Decimal, two places, half-up rounding as accounting expects."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+
+
+def to_money(value: Decimal | int | str) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def vat_of(net: Decimal, rate_percent: Decimal) -> Decimal:
+    """VAT on a net amount at a percentage rate, rounded to the cent."""
+    return to_money(Decimal(net) * Decimal(rate_percent) / 100)
+
+
+def split_total(total: Decimal, rate_percent: Decimal) -> tuple[Decimal, Decimal]:
+    """Net and VAT of a gross total, so that net + VAT equals the total exactly."""
+    total = to_money(total)
+    net = to_money(total * 100 / (100 + Decimal(rate_percent)))
+    return net, total - net

@@ -1,0 +1,27 @@
+"""The audit trail: one AuditEvent per write that matters (append-only)."""
+
+from __future__ import annotations
+
+from flask import has_request_context, request
+
+from ..extensions import db
+from ..models import AuditEvent, User
+
+
+def record(
+    action: str,
+    actor: User | None = None,
+    obj: object | None = None,
+    **details,
+) -> AuditEvent:
+    """Add an event for ``action`` on ``obj`` by ``actor``; the request's IP when there is one."""
+    event = AuditEvent(
+        action=action,
+        actor_id=actor.id if actor is not None else None,
+        object_type=type(obj).__name__ if obj is not None else "",
+        object_id=str(getattr(obj, "id", "")) if obj is not None else "",
+        ip=(request.remote_addr or "") if has_request_context() else "",
+        details={key: str(value) for key, value in details.items()},
+    )
+    db.session.add(event)
+    return event

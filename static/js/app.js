@@ -1,0 +1,14 @@
+// The portal's only script: after an htmx swap, move focus to the new content so keyboard
+// and screen-reader users land where the page changed. Everything works without it.
+document.addEventListener("htmx:afterSwap", function (event) {
+  var target = event.detail.target;
+  if (!target || target.id === "flashes") {
+    return;
+  }
+  var heading = target.querySelector("h1, h2, [data-focus]");
+  var focusable = heading || target;
+  if (!focusable.hasAttribute("tabindex")) {
+    focusable.setAttribute("tabindex", "-1");
+  }
+  focusable.focus({ preventScroll: false });
+});

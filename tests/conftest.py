@@ -1,0 +1,449 @@
+"""Shared fixtures: an app per test on a fresh database (SQLite, and PostgreSQL when it is
+installed), a real SMTP server, a CSRF-aware test client, and a live server for Chromium.
+
+Web tests run once per backend: ask for ``app`` (or ``client``) and you get both, unless the
+test is marked ``sqlite_only``. ``LKAPP_REQUIRE_POSTGRES=1`` turns a missing PostgreSQL from a
+skip into a failure, as ``LKAPP_REQUIRE_BROWSER=1`` does for Chromium (tests/browser).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+
+from lkapp import create_app
+from lkapp.extensions import db
+
+TEST_PASSWORD = "correct horse battery staple"
+REQUIRE_POSTGRES = os.environ.get("LKAPP_REQUIRE_POSTGRES") == "1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: run this test on SQLite alone")
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        backends = ["sqlite"]
+        if not metafunc.definition.get_closest_marker("sqlite_only"):
+            backends.append("postgresql")
+        metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture
+def backend(request):
+    return request.param
+
+
+# --- mail -------------------------------------------------------------------------------
+
+
+class Mailbox:
+    """What the SMTP test server received, as parsed messages."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.refuse = False
+
+    def clear(self):
+        self.messages.clear()
+        self.refuse = False
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if address.lower() in m["To"].lower()]
+
+    @staticmethod
+    def text(message: email.message.EmailMessage) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+    @staticmethod
+    def html(message: email.message.EmailMessage) -> str:
+        return message.get_body(preferencelist=("html",)).get_content()
+
+    @classmethod
+    def links(cls, message: email.message.EmailMessage) -> list[str]:
+        return re.findall(r"https?://[^\s<>\"]+", cls.text(message))
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            if box.refuse:
+                return "554 Transaction failed (test server refuses)"
+            box.messages.append(
+                email.message_from_bytes(envelope.content, policy=email.policy.default)
+            )
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    controller.mailbox = box
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server) -> Mailbox:
+    smtp_server.mailbox.clear()
+    return smtp_server.mailbox
+
+
+# --- databases --------------------------------------------------------------------------
+
+
+def _migrate(url: str) -> None:
+    """Build the schema the way operators do: the Alembic migrations."""
+    from flask_migrate import upgrade
+
+    app = create_app(_test_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+def _pg_bindir() -> Path | None:
+    candidates = []
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        candidates.append(Path(out.stdout.strip()))
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for bindir in candidates:
+        if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
+            return bindir
+    return None
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster in a temp dir, on its own port and socket dir."""
+
+    def __init__(self, bindir: Path):
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="lkapp-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bindir / args[0]), *args[1:]]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True)
+
+    def start(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses='' -c fsync=off"
+        options += " -c synchronous_commit=off -c full_page_writes=off"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(self.root / "log"),
+            "start",
+        )
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@/{database}?host={self.root}&port={self.port}"
+
+    def admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url("postgres").replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    bindir = _pg_bindir()
+    if bindir is None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(
+                "PostgreSQL binaries (initdb, pg_ctl) not found and LKAPP_REQUIRE_POSTGRES=1"
+            )
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found: install Debian's postgresql")
+    cluster = PostgresCluster(bindir)
+    cluster.start()
+    cluster.admin("CREATE DATABASE lkapp_template")
+    _migrate(cluster.url("lkapp_template"))
+    yield cluster
+    cluster.stop()
+
+
+_database_counter = iter(range(1, 10**9))
+
+
+@pytest.fixture
+def database_url(backend, request, tmp_path):
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "lkapp.sqlite3"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    name = f"t{os.getpid()}_{next(_database_counter)}"
+    cluster.admin(f"CREATE DATABASE {name} TEMPLATE lkapp_template")
+    yield cluster.url(name)
+    cluster.admin(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+# --- the app ----------------------------------------------------------------------------
+
+
+def _test_config(url: str, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "ENV": "development",
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "MAIL_SERVER": "",
+        "RATELIMIT_ENABLED": False,
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    return config
+
+
+class Client(FlaskClient):
+    """A test client that sends a valid CSRF token with every form, like a browser would.
+
+    Pass ``csrf=False`` to ``post`` to send none (to test that it is refused).
+    """
+
+    def _csrf_token(self) -> str:
+        with self.session_transaction() as session:
+            raw = session.get("csrf_token")
+            if raw is None:
+                raw = session["csrf_token"] = secrets.token_hex(20)
+        serializer = URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token")
+        return serializer.dumps(raw)
+
+    def post(self, *args, csrf: bool = True, **kwargs):
+        if csrf:
+            data = kwargs.setdefault("data", {})
+            if isinstance(data, dict) and "csrf_token" not in data:
+                data["csrf_token"] = self._csrf_token()
+        return super().post(*args, **kwargs)
+
+    def htmx(self, method: str, url: str, **kwargs):
+        """An HTMX request: the headers htmx 2 sends (with the CSRF header for writes)."""
+        headers = {"HX-Request": "true", "HX-Current-URL": "http://localhost/"}
+        headers.update(kwargs.pop("headers", {}))
+        if method.upper() != "GET":
+            headers["X-CSRFToken"] = self._csrf_token()
+            return super().open(url, method=method.upper(), headers=headers, **kwargs)
+        return super().open(url, method="GET", headers=headers, **kwargs)
+
+
+@pytest.fixture
+def app_config(database_url, smtp_server):
+    """Settings of the test app; a test may change them before it asks for ``app``."""
+    return _test_config(
+        database_url,
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=smtp_server.port,
+        MAIL_SUPPRESS_SEND=False,
+        MAIL_DEFAULT_SENDER="My Account <no-reply@lkapp.test>",
+    )
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    app.test_client_class = Client
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app) -> Client:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app):
+    """Create an account directly in the database (confirmed unless told otherwise)."""
+    from lkapp.models import User, utcnow
+    from lkapp.security import hash_password
+
+    password_hash = hash_password(TEST_PASSWORD)
+
+    def make(email="ann@example.com", role="customer", confirmed=True, **fields):
+        with app.app_context():
+            user = User(
+                email=email,
+                password_hash=password_hash,
+                name=fields.pop("name", "Ann's Bakery Ltd"),
+                tax_id=fields.pop("tax_id", "7701234567"),
+                phone=fields.pop("phone", "+36 1 555 0101"),
+                role=role,
+                confirmed_at=utcnow() if confirmed else None,
+                **fields,
+            )
+            db.session.add(user)
+            db.session.commit()
+            return user.id
+
+    return make
+
+
+class AuthActions:
+    def __init__(self, client: Client):
+        self.client = client
+
+    def login(self, email="ann@example.com", password=TEST_PASSWORD, **extra):
+        response = self.client.post("/login", data={"email": email, "password": password, **extra})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:
+    return AuthActions(client)
+
+
+# --- a live server and Chromium ---------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app served over HTTP in a thread, for the browser."""
+    from werkzeug.serving import make_server
+
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{port}"
+    yield server
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def _chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory):
+    executable = _chromium_path()
+    if executable is None:
+        if os.environ.get("LKAPP_REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium not found and LKAPP_REQUIRE_BROWSER=1: install Debian's chromium")
+        pytest.skip("Chromium not found: install Debian's chromium to run browser tests")
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path_factory.mktemp("xdg")
+    os.environ["XDG_CACHE_HOME"] = str(home / "cache")
+    os.environ["XDG_CONFIG_HOME"] = str(home / "config")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_context_options():
+    """Options of the browser context; a test overrides it for JavaScript off or a phone."""
+    return {}
+
+
+@pytest.fixture
+def page(chromium, live_server, browser_context_options):
+    """A fresh Chromium page; console errors and CSP violations fail the test."""
+    context = chromium.new_context(base_url=live_server.url, **browser_context_options)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+
+    def on_console(message):
+        # Chromium logs every 4xx fetch; a 422 is a form answered with its errors, not a fault.
+        if message.type == "error" and "status of 422" not in message.text:
+            problems.append(f"console {message.type}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    yield page
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
+def wait_for(predicate, timeout: float = 5.0, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy (for mail and background work)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    return predicate()

@@ -1,0 +1,131 @@
+"""The operator's commands: staff accounts, confirmation codes, and clear failures."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from lkapp.domain.codes import normalize_code
+from lkapp.extensions import db
+from lkapp.models import ConfirmationCode, Contract, User
+from lkapp.security import verify_password
+
+
+@pytest.fixture
+def contract(app):
+    with app.app_context():
+        row = Contract(
+            number="EL-0000042",
+            holder_name="Tisza Bakery Kft.",
+            tax_id="12345678-2-42",
+            address="Budapest, Fő utca 1.",
+        )
+        db.session.add(row)
+        db.session.commit()
+        return row.id
+
+
+def test_create_staff_reads_password_from_environment(app, runner, monkeypatch):
+    monkeypatch.setenv("LKAPP_NEW_PASSWORD", "operator of the night shift")
+    result = runner.invoke(args=["users", "create-staff", "Op@Example.org", "--admin"])
+    assert result.exit_code == 0, result.output
+    assert "Created admin account Op@Example.org." in result.output
+    with app.app_context():
+        user = db.session.scalar(sa.select(User))
+        assert user.role == "admin" and user.confirmed_at is not None
+        assert verify_password(user.password_hash, "operator of the night shift")
+
+
+def test_create_staff_prompts_and_refuses_weak_or_duplicate(app, runner, monkeypatch):
+    monkeypatch.delenv("LKAPP_NEW_PASSWORD", raising=False)
+    weak = runner.invoke(
+        args=["users", "create-staff", "op@example.org"], input="password1234\npassword1234\n"
+    )
+    assert weak.exit_code == 1 and "common" in weak.output
+    ok = runner.invoke(
+        args=["users", "create-staff", "op@example.org"],
+        input="a long staff passphrase\na long staff passphrase\n",
+    )
+    assert ok.exit_code == 0, ok.output
+    again = runner.invoke(
+        args=["users", "create-staff", "OP@example.org"],
+        input="a long staff passphrase\na long staff passphrase\n",
+    )
+    assert again.exit_code == 1 and "exists already" in again.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+
+
+def test_issue_code_prints_code_alone_and_stores_only_its_hash(app, runner, contract):
+    first = runner.invoke(args=["contracts", "issue-code", "EL-0000042"])
+    assert first.exit_code == 0, first.output
+    first_code = first.output.strip().splitlines()[-1]
+    assert len(normalize_code(first_code)) >= 10
+    second = runner.invoke(
+        args=[
+            "contracts",
+            "issue-code",
+            "EL-0000042",
+            "--representative",
+            "Kovács Anna",
+            "--poa",
+            "PoA-77/2026",
+        ]
+    )
+    second_code = second.output.strip().splitlines()[-1]
+    assert second_code != first_code
+    with app.app_context():
+        codes = db.session.scalars(sa.select(ConfirmationCode).order_by(ConfirmationCode.id)).all()
+        assert len(codes) == 2
+        assert codes[0].revoked_at is not None, "a new code revokes the old one"
+        assert codes[1].revoked_at is None and codes[1].received_by == "representative"
+        assert codes[1].power_of_attorney == "PoA-77/2026"
+        assert second_code not in codes[1].code_hash
+        assert verify_password(codes[1].code_hash, normalize_code(second_code))
+        lifetime = codes[1].expires_at - codes[1].issued_at
+        assert lifetime.days == 30
+
+
+def test_issue_code_errors_are_one_clear_line(runner, contract):
+    unknown = runner.invoke(args=["contracts", "issue-code", "EL-9999999"])
+    assert unknown.exit_code == 1 and "no contract with the number EL-9999999" in unknown.output
+    half = runner.invoke(args=["contracts", "issue-code", "EL-0000042", "--representative", "X"])
+    assert half.exit_code == 2 and "--representative and --poa go together" in half.output
+
+
+def _flask(*args, **env):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LKAPP_")}
+    environment.update(env)
+    return subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "lkapp", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+
+
+def test_broken_database_url_is_one_line_without_traceback(tmp_path):
+    for url in ("not a url", "postgresql+psycopg://nobody@127.0.0.1:1/none"):
+        result = _flask("db", "upgrade", LKAPP_DATABASE_URL=url, LKAPP_INSTANCE_PATH=str(tmp_path))
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip().count("\n") == 0, result.stderr
+        assert result.stderr.startswith("Error:")
+
+
+def test_production_without_secret_key_refuses_to_start(tmp_path):
+    result = _flask("db", "upgrade", LKAPP_ENV="production", LKAPP_INSTANCE_PATH=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: LKAPP_SECRET_KEY must be set in production"
+    assert list(tmp_path.iterdir()) == [], "nothing written"
+
+
+def test_upgrade_builds_the_schema_from_scratch(tmp_path):
+    result = _flask("db", "upgrade", LKAPP_INSTANCE_PATH=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/lkapp.sqlite3")
+    tables = set(sa.inspect(engine).get_table_names())
+    assert {"users", "contracts", "documents", "payments", "readings", "outbox_mail"} <= tables

@@ -1,0 +1,133 @@
+"""The shell every page shares: layout, security headers, error pages, HTMX fragments."""
+
+import re
+
+import pytest
+from flask import Blueprint, flash
+
+from lkapp.htmx import render
+
+
+def test_landing_page_explains_the_portal(client):
+    page = client.get("/").get_data(as_text=True)
+    assert "City Power Supply" in page
+    assert "invoices and VAT invoices" in page
+    assert "power of attorney" in page
+    assert 'href="/login"' in page
+    assert "/static/vendor/htmx.min.js" in page
+
+
+def test_every_response_carries_security_headers(client):
+    for url in ("/", "/login", "/healthz", "/no-such-page"):
+        headers = client.get(url).headers
+        csp = headers["Content-Security-Policy"]
+        assert "default-src 'self'" in csp
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_pages_have_no_inline_script(client):
+    page = client.get("/").get_data(as_text=True)
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)
+    assert not re.search(r"<[^>]+\son[a-z]+=", page), "inline event handler"
+
+
+def test_csrf_token_travels_in_the_htmx_header(client):
+    page = client.get("/").get_data(as_text=True)
+    assert re.search(r"hx-headers='\{\"X-CSRFToken\": \"[^\"]+\"\}'", page)
+    assert '"allowEval": false' in page and '"includeIndicatorStyles": false' in page
+
+
+def test_unknown_page_is_a_404_in_the_layout(client):
+    response = client.get("/no-such-page")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert "Page not found" in page and "<header" in page
+
+
+def test_htmx_error_lands_in_the_main_area(client):
+    response = client.htmx("GET", "/no-such-page")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert response.headers["HX-Retarget"] == "#main"
+    assert "Page not found" in page and "<header" not in page
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_post_without_csrf_token_is_refused(client):
+    response = client.post("/language", data={"locale": "ru"}, csrf=False)
+    assert response.status_code == 400
+    assert "The form has expired" in response.get_data(as_text=True)
+
+
+def test_unexpected_error_is_a_500_page_without_traceback(app):
+    broken = Blueprint("broken", __name__)
+
+    @broken.get("/broken")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    app.register_blueprint(broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = app.test_client().get("/broken")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Something went wrong" in page
+    assert "secret internals" not in page and "Traceback" not in page
+
+
+@pytest.mark.sqlite_only
+def test_render_gives_page_or_fragment_with_flashes(app):
+    demo = Blueprint("demo_render", __name__)
+
+    @demo.get("/render-demo")
+    def show():
+        flash("Saved.", "success")
+        return render("errors/error.html", "errors/_error.html", code=200, title="T", text="X")
+
+    app.register_blueprint(demo)
+    client = app.test_client()
+    full = client.get("/render-demo")
+    assert "<header" in full.get_data(as_text=True)
+    assert "HX-Request" in full.headers["Vary"]
+    fragment = client.htmx("GET", "/render-demo").get_data(as_text=True)
+    assert "<header" not in fragment
+    assert (
+        'id="flashes" class="wrap flashes" role="status" aria-live="polite" hx-swap-oob="true"'
+        in fragment
+    )
+    assert "Saved." in fragment
+    boosted = client.get("/render-demo", headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert "<header" in boosted.get_data(as_text=True)
+    restore = client.get(
+        "/render-demo", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    )
+    assert "<header" in restore.get_data(as_text=True)
+
+
+def test_every_form_field_has_a_visible_label(client):
+    page = client.get("/login").get_data(as_text=True)
+    fields = re.findall(
+        r'<(?:input|select|textarea)(?![^>]*type="hidden")[^>]*\bid="([^"]+)"', page
+    )
+    assert len(fields) >= 4
+    for field_id in fields:
+        assert f'for="{field_id}"' in page, field_id
+
+
+def test_healthz_answers_with_the_database(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.sqlite_only
+def test_healthz_is_503_without_database(app_config, tmp_path):
+    from lkapp import create_app
+
+    app_config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path}/missing/dir/db.sqlite3"
+    response = create_app(app_config).test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unreachable"

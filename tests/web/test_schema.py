@@ -1,0 +1,113 @@
+"""The schema keeps its promises on both backends."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from lkapp.extensions import db
+from lkapp.models import Contract, Document, Meter, Reading, User, utcnow
+
+
+def _user(email):
+    return User(email=email, password_hash="x", name="N")
+
+
+def test_email_is_unique_whatever_its_case(app):
+    with app.app_context():
+        db.session.add(_user("Ann@Example.com"))
+        db.session.commit()
+        db.session.add(_user("ann@example.COM"))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+
+
+def test_contract_number_is_unique_and_account_optional(app):
+    with app.app_context():
+        db.session.add(Contract(number="EL-1", holder_name="A", tax_id="1", address="x"))
+        db.session.commit()
+        assert db.session.scalar(sa.select(Contract.account_id)) is None
+        db.session.add(Contract(number="EL-1", holder_name="B", tax_id="2", address="y"))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+
+
+def test_foreign_keys_are_enforced(app):
+    with app.app_context():
+        db.session.add(Meter(contract_id=999, serial="M1", installed_on=date(2024, 1, 1)))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+
+
+def test_money_comes_back_exact(app):
+    with app.app_context():
+        contract = Contract(number="EL-2", holder_name="A", tax_id="1", address="x")
+        db.session.add(contract)
+        db.session.flush()
+        for cents in (1, 10, 99, 123456789012):
+            amount = Decimal(cents) / 100
+            db.session.add(
+                Document(
+                    contract_id=contract.id,
+                    kind="invoice",
+                    number=f"N{cents}",
+                    issued_on=date(2026, 1, 3),
+                    period=date(2025, 12, 1),
+                    due_on=date(2026, 1, 20),
+                    net=amount,
+                    vat_rate=Decimal("0"),
+                    vat=Decimal("0.00"),
+                    total=amount,
+                )
+            )
+        db.session.commit()
+        totals = db.session.scalars(sa.select(Document.total).order_by(Document.total)).all()
+        assert totals == [
+            Decimal("0.01"),
+            Decimal("0.10"),
+            Decimal("0.99"),
+            Decimal("1234567890.12"),
+        ]
+        assert all(isinstance(t, Decimal) for t in totals)
+
+
+def test_one_live_reading_per_meter_zone_and_month(app):
+    with app.app_context():
+        contract = Contract(number="EL-3", holder_name="A", tax_id="1", address="x")
+        meter = Meter(contract=contract, serial="M3", zones="T1", installed_on=date(2024, 1, 1))
+        db.session.add_all([contract, meter])
+        db.session.flush()
+        first = Reading(meter_id=meter.id, zone="T1", period=date(2026, 11, 1), value=Decimal("10"))
+        db.session.add(first)
+        db.session.flush()
+        first.status = "superseded"
+        db.session.add(
+            Reading(meter_id=meter.id, zone="T1", period=date(2026, 11, 1), value=Decimal("11"))
+        )
+        db.session.commit()
+        db.session.add(
+            Reading(meter_id=meter.id, zone="T1", period=date(2026, 11, 1), value=Decimal("12"))
+        )
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+
+
+def test_times_come_back_in_utc(app):
+    with app.app_context():
+        now = utcnow()
+        db.session.add(User(email="t@example.com", password_hash="x", name="T", created_at=now))
+        db.session.commit()
+        db.session.expire_all()
+        stored = db.session.scalar(sa.select(User.created_at))
+        assert stored == now and stored.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_runs_with_foreign_keys_wal_and_busy_timeout(app):
+    with app.app_context():
+        pragma = lambda name: db.session.execute(sa.text(f"PRAGMA {name}")).scalar()  # noqa: E731
+        assert pragma("foreign_keys") == 1
+        assert pragma("journal_mode") == "wal"
+        assert pragma("busy_timeout") == 5000
