@@ -131,3 +131,23 @@ def test_healthz_is_503_without_database(app_config, tmp_path):
     response = create_app(app_config).test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["database"] == "unreachable"
+
+
+@pytest.mark.sqlite_only
+def test_production_cookies_are_secure_host_only_and_hsts_is_sent(app_config):
+    from lkapp import create_app
+
+    app_config.update(ENV="production")
+    client = create_app(app_config).test_client()
+    response = client.get("/login", base_url="https://localhost")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-session=")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Domain" not in cookie and "Path=/" in cookie
+
+
+def test_development_cookies_are_httponly_and_lax(client):
+    cookie = client.get("/login").headers["Set-Cookie"]
+    assert cookie.startswith("session=")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
