@@ -1,0 +1,121 @@
+"""Meter readings: the monthly window, parsing, consumption with CT ratio and rollover, checks.
+
+A meter shows a cumulative register with ``digits`` integer digits; after 99999 it rolls over
+to 00000. Consumption in kWh is the register difference times the current-transformer ratio.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+MAX_DECIMALS = 3
+# A decrease counts as a rollover only when the old value sat in the top tenth of the register
+# and the new one in the bottom tenth: anything else is a typing mistake.
+ROLLOVER_BAND = Decimal("0.1")
+SUSPICIOUS_FACTOR = 3
+
+_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?$")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The readings window of the month containing ``today``."""
+
+    is_open: bool
+    period: date  # the month readings are accepted for now (or will be, next)
+    opens_on: date
+    closes_on: date
+
+
+def reading_window(today: date, first_day: int, last_day: int) -> Window:
+    """Open on days ``first_day``..``last_day`` of each month; else when it opens next."""
+    this_month = today.replace(day=1)
+    opens = today.replace(day=first_day)
+    closes = today.replace(day=last_day)
+    if today < opens:
+        return Window(False, this_month, opens, closes)
+    if today <= closes:
+        return Window(True, this_month, opens, closes)
+    next_month = _add_month(this_month)
+    return Window(
+        False, next_month, next_month.replace(day=first_day), next_month.replace(day=last_day)
+    )
+
+
+def _add_month(month: date) -> date:
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+
+
+def parse_value(text: str, digits: int) -> tuple[Decimal | None, str | None]:
+    """The typed register value, or an error key: ``required``, ``not_a_number``,
+    ``too_many_decimals``, ``too_many_digits``."""
+    text = (text or "").strip().replace(" ", "")
+    if not text:
+        return None, "required"
+    if not _NUMBER.match(text):
+        return None, "not_a_number"
+    whole, _, fraction = text.replace(",", ".").partition(".")
+    if len(fraction) > MAX_DECIMALS:
+        return None, "too_many_decimals"
+    if len(whole.lstrip("0") or "0") > digits:
+        return None, "too_many_digits"
+    try:
+        return Decimal(f"{whole}.{fraction or '0'}"), None
+    except InvalidOperation:  # pragma: no cover - the pattern already excludes this
+        return None, "not_a_number"
+
+
+def register_size(digits: int) -> Decimal:
+    return Decimal(10) ** digits
+
+
+def is_rollover(previous: Decimal, current: Decimal, digits: int) -> bool:
+    size = register_size(digits)
+    return (
+        current < previous
+        and previous >= size * (1 - ROLLOVER_BAND)
+        and current < size * ROLLOVER_BAND
+    )
+
+
+def consumption(previous: Decimal | None, current: Decimal, digits: int, ct_ratio: int) -> Decimal:
+    """kWh between two register values (0 for the first reading of a meter)."""
+    if previous is None:
+        return Decimal(0)
+    difference = current - previous
+    if is_rollover(previous, current, digits):
+        difference += register_size(digits)
+    return difference * ct_ratio
+
+
+@dataclass
+class Check:
+    """The verdict on one zone's value."""
+
+    error: str | None = None  # below_previous
+    needs_confirmation: bool = False  # consumption over 3x the 12-month average
+    rolled_over: bool = False
+    kwh: Decimal = Decimal(0)
+    notes: list[str] = field(default_factory=list)
+
+
+def check_reading(
+    value: Decimal,
+    previous: Decimal | None,
+    digits: int,
+    ct_ratio: int,
+    recent_kwh: list[Decimal],
+) -> Check:
+    """Check a new value against the last accepted one and the last 12 months' consumption."""
+    if previous is not None and value < previous and not is_rollover(previous, value, digits):
+        return Check(error="below_previous")
+    kwh = consumption(previous, value, digits, ct_ratio)
+    result = Check(kwh=kwh, rolled_over=previous is not None and value < previous)
+    last_year = [k for k in recent_kwh[-12:] if k > 0]
+    if last_year:
+        average = sum(last_year) / len(last_year)
+        result.needs_confirmation = kwh > SUSPICIOUS_FACTOR * average
+    return result

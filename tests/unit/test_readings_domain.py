@@ -1,0 +1,99 @@
+"""Readings rules: window, parsing, consumption with CT ratio and rollover (with properties)."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lkapp.domain.readings import (
+    check_reading,
+    consumption,
+    parse_value,
+    reading_window,
+    register_size,
+)
+
+
+@pytest.mark.parametrize(
+    ("today", "is_open", "period", "opens_on"),
+    [
+        (date(2026, 11, 14), False, date(2026, 11, 1), date(2026, 11, 15)),
+        (date(2026, 11, 15), True, date(2026, 11, 1), date(2026, 11, 15)),
+        (date(2026, 11, 25), True, date(2026, 11, 1), date(2026, 11, 15)),
+        (date(2026, 11, 26), False, date(2026, 12, 1), date(2026, 12, 15)),
+        (date(2026, 12, 31), False, date(2027, 1, 1), date(2027, 1, 15)),
+    ],
+)
+def test_window_edges(today, is_open, period, opens_on):
+    window = reading_window(today, 15, 25)
+    assert (window.is_open, window.period, window.opens_on) == (is_open, period, opens_on)
+
+
+@pytest.mark.parametrize(
+    ("typed", "value", "error"),
+    [
+        ("12345", Decimal("12345"), None),
+        (" 1234,5 ", Decimal("1234.5"), None),
+        ("0012.125", Decimal("12.125"), None),
+        ("", None, "required"),
+        ("12a", None, "not_a_number"),
+        ("-5", None, "not_a_number"),
+        ("1e5", None, "not_a_number"),
+        ("1.2345", None, "too_many_decimals"),
+        ("123456", None, "too_many_digits"),
+    ],
+)
+def test_parse_value(typed, value, error):
+    assert parse_value(typed, digits=5) == (value, error)
+
+
+def test_consumption_uses_ct_ratio_and_rollover():
+    assert consumption(Decimal("100"), Decimal("150.5"), 5, 40) == Decimal("2020.0")
+    assert consumption(Decimal("99990"), Decimal("10"), 5, 1) == Decimal("20")
+    assert consumption(None, Decimal("10"), 5, 1) == 0
+
+
+def test_check_refuses_a_decrease_that_is_no_rollover():
+    assert check_reading(Decimal("500"), Decimal("600"), 5, 1, []).error == "below_previous"
+    rolled = check_reading(Decimal("5"), Decimal("99995"), 5, 1, [])
+    assert rolled.error is None and rolled.rolled_over and rolled.kwh == 10
+
+
+def test_check_asks_to_confirm_a_jump_over_three_times_the_average():
+    history = [Decimal(100)] * 12
+    assert not check_reading(Decimal("1300"), Decimal("1000"), 6, 1, history).needs_confirmation
+    assert check_reading(Decimal("1301"), Decimal("1000"), 6, 1, history).needs_confirmation
+
+
+values = st.decimals(min_value=0, max_value=Decimal("99999.999"), places=3)
+
+
+@given(previous=values, current=values, ct=st.integers(min_value=1, max_value=200))
+def test_consumption_is_never_negative_when_accepted(previous, current, ct):
+    verdict = check_reading(current, previous, 5, ct, [])
+    if verdict.error is None:
+        register_difference = verdict.kwh / ct
+        assert 0 <= register_difference < register_size(5)
+        assert (previous + register_difference) % register_size(5) == current
+    else:
+        assert current < previous
+
+
+@given(
+    start=values, steps=st.lists(st.decimals(min_value=0, max_value=5000, places=3), max_size=24)
+)
+def test_consumption_adds_up_across_months_even_through_rollover(start, steps):
+    size = register_size(5)
+    register, total = start, Decimal(0)
+    for step in steps:
+        new_register = (register + step) % size
+        if new_register < register and not (
+            register >= size * Decimal("0.9") and new_register < size * Decimal("0.1")
+        ):
+            continue  # a step the rollover rule would not recognise: a reader would be asked
+        total += consumption(register, new_register, 5, 1)
+        register = new_register
+    assert total >= 0
+    assert (start + total) % size == register
