@@ -26,6 +26,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     load_config(app, test_config)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     register_extensions(app)
     register_blueprints(app)

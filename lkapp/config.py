@@ -55,6 +55,8 @@ DEFAULTS = {
     "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 200 * 1024 * 1024,
+    # How many reverse proxies (nginx) stand in front and set X-Forwarded-*; 0 trusts none.
+    "TRUSTED_PROXIES": 0,
     "TESTING": False,
 }
 
@@ -80,6 +82,7 @@ ENV_SETTINGS = {
     "MAIL_DEFAULT_SENDER": str,
     "RATELIMIT_STORAGE_URI": str,
     "MAX_CONTENT_LENGTH": int,
+    "TRUSTED_PROXIES": int,
     "TESTING": lambda v: v.lower() in _BOOL,
     "CAPTCHA_TEST_ANSWER": str,
 }

@@ -1,0 +1,19 @@
+"""gunicorn settings for one VPS: sync workers, two per core (DESIGN.md, "Performance budget").
+
+gthread pins keep-alive connections to one worker and measured slower here; nginx in front
+buffers slow clients, so sync workers are not held by them.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("LKAPP_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("LKAPP_WORKERS", multiprocessing.cpu_count() * 2))
+worker_class = "sync"
+timeout = 60  # a large import upload is validated in the request; keep room for it
+graceful_timeout = 30
+max_requests = 5000  # recycle workers now and then: bounded memory whatever happens
+max_requests_jitter = 500
+accesslog = "-"
+errorlog = "-"
+forwarded_allow_ips = "127.0.0.1"

@@ -1,0 +1,51 @@
+"""The deployment kit: proxy headers trusted only when configured, and the SQLite backup."""
+
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from lkapp import create_app
+from lkapp.extensions import db
+from lkapp.models import AuditEvent
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _failed_login_ip(app, forwarded_for):
+    client = app.test_client()
+    client.post(
+        "/login",
+        data={"email": "x@example.com", "password": "whatever it is"},
+        headers={"X-Forwarded-For": forwarded_for, "X-Forwarded-Proto": "https"},
+    )
+    with app.app_context():
+        return db.session.scalar(sa.select(AuditEvent.ip).order_by(AuditEvent.id.desc()))
+
+
+@pytest.mark.sqlite_only
+def test_forwarded_for_is_trusted_only_behind_a_configured_proxy(app_config):
+    app_config["WTF_CSRF_ENABLED"] = False
+    assert _failed_login_ip(create_app(app_config), "203.0.113.9") == "127.0.0.1"
+    app_config["TRUSTED_PROXIES"] = 1
+    assert _failed_login_ip(create_app(app_config), "203.0.113.9") == "203.0.113.9"
+
+
+def test_sqlite_backup_is_a_consistent_copy(tmp_path):
+    instance = tmp_path / "instance"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LKAPP_")}
+    env.update(LKAPP_INSTANCE_PATH=str(instance), BACKUP_DIR=str(tmp_path / "backups"))
+    flask = [str(ROOT / ".venv/bin/flask"), "--app", "lkapp"]
+    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+    result = subprocess.run(
+        ["bash", "deploy/backup.sh"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    backup = Path(result.stdout.strip().splitlines()[-1])
+    assert backup.parent == tmp_path / "backups"
+    with sqlite3.connect(backup) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert {"users", "contracts", "documents"} <= tables
