@@ -447,3 +447,88 @@ def wait_for(predicate, timeout: float = 5.0, interval: float = 0.05):
             return result
         time.sleep(interval)
     return predicate()
+
+
+# --- tools no one here wrote: the W3C Nu HTML checker and axe-core ------------------------
+
+NODE_MODULES = Path(__file__).resolve().parents[1] / "node_modules"
+
+
+@pytest.fixture(scope="session")
+def html_checker():
+    """The Nu HTML checker (vnu.jar from the npm registry) as a local HTTP service.
+
+    Returns a function that checks one HTML document and fails the test on any error.
+    """
+    import json
+    import urllib.request
+
+    jar = NODE_MODULES / "vnu-jar/build/dist/vnu.jar"
+    java = shutil.which("java")
+    if java is None or not jar.exists():
+        if os.environ.get("LKAPP_REQUIRE_BROWSER") == "1":
+            pytest.fail("java or node_modules/vnu-jar missing and LKAPP_REQUIRE_BROWSER=1")
+        pytest.skip("java or node_modules/vnu-jar missing: the HTML checker cannot run")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            java,
+            "-Xss8m",
+            "-cp",
+            str(jar),
+            "-Dnu.validator.servlet.bind-address=127.0.0.1",
+            "nu.validator.servlet.Main",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/?out=json"
+
+    def check(html: str, name: str = "page") -> None:
+        request = urllib.request.Request(
+            url, data=html.encode(), headers={"Content-Type": "text/html; charset=utf-8"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - localhost
+            messages = json.load(response)["messages"]
+        errors = [m for m in messages if m["type"] == "error"]
+        assert not errors, f"{name}: " + "\n".join(
+            f"line {m.get('lastLine')}: {m['message']} [{m.get('extract', '')}]" for m in errors
+        )
+
+    def ready():
+        try:
+            check("<!doctype html><html lang=en><title>t</title></html>")
+        except OSError:
+            return False
+        return True
+
+    if not wait_for(ready, timeout=60, interval=0.5):
+        process.kill()
+        pytest.fail("the Nu HTML checker did not start")
+    yield check
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def check_fragment(check, fragment: str, name: str = "fragment") -> None:
+    """Check an HTMX partial by wrapping it in a minimal valid document."""
+    check(
+        f"<!doctype html><html lang=en><head><title>t</title></head><body>{fragment}</body></html>",
+        name,
+    )
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
+    """Run axe-core (WCAG 2.x A/AA rules) in ``page``; the serious and critical violations."""
+    # Evaluated through DevTools, not as a <script> tag, so the page's CSP stays as it is.
+    page.evaluate((NODE_MODULES / "axe-core/axe.min.js").read_text())
+    result = page.evaluate(
+        """async () => await axe.run(document, {runOnly: {type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})"""
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]

@@ -95,7 +95,7 @@ def test_render_gives_page_or_fragment_with_flashes(app):
     fragment = client.htmx("GET", "/render-demo").get_data(as_text=True)
     assert "<header" not in fragment
     assert (
-        'id="flashes" class="wrap flashes" role="status" aria-live="polite" hx-swap-oob="true"'
+        'id="flashes" class="wrap flashes" role="status" aria-live="polite" data-hx-swap-oob="true"'
         in fragment
     )
     assert "Saved." in fragment
@@ -151,3 +151,15 @@ def test_development_cookies_are_httponly_and_lax(client):
     cookie = client.get("/login").headers["Set-Cookie"]
     assert cookie.startswith("session=")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+
+def test_templates_use_valid_data_hx_attributes():
+    """The Nu HTML checker refuses bare ``hx-*`` attributes; htmx reads ``data-hx-*`` too."""
+    from pathlib import Path
+
+    offenders = []
+    for template in Path(__file__).resolve().parents[2].joinpath("templates").rglob("*.html"):
+        for number, line in enumerate(template.read_text().splitlines(), 1):
+            if re.search(r"(?<![-\w])hx-[a-z]+=", line):
+                offenders.append(f"{template.name}:{number}")
+    assert offenders == []
