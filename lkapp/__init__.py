@@ -71,11 +71,13 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
+    from .electricity.views import bp as electricity_bp
     from .main.views import bp as main_bp
     from .staff.views import bp as staff_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(electricity_bp, url_prefix="/electricity")
     app.register_blueprint(staff_bp, url_prefix="/staff")
 
 

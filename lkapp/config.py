@@ -46,6 +46,13 @@ DEFAULTS = {
     "MAIL_TIMEOUT": 10,
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
+    # Per-IP limits of the account forms (POSTs) and captcha media; the per-account brute-force
+    # rule is separate and kept in the database (lkapp.domain.accounts).
+    "RATELIMIT_SIGNIN": "20 per minute",
+    "RATELIMIT_REGISTER": "10 per hour",
+    "RATELIMIT_RECOVERY": "10 per hour",
+    "RATELIMIT_CAPTCHA": "30 per minute",
+    "RATELIMIT_CAPTCHA_AUDIO": "10 per minute",
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -81,6 +88,9 @@ ENV_SETTINGS = {
     "MAIL_USE_SSL": lambda v: v.lower() in _BOOL,
     "MAIL_DEFAULT_SENDER": str,
     "RATELIMIT_STORAGE_URI": str,
+    "RATELIMIT_SIGNIN": str,
+    "RATELIMIT_REGISTER": str,
+    "RATELIMIT_RECOVERY": str,
     "MAX_CONTENT_LENGTH": int,
     "TRUSTED_PROXIES": int,
     "TESTING": lambda v: v.lower() in _BOOL,

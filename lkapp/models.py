@@ -75,10 +75,15 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(sa.String(10), default="customer")
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why locked_at is set: "failed_logins" (lifted by a password reset) or "staff" (only staff
+    # lift it). Empty means an old or manual lock, which a reset does not lift either.
+    locked_reason: Mapped[str] = mapped_column(sa.String(20), default="", server_default="")
     failed_logins: Mapped[int] = mapped_column(default=0)
     last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    # The last TOTP time step accepted: a code is good once (RFC 6238, section 5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     recovery_codes: Mapped[list] = mapped_column(sa.JSON, default=list)
     locale: Mapped[str] = mapped_column(sa.String(5), default="en")
     notify_documents: Mapped[bool] = mapped_column(default=True)
@@ -104,6 +109,10 @@ class User(UserMixin, db.Model):
     @property
     def is_confirmed(self) -> bool:
         return self.confirmed_at is not None
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_secret is not None
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"

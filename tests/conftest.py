@@ -29,6 +29,9 @@ from lkapp import create_app
 from lkapp.extensions import db
 
 TEST_PASSWORD = "correct horse battery staple"
+# Staff must use two-factor sign-in: make_user enrols staff with this TOTP secret, and
+# AuthActions.login types its current code (see lkapp.auth.two_factor).
+TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 REQUIRE_POSTGRES = os.environ.get("LKAPP_REQUIRE_POSTGRES") == "1"
 
 
@@ -274,8 +277,14 @@ class Client(FlaskClient):
         headers.update(kwargs.pop("headers", {}))
         if method.upper() != "GET":
             headers["X-CSRFToken"] = self._csrf_token()
-            return super().open(url, method=method.upper(), headers=headers, **kwargs)
-        return super().open(url, method="GET", headers=headers, **kwargs)
+            return self.open(url, method=method.upper(), headers=headers, **kwargs)
+        return self.open(url, method="GET", headers=headers, **kwargs)
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        """Like a WSGI server, read the whole body and close the response before returning,
+        so what the app does on close (mail sent after the answer, see lkapp.auth.mails) has
+        happened when the test looks."""
+        return super().open(*args, buffered=buffered, **kwargs)
 
 
 @pytest.fixture
@@ -312,13 +321,19 @@ def runner(app):
 
 @pytest.fixture
 def make_user(app):
-    """Create an account directly in the database (confirmed unless told otherwise)."""
+    """Create an account directly in the database (confirmed unless told otherwise).
+
+    Staff accounts get two-factor sign-in with ``TEST_TOTP_SECRET`` unless ``totp_secret`` is
+    given (``totp_secret=None`` for a staff account that has not set it up yet).
+    """
     from lkapp.models import User, utcnow
     from lkapp.security import hash_password
 
     password_hash = hash_password(TEST_PASSWORD)
 
     def make(email="ann@example.com", role="customer", confirmed=True, **fields):
+        if role != "customer":
+            fields.setdefault("totp_secret", TEST_TOTP_SECRET)
         with app.app_context():
             user = User(
                 email=email,
@@ -342,9 +357,34 @@ class AuthActions:
         self.client = client
 
     def login(self, email="ann@example.com", password=TEST_PASSWORD, **extra):
+        """Sign in; for an account with two-factor sign-in, also type the app's current code.
+
+        Returns the last response: the redirect to where the user lands.
+        """
         response = self.client.post("/login", data={"email": email, "password": password, **extra})
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        if response.headers["Location"].startswith("/login/two-factor"):
+            response = self.client.post(
+                response.headers["Location"], data={"code": self.totp_code(email)}
+            )
+            assert response.status_code == 302, response.get_data(as_text=True)[:500]
         return response
+
+    def totp_code(self, email: str) -> str:
+        """The current code of the account's app; the account forgets the last code used,
+        so that a test may sign in twice within 30 seconds."""
+        import pyotp
+        import sqlalchemy as sa
+
+        from lkapp.models import User
+
+        with self.client.application.app_context():
+            user = db.session.scalar(
+                sa.select(User).where(sa.func.lower(User.email) == email.lower())
+            )
+            user.totp_last_step = None
+            db.session.commit()
+            return pyotp.TOTP(user.totp_secret).now()
 
     def logout(self):
         return self.client.post("/logout")
@@ -532,3 +572,25 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
         for v in result["violations"]
         if v["impact"] in impacts
     ]
+
+
+# --- accounts: captcha and mail helpers -------------------------------------------------
+
+
+@pytest.fixture
+def captcha_solver(app):
+    """Answer the captcha on a page as a person reading the picture would.
+
+    The answer is derived from the challenge id with the secret key (lkapp.services.captcha),
+    so a test can compute it; returns the form fields ``captcha_id`` and ``captcha``.
+    """
+
+    def solve(html: str) -> dict:
+        from lkapp.services.captcha import answer_for
+
+        match = re.search(r'name="captcha_id" value="([^"]+)"', html)
+        assert match, "no captcha on the page"
+        with app.app_context():
+            return {"captcha_id": match.group(1), "captcha": answer_for(match.group(1))}
+
+    return solve

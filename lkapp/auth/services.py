@@ -1,17 +1,33 @@
-"""Account use cases: they add and flush, the view commits."""
+"""Account use cases: they add and flush, the view commits (and sends the mail).
+
+Nothing here may tell an email with an account from one without: the same work is done
+either way (a dummy password check, the same counting of failures), and the callers answer
+with the same page.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hmac
+from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask import current_app
 
+from ..domain import accounts as rules
 from ..extensions import db
-from ..models import User, utcnow
-from ..security import DUMMY_PASSWORD_HASH, verify_password
+from ..models import AuditEvent, User, utcnow
+from ..security import DUMMY_PASSWORD_HASH, hash_password, keyed_digest, needs_rehash
+from ..security import verify_password as _verify_password
 from ..services import audit
+from . import sessions
 
-LOCK_AFTER_FAILURES = 20
+LOCK_AFTER_FAILURES = rules.LOCK_AFTER
+AUTO_LOCK = "failed_logins"
+STAFF_LOCK = "staff"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip()
 
 
 def find_user_by_email(email: str) -> User | None:
@@ -20,28 +36,262 @@ def find_user_by_email(email: str) -> User | None:
     )
 
 
-def authenticate(email: str, password: str) -> User | None:
-    """The user whose email and password match, or None; same work either way."""
+# --- registration -------------------------------------------------------------------------
+
+
+@dataclass
+class Registration:
+    user: User | None  # the new account, or None when the email had one already
+    existing: User | None  # the account that owns the email already
+
+
+def register(
+    email: str, password: str, name: str, tax_id: str, phone: str, locale: str
+) -> Registration:
+    """Create an unconfirmed customer account, unless the email has one (then nothing changes).
+
+    Both ways hash the password, so the time taken does not tell them apart.
+    """
+    email = normalize_email(email)
+    password_hash = hash_password(password)
+    existing = find_user_by_email(email)
+    if existing is not None:
+        audit.record("auth.register_existing", obj=existing)
+        return Registration(None, existing)
+    user = User(
+        email=email,
+        password_hash=password_hash,
+        name=name.strip(),
+        tax_id=tax_id.strip(),
+        phone=phone.strip(),
+        role="customer",
+        locale=locale,
+    )
+    db.session.add(user)
+    db.session.flush()  # the unique index on lower(email) speaks here when two race
+    audit.record("auth.registered", actor=user, obj=user)
+    return Registration(user, None)
+
+
+def confirm_email(user: User) -> None:
+    user.confirmed_at = utcnow()
+    audit.record("auth.email_confirmed", actor=user, obj=user, email=user.email)
+
+
+# --- sign-in ------------------------------------------------------------------------------
+
+
+def _email_key(email: str) -> str:
+    """How failures of an email without an account are filed (a keyed hash, not the email)."""
+    return keyed_digest(current_app.config["SECRET_KEY"], "login:" + email.strip().lower())[:40]
+
+
+def _failures_without_account(email: str, now) -> int:
+    times = db.session.scalars(
+        sa.select(AuditEvent.created_at)
+        .where(
+            AuditEvent.object_type == "email",
+            AuditEvent.object_id == _email_key(email),
+            AuditEvent.action == "auth.login_failed",
+        )
+        .order_by(AuditEvent.created_at.desc())
+        .limit(rules.LOCK_AFTER + 1)
+    ).all()
+    return rules.failures_from_times(times, now)
+
+
+def failures_for(email: str) -> int:
+    """Failed sign-ins of this email that still count (accounts and non-accounts alike)."""
+    now = utcnow()
     user = find_user_by_email(email)
     if user is None:
-        verify_password(DUMMY_PASSWORD_HASH, password)
-        audit.record("auth.login_failed", email=email.strip().lower())
-        return None
-    if not verify_password(user.password_hash, password) or user.locked_at is not None:
-        _count_failure(user)
-        return None
-    user.failed_logins = 0
-    audit.record("auth.login", actor=user, obj=user)
-    return user
+        return _failures_without_account(email, now)
+    return rules.failures_now(user.failed_logins, user.last_failed_login_at, now)
 
 
-def _count_failure(user: User) -> None:
+@dataclass
+class SignIn:
+    user: User | None  # set when the password matched an account that may sign in
+    failures: int  # failures of this email after this attempt
+    locked: User | None = None  # the account this attempt locked (its owner gets a mail)
+
+
+def authenticate(email: str, password: str) -> SignIn:
+    """Check the password; a failure is counted (and may lock). Same work either way.
+
+    A success does not finish the sign-in: ``signed_in`` does, after a second factor when
+    the account has one.
+    """
+    user = find_user_by_email(email)
     now = utcnow()
-    if user.last_failed_login_at and now - user.last_failed_login_at > timedelta(days=1):
-        user.failed_logins = 0
-    user.failed_logins += 1
+    if user is None:
+        _verify_password(DUMMY_PASSWORD_HASH, password)
+        failures = _failures_without_account(email, now) + 1
+        event = audit.record("auth.login_failed", email=email.strip().lower())
+        event.object_type, event.object_id = "email", _email_key(email)
+        return SignIn(None, failures)
+    if _verify_password(user.password_hash, password) and user.locked_at is None:
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        return SignIn(user, rules.failures_now(user.failed_logins, user.last_failed_login_at, now))
+    locked = count_failure(user)
+    return SignIn(None, user.failed_logins, user if locked else None)
+
+
+def count_failure(user: User, action: str = "auth.login_failed", **details) -> bool:
+    """Count a failed proof of identity (password or code); True when it locked the account."""
+    now = utcnow()
+    user.failed_logins = rules.failures_after_one_more(
+        user.failed_logins, user.last_failed_login_at, now
+    )
     user.last_failed_login_at = now
-    audit.record("auth.login_failed", actor=user, obj=user, failures=user.failed_logins)
-    if user.failed_logins >= LOCK_AFTER_FAILURES and user.locked_at is None:
+    audit.record(action, obj=user, failures=user.failed_logins, **details)
+    if rules.blocked(user.failed_logins) and user.locked_at is None:
         user.locked_at = now
-        audit.record("auth.locked", actor=user, obj=user)
+        user.locked_reason = AUTO_LOCK
+        sessions.revoke_sessions(user)
+        audit.record("auth.locked", obj=user, reason=AUTO_LOCK, failures=user.failed_logins)
+        return True
+    return False
+
+
+def signed_in(user: User, second_factor: str | None = None) -> None:
+    """The sign-in is complete: the failure count starts again."""
+    user.failed_logins = 0
+    if second_factor:
+        audit.record("auth.login", actor=user, obj=user, second_factor=second_factor)
+    else:
+        audit.record("auth.login", actor=user, obj=user)
+
+
+def check_password(user: User, password: str, action: str = "auth.reauth_failed") -> bool:
+    """The current password again (before a sensitive change); a wrong one counts as a failure.
+
+    Returns False for a locked account too.
+    """
+    if _verify_password(user.password_hash, password) and user.locked_at is None:
+        return True
+    count_failure(user, action)
+    return False
+
+
+# --- passwords ----------------------------------------------------------------------------
+
+
+def _set_password(user: User, password: str) -> None:
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+
+
+def request_password_reset(email: str, tax_id: str) -> User | None:
+    """The account whose email and tax id both match (and may reset), else None."""
+    user = find_user_by_email(email)
+    given = rules.normalize_tax_id(tax_id)
+    stored = rules.normalize_tax_id(user.tax_id) if user is not None else "\x00"
+    matched = bool(
+        user is not None
+        and stored
+        and hmac.compare_digest(stored.encode(), given.encode())
+        and (user.locked_at is None or user.locked_reason == AUTO_LOCK)
+    )
+    if matched:
+        audit.record("auth.reset_requested", actor=user, obj=user)
+        return user
+    audit.record(
+        "auth.reset_requested",
+        obj=user,
+        email=email.strip().lower(),
+        matched=False,
+    )
+    return None
+
+
+def reset_password(user: User, password: str) -> None:
+    """A new password from a reset link: every session ends, a failure lock is lifted."""
+    _set_password(user, password)
+    user.failed_logins = 0
+    user.last_failed_login_at = None
+    if user.locked_at is not None and user.locked_reason == AUTO_LOCK:
+        user.locked_at = None
+        user.locked_reason = ""
+    if user.confirmed_at is None:
+        user.confirmed_at = utcnow()  # the link came to this mailbox: that confirms it too
+    sessions.revoke_sessions(user)
+    audit.record("auth.password_reset", actor=user, obj=user)
+
+
+def change_password(user: User, password: str, keep_session: str | None) -> int:
+    """A new password from the profile; every other session ends. Returns how many ended."""
+    _set_password(user, password)
+    ended = sessions.revoke_sessions(user, keep=keep_session)
+    audit.record("auth.password_changed", actor=user, obj=user, sessions_ended=ended)
+    return ended
+
+
+# --- email change -------------------------------------------------------------------------
+
+
+@dataclass
+class EmailChange:
+    free: bool  # no other account has the new address: a confirmation link goes there
+    owner: User | None  # the other account that has it (it gets a notice instead)
+
+
+def request_email_change(user: User, new_email: str) -> EmailChange:
+    owner = find_user_by_email(new_email)
+    audit.record(
+        "auth.email_change_requested",
+        actor=user,
+        obj=user,
+        new_email=new_email.strip(),
+        free=owner is None,
+    )
+    return EmailChange(owner is None, owner)
+
+
+def change_email(user: User, new_email: str) -> bool:
+    """Set the confirmed new email; False when another account took it in between."""
+    new_email = normalize_email(new_email)
+    owner = find_user_by_email(new_email)
+    if owner is not None and owner.id != user.id:
+        return False
+    old = user.email
+    user.email = new_email
+    user.confirmed_at = utcnow()
+    audit.record("auth.email_changed", actor=user, obj=user, old=old, new=new_email)
+    return True
+
+
+# --- profile ------------------------------------------------------------------------------
+
+
+def update_profile(user: User, **values) -> list[str]:
+    """Set name, phone, locale and notification choices; returns the names that changed."""
+    changed = []
+    for name, value in values.items():
+        if getattr(user, name) != value:
+            setattr(user, name, value)
+            changed.append(name)
+    if changed:
+        audit.record("auth.profile_updated", actor=user, obj=user, fields=",".join(changed))
+    return changed
+
+
+# --- staff actions ------------------------------------------------------------------------
+
+
+def lock_account(user: User, actor: User) -> None:
+    """Staff lock: only staff lift it (a password reset does not); every session ends."""
+    user.locked_at = utcnow()
+    user.locked_reason = STAFF_LOCK
+    sessions.revoke_sessions(user)
+    audit.record("auth.locked", actor=actor, obj=user, reason=STAFF_LOCK)
+
+
+def unlock_account(user: User, actor: User) -> None:
+    """Staff unlock: lifts any lock and clears the failure count."""
+    user.locked_at = None
+    user.locked_reason = ""
+    user.failed_logins = 0
+    user.last_failed_login_at = None
+    audit.record("auth.unlocked", actor=actor, obj=user)

@@ -1,4 +1,11 @@
-"""Server-side sessions: the cookie carries a random id; this table says whether it is alive."""
+"""Server-side sessions: the cookie carries a random id; this table says whether it is alive.
+
+A sign-in of an account with two-factor sign-in happens in two steps. The password step
+creates the session record with ``second_factor_done`` false and keeps its id under
+``pending_session`` in the cookie, without signing in; the code step completes that same
+record and only then signs in. ``load_user`` never accepts a record of a two-factor account
+whose second step is not done.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,9 @@ IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 REMEMBER_FOR = timedelta(days=30)
 TOUCH_EVERY = timedelta(seconds=60)
+# Time to type the code from the authenticator app after the password.
+SECOND_STEP_WITHIN = timedelta(minutes=5)
+PENDING_KEY = "pending_session"
 
 
 def session_is_alive(record: UserSession, now: datetime) -> bool:
@@ -39,6 +49,8 @@ def load_user(session_id: str) -> User | None:
     now = utcnow()
     if not session_is_alive(record, now) or user.locked_at is not None:
         return None
+    if user.has_two_factor and not record.second_factor_done:
+        return None
     if now - record.last_seen_at > TOUCH_EVERY:
         db.session.execute(
             sa.update(UserSession).where(UserSession.id == record.id).values(last_seen_at=now)
@@ -49,25 +61,100 @@ def load_user(session_id: str) -> User | None:
     return user
 
 
-def start_session(user: User, remember: bool = False) -> UserSession:
-    """Sign ``user`` in under a fresh session id (the old cookie contents are dropped)."""
+def _fresh_cookie() -> None:
+    """Drop everything the cookie held before (but the chosen language)."""
     locale = session.get("locale")
     session.clear()
     if locale:
         session["locale"] = locale
+
+
+def _new_record(user: User, remember: bool, second_factor_done: bool) -> UserSession:
     record = UserSession(
         id=secrets.token_urlsafe(32),
         user_id=user.id,
         remember=remember and not user.is_staff,
+        second_factor_done=second_factor_done,
         ip=request.remote_addr or "",
         user_agent=(request.user_agent.string or "")[:300],
     )
     db.session.add(record)
     db.session.flush()
+    return record
+
+
+def _sign_in(user: User, record: UserSession) -> None:
     user.session_id = record.id
+    g.user_session = record
     login_user(user, remember=record.remember, duration=REMEMBER_FOR)
     session.permanent = True
+
+
+def start_session(user: User, remember: bool = False) -> UserSession:
+    """Sign ``user`` in under a fresh session id (the old cookie contents are dropped).
+
+    Only for accounts without two-factor sign-in (``start_pending_session`` is the way in for
+    the others): the record does not count as having passed a second step, so ``load_user``
+    refuses it for a two-factor account.
+    """
+    _fresh_cookie()
+    record = _new_record(user, remember, second_factor_done=False)
+    _sign_in(user, record)
     return record
+
+
+def start_pending_session(user: User, remember: bool = False) -> UserSession:
+    """The password step of a two-factor sign-in: a fresh record, not signed in yet."""
+    _fresh_cookie()
+    record = _new_record(user, remember, second_factor_done=False)
+    session[PENDING_KEY] = record.id
+    session.permanent = True
+    return record
+
+
+def pending_session() -> tuple[UserSession, User] | None:
+    """The half-done sign-in of this browser, if it is recent and still open."""
+    session_id = session.get(PENDING_KEY)
+    if not isinstance(session_id, str):
+        return None
+    row = db.session.execute(
+        sa.select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.id == session_id)
+    ).first()
+    if row is None:
+        return None
+    record, user = row
+    now = utcnow()
+    if (
+        record.revoked_at is not None
+        or record.second_factor_done
+        or now - record.created_at >= SECOND_STEP_WITHIN
+        or user.locked_at is not None
+        or not user.has_two_factor
+    ):
+        return None
+    return record, user
+
+
+def complete_pending_session(record: UserSession, user: User) -> None:
+    """The second step passed: the same record becomes a full session and the user is in."""
+    now = utcnow()
+    record.second_factor_done = True
+    record.last_seen_at = now
+    session.pop(PENDING_KEY, None)
+    _sign_in(user, record)
+
+
+def drop_pending_session() -> None:
+    """Forget a half-done sign-in (its record is revoked, if there is one)."""
+    session_id = session.pop(PENDING_KEY, None)
+    if isinstance(session_id, str):
+        db.session.execute(
+            sa.update(UserSession)
+            .where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
 
 
 def end_session() -> None:
@@ -77,8 +164,25 @@ def end_session() -> None:
         db.session.execute(
             sa.update(UserSession).where(UserSession.id == record.id).values(revoked_at=utcnow())
         )
+    drop_pending_session()
     logout_user()
     session.clear()
+
+
+def current_session_id() -> str | None:
+    record = g.get("user_session")
+    return record.id if record is not None else None
+
+
+def mark_second_factor_done() -> None:
+    """After enrolling a second factor in this session: this session has passed it."""
+    record = g.get("user_session")
+    if record is not None:
+        db.session.execute(
+            sa.update(UserSession)
+            .where(UserSession.id == record.id)
+            .values(second_factor_done=True)
+        )
 
 
 def revoke_sessions(user: User, keep: str | None = None) -> int:
@@ -89,3 +193,38 @@ def revoke_sessions(user: User, keep: str | None = None) -> int:
     if keep:
         query = query.where(UserSession.id != keep)
     return db.session.execute(query.values(revoked_at=utcnow())).rowcount
+
+
+def active_sessions(user: User) -> list[UserSession]:
+    """The user's sessions that would still be accepted, newest activity first."""
+    now = utcnow()
+    records = db.session.scalars(
+        sa.select(UserSession)
+        .where(
+            UserSession.user_id == user.id,
+            UserSession.revoked_at.is_(None),
+            UserSession.created_at > now - max(REMEMBER_FOR, ABSOLUTE_TIMEOUT),
+        )
+        .order_by(UserSession.last_seen_at.desc())
+    ).all()
+    return [
+        record
+        for record in records
+        if session_is_alive(record, now) and (record.second_factor_done or not user.has_two_factor)
+    ]
+
+
+def revoke_one(user: User, session_id: str) -> bool:
+    """Revoke one live session of ``user`` (not another user's); True when it was live."""
+    return (
+        db.session.execute(
+            sa.update(UserSession)
+            .where(
+                UserSession.id == session_id,
+                UserSession.user_id == user.id,
+                UserSession.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow())
+        ).rowcount
+        == 1
+    )

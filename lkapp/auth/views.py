@@ -1,51 +1,467 @@
-"""Sign in and sign out."""
+"""The way in: register, confirm, sign in (with a second factor), recover, sign out.
+
+Profile pages live in ``profile.py`` and the captcha routes in ``captcha_views.py``; both
+add their routes to this blueprint.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
+from werkzeug.routing import BuildError
 
-from ..extensions import db, limiter
+from ..domain.accounts import blocked, needs_captcha
+from ..extensions import db, limiter, login_manager
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..security import is_safe_next
-from . import services, sessions
-from .forms import LoginForm
+from ..services import audit
+from ..services import captcha as captchas
+from . import mails, services, sessions, tokens
+from . import two_factor as second_factor
+from .forms import ForgotPasswordForm, LoginForm, RegisterForm, ResetPasswordForm, TwoFactorForm
 
 bp = Blueprint("auth", __name__)
 
+# Blueprints an account that has not confirmed its email may use; elsewhere it is sent to the
+# page that asks it to confirm. The landing page, language and health check are "main".
+OPEN_WHEN_UNCONFIRMED = {"auth", "main", "support"}
+
+
+def limit(setting: str):
+    """A per-IP rate limit read from the config at request time (operators may change it)."""
+    return limiter.limit(lambda: current_app.config[setting], methods=["POST"])
+
+
+def me():
+    """The signed-in User itself (not the proxy), for services and the audit trail."""
+    return current_user._get_current_object()
+
+
+def _home() -> str:
+    if current_user.is_authenticated and current_user.is_staff:
+        return url_for("staff.index")
+    return url_for("main.index")
+
+
+def _next_target(default: str | None = None) -> str:
+    target = request.args.get("next")
+    return target if is_safe_next(target) else (default or _home())
+
+
+def _safe_next_or_none() -> str | None:
+    target = request.args.get("next")
+    return target if is_safe_next(target) else None
+
+
+@bp.app_context_processor
+def account_helpers():
+    return {"ask_question_url": ask_question_url, "describe_agent": describe_agent}
+
+
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def describe_agent(user_agent: str) -> str:
+    """``Firefox on Windows`` from a User-Agent header, for the list of sessions."""
+    browser = next((name for key, name in _BROWSERS if key in user_agent), "")
+    system = next((name for key, name in _SYSTEMS if key in user_agent), "")
+    if browser and system:
+        return _("%(browser)s on %(system)s", browser=browser, system=system)
+    return browser or system or (user_agent[:60] if user_agent else _("Unknown device"))
+
+
+def ask_question_url() -> str:
+    """The "Ask a question" service (issue of its own); its address until it exists."""
+    try:
+        return url_for("support.ask")
+    except BuildError:
+        return request.script_root + "/support/ask"
+
+
+@bp.before_app_request
+def unconfirmed_accounts_wait():
+    """Until its email is confirmed, an account sees only its own pages and the banner."""
+    if request.blueprint in OPEN_WHEN_UNCONFIRMED or request.endpoint in (None, "static"):
+        return None
+    if current_user.is_authenticated and not current_user.is_confirmed:
+        return htmx_redirect(url_for("auth.unconfirmed"))
+    return None
+
+
+@login_manager.unauthorized_handler
+def sign_in_first():
+    """Not signed in (or the session ended): to the sign-in page, back here afterwards."""
+    target = None
+    if request.method == "GET":
+        target = request.full_path.rstrip("?")
+    elif request.headers.get("HX-Current-URL"):
+        parts = urlsplit(request.headers["HX-Current-URL"])
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+    if target is not None and not is_safe_next(target):
+        target = None
+    return htmx_redirect(url_for("auth.login", next=target))
+
+
+# --- sign in / out ------------------------------------------------------------------------
+
+
+def _render_login(form: LoginForm, challenge=None, status: int = 200):
+    return render(
+        "auth/login.html",
+        "auth/_login_form.html",
+        status=status,
+        form=form,
+        challenge=challenge,
+        next_target=_safe_next_or_none(),
+    )
+
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("20 per minute", methods=["POST"])
+@limit("RATELIMIT_SIGNIN")
 def login():
     """The sign-in form; a wrong email or password gets one and the same message."""
     if current_user.is_authenticated:
         return redirect(_home())
     form = LoginForm()
-    if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
-        if user is None:
-            db.session.commit()  # keep the failure count and the audit trail
-            form.password.errors.append(_("Wrong email or password."))
+    if request.method == "POST" and request.form.get("new_captcha"):
+        # "New picture" with JavaScript off: the same form again, values kept.
+        challenge = captchas.new_challenge()
+        db.session.commit()
+        return _render_login(form, challenge)
+    if not form.validate_on_submit():
+        return _render_login(form, status=422 if form.errors else 200)
+
+    email = form.email.data
+    if needs_captcha(services.failures_for(email)) and not captchas.verify(
+        request.form.get("captcha_id"), form.captcha.data
+    ):
+        # Slowed down: without the right code the password is not even looked at.
+        form.captcha.errors = [
+            _("The code did not match the picture. Type the code from this new picture.")
+            if form.captcha.data
+            else _("Enter the code from the picture.")
+        ]
+        form.captcha.data = ""
+        challenge = captchas.new_challenge()
+        db.session.commit()
+        return _render_login(form, challenge, status=422)
+
+    result = services.authenticate(email, form.password.data)
+    if result.user is None:
+        if result.locked is not None:
+            mails.account_locked(result.locked)
+        if blocked(result.failures):
+            message = _(
+                "Wrong email or password. After too many failed attempts sign-in is blocked: "
+                "set a new password with “Forgot password?”."
+            )
         else:
-            sessions.start_session(user, remember=form.remember.data)
+            message = _("Wrong email or password.")
+        form.password.errors = [message]
+        challenge = captchas.new_challenge() if needs_captcha(result.failures) else None
+        form.captcha.data = ""
+        db.session.commit()  # keep the failure count and the audit trail
+        return mails.send_after_response(_render_login(form, challenge, status=422))
+
+    user = result.user
+    if user.has_two_factor:
+        sessions.start_pending_session(user, remember=form.remember.data)
+        db.session.commit()
+        return htmx_redirect(url_for("auth.two_factor", next=_safe_next_or_none()))
+    sessions.start_session(user, remember=form.remember.data)
+    services.signed_in(user)
+    db.session.commit()
+    return htmx_redirect(_next_target())
+
+
+@bp.route("/login/two-factor", methods=["GET", "POST"], endpoint="two_factor")
+@limit("RATELIMIT_SIGNIN")
+def second_step():
+    """The second step of signing in: a code from the authenticator app or a recovery code."""
+    pending = sessions.pending_session()
+    if pending is None:
+        flash(_("Sign in again: the time for the code ran out."), "warning")
+        return htmx_redirect(url_for("auth.login", next=_safe_next_or_none()))
+    record, user = pending
+    form = TwoFactorForm()
+    if form.validate_on_submit():
+        method = second_factor.check_second_factor(user, form.code.data)
+        if method is None:
+            if services.count_failure(user, "auth.two_factor_failed"):
+                mails.account_locked(user)
+                sessions.drop_pending_session()
+                db.session.commit()
+                flash(
+                    _(
+                        "Too many failed attempts: sign-in to this account is blocked. "
+                        "We sent instructions to its email address."
+                    ),
+                    "error",
+                )
+                return mails.send_after_response(htmx_redirect(url_for("auth.login")))
             db.session.commit()
-            target = request.args.get("next")
-            return htmx_redirect(target if is_safe_next(target) else _home())
-    status = 422 if form.errors else 200
-    return render("auth/login.html", "auth/_login_form.html", status=status, form=form)
+            form.code.errors = [
+                _("That code is not right. Codes change every 30 seconds: type the latest one.")
+            ]
+        else:
+            sessions.complete_pending_session(record, user)
+            services.signed_in(user, second_factor=method)
+            db.session.commit()
+            if method == "recovery_code":
+                left = len(user.recovery_codes)
+                flash(
+                    ngettext(
+                        "You used a recovery code; %(num)d is left. Make new ones in your profile.",
+                        "You used a recovery code; %(num)d are left. "
+                        "Make new ones in your profile.",
+                        left,
+                    ),
+                    "warning",
+                )
+            return htmx_redirect(_next_target())
+    return render(
+        "auth/two_factor.html",
+        "auth/_two_factor_form.html",
+        status=422 if form.errors else 200,
+        form=form,
+        next_target=_safe_next_or_none(),
+    )
 
 
 @bp.post("/logout")
 @login_required
 def logout():
     """End this session on the server too, so an old cookie is worth nothing."""
+    audit.record("auth.logout", actor=me(), obj=me())
     sessions.end_session()
     db.session.commit()
     flash(_("You have signed out."), "info")
-    return redirect(url_for("main.index"))
+    return htmx_redirect(url_for("main.index"))
 
 
-def _home() -> str:
-    return url_for("staff.index") if current_user.is_staff else url_for("main.index")
+# --- registration and confirmation --------------------------------------------------------
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limit("RATELIMIT_REGISTER")
+def register():
+    """A new customer account; the answer is the same whether the email had one or not."""
+    if current_user.is_authenticated:
+        return redirect(_home())
+    form = RegisterForm()
+    if form.validate_on_submit():
+        values = {
+            "email": form.email.data,
+            "password": form.password.data,
+            "name": form.name.data,
+            "tax_id": form.tax_id.data,
+            "phone": form.phone.data,
+            "locale": str(get_locale()),
+        }
+        try:
+            result = services.register(**values)
+            if result.user is not None:
+                mails.confirmation(result.user)
+            else:
+                mails.account_exists(result.existing)
+            db.session.commit()
+        except IntegrityError:
+            # The same email registered a moment ago by a parallel request.
+            db.session.rollback()
+            existing = services.find_user_by_email(values["email"])
+            if existing is not None:
+                mails.account_exists(existing)
+                db.session.commit()
+        return mails.send_after_response(htmx_redirect(url_for("auth.registered")))
+    return render(
+        "auth/register.html",
+        "auth/_register_form.html",
+        status=422 if form.errors else 200,
+        form=form,
+    )
+
+
+@bp.get("/register/done")
+def registered():
+    """What happens next after registering (the same page whatever the email was)."""
+    return render_template("auth/registered.html")
+
+
+def invalid_link(kind: str, status: int = 400, reason: str = "invalid"):
+    return make_response(
+        render_template("auth/link_invalid.html", kind=kind, reason=reason), status
+    )
+
+
+@bp.get("/confirm/<token>")
+def confirm(token: str):
+    """The link from the confirmation mail: valid 48 hours, once."""
+    found = tokens.read_token("confirm", token)
+    if found is None:
+        return invalid_link("confirm")
+    user, _new = found
+    services.confirm_email(user)
+    db.session.commit()
+    return render_template("auth/confirmed.html", user=user)
+
+
+@bp.post("/confirm/resend")
+@login_required
+@limiter.limit("5 per hour")
+def resend_confirmation():
+    """A new confirmation link for the signed-in account."""
+    if current_user.is_confirmed:
+        flash(_("Your email address is confirmed already."), "info")
+    else:
+        mails.confirmation(me())
+        audit.record("auth.confirmation_resent", actor=me(), obj=me())
+        db.session.commit()
+        flash(
+            _(
+                "We sent a new confirmation link to %(email)s. It works for 48 hours.",
+                email=current_user.email,
+            ),
+            "success",
+        )
+    target = request.form.get("next", "")
+    return htmx_redirect(target if is_safe_next(target) else url_for("auth.unconfirmed"))
+
+
+@bp.get("/confirm")
+@login_required
+def unconfirmed():
+    """Where an unconfirmed account lands when it tries to go further."""
+    if current_user.is_confirmed:
+        return redirect(_home())
+    return render_template("auth/unconfirmed.html")
+
+
+# --- password recovery --------------------------------------------------------------------
+
+
+def _render_forgot(form, challenge, status=200):
+    return render(
+        "auth/forgot.html", "auth/_forgot_form.html", status=status, form=form, challenge=challenge
+    )
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@limit("RATELIMIT_RECOVERY")
+def forgot_password():
+    """Email + tax ID + captcha; whatever they are, the answer is the same page."""
+    form = ForgotPasswordForm()
+    if request.method == "POST" and request.form.get("new_captcha"):
+        challenge = captchas.new_challenge()
+        db.session.commit()
+        form.captcha.data = ""
+        return _render_forgot(form, challenge)
+    if form.validate_on_submit():
+        if not captchas.verify(request.form.get("captcha_id"), form.captcha.data):
+            form.captcha.errors = [
+                _("The code did not match the picture. Type the code from this new picture.")
+            ]
+            form.captcha.data = ""
+            challenge = captchas.new_challenge()
+            db.session.commit()
+            return _render_forgot(form, challenge, status=422)
+        user = services.request_password_reset(form.email.data, form.tax_id.data)
+        if user is not None:
+            mails.password_reset(user)
+        db.session.commit()
+        return mails.send_after_response(htmx_redirect(url_for("auth.forgot_password_sent")))
+    # First visit, or other fields wrong: keep a picture the user may have read already.
+    challenge = None
+    if request.method == "POST":
+        challenge = captchas.live_challenge(request.form.get("captcha_id", ""))
+    if challenge is None:
+        challenge = captchas.new_challenge()
+        form.captcha.data = ""
+    db.session.commit()
+    return _render_forgot(form, challenge, status=422 if form.errors else 200)
+
+
+@bp.get("/forgot-password/sent")
+def forgot_password_sent():
+    return render_template("auth/forgot_sent.html")
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@limit("RATELIMIT_RECOVERY")
+def reset_password(token: str):
+    """The link from the recovery mail: one hour, once, dead after any password change."""
+    found = tokens.read_token("reset", token)
+    if found is None:
+        return invalid_link("reset")
+    user, _new = found
+    if current_user.is_authenticated and current_user.id != user.id:
+        return invalid_link("reset", reason="other_account")
+    form = ResetPasswordForm()
+    if form.validate_on_submit() and form.check_new_password(user.email, user.name):
+        services.reset_password(user, form.password.data)
+        mails.password_changed(user, by_reset=True)
+        if user.locked_at is not None:  # locked by staff: a new password does not lift that
+            sessions.end_session()
+            db.session.commit()
+            flash(
+                _("Your password was changed, but the account is locked. Please contact us."),
+                "warning",
+            )
+            return htmx_redirect(url_for("auth.login"))
+        if user.has_two_factor:
+            sessions.start_pending_session(user)
+            db.session.commit()
+            flash(_("Your password was changed. Now enter the code from your app."), "success")
+            return htmx_redirect(url_for("auth.two_factor"))
+        sessions.start_session(user)
+        services.signed_in(user, second_factor=None)
+        db.session.commit()
+        flash(
+            _("Your password was changed. Every other session of your account has ended."),
+            "success",
+        )
+        return htmx_redirect(_home_for(user))
+    response = render(
+        "auth/reset.html",
+        "auth/_reset_form.html",
+        status=422 if form.errors else 200,
+        form=form,
+        token=token,
+    )
+    response.headers["Cache-Control"] = "no-store"  # the page holds the token
+    return response
+
+
+def _home_for(user) -> str:
+    return url_for("staff.index") if user.is_staff else url_for("main.index")
+
+
+from . import captcha_views, profile  # noqa: E402,F401  (they add routes to bp)

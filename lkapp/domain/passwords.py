@@ -6,6 +6,8 @@ from functools import lru_cache
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
+# Parts of the email or name shorter than this are too common to refuse a password for.
+MIN_CONTEXT_WORD = 4
 
 
 @lru_cache(maxsize=1)
@@ -16,11 +18,31 @@ def common_passwords() -> frozenset[str]:
     return frozenset(word.lower() for word in FREQUENCY_LISTS["passwords"])
 
 
+def _core(password: str) -> str:
+    """The password without the digits and symbols people put around a word (``!pass2026``)."""
+    return password.lower().strip(" 0123456789!?.,;:-_=+*#@$%&^~'\"()[]{}<>/\\|`")
+
+
+def _compact(text: str) -> str:
+    """Letters and digits only, lower-cased: ``Ann's Bakery`` and ``annsbakery`` are alike."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _contains(password: str, context: str) -> bool:
+    context = context.strip().lower()
+    if len(context) >= MIN_CONTEXT_WORD and context in password.lower():
+        return True
+    compact = _compact(context)
+    return len(compact) >= MIN_CONTEXT_WORD and compact in _compact(password)
+
+
 def password_problems(password: str, email: str = "", name: str = "") -> list[str]:
-    """English reasons why ``password`` is refused (empty when it is fine).
+    """Why ``password`` is refused, as keys (empty when it is fine).
 
     The password is checked exactly as typed: no trimming, any characters allowed.
-    Callers translate the reasons through the keys in ``PROBLEM_KEYS``.
+    A common password with digits or symbols around it (``Iloveyou2026!``) counts as common.
+    Keys: ``too_short``, ``too_long``, ``common``, ``contains_email``, ``contains_name``;
+    callers turn them into translated messages.
     """
     problems = []
     if len(password) < MIN_LENGTH:
@@ -28,11 +50,12 @@ def password_problems(password: str, email: str = "", name: str = "") -> list[st
     if len(password) > MAX_LENGTH:
         problems.append("too_long")
     lowered = password.lower()
-    if lowered in common_passwords() or lowered.strip() in common_passwords():
+    core = _core(password)
+    common = common_passwords()
+    if lowered in common or lowered.strip() in common or (len(core) >= 4 and core in common):
         problems.append("common")
-    local_part = email.split("@")[0].lower()
-    if len(local_part) >= 4 and local_part in lowered:
+    if email.strip() and (_contains(password, email) or _contains(password, email.split("@")[0])):
         problems.append("contains_email")
-    if len(name.strip()) >= 4 and name.strip().lower() in lowered:
+    if _contains(password, name):
         problems.append("contains_name")
     return problems

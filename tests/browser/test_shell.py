@@ -1,6 +1,9 @@
 """The shell in real Chromium: htmx loads under the CSP, forms swap in place, JS-off works."""
 
+import pyotp
 import pytest
+
+from tests.conftest import TEST_TOTP_SECRET
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -19,6 +22,8 @@ def test_sign_in_form_swaps_errors_in_place_then_signs_in(page, make_user):
 
     page.get_by_label("Password").fill("correct horse battery staple")
     page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Authentication code").fill(pyotp.TOTP(TEST_TOTP_SECRET).now())
+    page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/staff/")
     assert page.get_by_role("heading", name="Back office").is_visible()
 

@@ -1,0 +1,131 @@
+"""A customer's whole way in, in Chromium: register, confirm, recover, sign in again."""
+
+import re
+
+import pytest
+
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.sqlite_only
+
+TEST_ANSWER = "e2e-ok"
+FIRST = "пчёлы летят над полем 7"
+SECOND = "lanterns over the old bridge"
+
+
+@pytest.fixture
+def app_config(app_config):
+    # LKAPP_TESTING=1 + LKAPP_CAPTCHA_TEST_ANSWER: the end-to-end tests' key to the captcha.
+    app_config["CAPTCHA_TEST_ANSWER"] = TEST_ANSWER
+    return app_config
+
+
+def _link(mailbox, email, part):
+    def find():
+        for message in mailbox.to(email):
+            for link in mailbox.links(message):
+                if part in link:
+                    return link
+        return None
+
+    link = wait_for(find)
+    assert link, f"no mail with {part} to {email}"
+    return link
+
+
+def _sign_in(page, email, password):
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*/$"))
+
+
+def test_register_confirm_recover_and_sign_in(page, live_server, mailbox):
+    page.goto("/")
+    page.get_by_role("main").get_by_role("link", name="Register").click()
+    page.get_by_label("Email").fill("bob@example.com")
+    page.get_by_label("Password", exact=True).fill(FIRST)
+    page.get_by_label("Repeat password").fill("a different one entirely")
+    page.get_by_label("Name or organisation").fill("Bob's Hardware Kft")
+    page.get_by_label("Tax ID").fill("12345678-2-42")
+    page.get_by_label("Phone").fill("+36 1 555 0199")
+    page.get_by_role("button", name="Register").click()
+    page.get_by_text("The two passwords differ.").wait_for()  # swapped in place by htmx
+    assert page.get_by_label("Name or organisation").input_value() == "Bob's Hardware Kft"
+    page.get_by_label("Password", exact=True).fill(FIRST)
+    page.get_by_label("Repeat password").fill(FIRST)
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_url("**/register/done")
+    assert page.get_by_role("heading", name="Check your email").is_visible()
+
+    page.goto(
+        _link(mailbox, "bob@example.com", "/confirm/").replace("http://localhost", live_server.url)
+    )
+    assert page.get_by_role("heading", name="Email address confirmed").is_visible()
+
+    _sign_in(page, "bob@example.com", FIRST)
+    assert page.get_by_text("bob@example.com").first.is_visible()
+    assert page.get_by_role("button", name="Resend confirmation").count() == 0
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r".*/$"))
+    assert page.get_by_role("link", name="Sign in").first.is_visible()
+
+    page.goto("/login")
+    page.get_by_role("link", name="Forgot password?").click()
+    page.wait_for_url("**/forgot-password")
+    picture = page.locator("img.captcha-image")
+    assert picture.evaluate("img => img.complete && img.naturalWidth > 0")
+    old_id = page.locator("input[name=captcha_id]").input_value()
+    page.get_by_role("button", name="New picture").click()
+    page.wait_for_function(
+        "old => document.querySelector('input[name=captcha_id]').value !== old", arg=old_id
+    )
+    assert page.url.endswith("/forgot-password")  # the fragment is not pushed to history
+    page.get_by_label("Email").fill("bob@example.com")
+    page.get_by_label("Tax ID").fill("12345678242")
+    page.get_by_label("Code from the picture").fill(TEST_ANSWER)
+    page.get_by_role("button", name="Send link").click()
+    page.wait_for_url("**/forgot-password/sent")
+    assert page.get_by_text("If the data match an account, a link was sent").is_visible()
+
+    reset = _link(mailbox, "bob@example.com", "/reset-password/")
+    page.goto(reset.replace("http://localhost", live_server.url))
+    page.get_by_label("New password").fill(SECOND)
+    page.get_by_label("Repeat password").fill(SECOND)
+    page.get_by_role("button", name="Set new password").click()
+    page.wait_for_url(re.compile(r".*/$"))
+    assert page.get_by_text("Your password was changed").is_visible()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r".*/$"))
+
+    page.goto("/login")
+    page.get_by_label("Email").fill("bob@example.com")
+    page.get_by_label("Password", exact=True).fill(FIRST)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Wrong email or password.").wait_for()
+    page.get_by_label("Password", exact=True).fill(SECOND)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*/$"))
+    assert page.get_by_role("link", name="Profile").is_visible()
+
+
+@pytest.mark.parametrize("browser_context_options", [{"java_script_enabled": False}])
+def test_recovery_works_without_javascript(page, make_user, mailbox):
+    make_user(email="ann@example.com")
+    page.goto("/forgot-password")
+    page.get_by_label("Email").fill("ann@example.com")
+    page.get_by_label("Tax ID").fill("7701234567")
+    page.get_by_label("Code from the picture").fill("WRONG")
+    page.get_by_role("button", name="Send link").click()
+    page.get_by_text("did not match the picture").wait_for()
+    assert page.get_by_label("Email").input_value() == "ann@example.com"
+    old_id = page.locator("input[name=captcha_id]").input_value()
+    page.get_by_role("button", name="New picture").click()  # a plain form post
+    page.wait_for_load_state()
+    assert page.locator("input[name=captcha_id]").input_value() != old_id
+    assert page.get_by_label("Tax ID").input_value() == "7701234567"
+    page.get_by_label("Code from the picture").fill(TEST_ANSWER)
+    page.get_by_role("button", name="Send link").click()
+    page.wait_for_url("**/forgot-password/sent")
+    assert _link(mailbox, "ann@example.com", "/reset-password/")

@@ -1,0 +1,250 @@
+"""The profile: details, password change, email change, the list of sessions."""
+
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, User, UserSession
+from tests.conftest import TEST_PASSWORD, AuthActions
+
+NEW = "a quiet harbour at dawn"
+
+
+def _user(app, user_id) -> User:
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        db.session.expunge(user)
+        return user
+
+
+def _actions(app):
+    with app.app_context():
+        return db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)).all()
+
+
+def _second_device(app):
+    other = app.test_client()
+    AuthActions(other).login()
+    return other
+
+
+def test_profile_pages_need_sign_in(client):
+    for url in (
+        "/profile",
+        "/profile/password",
+        "/profile/email",
+        "/profile/sessions",
+        "/profile/two-factor",
+    ):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.headers["Location"] == f"/login?next={url}"
+    response = client.htmx("POST", "/profile", data={"name": "x"})
+    assert response.headers["HX-Redirect"].startswith("/login")
+
+
+def test_details_change_name_phone_language_and_notices(app, client, make_user, auth):
+    user_id = make_user()
+    auth.login()
+    page = client.get("/profile").get_data(as_text=True)
+    for label in ("Name or organisation", "Phone", "Language"):
+        assert f">{label}</label>" in page
+    assert "7701234567" in page  # the tax id, read-only
+    response = client.post(
+        "/profile",
+        data={
+            "name": "Ann's Bakery and Café",
+            "phone": "+36 30 123 4567",
+            "locale": "hu",
+            "notify_documents": "y",
+        },
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/profile"
+    user = _user(app, user_id)
+    assert user.name == "Ann's Bakery and Café" and user.phone == "+36 30 123 4567"
+    assert user.locale == "hu"
+    assert (user.notify_documents, user.notify_debt, user.notify_readings) == (True, False, False)
+    assert 'lang="hu"' in client.get("/profile").get_data(as_text=True)
+    assert "auth.profile_updated" in _actions(app)
+
+
+def test_details_bad_input_comes_back_beside_the_fields(app, client, make_user, auth):
+    user_id = make_user()
+    auth.login()
+    response = client.htmx("POST", "/profile", data={"name": "", "phone": "12", "locale": "xx"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="name-error"' in page and 'id="phone-error"' in page and 'id="locale-error"' in page
+    assert "<header" not in page and 'id="details-form"' in page
+    assert _user(app, user_id).name == "Ann's Bakery Ltd"
+
+
+def test_password_change_needs_the_current_one_and_ends_other_sessions(
+    app, client, make_user, auth, mailbox
+):
+    user_id = make_user()
+    auth.login()
+    other = _second_device(app)
+    page = client.get("/profile/password").get_data(as_text=True)
+    for label in ("Current password", "New password", "Repeat new password"):
+        assert f">{label}</label>" in page
+
+    wrong = client.post(
+        "/profile/password",
+        data={"current_password": "not it at all", "password": NEW, "password2": NEW},
+    )
+    assert wrong.status_code == 422
+    assert "That is not your current password." in wrong.get_data(as_text=True)
+    assert _user(app, user_id).failed_logins == 1
+    weak = client.post(
+        "/profile/password",
+        data={"current_password": TEST_PASSWORD, "password": "ann@example.com!", "password2": "x"},
+    )
+    assert "must not contain your email" in weak.get_data(as_text=True)
+
+    mailbox.clear()
+    response = client.post(
+        "/profile/password",
+        data={"current_password": TEST_PASSWORD, "password": NEW, "password2": NEW},
+    )
+    assert response.status_code == 302
+    after = client.get("/profile")  # this session goes on
+    assert "1 other session was signed out" in after.get_data(as_text=True)
+    assert other.get("/profile").status_code == 302  # the other one has ended
+    [notice] = mailbox.to("ann@example.com")
+    assert notice["Subject"] == "Your password was changed"
+    assert "changed in the profile" in mailbox.text(notice)
+    assert "auth.password_changed" in _actions(app)
+
+
+def test_email_change_goes_through_the_new_mailbox(app, client, make_user, auth, mailbox):
+    user_id = make_user()
+    auth.login()
+    page = client.get("/profile/email").get_data(as_text=True)
+    assert ">New email</label>" in page and ">Current password</label>" in page
+    response = client.post(
+        "/profile/email",
+        data={"email": "ann.new@example.net", "current_password": TEST_PASSWORD},
+    )
+    assert response.status_code == 302
+    assert _user(app, user_id).email == "ann@example.com"  # not before it is confirmed
+    [message] = mailbox.to("ann.new@example.net")
+    assert message["Subject"] == "Confirm your new email address"
+    [link] = [x for x in mailbox.links(message) if "/profile/email/confirm/" in x]
+
+    mailbox.clear()
+    confirmed = client.get(link)
+    assert confirmed.status_code == 200
+    assert "ann.new@example.net" in confirmed.get_data(as_text=True)
+    user = _user(app, user_id)
+    assert user.email == "ann.new@example.net" and user.confirmed_at is not None
+    [notice] = mailbox.to("ann@example.com")  # the old address hears of it
+    assert notice["Subject"] == "The email address of your account was changed"
+    assert "ann.new@example.net" in mailbox.text(notice)
+    assert {"auth.email_change_requested", "auth.email_changed"} <= set(_actions(app))
+    assert client.get(link).status_code == 400  # once only
+
+    client.post("/logout")
+    assert (
+        client.post(
+            "/login", data={"email": "ann.new@example.net", "password": TEST_PASSWORD}
+        ).status_code
+        == 302
+    )
+
+
+def test_email_change_to_a_taken_address_says_nothing_but_tells_its_owner(
+    app, client, make_user, auth, mailbox
+):
+    user_id = make_user()
+    make_user(email="bob@example.com", locale="ru")
+    auth.login()
+    response = client.post(
+        "/profile/email", data={"email": "BOB@example.com", "current_password": TEST_PASSWORD}
+    )
+    assert response.status_code == 302
+    assert "We sent a confirmation link" in client.get("/profile/email").get_data(as_text=True)
+    [notice] = mailbox.messages
+    assert notice["To"] == "bob@example.com"
+    assert not mailbox.links(notice) or "/confirm/" not in " ".join(mailbox.links(notice))
+    assert _user(app, user_id).email == "ann@example.com"
+
+
+def test_email_change_bad_input(app, client, make_user, auth, mailbox):
+    make_user()
+    auth.login()
+    same = client.post(
+        "/profile/email", data={"email": "Ann@Example.com", "current_password": TEST_PASSWORD}
+    )
+    assert "This is your current email address." in same.get_data(as_text=True)
+    wrong = client.post(
+        "/profile/email", data={"email": "new@example.com", "current_password": "nope nope"}
+    )
+    assert "That is not your current password." in wrong.get_data(as_text=True)
+    invalid = client.htmx("POST", "/profile/email", data={"email": "new@", "current_password": ""})
+    page = invalid.get_data(as_text=True)
+    assert invalid.status_code == 422 and 'id="email-error"' in page
+    assert 'id="current_password-error"' in page and 'value="new@"' in page
+    assert mailbox.messages == []
+
+
+def test_email_confirmation_fails_when_the_address_was_taken_meanwhile(
+    app, client, make_user, auth, mailbox
+):
+    make_user()
+    auth.login()
+    client.post(
+        "/profile/email", data={"email": "late@example.com", "current_password": TEST_PASSWORD}
+    )
+    [link] = [x for x in mailbox.links(mailbox.messages[0]) if "/confirm/" in x]
+    make_user(email="LATE@example.com")
+    response = client.get(link)
+    assert response.status_code == 409
+    assert "Another account uses this email address" in response.get_data(as_text=True)
+
+
+def test_sessions_list_and_sign_out_everywhere_else(app, client, make_user, auth):
+    make_user()
+    make_user(email="bob@example.com")
+    auth.login()
+    other = _second_device(app)
+    bob = app.test_client()
+    AuthActions(bob).login(email="bob@example.com")
+    page = client.get("/profile/sessions").get_data(as_text=True)
+    assert "This device" in page and "127.0.0.1" in page
+    assert page.count('/end"') == 1  # a button for the other device, none for this one
+    assert ">Sign out everywhere else</button>" in page
+
+    with app.app_context():
+        bob_session = db.session.scalar(
+            sa.select(UserSession.id).join(User).where(User.email == "bob@example.com")
+        )
+    assert client.post(f"/profile/sessions/{bob_session}/end").status_code == 404
+    assert bob.get("/profile").status_code == 200
+
+    response = client.post("/profile/sessions/others")
+    assert response.status_code == 302
+    assert other.get("/profile").status_code == 302
+    assert client.get("/profile").status_code == 200
+    assert bob.get("/profile").status_code == 200
+    assert "auth.sessions_revoked" in _actions(app)
+    assert client.post("/profile/sessions/others", csrf=False).status_code == 400
+
+
+def test_one_other_session_can_be_ended(app, client, make_user, auth):
+    make_user()
+    auth.login()
+    other = _second_device(app)
+    with app.app_context():
+        other_id = db.session.scalars(
+            sa.select(UserSession.id).order_by(UserSession.created_at.desc())
+        ).first()
+    assert client.post(f"/profile/sessions/{other_id}/end").status_code == 302
+    assert other.get("/profile").status_code == 302
+    assert client.get("/profile").status_code == 200
+
+
+def test_header_links_to_the_profile_and_sign_out(client, make_user, auth):
+    make_user()
+    auth.login()
+    page = client.get("/").get_data(as_text=True)
+    assert 'href="/profile"' in page and 'action="/logout"' in page

@@ -1,0 +1,342 @@
+"""Password recovery: email + tax ID + captcha, one answer for all, a link that works once."""
+
+import time
+
+import pytest
+import sqlalchemy as sa
+from itsdangerous import TimestampSigner
+
+from lkapp.auth import tokens
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, User, UserSession
+from tests.conftest import TEST_PASSWORD
+
+NEW = "the river runs north in spring"
+
+
+def _ask(client, captcha_solver, **data):
+    page = client.get("/forgot-password").get_data(as_text=True)
+    fields = {"email": "ann@example.com", "tax_id": "7701234567", **captcha_solver(page)}
+    fields.update(data)
+    return client.post("/forgot-password", data=fields)
+
+
+def _reset_link(mailbox, email="ann@example.com"):
+    [message] = mailbox.to(email)
+    [link] = [x for x in mailbox.links(message) if "/reset-password/" in x]
+    return link
+
+
+def _actions(app):
+    with app.app_context():
+        return db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)).all()
+
+
+def test_form_has_email_tax_id_and_a_captcha_with_audio(client):
+    response = client.get("/forgot-password")
+    page = response.get_data(as_text=True)
+    for label in ("Email", "Tax ID", "Code from the picture"):
+        assert f">{label}</label>" in page
+    assert '<img class="captcha-image" src="/captcha/' in page
+    assert '<audio class="captcha-audio" controls preload="none" src="/captcha/' in page
+    assert ">New picture</button>" in page
+    assert 'for="captcha"' in page and 'id="captcha"' in page  # the label names the input
+    assert page.count('id="captcha"') == 1
+    assert 'data-hx-get="/captcha/new"' in page and 'data-hx-target="#captcha-picture"' in page
+    assert "data-hx-push-url" not in page.split('id="captcha-picture"')[1].split("</div>")[0]
+
+
+def test_matching_data_send_a_link_that_expires_in_an_hour(
+    app, client, make_user, captcha_solver, mailbox
+):
+    make_user()
+    response = _ask(client, captcha_solver, email="ANN@example.com", tax_id=" 77 0123-4567 ")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/forgot-password/sent"
+    page = client.get("/forgot-password/sent").get_data(as_text=True)
+    assert "If the data match an account, a link was sent" in page
+    message = mailbox.to("ann@example.com")[0]
+    assert message["Subject"] == "Set a new password"
+    assert "60 minutes" in mailbox.text(message)
+    assert _reset_link(mailbox).startswith("http://localhost/reset-password/")
+    assert "auth.reset_requested" in _actions(app)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"email": "nobody@example.com"},
+        {"tax_id": "7709999999"},
+        {"email": "op@example.org", "tax_id": ""},
+    ],
+)
+def test_data_that_match_no_account_get_the_same_answer_and_no_mail(
+    app, client, make_user, captcha_solver, mailbox, data
+):
+    make_user()
+    make_user(email="op@example.org", role="staff", tax_id="")
+    if data.get("tax_id") == "":
+        data = {**data, "tax_id": "-"}  # staff have no tax id: nothing matches it
+    response = _ask(client, captcha_solver, **data)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/forgot-password/sent"
+    assert mailbox.messages == []
+    assert "auth.reset_requested" in _actions(app)  # the attempt is on record all the same
+
+
+def test_wrong_captcha_shows_a_new_picture_and_keeps_the_other_fields(
+    app, client, make_user, captcha_solver, mailbox
+):
+    make_user()
+    page = client.get("/forgot-password").get_data(as_text=True)
+    first = captcha_solver(page)
+    response = client.post(
+        "/forgot-password",
+        data={
+            "email": "ann@example.com",
+            "tax_id": "7701234567",
+            "captcha_id": first["captcha_id"],
+            "captcha": "ZZZZZ",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "did not match the picture" in page
+    assert 'id="captcha-error"' in page
+    assert 'value="ann@example.com"' in page and 'value="7701234567"' in page
+    second = captcha_solver(page)
+    assert second["captcha_id"] != first["captcha_id"]
+    assert mailbox.messages == []
+    # The first picture is used up: even its right answer no longer counts.
+    again = client.post(
+        "/forgot-password", data={"email": "ann@example.com", "tax_id": "7701234567", **first}
+    )
+    assert again.status_code == 422
+    assert "auth.reset_requested" not in _actions(app)
+
+
+def test_missing_fields_keep_the_picture_and_say_what_is_missing(client, captcha_solver):
+    page = client.get("/forgot-password").get_data(as_text=True)
+    solved = captcha_solver(page)
+    response = client.htmx("POST", "/forgot-password", data={"email": "", "tax_id": "", **solved})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Enter your email." in page and "Enter your tax ID." in page
+    assert captcha_solver(page)["captcha_id"] == solved["captcha_id"]
+    assert "<header" not in page and "HX-Request" in response.headers["Vary"]
+    empty = client.post("/forgot-password", data={"email": "a@example.com", "tax_id": "1"})
+    assert "Enter the code from the picture." in empty.get_data(as_text=True)
+
+
+def test_new_picture_without_javascript_keeps_the_form(client, captcha_solver):
+    page = client.get("/forgot-password").get_data(as_text=True)
+    old = captcha_solver(page)["captcha_id"]
+    response = client.post(
+        "/forgot-password",
+        data={"email": "ann@example.com", "tax_id": "7701234567", "new_captcha": "1"},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert captcha_solver(page)["captcha_id"] != old
+    assert 'value="ann@example.com"' in page and "is-invalid" not in page
+    assert 'id="email-error"' not in page
+
+
+def test_reset_link_sets_the_password_signs_in_and_ends_other_sessions(
+    app, client, make_user, captcha_solver, mailbox, auth
+):
+    make_user()
+    other = app.test_client()
+    type(auth)(other).login()  # the account is signed in elsewhere too
+    _ask(client, captcha_solver)
+    link = _reset_link(mailbox)
+    form = client.get(link)
+    assert form.headers["Cache-Control"] == "no-store"
+    page = form.get_data(as_text=True)
+    assert ">New password</label>" in page and ">Set new password</button>" in page
+
+    weak = client.post(link, data={"password": "password1234", "password2": "password1234"})
+    assert weak.status_code == 422 and "most common" in weak.get_data(as_text=True)
+    differ = client.post(link, data={"password": NEW, "password2": NEW + "!"})
+    assert "The two passwords differ." in differ.get_data(as_text=True)
+
+    mailbox.clear()
+    response = client.post(link, data={"password": NEW, "password2": NEW})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert client.get("/profile").status_code == 200  # signed in here
+    assert other.get("/profile").status_code == 302  # and nowhere else
+    with app.app_context():
+        live = db.session.scalars(
+            sa.select(UserSession).where(UserSession.revoked_at.is_(None))
+        ).all()
+        assert len(live) == 1
+    [notice] = mailbox.to("ann@example.com")
+    assert notice["Subject"] == "Your password was changed"
+    assert "password recovery link" in mailbox.text(notice)
+    assert {"auth.password_reset", "auth.login"} <= set(_actions(app))
+
+    # The link works once.
+    assert client.get(link).status_code == 400
+    client.post("/logout")
+    assert client.post(link, data={"password": NEW, "password2": NEW}).status_code == 400
+    # The old password is gone, the new one works.
+    assert (
+        client.post(
+            "/login", data={"email": "ann@example.com", "password": TEST_PASSWORD}
+        ).status_code
+        == 422
+    )
+    assert (
+        client.post("/login", data={"email": "ann@example.com", "password": NEW}).status_code == 302
+    )
+
+
+def test_reset_link_confirms_an_unconfirmed_email(app, client, make_user, captcha_solver, mailbox):
+    make_user(confirmed=False)
+    _ask(client, captcha_solver)
+    client.post(_reset_link(mailbox), data={"password": NEW, "password2": NEW})
+    with app.app_context():
+        assert db.session.scalar(sa.select(User.confirmed_at)) is not None
+
+
+def test_reset_link_dies_when_the_password_changes_another_way(
+    app, client, make_user, captcha_solver, mailbox, auth
+):
+    make_user()
+    _ask(client, captcha_solver)
+    link = _reset_link(mailbox)
+    auth.login()
+    response = client.post(
+        "/profile/password",
+        data={"current_password": TEST_PASSWORD, "password": NEW, "password2": NEW},
+    )
+    assert response.status_code == 302
+    client.post("/logout")
+    response = client.get(link)
+    assert response.status_code == 400
+    assert "expired or has already been used" in response.get_data(as_text=True)
+
+
+def test_expired_and_forged_reset_links_are_refused(app, client, make_user, monkeypatch):
+    ann = make_user()
+    bob = make_user(email="bob@example.com", tax_id="7709999999")
+    with app.test_request_context():
+        ann_user, bob_user = db.session.get(User, ann), db.session.get(User, bob)
+        real = TimestampSigner.get_timestamp
+        monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - 3601)
+        expired = tokens.make_token("reset", ann_user)
+        monkeypatch.setattr(TimestampSigner, "get_timestamp", real)
+        # A token signed for Bob whose payload is edited to name Ann fails the signature.
+        bob_token = tokens.make_token("reset", bob_user)
+        serializer = tokens._serializer("reset")
+        payload = serializer.loads(bob_token)
+        forged = serializer.dump_payload({**payload, "u": ann}).decode()
+        forged = forged + "." + bob_token.split(".", 1)[1]
+        # Ann's state fingerprint does not fit Bob's account either.
+        crossed = serializer.dumps({"u": bob, "f": tokens._fingerprint("reset", ann_user)})
+        confirm_token = tokens.make_token("confirm", ann_user)
+    for token in (expired, forged, crossed, confirm_token, "x" * 2000):
+        response = client.get(f"/reset-password/{token}")
+        assert response.status_code in (400, 404), token
+
+
+def test_another_users_reset_link_while_signed_in_is_refused(
+    app, client, make_user, captcha_solver, mailbox, auth
+):
+    make_user()
+    make_user(email="bob@example.com", tax_id="7709999999")
+    _ask(client, captcha_solver)
+    link = _reset_link(mailbox)
+    auth.login(email="bob@example.com")
+    response = client.get(link)
+    assert response.status_code == 400
+    assert "belongs to another account" in response.get_data(as_text=True)
+    response = client.post(link, data={"password": NEW, "password2": NEW})
+    assert response.status_code == 400
+    with app.app_context():
+        ann = db.session.scalar(sa.select(User).where(User.email == "ann@example.com"))
+        from lkapp.security import verify_password
+
+        assert verify_password(ann.password_hash, TEST_PASSWORD)
+
+
+def test_reset_form_works_with_htmx(client, make_user, captcha_solver, mailbox):
+    make_user()
+    response = client.htmx(
+        "POST",
+        "/forgot-password",
+        data={
+            "email": "ann@example.com",
+            "tax_id": "7701234567",
+            **captcha_solver(client.get("/forgot-password").get_data(as_text=True)),
+        },
+    )
+    assert response.headers["HX-Redirect"] == "/forgot-password/sent"
+    link = _reset_link(mailbox)
+    path = link.replace("http://localhost", "")
+    bad = client.htmx("POST", path, data={"password": "short", "password2": "short"})
+    assert bad.status_code == 422 and "<header" not in bad.get_data(as_text=True)
+    good = client.htmx("POST", path, data={"password": NEW, "password2": NEW})
+    assert good.headers["HX-Redirect"] == "/"
+
+
+def test_recovery_without_csrf_is_refused(client, captcha_solver, make_user, mailbox):
+    make_user()
+    page = client.get("/forgot-password").get_data(as_text=True)
+    response = client.post(
+        "/forgot-password",
+        data={"email": "ann@example.com", "tax_id": "7701234567", **captcha_solver(page)},
+        csrf=False,
+    )
+    assert response.status_code == 400
+    assert mailbox.messages == []
+
+
+def test_mail_kept_in_the_outbox_when_the_server_refuses(
+    app, client, make_user, captcha_solver, mailbox, runner
+):
+    from lkapp.models import OutboxMail
+
+    make_user()
+    mailbox.refuse = True
+    _ask(client, captcha_solver)
+    with app.app_context():
+        [row] = db.session.scalars(sa.select(OutboxMail)).all()
+        assert row.sent_at is None and "554" in row.last_error
+    mailbox.refuse = False
+    assert runner.invoke(args=["outbox", "send"]).exit_code == 0
+    assert _reset_link(mailbox)
+
+
+def test_mail_is_in_the_users_language(app, client, make_user, captcha_solver, mailbox):
+    make_user(locale="hu")
+    _ask(client, captcha_solver)
+    [message] = mailbox.to("ann@example.com")
+    assert "/reset-password/" in mailbox.text(message)  # plain text and HTML bodies
+    html = mailbox.html(message)
+    assert 'lang="hu"' in html
+    assert mailbox.links(message)
+
+
+def test_recovery_mail_goes_out_only_after_the_answer(client, make_user, captcha_solver, mailbox):
+    """Sending takes time; sending before answering would tell that the data matched."""
+    make_user()
+    page = client.get("/forgot-password").get_data(as_text=True)
+    response = client.post(
+        "/forgot-password",
+        data={"email": "ann@example.com", "tax_id": "7701234567", **captcha_solver(page)},
+        buffered=False,
+    )
+    assert response.status_code == 302
+    assert mailbox.messages == []
+    response.close()  # what a WSGI server does once the answer is sent
+    assert _reset_link(mailbox)
+
+
+def test_reset_form_needs_both_fields(client, make_user, captcha_solver, mailbox):
+    make_user()
+    _ask(client, captcha_solver)
+    response = client.post(_reset_link(mailbox), data={"password": "", "password2": ""})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="password-error"' in page and 'id="password2-error"' in page

@@ -1,0 +1,252 @@
+"""Registration and email confirmation: the form, bad input, the mail, the link."""
+
+import time
+
+import pytest
+import sqlalchemy as sa
+from flask import Blueprint
+from itsdangerous import TimestampSigner
+
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, User
+from tests.conftest import TEST_PASSWORD
+
+GOOD = {
+    "email": "Bob@Example.com",
+    "password": "пчёлы летят над полем 7",
+    "password2": "пчёлы летят над полем 7",
+    "name": "Bob's Hardware Kft",
+    "tax_id": "12345678-2-42",
+    "phone": "+36 1 555 0199",
+}
+
+
+def _register(client, **changes):
+    return client.post("/register", data={**GOOD, **changes})
+
+
+def _user(app, email="bob@example.com"):
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
+        if user is not None:
+            db.session.expunge(user)
+        return user
+
+
+def _actions(app):
+    with app.app_context():
+        return db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)).all()
+
+
+def test_form_has_the_promised_labels_and_button(client):
+    page = client.get("/register").get_data(as_text=True)
+    for label in (
+        "Email",
+        "Password",
+        "Repeat password",
+        "Name or organisation",
+        "Tax ID",
+        "Phone",
+    ):
+        assert f">{label}</label>" in page, label
+    assert ">Register</button>" in page
+    assert 'autocomplete="new-password"' in page
+
+
+def test_registration_creates_an_unconfirmed_account_and_mails_a_link(app, client, mailbox):
+    response = _register(client)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/register/done"
+    page = client.get("/register/done").get_data(as_text=True)
+    assert "Your account was created" in page and "confirmation link" in page
+
+    user = _user(app)
+    assert user.email == "Bob@Example.com"  # kept as typed; the login ignores case
+    assert user.confirmed_at is None and user.role == "customer"
+    assert user.password_hash.startswith("$argon2id$")
+    assert user.name == "Bob's Hardware Kft" and user.tax_id == "12345678-2-42"
+    assert "auth.registered" in _actions(app)
+
+    [message] = mailbox.to("bob@example.com")
+    assert message["Subject"] == "Confirm your email address"
+    [link] = [link for link in mailbox.links(message) if "/confirm/" in link]
+    assert link.startswith("http://localhost/confirm/")
+    assert link in mailbox.html(message)
+    assert "48 hours" in mailbox.text(message)
+
+
+def test_confirmation_link_works_once(app, client, mailbox):
+    _register(client)
+    [link] = [x for x in mailbox.links(mailbox.messages[0]) if "/confirm/" in x]
+    response = client.get(link)
+    assert response.status_code == 200
+    assert "Email address confirmed" in response.get_data(as_text=True)
+    assert _user(app).confirmed_at is not None
+    assert "auth.email_confirmed" in _actions(app)
+
+    again = client.get(link)
+    assert again.status_code == 400
+    assert "expired or has already been used" in again.get_data(as_text=True)
+
+
+def test_expired_or_forged_confirmation_link_is_refused(app, client, make_user, monkeypatch):
+    user_id = make_user(email="carol@example.com", confirmed=False)
+    from lkapp.auth import tokens
+
+    with app.test_request_context():
+        user = db.session.get(User, user_id)
+        fresh = tokens.make_token("confirm", user)
+        real_timestamp = TimestampSigner.get_timestamp
+        monkeypatch.setattr(
+            TimestampSigner, "get_timestamp", lambda self: int(time.time()) - 49 * 3600
+        )
+        old = tokens.make_token("confirm", user)
+        monkeypatch.setattr(TimestampSigner, "get_timestamp", real_timestamp)
+        reset = tokens.make_token("reset", user)  # the wrong kind of token
+    for token in (old, fresh[:-3] + "abc", reset, "nonsense"):
+        assert client.get(f"/confirm/{token}").status_code == 400
+    assert _user(app, "carol@example.com").confirmed_at is None
+    assert client.get(f"/confirm/{fresh}").status_code == 200
+
+
+def test_existing_email_gets_the_same_answer_and_its_owner_a_notice(
+    app, client, make_user, mailbox
+):
+    make_user(email="bob@example.com", confirmed=True)
+    response = _register(client, email="BOB@example.com")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/register/done"
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+    [message] = mailbox.messages
+    assert message["To"] == "bob@example.com"
+    assert message["Subject"] == "Someone tried to register with your email address"
+    assert "nothing was changed" in mailbox.text(message)
+    assert not [link for link in mailbox.links(message) if "/confirm/" in link]
+
+
+def test_registration_works_with_htmx(client):
+    response = client.htmx("POST", "/register", data=GOOD)
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == "/register/done"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("email", "", "Enter your email."),
+        ("email", "not-an-email", "Enter a valid email"),
+        ("password", "short pass", "Use at least 12 characters."),
+        ("password", "a" * 129, "Use at most 128 characters."),
+        ("password", "password1234", "one of the most common"),
+        ("password", "write to bob@example.com", "must not contain your email"),
+        ("password", "bobs hardware kft rules", "must not contain your name"),
+        ("password2", "something else entirely", "The two passwords differ."),
+        ("name", "", "Enter your name or the name of your organisation."),
+        ("name", "x" * 201, "Use 2 to 200 characters."),
+        ("tax_id", "", "Enter your tax ID."),
+        ("tax_id", "12-AB", "Enter the tax ID as in your contract"),
+        ("phone", "", "Enter a phone number."),
+        ("phone", "call me maybe", "Enter a phone number with 7 to 15 digits"),
+    ],
+)
+def test_each_bad_field_gets_its_message_and_the_rest_is_kept(app, client, field, value, message):
+    data = {**GOOD, field: value}
+    if field == "password":
+        data["password2"] = value
+    response = client.post("/register", data=data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert message in page
+    assert f'id="{field}-error"' in page  # the error sits beside its field
+    assert 'aria-invalid="true"' in page
+    for kept in ("name", "phone", "tax_id"):
+        if kept != field:
+            assert f'value="{GOOD[kept]}"'.replace("'", "&#39;") in page
+    assert GOOD["password"] not in page  # secrets are never sent back
+    assert _user(app) is None
+
+
+def test_bad_input_with_htmx_swaps_the_form_only(client):
+    response = client.htmx("POST", "/register", data={**GOOD, "phone": "x"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert page.lstrip().startswith('<form id="register-form"') or 'id="register-form"' in page
+    assert "<header" not in page
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_registration_without_csrf_token_is_refused(app, client):
+    response = client.post("/register", data=GOOD, csrf=False)
+    assert response.status_code == 400
+    assert "The form has expired" in response.get_data(as_text=True)
+    assert _user(app) is None
+
+
+def test_password_is_taken_exactly_as_typed(client, mailbox):
+    password = "  пчёлы летят над полем 7  "
+    _register(client, password=password, password2=password)
+    [link] = [x for x in mailbox.links(mailbox.messages[0]) if "/confirm/" in x]
+    client.get(link)
+    stripped = client.post("/login", data={"email": GOOD["email"], "password": password.strip()})
+    assert stripped.status_code == 422
+    response = client.post("/login", data={"email": "bob@EXAMPLE.com", "password": password})
+    assert response.status_code == 302
+
+
+def test_unconfirmed_account_signs_in_but_sees_only_the_banner(app, client, make_user, auth):
+    cabinet = Blueprint("cabinet_for_test", __name__)
+
+    @cabinet.get("/cabinet-for-test")
+    def inside():
+        return "the cabinet"
+
+    app.register_blueprint(cabinet)
+    make_user(confirmed=False)
+    auth.login()
+    page = client.get("/").get_data(as_text=True)
+    assert "Resend confirmation" in page
+    assert "Confirm your email address" in page
+    response = client.get("/cabinet-for-test")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/confirm"
+    assert "Resend confirmation" in client.get("/confirm").get_data(as_text=True)
+    htmx = client.htmx("GET", "/cabinet-for-test")
+    assert htmx.headers["HX-Redirect"] == "/confirm"
+
+
+def test_confirmed_account_has_no_banner_and_reaches_the_cabinet(app, client, make_user, auth):
+    cabinet = Blueprint("cabinet_for_test", __name__)
+    cabinet.add_url_rule("/cabinet-for-test", "inside", lambda: "the cabinet")
+    app.register_blueprint(cabinet)
+    make_user()
+    auth.login()
+    assert "Resend confirmation" not in client.get("/").get_data(as_text=True)
+    assert client.get("/cabinet-for-test").get_data(as_text=True) == "the cabinet"
+
+
+def test_resend_confirmation_sends_a_new_link_that_confirms(app, client, make_user, auth, mailbox):
+    make_user(confirmed=False)
+    auth.login()
+    response = client.post("/confirm/resend", data={"next": "/"})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert "We sent a new confirmation link" in client.get("/").get_data(as_text=True)
+    [message] = mailbox.to("ann@example.com")
+    [link] = [x for x in mailbox.links(message) if "/confirm/" in x]
+    assert client.get(link).status_code == 200
+    assert "Resend confirmation" not in client.get("/").get_data(as_text=True)
+    assert client.post("/confirm/resend", csrf=False).status_code == 400
+
+
+def test_landing_page_leads_to_sign_in_and_registration(client):
+    page = client.get("/").get_data(as_text=True)
+    assert 'href="/login"' in page and 'href="/register"' in page
+    assert "power of attorney" in page
+    assert "invoices" in page and "readings" in page and "payments" in page
+
+
+def test_signed_in_user_is_sent_away_from_register(client, make_user, auth):
+    make_user()
+    auth.login()
+    assert client.get("/register").status_code == 302
+    assert TEST_PASSWORD  # the fixture password is the one make_user set

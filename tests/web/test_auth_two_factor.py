@@ -1,0 +1,299 @@
+"""Two-factor sign-in: enrolment with a QR code, codes once only, recovery codes, staff gate."""
+
+import re
+from datetime import timedelta
+
+import pyotp
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, User, UserSession, utcnow
+from tests.conftest import TEST_PASSWORD, TEST_TOTP_SECRET, AuthActions
+
+
+def _user(app, email="ann@example.com") -> User:
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        db.session.expunge(user)
+        return user
+
+
+def _password_step(client, email="ann@example.com", **extra):
+    return client.post("/login", data={"email": email, "password": TEST_PASSWORD, **extra})
+
+
+def _code(secret=TEST_TOTP_SECRET, offset=0):
+    totp = pyotp.TOTP(secret)
+    return totp.at(utcnow() + timedelta(seconds=offset))
+
+
+def _forget_last_step(app):
+    with app.app_context():
+        db.session.execute(sa.update(User).values(totp_last_step=None))
+        db.session.commit()
+
+
+def _enrol(client):
+    page = client.get("/profile/two-factor/setup").get_data(as_text=True)
+    secret = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")
+    token = re.search(r'name="token" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post(
+        "/profile/two-factor/setup", data={"token": token, "code": _code(secret)}
+    )
+    return secret, response
+
+
+def test_enrolment_shows_a_qr_code_and_then_recovery_codes_once(
+    app, client, make_user, auth, mailbox
+):
+    make_user()
+    auth.login()
+    other = app.test_client()
+    AuthActions(other).login()
+    page = client.get("/profile/two-factor").get_data(as_text=True)
+    assert "Set up two-factor sign-in" in page
+    setup = client.get("/profile/two-factor/setup").get_data(as_text=True)
+    assert '<img class="qr" src="data:image/svg+xml;base64,' in setup
+    assert ">Code from the app</label>" in setup
+
+    token = re.search(r'name="token" type="hidden" value="([^"]+)"', setup).group(1)
+    wrong = client.post("/profile/two-factor/setup", data={"token": token, "code": "000000"})
+    assert wrong.status_code == 422 and "That code is not right" in wrong.get_data(as_text=True)
+    assert _user(app).totp_secret is None
+
+    secret, response = _enrol(client)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    codes = re.findall(r"<code>([A-Z0-9-]{19})</code>", page)
+    assert len(codes) == 10 and len(set(codes)) == 10
+    user = _user(app)
+    assert user.totp_secret == secret
+    assert len(user.recovery_codes) == 10 and codes[0] not in user.recovery_codes  # hashed
+    assert client.get("/profile").status_code == 200  # this session goes on
+    assert other.get("/profile").status_code == 302  # others did not pass the new factor
+    [notice] = mailbox.to("ann@example.com")
+    assert notice["Subject"] == "Two-factor sign-in was turned on"
+    with app.app_context():
+        assert "auth.two_factor_enabled" in db.session.scalars(sa.select(AuditEvent.action)).all()
+
+
+def test_setup_token_of_another_account_is_refused(app, client, make_user, auth):
+    make_user()
+    make_user(email="bob@example.com")
+    auth.login(email="bob@example.com")
+    page = client.get("/profile/two-factor/setup").get_data(as_text=True)
+    token = re.search(r'name="token" type="hidden" value="([^"]+)"', page).group(1)
+    client.post("/logout")
+    auth.login()
+    response = client.post("/profile/two-factor/setup", data={"token": token, "code": "123456"})
+    assert response.status_code == 422
+    assert "took too long" in response.get_data(as_text=True)
+
+
+def test_sign_in_asks_for_the_code_after_the_password(app, client, make_user):
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    response = _password_step(client, **{"remember": "y"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login/two-factor"
+    assert client.get("/profile").status_code == 302  # not signed in yet
+    assert client.get_cookie("remember_token") is None
+    page = client.get("/login/two-factor").get_data(as_text=True)
+    assert ">Authentication code</label>" in page
+
+    wrong = client.post("/login/two-factor", data={"code": "123456"})
+    assert wrong.status_code == 422 and "That code is not right" in wrong.get_data(as_text=True)
+    assert _user(app).failed_logins == 1
+
+    response = client.post("/login/two-factor", data={"code": _code()})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert client.get("/profile").status_code == 200
+    assert _user(app).failed_logins == 0
+    with app.app_context():
+        [record] = db.session.scalars(sa.select(UserSession)).all()  # one record per sign-in
+        assert record.second_factor_done and record.remember
+        event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "auth.login"))
+        assert event.details == {"second_factor": "totp"}
+
+
+def test_a_code_works_only_once(app, client, make_user):
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    code = _code()
+    _password_step(client)
+    assert client.post("/login/two-factor", data={"code": code}).status_code == 302
+    client.post("/logout")
+    _password_step(client)
+    replay = client.post("/login/two-factor", data={"code": code})
+    assert replay.status_code == 422
+
+
+def test_codes_of_the_neighbouring_steps_are_accepted_older_ones_not(app, client, make_user):
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    _password_step(client)
+    assert client.post("/login/two-factor", data={"code": _code(offset=-95)}).status_code == 422
+    assert client.post("/login/two-factor", data={"code": _code(offset=-30)}).status_code == 302
+
+
+def test_recovery_code_works_once(app, client, make_user, auth):
+    make_user()
+    auth.login()
+    _secret, response = _enrol(client)
+    codes = re.findall(r"<code>([A-Z0-9-]{19})</code>", response.get_data(as_text=True))
+    client.post("/logout")
+    _password_step(client)
+    response = client.post("/login/two-factor", data={"code": codes[3].lower().replace("-", " ")})
+    assert response.status_code == 302
+    assert "9 are left" in client.get("/").get_data(as_text=True)
+    client.post("/logout")
+    _password_step(client)
+    assert client.post("/login/two-factor", data={"code": codes[3]}).status_code == 422
+
+
+def test_pending_sign_in_expires_after_five_minutes(app, client, make_user):
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    _password_step(client)
+    with app.app_context():
+        db.session.execute(
+            sa.update(UserSession).values(created_at=utcnow() - timedelta(minutes=6))
+        )
+        db.session.commit()
+    response = client.post("/login/two-factor", data={"code": _code()})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert client.get("/profile").status_code == 302
+
+
+def test_second_step_without_a_password_step_goes_back_to_sign_in(client):
+    response = client.get("/login/two-factor")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+
+
+def test_twenty_wrong_codes_lock_the_account(app, client, make_user, mailbox):
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    _password_step(client)
+    for _ in range(19):
+        assert client.post("/login/two-factor", data={"code": "000000"}).status_code == 422
+    response = client.post("/login/two-factor", data={"code": "000000"})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert _user(app).locked_at is not None
+    assert mailbox.to("ann@example.com")[0]["Subject"] == "Sign-in to your account is blocked"
+
+
+def test_second_step_with_htmx(client, make_user):
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    _password_step(client)
+    response = client.htmx("POST", "/login/two-factor", data={"code": "12"})
+    assert response.status_code == 422 and "<header" not in response.get_data(as_text=True)
+    response = client.htmx("POST", "/login/two-factor", data={"code": _code()})
+    assert response.headers["HX-Redirect"] == "/"
+
+
+def test_next_survives_the_second_step(client, make_user):
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    response = client.post(
+        "/login?next=/profile/sessions",
+        data={"email": "ann@example.com", "password": TEST_PASSWORD},
+    )
+    assert response.headers["Location"] == "/login/two-factor?next=/profile/sessions"
+    response = client.post("/login/two-factor?next=/profile/sessions", data={"code": _code()})
+    assert response.headers["Location"] == "/profile/sessions"
+    evil = client.post("/login/two-factor?next=//evil.example", data={"code": _code()})
+    assert evil.status_code in (302, 422)
+    assert "evil" not in evil.headers.get("Location", "")
+
+
+def test_turning_it_off_needs_password_and_code(app, client, make_user, auth, mailbox):
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    auth.login()
+    mailbox.clear()
+    wrong = client.post(
+        "/profile/two-factor/disable", data={"current_password": TEST_PASSWORD, "code": "000000"}
+    )
+    assert wrong.status_code == 422 and _user(app).totp_secret
+    _forget_last_step(app)
+    response = client.post(
+        "/profile/two-factor/disable", data={"current_password": TEST_PASSWORD, "code": _code()}
+    )
+    assert response.status_code == 302
+    assert _user(app).totp_secret is None and _user(app).recovery_codes == []
+    assert mailbox.to("ann@example.com")[0]["Subject"] == "Two-factor sign-in was turned off"
+
+
+def test_new_recovery_codes_replace_the_old(app, client, make_user, auth):
+    make_user()
+    auth.login()
+    _secret, response = _enrol(client)
+    old = re.findall(r"<code>([A-Z0-9-]{19})</code>", response.get_data(as_text=True))
+    wrong = client.htmx(
+        "POST", "/profile/two-factor/recovery-codes", data={"current_password": "nope nope"}
+    )
+    assert wrong.status_code == 422 and 'id="recovery-codes-form"' in wrong.get_data(as_text=True)
+    fresh = client.htmx(
+        "POST", "/profile/two-factor/recovery-codes", data={"current_password": TEST_PASSWORD}
+    )
+    page = fresh.get_data(as_text=True)
+    assert 'id="recovery-codes"' in page and "<header" not in page
+    new = re.findall(r"<code>([A-Z0-9-]{19})</code>", page)
+    assert len(new) == 10 and not set(new) & set(old)
+    client.post("/logout")
+    _password_step(client)
+    assert client.post("/login/two-factor", data={"code": old[0]}).status_code == 422
+    assert client.post("/login/two-factor", data={"code": new[0]}).status_code == 302
+
+
+def test_staff_without_a_second_factor_must_set_it_up_before_the_back_office(
+    app, client, make_user, auth
+):
+    make_user(email="op@example.org", role="staff", totp_secret=None)
+    response = auth.login(email="op@example.org")
+    assert response.headers["Location"] == "/staff/"
+    gate = client.get("/staff/")
+    assert gate.status_code == 302
+    assert gate.headers["Location"] == "/profile/two-factor/setup?next=/staff/"
+    page = client.get(gate.headers["Location"]).get_data(as_text=True)
+    assert "Staff accounts sign in with two factors" in page
+    _secret, response = _enrol_with_next(client)
+    assert 'href="/staff/"' in response.get_data(as_text=True)
+    assert client.get("/staff/").status_code == 200
+
+
+def _enrol_with_next(client):
+    page = client.get("/profile/two-factor/setup?next=/staff/").get_data(as_text=True)
+    secret = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")
+    token = re.search(r'name="token" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post(
+        "/profile/two-factor/setup?next=/staff/", data={"token": token, "code": _code(secret)}
+    )
+    return secret, response
+
+
+def test_staff_sign_in_takes_both_steps_and_cannot_turn_it_off(app, client, make_user, auth):
+    make_user(email="op@example.org", role="staff")
+    response = _password_step(client, email="op@example.org")
+    assert response.headers["Location"] == "/login/two-factor"
+    assert client.get("/staff/").status_code == 302
+    response = client.post("/login/two-factor", data={"code": _code()})
+    assert response.headers["Location"] == "/staff/"
+    assert client.get("/staff/").status_code == 200
+    page = client.get("/profile/two-factor").get_data(as_text=True)
+    assert "Staff accounts always sign in with two factors." in page
+    refused = client.post(
+        "/profile/two-factor/disable", data={"current_password": TEST_PASSWORD, "code": "1"}
+    )
+    assert refused.status_code == 403
+
+
+def test_password_reset_of_a_two_factor_account_still_asks_for_the_code(
+    app, client, make_user, captcha_solver, mailbox
+):
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    page = client.get("/forgot-password").get_data(as_text=True)
+    client.post(
+        "/forgot-password",
+        data={"email": "ann@example.com", "tax_id": "7701234567", **captcha_solver(page)},
+    )
+    [link] = [x for x in mailbox.links(mailbox.messages[0]) if "/reset-password/" in x]
+    new = "lanterns over the old bridge"
+    response = client.post(link, data={"password": new, "password2": new})
+    assert response.headers["Location"] == "/login/two-factor"
+    assert client.get("/profile").status_code == 302
+    assert client.post("/login/two-factor", data={"code": _code()}).status_code == 302
+    assert client.get("/profile").status_code == 200
