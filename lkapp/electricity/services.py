@@ -1,21 +1,124 @@
-"""Contracts and their confirmation codes."""
+"""Contracts and their confirmation codes: issue, attach, detach, and the figures of a contract.
+
+Services add and flush; the caller (a view or a command) commits once.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import aliased
 
+from ..domain import balance
+from ..domain.attach import (
+    ACCOUNT_WINDOW,
+    MAX_ACCOUNT_FAILURES,
+    MAX_CODE_FAILURES,
+    CodeFacts,
+    Outcome,
+    check_attempt,
+    code_state,
+    counts_against_code,
+    retry_after,
+)
 from ..domain.codes import generate_code, normalize_code
 from ..extensions import db
-from ..models import ConfirmationCode, Contract, User, utcnow
-from ..security import hash_password
+from ..models import (
+    AuditEvent,
+    ConfirmationCode,
+    Contract,
+    Document,
+    Meter,
+    Payment,
+    Reading,
+    User,
+    utcnow,
+)
+from ..security import DUMMY_PASSWORD_HASH, hash_password, verify_password
 from ..services import audit
+
+ATTACH_FAILED = "contract.attach_failed"
+
+
+def local_today() -> date:
+    """Today in the deployment's time zone (due dates are calendar days there)."""
+    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
+
+
+# --- finding contracts ------------------------------------------------------------------
 
 
 def find_contract(number: str) -> Contract | None:
     return db.session.scalar(sa.select(Contract).where(Contract.number == number.strip()))
+
+
+def contract_of(user: User, number: str) -> Contract | None:
+    """``user``'s contract with this number; None when there is none or it is someone else's
+    (the caller answers 404 for both)."""
+    return db.session.scalar(
+        sa.select(Contract).where(Contract.number == number, Contract.account_id == user.id)
+    )
+
+
+def latest_code(contract: Contract) -> ConfirmationCode | None:
+    """The newest code of ``contract``: the only one an attempt is compared with."""
+    return db.session.scalar(
+        sa.select(ConfirmationCode)
+        .where(ConfirmationCode.contract_id == contract.id)
+        .order_by(ConfirmationCode.issued_at.desc(), ConfirmationCode.id.desc())
+        .limit(1)
+    )
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    rows: list
+    total: int
+    page: int
+    pages: int
+
+
+def search_contracts(query: str, page: int = 1, per_page: int = 20) -> SearchPage:
+    """Contracts whose number, holder name or tax id contains ``query`` (any letter case; a
+    tax id also without its dashes), by number, with the attached account's email."""
+    query = query.strip()
+    stmt = sa.select(
+        Contract.id,
+        Contract.number,
+        Contract.holder_name,
+        Contract.tax_id,
+        Contract.address,
+        Contract.status,
+        User.email.label("account_email"),
+    ).outerjoin(User, User.id == Contract.account_id)
+    if query:
+        lowered = query.lower()
+        conditions = [
+            sa.func.lower(Contract.number).contains(lowered, autoescape=True),
+            sa.func.lower(Contract.holder_name).contains(lowered, autoescape=True),
+            Contract.tax_id.contains(query, autoescape=True),
+        ]
+        bare = query.replace("-", "").replace(" ", "")
+        if bare:
+            conditions.append(
+                sa.func.replace(Contract.tax_id, "-", "").contains(bare, autoescape=True)
+            )
+        stmt = stmt.where(sa.or_(*conditions))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    rows = db.session.execute(
+        stmt.order_by(Contract.number).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return SearchPage(rows, total, page, pages)
+
+
+# --- codes ------------------------------------------------------------------------------
 
 
 def issue_code(
@@ -26,6 +129,23 @@ def issue_code(
     power_of_attorney: str = "",
 ) -> str:
     """A new code for ``contract``; earlier unused codes stop working. Returns the plain code."""
+    code, _record = issue_code_record(
+        contract, issued_by, issued_by_label, representative, power_of_attorney
+    )
+    return code
+
+
+def issue_code_record(
+    contract: Contract,
+    issued_by: User | None = None,
+    issued_by_label: str = "",
+    representative: str = "",
+    power_of_attorney: str = "",
+) -> tuple[str, ConfirmationCode]:
+    """Like ``issue_code``, also returning the stored record (its expiry goes on the slip).
+
+    Only the hash is stored: the plain code exists in this return value and nowhere else.
+    """
     now = utcnow()
     db.session.execute(
         sa.update(ConfirmationCode)
@@ -35,6 +155,7 @@ def issue_code(
             ConfirmationCode.revoked_at.is_(None),
         )
         .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
     )
     code = generate_code()
     record = ConfirmationCode(
@@ -54,8 +175,384 @@ def issue_code(
         "contract.code_issued",
         actor=issued_by,
         obj=contract,
+        code_id=record.id,
         received_by=record.received_by,
         representative=representative,
         power_of_attorney=power_of_attorney,
     )
-    return code
+    return code, record
+
+
+def code_is_current(contract: Contract, typed: str) -> ConfirmationCode | None:
+    """The contract's newest code when ``typed`` is that code and it still works, else None.
+
+    For reprinting a slip from the page that showed the code: the code travels back in a
+    POST body, and this check stops that form from printing arbitrary text as a slip.
+    """
+    record = latest_code(contract)
+    matches = verify_password(
+        record.code_hash if record else DUMMY_PASSWORD_HASH, normalize_code(typed)
+    )
+    if record is None or not matches or code_state(_facts(record), utcnow()) != "live":
+        return None
+    return record
+
+
+def code_history(contract: Contract) -> list:
+    """Every code of ``contract``, newest first, with the email of the account that used it."""
+    used_by = aliased(User)
+    return db.session.execute(
+        sa.select(ConfirmationCode, used_by.email.label("used_by_email"))
+        .outerjoin(used_by, used_by.id == ConfirmationCode.used_by_id)
+        .where(ConfirmationCode.contract_id == contract.id)
+        .order_by(ConfirmationCode.issued_at.desc(), ConfirmationCode.id.desc())
+    ).all()
+
+
+def code_status(code: ConfirmationCode, now: datetime | None = None) -> str:
+    return code_state(_facts(code), now or utcnow())
+
+
+def _facts(code: ConfirmationCode) -> CodeFacts:
+    return CodeFacts(
+        expires_at=code.expires_at,
+        used_at=code.used_at,
+        revoked_at=code.revoked_at,
+        failed_attempts=code.failed_attempts,
+    )
+
+
+# --- attaching --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttachResult:
+    outcome: Outcome
+    contract: Contract | None = None
+    wait: timedelta | None = None  # for THROTTLED: how long until the next try
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.ATTACHED
+
+
+def account_wait(user: User, now: datetime | None = None) -> timedelta | None:
+    """How long ``user`` must wait before trying a code again (None: may try now).
+
+    Counted from the audit trail, so every worker and server sees the same count.
+    """
+    now = now or utcnow()
+    recent = db.session.scalars(
+        sa.select(AuditEvent.created_at)
+        .where(
+            AuditEvent.actor_id == user.id,
+            AuditEvent.action == ATTACH_FAILED,
+            AuditEvent.created_at > now - ACCOUNT_WINDOW,
+        )
+        .order_by(AuditEvent.created_at.desc())
+        .limit(MAX_ACCOUNT_FAILURES)
+    ).all()
+    return retry_after(list(recent), now)
+
+
+def attach_contract(user: User, number: str, typed_code: str) -> AttachResult:
+    """Attach contract ``number`` to ``user`` if ``typed_code`` is its current code.
+
+    Exactly one hash comparison whatever the input (against a dummy hash when the contract or
+    its code does not exist), so an unknown number and a wrong code cost the same time (up to
+    one small UPDATE, far below the hash's jitter, with ten tries an hour) and get the same
+    outcome. Every failure is an AuditEvent, which the hourly limit counts.
+    """
+    number = number.strip()
+    now = utcnow()
+    wait = account_wait(user, now)
+    if wait is not None:
+        # Not counted as a failure: no code was compared, and the wait must not grow.
+        audit.record("contract.attach_throttled", actor=user, number=number[:30])
+        return AttachResult(Outcome.THROTTLED, wait=wait)
+
+    contract, code = _contract_and_latest_code(number)
+    matches = verify_password(
+        code.code_hash if code is not None else DUMMY_PASSWORD_HASH, normalize_code(typed_code)
+    )
+    facts = _facts(code) if code is not None else None
+    outcome = check_attempt(
+        code=facts,
+        matches=matches and code is not None,
+        contract_account_id=contract.account_id if contract is not None else None,
+        me=user.id,
+        now=now,
+    )
+    if outcome is Outcome.ATTACHED:
+        outcome = _claim(contract, code, user, now)
+    if outcome is Outcome.ATTACHED:
+        audit.record("contract.attached", actor=user, obj=contract, code_id=code.id)
+        return AttachResult(outcome, contract)
+
+    if counts_against_code(outcome, facts, now):
+        db.session.execute(
+            sa.update(ConfirmationCode)
+            .where(
+                ConfirmationCode.id == code.id,
+                ConfirmationCode.used_at.is_(None),
+                ConfirmationCode.revoked_at.is_(None),
+            )
+            .values(failed_attempts=ConfirmationCode.failed_attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+    audit.record(ATTACH_FAILED, actor=user, obj=contract, reason=outcome.value, number=number[:30])
+    return AttachResult(outcome, contract if outcome is not Outcome.NO_MATCH else None)
+
+
+def _contract_and_latest_code(number: str):
+    """The contract ``number`` and its newest code, in one query (either may be None)."""
+    newest = (
+        sa.select(ConfirmationCode.id)
+        .where(ConfirmationCode.contract_id == Contract.id)
+        .order_by(ConfirmationCode.issued_at.desc(), ConfirmationCode.id.desc())
+        .limit(1)
+        .correlate(Contract)
+        .scalar_subquery()
+    )
+    row = db.session.execute(
+        sa.select(Contract, ConfirmationCode)
+        .outerjoin(ConfirmationCode, ConfirmationCode.id == newest)
+        .where(Contract.number == number)
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def _claim(contract: Contract, code: ConfirmationCode, user: User, now: datetime) -> Outcome:
+    """The race-proof part: two conditional UPDATEs in the caller's transaction.
+
+    The first takes the contract only while no account holds it; the second uses the code
+    only while it is unused, unrevoked, unlocked and unexpired. Both are checked by rowcount,
+    so of any number of simultaneous valid attempts exactly one gets both; on PostgreSQL the
+    losers wait on the row lock and then match no row, on SQLite writers are serialised.
+    """
+    taken = db.session.execute(
+        sa.update(Contract)
+        .where(Contract.id == contract.id, Contract.account_id.is_(None))
+        .values(account_id=user.id, attached_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        db.session.refresh(contract)
+        return Outcome.ALREADY_YOURS if contract.account_id == user.id else Outcome.TAKEN
+
+    used = db.session.execute(
+        sa.update(ConfirmationCode)
+        .where(
+            ConfirmationCode.id == code.id,
+            ConfirmationCode.used_at.is_(None),
+            ConfirmationCode.revoked_at.is_(None),
+            ConfirmationCode.failed_attempts < MAX_CODE_FAILURES,
+            ConfirmationCode.expires_at > now,
+        )
+        .values(used_at=now, used_by_id=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:
+        # The code changed since we read it (used, revoked or locked meanwhile): give the
+        # contract back. We still hold its row (write lock), so nobody saw it attached.
+        db.session.execute(
+            sa.update(Contract)
+            .where(Contract.id == contract.id, Contract.account_id == user.id)
+            .values(account_id=None, attached_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.refresh(contract)
+        db.session.refresh(code)
+        state = code_state(_facts(code), now)
+        return {
+            "used": Outcome.USED,
+            "locked": Outcome.LOCKED,
+            "expired": Outcome.EXPIRED,
+        }.get(state, Outcome.REVOKED)
+
+    db.session.refresh(contract)
+    db.session.refresh(code)
+    return Outcome.ATTACHED
+
+
+def detach_contract(
+    contract: Contract, actor: User, reason: str = "", by_staff: bool = False
+) -> bool:
+    """Detach ``contract`` from its account and withdraw its unused codes, so attaching again
+    needs a new code. False when it was not attached (any more)."""
+    previous = contract.account_id
+    if previous is None:
+        return False
+    detached = db.session.execute(
+        sa.update(Contract)
+        .where(Contract.id == contract.id, Contract.account_id == previous)
+        .values(account_id=None, attached_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if detached.rowcount != 1:
+        db.session.refresh(contract)
+        return False
+    now = utcnow()
+    revoked = db.session.execute(
+        sa.update(ConfirmationCode)
+        .where(
+            ConfirmationCode.contract_id == contract.id,
+            ConfirmationCode.used_at.is_(None),
+            ConfirmationCode.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    audit.record(
+        "contract.detached",
+        actor=actor,
+        obj=contract,
+        account_id=previous,
+        by="staff" if by_staff else "customer",
+        reason=reason,
+        codes_revoked=revoked,
+    )
+    db.session.refresh(contract)
+    return True
+
+
+def contract_events(contract: Contract, limit: int = 30) -> list:
+    """The latest audit events about ``contract``, with the actor's email."""
+    return db.session.execute(
+        sa.select(AuditEvent, User.email.label("actor_email"))
+        .outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(AuditEvent.object_type == "Contract", AuditEvent.object_id == str(contract.id))
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    ).all()
+
+
+# --- figures ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContractRow:
+    """A contract of the customer's list with its figures."""
+
+    id: int
+    number: str
+    holder_name: str
+    address: str
+    status: str
+    summary: balance.Summary
+
+
+def _summary_rows(contract_ids: sa.Select | list[int], today: date) -> sa.Select:
+    """One grouped query for the balance figures of many contracts (see domain.balance)."""
+    unpaid = Document.total > Document.paid
+    invoices = (
+        sa.select(
+            Document.contract_id,
+            sa.func.sum(Document.total, type_=Document.total.type).label("invoiced"),
+            sa.func.sum(
+                sa.case(
+                    (sa.and_(Document.due_on < today, unpaid), Document.total - Document.paid),
+                    else_=sa.literal(Decimal("0.00"), Document.total.type),
+                ),
+                type_=Document.total.type,
+            ).label("overdue"),
+            sa.func.min(
+                sa.case((sa.and_(Document.due_on >= today, unpaid), Document.due_on)),
+                type_=sa.Date,
+            ).label("next_due_on"),
+        )
+        .where(Document.kind == "invoice", Document.contract_id.in_(contract_ids))
+        .group_by(Document.contract_id)
+        .subquery()
+    )
+    payments = (
+        sa.select(
+            Payment.contract_id,
+            sa.func.sum(Payment.amount, type_=Payment.amount.type).label("paid"),
+        )
+        .where(Payment.contract_id.in_(contract_ids))
+        .group_by(Payment.contract_id)
+        .subquery()
+    )
+    return (
+        sa.select(
+            Contract.id,
+            Contract.number,
+            Contract.holder_name,
+            Contract.address,
+            Contract.status,
+            invoices.c.invoiced,
+            invoices.c.overdue,
+            invoices.c.next_due_on,
+            payments.c.paid,
+        )
+        .outerjoin(invoices, invoices.c.contract_id == Contract.id)
+        .outerjoin(payments, payments.c.contract_id == Contract.id)
+        .where(Contract.id.in_(contract_ids))
+        .order_by(Contract.number)
+    )
+
+
+def _summary(row) -> balance.Summary:
+    invoiced = row.invoiced or balance.ZERO
+    return balance.Summary(
+        balance=invoiced - (row.paid or balance.ZERO),
+        overdue=row.overdue or balance.ZERO,
+        next_due_on=row.next_due_on,
+    )
+
+
+def account_contracts(user: User, today: date | None = None) -> list[ContractRow]:
+    """The contracts attached to ``user`` with balance, overdue debt and next due date, in
+    one query whatever their number."""
+    ids = sa.select(Contract.id).where(Contract.account_id == user.id)
+    rows = db.session.execute(_summary_rows(ids, today or local_today())).all()
+    return [
+        ContractRow(r.id, r.number, r.holder_name, r.address, r.status, _summary(r)) for r in rows
+    ]
+
+
+def contract_summary(contract: Contract, today: date | None = None) -> balance.Summary:
+    row = db.session.execute(_summary_rows([contract.id], today or local_today())).one()
+    return _summary(row)
+
+
+@dataclass(frozen=True)
+class MeterView:
+    meter: Meter
+    latest: dict  # zone -> (period, value) of the latest live reading
+
+
+def contract_meters(contract: Contract) -> list[MeterView]:
+    """The meters of ``contract`` (installed ones first) with each zone's latest reading, in
+    two queries."""
+    meters = db.session.scalars(
+        sa.select(Meter)
+        .where(Meter.contract_id == contract.id)
+        .order_by(Meter.removed_on.is_not(None), Meter.serial)
+    ).all()
+    if not meters:
+        return []
+    live = sa.and_(Reading.meter_id.in_([m.id for m in meters]), Reading.status != "superseded")
+    newest = (
+        sa.select(Reading.meter_id, Reading.zone, sa.func.max(Reading.period).label("period"))
+        .where(live)
+        .group_by(Reading.meter_id, Reading.zone)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(Reading.meter_id, Reading.zone, Reading.period, Reading.value)
+        .join(
+            newest,
+            sa.and_(
+                newest.c.meter_id == Reading.meter_id,
+                newest.c.zone == Reading.zone,
+                newest.c.period == Reading.period,
+            ),
+        )
+        .where(live)
+    ).all()
+    latest: dict[int, dict] = {}
+    for row in rows:
+        latest.setdefault(row.meter_id, {})[row.zone] = (row.period, row.value)
+    return [MeterView(m, latest.get(m.id, {})) for m in meters]

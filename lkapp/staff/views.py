@@ -8,6 +8,7 @@ from flask import Blueprint, render_template
 from ..auth.decorators import staff_required
 from ..extensions import db
 from ..models import Contract, OutboxMail, User
+from .forms import ContractSearchForm
 
 bp = Blueprint("staff", __name__)
 
@@ -28,4 +29,10 @@ def index():
             sa.select(sa.func.count(OutboxMail.id)).where(OutboxMail.sent_at.is_(None))
         ),
     }
-    return render_template("staff/index.html", counts=counts)
+    return render_template(
+        "staff/index.html", counts=counts, search_form=ContractSearchForm(formdata=None)
+    )
+
+
+# The contract pages add their routes to ``bp`` (imported last: they import ``bp``).
+from . import contracts  # noqa: E402, F401

@@ -1,0 +1,56 @@
+"""Forms of the Electricity tab."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from ..domain.attach import code_is_well_formed
+from ..domain.codes import CODE_LENGTH
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class AttachForm(FlaskForm):
+    number = StringField(
+        _l("Contract number"),
+        validators=[
+            DataRequired(_l("Enter the contract number.")),
+            Length(max=30, message=_l("A contract number has at most 30 characters.")),
+        ],
+        filters=[_strip],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    code = StringField(
+        _l("Confirmation code"),
+        validators=[
+            DataRequired(_l("Enter the confirmation code from the office's slip.")),
+            Length(max=40, message=_l("That is too long for a confirmation code.")),
+        ],
+        filters=[_strip],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+
+    def validate_code(self, field):
+        if not code_is_well_formed(field.data or ""):
+            raise ValidationError(
+                _(
+                    "A confirmation code has %(length)s letters and digits, like KQ7M-3XTA-P9CW. "
+                    "Copy it from the slip.",
+                    length=CODE_LENGTH,
+                )
+            )
+
+    def forget_code(self) -> None:
+        """The code never comes back in the form (it is a secret), the number does."""
+        self.code.data = ""
+        self.code.raw_data = []
+
+
+class ConfirmForm(FlaskForm):
+    """A confirmation step: only the CSRF token."""

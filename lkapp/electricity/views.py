@@ -1,0 +1,209 @@
+"""The Electricity tab: the account's contracts, adding one with a code, a contract's tabs."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from flask_login import current_user, login_required
+
+from ..domain.attach import Outcome, minutes_to_wait
+from ..extensions import db, limiter
+from ..htmx import redirect as htmx_redirect
+from ..htmx import render, wants_fragment
+from ..models import Contract
+from . import services
+from .forms import AttachForm, ConfirmForm
+
+bp = Blueprint("electricity", __name__)
+
+# The tabs of a contract: key, label, endpoint. Later features replace the placeholder views
+# and render their tab with ``render_tab``.
+TABS = (
+    ("overview", _l("Overview"), "electricity.contract"),
+    ("documents", _l("Documents"), "electricity.documents"),
+    ("readings", _l("Readings"), "electricity.readings"),
+    ("payments", _l("Payments"), "electricity.payments"),
+)
+
+
+def own_contract(number: str) -> Contract:
+    """The current user's contract ``number``, or 404: the same answer whether the contract
+    does not exist or belongs to someone else (no existence oracle)."""
+    contract = services.contract_of(current_user, number)
+    if contract is None:
+        abort(404)
+    return contract
+
+
+def render_tab(contract: Contract, tab: str, body: str, **context):
+    """A tab of a contract: the full page, or for htmx the tab area (tab bar and body)."""
+    return render(
+        "electricity/contract.html",
+        "electricity/_tab.html",
+        contract=contract,
+        tab=tab,
+        tabs=TABS,
+        body=body,
+        **context,
+    )
+
+
+@bp.get("")
+@login_required
+def index():
+    """The contracts of this account with their balance, debt and next due date."""
+    return _contract_list()
+
+
+def _contract_list(status: int = 200, new_id: int | None = None):
+    return render(
+        "electricity/index.html",
+        "electricity/_contracts.html",
+        status=status,
+        contracts=services.account_contracts(current_user),
+        new_id=new_id,
+    )
+
+
+@bp.route("/add", methods=["GET", "POST"])
+@login_required
+@limiter.limit("30 per minute", methods=["POST"])
+def add():
+    """Add a contract with its number and the office's code; the code never comes back."""
+    form = AttachForm()
+    problem = None
+    if form.validate_on_submit():
+        result = services.attach_contract(current_user, form.number.data, form.code.data)
+        db.session.commit()
+        if result.ok:
+            flash(
+                _("Contract %(number)s is now in your account.", number=result.contract.number),
+                "success",
+            )
+            if _inline_form():
+                # In place: the list, now with the new contract, replaces the whole section.
+                response = _contract_list(new_id=result.contract.id)
+                response.headers["HX-Retarget"] = "#contracts"
+                response.headers["HX-Reswap"] = "outerHTML"
+                return response
+            return htmx_redirect(url_for("electricity.index"))
+        problem = attach_problem(result)
+    form.forget_code()
+    status = 422 if form.errors or problem else 200
+    return render(
+        "electricity/add.html",
+        "electricity/_add_form.html",
+        status=status,
+        form=form,
+        problem=problem,
+    )
+
+
+def _inline_form() -> bool:
+    """The form was opened inside the list (not on its own page, /electricity/add)."""
+    if not wants_fragment():
+        return False
+    current = urlsplit(request.headers.get("HX-Current-URL", "")).path
+    return current != url_for("electricity.add")
+
+
+def attach_problem(result: services.AttachResult) -> str:
+    """What the customer reads after a failed attempt: what happened and what to do."""
+    outcome = result.outcome
+    if outcome is Outcome.THROTTLED:
+        minutes = minutes_to_wait(result.wait)
+        return ngettext(
+            "Too many wrong tries. Wait %(num)s minute and try again.",
+            "Too many wrong tries. Wait %(num)s minutes and try again.",
+            minutes,
+        )
+    messages = {
+        Outcome.NO_MATCH: _(
+            "The contract number or the confirmation code is wrong. Check both and try again "
+            "(a code stops working when the office issues a newer one)."
+        ),
+        Outcome.EXPIRED: _("This confirmation code has expired. Ask the office for a new one."),
+        Outcome.USED: _(
+            "This confirmation code has been used already. Ask the office for a new one."
+        ),
+        Outcome.REVOKED: _(
+            "This confirmation code no longer works: a newer one was issued or it was "
+            "withdrawn. Use the newest code, or ask the office for a new one."
+        ),
+        Outcome.LOCKED: _(
+            "This confirmation code is locked after too many wrong tries. "
+            "Ask the office for a new one."
+        ),
+        Outcome.TAKEN: _(
+            "This contract is attached to another account. Please contact the office."
+        ),
+        Outcome.ALREADY_YOURS: _("This contract is already in your account."),
+    }
+    return messages[outcome]
+
+
+@bp.get("/<number>")
+@login_required
+def contract(number: str):
+    """Overview: holder, address, status, meters, balance and debt."""
+    contract = own_contract(number)
+    return render_tab(
+        contract,
+        "overview",
+        "electricity/tabs/overview.html",
+        summary=services.contract_summary(contract),
+        meters=services.contract_meters(contract),
+    )
+
+
+def _coming_soon(number: str, tab: str):
+    contract = own_contract(number)
+    return render_tab(contract, tab, "electricity/tabs/coming_soon.html")
+
+
+@bp.get("/<number>/documents")
+@login_required
+def documents(number: str):
+    """Invoices, VAT invoices and statements (built by the documents feature)."""
+    return _coming_soon(number, "documents")
+
+
+@bp.get("/<number>/readings")
+@login_required
+def readings(number: str):
+    """Meter readings (built by the readings feature)."""
+    return _coming_soon(number, "readings")
+
+
+@bp.get("/<number>/payments")
+@login_required
+def payments(number: str):
+    """Payments and their allocation (built by the payments feature)."""
+    return _coming_soon(number, "payments")
+
+
+@bp.route("/<number>/detach", methods=["GET", "POST"])
+@login_required
+def detach(number: str):
+    """Detach a contract from this account, after a confirmation step."""
+    contract = own_contract(number)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        services.detach_contract(contract, current_user)
+        db.session.commit()
+        flash(
+            _(
+                "Contract %(number)s is no longer in your account. To add it again you need "
+                "a new confirmation code from the office.",
+                number=contract.number,
+            ),
+            "success",
+        )
+        return htmx_redirect(url_for("electricity.index"))
+    return render(
+        "electricity/detach.html", "electricity/_detach_form.html", form=form, contract=contract
+    )

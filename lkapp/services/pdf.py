@@ -1,0 +1,108 @@
+"""HTML → PDF with xhtml2pdf, in a font that has Cyrillic and Hungarian letters.
+
+reportlab's bundled fonts lack Cyrillic and ő/ű, and xhtml2pdf silently falls back to
+Helvetica when it cannot read a font (the text then comes out blank with ``err == 0``). So:
+the DejaVu fonts are declared here for every document, fetched through a ``link_callback`` that
+maps ``font:NAME`` to a file of ``FONT_DIR`` under a resource policy confined to that directory
+(no network, no other files), and a missing or unembedded font raises ``PdfError``.
+
+Templates need nothing special: the default family is "DejaVu Sans" (regular and bold), and
+``code``/``pre`` use "DejaVu Sans Mono".
+xhtml2pdf is imported on first use (about 0.3 s) and renders one document at a time per
+process, hence the lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+# Debian's fonts-dejavu-core.
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+FONT_FILES = {
+    "regular": "DejaVuSans.ttf",
+    "bold": "DejaVuSans-Bold.ttf",
+    "mono": "DejaVuSansMono.ttf",
+}
+FONT_FAMILY = "DejaVu Sans"
+MONO_FAMILY = "DejaVu Sans Mono"
+_FONT_SCHEME = "font:"
+
+_FONT_CSS = f"""
+@font-face {{ font-family: "{FONT_FAMILY}"; src: url("{_FONT_SCHEME}{FONT_FILES["regular"]}"); }}
+@font-face {{ font-family: "{FONT_FAMILY}"; src: url("{_FONT_SCHEME}{FONT_FILES["bold"]}");
+              font-weight: bold; }}
+@font-face {{ font-family: "{MONO_FAMILY}"; src: url("{_FONT_SCHEME}{FONT_FILES["mono"]}"); }}
+html, body, p, div, span, td, th, h1, h2, h3, h4, h5, h6, li, dt, dd, b, strong, em, i {{
+  font-family: "{FONT_FAMILY}"; }}
+code, pre, tt, kbd, samp {{ font-family: "{MONO_FAMILY}"; }}
+"""
+
+_lock = threading.Lock()
+_CACHE_SIZE = 32
+_cache: OrderedDict[str, bytes] = OrderedDict()
+
+
+class PdfError(RuntimeError):
+    """The PDF could not be made properly (a missing font counts: no blank text)."""
+
+
+def check_fonts(font_dir: Path | None = None) -> None:
+    """Raise PdfError unless every font file is present and readable."""
+    font_dir = font_dir or FONT_DIR
+    for name in FONT_FILES.values():
+        path = font_dir / name
+        if not path.is_file():
+            raise PdfError(f"font {path} is missing: install Debian's fonts-dejavu-core")
+
+
+def render_pdf(html: str, *, cache: bool = False, font_dir: Path | None = None) -> bytes:
+    """The PDF of ``html`` (a full XHTML document). ``cache`` keeps recent results by content:
+    use it for documents that are rendered again unchanged, never for ones holding secrets."""
+    key = hashlib.sha256(html.encode()).hexdigest() if cache else ""
+    if cache:
+        with _lock:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
+    font_dir = font_dir or FONT_DIR
+    check_fonts(font_dir)
+
+    from xhtml2pdf import pisa
+    from xhtml2pdf.config.resources import ResourceAccessPolicy
+    from xhtml2pdf.default import DEFAULT_CSS
+
+    def link_callback(uri: str, _relative: str) -> str:
+        # Only our fonts; anything else a template names resolves to nothing.
+        if uri.startswith(_FONT_SCHEME):
+            name = uri[len(_FONT_SCHEME) :]
+            if name in FONT_FILES.values():
+                return str(font_dir / name)
+        return ""
+
+    policy = ResourceAccessPolicy.server(base_dir=font_dir, allow_remote=False)
+    out = io.BytesIO()
+    with _lock:
+        result = pisa.pisaDocument(
+            html,
+            dest=out,
+            link_callback=link_callback,
+            default_css=DEFAULT_CSS + _FONT_CSS,
+            resource_policy=policy,
+            encoding="utf-8",
+        )
+    data = out.getvalue()
+    if result.err:
+        raise PdfError(f"the PDF could not be rendered ({result.err} errors)")
+    font_problems = [entry for entry in result.log if "font" in str(entry[2]).lower()]
+    if font_problems or b"DejaVuSans" not in data:
+        raise PdfError("the PDF font could not be embedded; its text would come out blank")
+    if cache:
+        with _lock:
+            _cache[key] = data
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return data

@@ -1,0 +1,77 @@
+"""Forms of the back office."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SearchField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, ValidationError
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class ContractSearchForm(FlaskForm):
+    """The live search (a GET form: no CSRF token, it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(
+        _l("Number, holder name or tax ID"),
+        validators=[Length(max=100)],
+        filters=[_strip],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+
+
+class IssueCodeForm(FlaskForm):
+    received_by = SelectField(
+        _l("Who receives the code"),
+        choices=[
+            SelectChoice("holder", _l("Holder (showing an ID)")),
+            SelectChoice("representative", _l("Representative")),
+        ],
+        default="holder",  # SelectField itself refuses any other value
+    )
+    representative_name = StringField(
+        _l("Representative's name"),
+        validators=[Length(max=200, message=_l("At most 200 characters."))],
+        filters=[_strip],
+    )
+    power_of_attorney = StringField(
+        _l("Power of attorney number"),
+        validators=[Length(max=60, message=_l("At most 60 characters."))],
+        filters=[_strip],
+    )
+
+    @property
+    def for_representative(self) -> bool:
+        return self.received_by.data == "representative"
+
+    def validate_representative_name(self, field):
+        if self.for_representative and not field.data:
+            raise ValidationError(_l("Enter the representative's name."))
+
+    def validate_power_of_attorney(self, field):
+        if self.for_representative and not field.data:
+            raise ValidationError(_l("Enter the number of the power of attorney."))
+
+
+class SlipForm(FlaskForm):
+    """Posts the code shown once back for its printable slip (never in a URL or a cookie)."""
+
+    code = HiddenField(validators=[DataRequired(), Length(max=40)])
+
+
+class DetachForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            DataRequired(_l("Say why the contract is detached; it goes into the audit log.")),
+            Length(min=3, max=500, message=_l("Between 3 and 500 characters.")),
+        ],
+        filters=[_strip],
+    )

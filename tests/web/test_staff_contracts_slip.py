@@ -1,0 +1,107 @@
+"""The code slip as a PDF: the right text, in a font that has Hungarian and Cyrillic letters."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from pypdf import PdfReader
+
+from lkapp.extensions import db
+from lkapp.models import Contract
+from lkapp.services.pdf import PdfError, render_pdf
+
+NUMBER = "EL-0000042"
+pytestmark = pytest.mark.sqlite_only  # rendering does not depend on the database
+
+
+def pdf_text(data: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def test_slip_pdf_names_contract_code_expiry_and_how_to_use_it(app, client, make_user, auth):
+    with app.app_context():
+        db.session.add(
+            Contract(
+                number=NUMBER,
+                holder_name="Őrség Ёлка Kft.",
+                tax_id="12345678-2-42",
+                address="Győr, Fő utca 1.",
+            )
+        )
+        db.session.commit()
+    make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+    issued = client.post(
+        f"/staff/contracts/{NUMBER}/codes",
+        data={
+            "received_by": "representative",
+            "representative_name": "Kovács Ünige",
+            "power_of_attorney": "PoA-77/2026",
+        },
+    )
+    [code] = set(re.findall(r"<code>([A-Z0-9-]{14})</code>", issued.text))
+    # The page offers the PDF as a form posting the code back (never a link with the code).
+    assert f'action="/staff/contracts/{NUMBER}/slip.pdf"' in issued.text
+    assert f'name="code" type="hidden" value="{code}"' in issued.text
+    assert "slip.pdf?code" not in issued.text
+
+    response = client.post(f"/staff/contracts/{NUMBER}/slip.pdf", data={"code": code.lower()})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/pdf"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="code-slip-{NUMBER}.pdf"'
+    )
+    assert response.headers["Cache-Control"] == "no-store"
+    text = pdf_text(response.data)
+    for expected in (
+        code,
+        f"Confirmation code for contract {NUMBER}",
+        "Őrség Ёлка Kft.",
+        "Győr, Fő utca 1.",
+        "Kovács Ünige, representative (power of attorney PoA-77/2026)",
+        "Valid until",
+        "How to use it",
+        "http://localhost/electricity/add",
+    ):
+        assert expected in text, expected
+
+    forged = client.post(f"/staff/contracts/{NUMBER}/slip.pdf", data={"code": "AAAA-AAAA-AAAA"})
+    assert forged.status_code == 409 and forged.headers["Content-Type"].startswith("text/html")
+
+
+def test_pdf_helper_keeps_cyrillic_and_hungarian_letters():
+    data = render_pdf(
+        "<html><body><h1>Счёт № 5 — Fő utca ő ű</h1>"
+        "<p>Plain <b>Bold ŐŰ</b> <code>KQ7M-3XTA</code></p></body></html>"
+    )
+    text = pdf_text(data)
+    assert "Счёт № 5 — Fő utca ő ű" in text
+    assert "Bold ŐŰ" in text and "KQ7M-3XTA" in text
+
+
+def test_a_missing_font_is_an_error_not_blank_text(tmp_path):
+    with pytest.raises(PdfError, match="fonts-dejavu-core"):
+        render_pdf("<html><body><p>Fő</p></body></html>", font_dir=tmp_path)
+
+
+def test_cache_returns_the_same_bytes_for_the_same_html():
+    html = "<html><body><p>Cached Ő</p></body></html>"
+    assert render_pdf(html, cache=True) is render_pdf(html, cache=True)
+
+
+def test_xhtml2pdf_stays_out_of_the_request_path_until_needed():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from lkapp import create_app; "
+        "create_app({'TESTING': True, 'SECRET_KEY': 'x', "
+        "'SQLALCHEMY_DATABASE_URI': 'sqlite://'}); "
+        "print('xhtml2pdf' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"
