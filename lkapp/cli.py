@@ -15,10 +15,12 @@ from .extensions import db
 users_cli = AppGroup("users", help="Manage accounts.")
 contracts_cli = AppGroup("contracts", help="Contracts and confirmation codes.")
 outbox_cli = AppGroup("outbox", help="The mail outbox.")
+import_cli = AppGroup("import", help="Import the billing system's CSV files (all or nothing).")
+export_cli = AppGroup("export", help="Export data as CSV files (UTF-8 with BOM, ';').")
 
 
 def register(app: Flask) -> None:
-    for group in (users_cli, contracts_cli, outbox_cli):
+    for group in (users_cli, contracts_cli, outbox_cli, import_cli, export_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo)
     if os.path.basename(sys.argv[0]) == "flask":
@@ -99,21 +101,33 @@ def create_staff(email: str, admin: bool) -> None:
 @click.option("--poa", default="", help="Number of the representative's power of attorney.")
 def issue_code(number: str, representative: str, poa: str) -> None:
     """Issue a confirmation code for contract NUMBER; prints the code alone on the last line."""
-    from .electricity.services import find_contract
-    from .electricity.services import issue_code as issue
+    from .electricity.services import find_contract, issue_code_record
 
     if bool(representative.strip()) != bool(poa.strip()):
         raise click.UsageError("--representative and --poa go together")
     contract = find_contract(number)
     if contract is None:
         raise click.ClickException(f"no contract with the number {number}")
-    code = issue(
+    code, record = issue_code_record(
         contract,
         issued_by_label="cli",
         representative=representative.strip(),
         power_of_attorney=poa.strip(),
     )
     db.session.commit()
+    receiver = (
+        f"representative {record.representative_name} (power of attorney "
+        f"{record.power_of_attorney})"
+        if record.received_by == "representative"
+        else "the holder"
+    )
+    if contract.account_id is not None:
+        click.echo(
+            "Warning: the contract is attached to an account; the code works only after "
+            "it is detached.",
+            err=True,
+        )
+    click.echo(f"Valid until {record.expires_at:%Y-%m-%d %H:%M} UTC; for {receiver}.")
     click.echo(f"Confirmation code for contract {contract.number} ({contract.holder_name}):")
     click.echo(code)
 
@@ -131,3 +145,167 @@ def outbox_send() -> None:
     click.echo(f"Sent {sent} message(s); {failed} failed and stay in the outbox.")
     if failed:
         sys.exit(1)
+
+
+# --- billing exchange: import and export ---------------------------------------------------
+
+
+class _ProgressBars:
+    """One progress bar per phase of an import ("checking", "writing") on stderr (a terminal:
+    cron and pipes get no bar)."""
+
+    def __init__(self):
+        self.bar = None
+        self.phase = ""
+        self.shown = 0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if phase != self.phase:
+            self.close()
+            self.phase, self.shown = phase, 0
+            self.bar = click.progressbar(
+                length=max(total, 1),
+                label=phase.capitalize().ljust(8),
+                file=sys.stderr,
+                show_pos=True,
+            )
+            self.bar.__enter__()
+        if total > self.bar.length:
+            self.bar.length = total
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _run_import(kind: str, file: str, lines: str | None, dry_run: bool) -> None:
+    from .services.billing import ImportAborted, create_job, run_import
+
+    job_id = None if dry_run else create_job(kind, file)
+    bars = _ProgressBars() if sys.stderr.isatty() else None
+    try:
+        report = run_import(kind, file, lines, job=job_id, progress=bars, dry_run=dry_run)
+    except ImportAborted as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        if bars is not None:
+            bars.close()
+    for warning in report.warnings.items:
+        click.echo(f"Warning: {warning}", err=True)
+    if report.warnings.count > len(report.warnings.items):
+        hidden = report.warnings.count - len(report.warnings.items)
+        click.echo(f"Warning: ... and {hidden:,} more warning(s)", err=True)
+    if not report.ok:
+        for problem in report.errors.items:
+            click.echo(str(problem), err=True)
+        if report.errors.count > len(report.errors.items):
+            hidden = report.errors.count - len(report.errors.items)
+            click.echo(f"... and {hidden:,} more error(s)", err=True)
+        click.echo(f"Error: {report.summary()}", err=True)
+        sys.exit(1)
+    click.echo(report.summary())
+
+
+def _import_command(kind: str, lines: bool = False) -> click.Command:
+    def command(file: str, dry_run: bool, lines: str | None = None) -> None:
+        _run_import(kind, file, lines, dry_run)
+
+    from .services.billing.engine import IMPORTERS
+
+    columns = ", ".join(IMPORTERS[kind].columns)
+    command.__doc__ = (
+        f"Import {kind} from FILE (CSV: UTF-8, ';' or ',', a header row).\n\n"
+        f"Columns, in any order: {columns}. Every row is checked first; any error, and "
+        "nothing is written."
+    )
+    command = click.option(
+        "--dry-run", is_flag=True, help="Check every row and report; write nothing."
+    )(command)
+    if lines:
+        command = click.option(
+            "--lines",
+            type=click.Path(exists=True, dir_okay=False),
+            help="The documents' lines: document_kind, document_number, description, kwh, "
+            "tariff, amount.",
+        )(command)
+    command = click.argument("file", type=click.Path(exists=True, dir_okay=False))(command)
+    return import_cli.command(kind, short_help=f"Import {kind} from a CSV file.")(command)
+
+
+for _kind in ("contracts", "meters", "readings", "documents", "payments"):
+    _import_command(_kind, lines=_kind == "documents")
+
+
+_period_option = click.option(
+    "--period", required=True, metavar="YYYY-MM", help="The month to export."
+)
+
+
+def _parse_period(text: str):
+    from .domain.csvformat import CellError, parse_period
+
+    try:
+        return parse_period(text.strip())
+    except CellError as error:
+        raise click.BadParameter(str(error), param_hint="--period") from None
+
+
+def _export(what: str, writer, period_text: str, out: str | None, decimal_comma: bool) -> int:
+    """Write one export to ``out`` (atomically: a temporary file renamed) or to stdout."""
+    period = _parse_period(period_text)
+    if out is None or out == "-":
+        count = writer(sys.stdout, period, decimal_comma=decimal_comma)
+        click.echo(f"Exported {count:,} {what} of {period_text}.", err=True)
+        return count
+    temporary = f"{out}.part"
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="") as handle:
+            count = writer(handle, period, decimal_comma=decimal_comma)
+        os.replace(temporary, out)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    click.echo(f"Exported {count:,} {what} of {period_text} to {out}.")
+    return count
+
+
+_out_option = click.option(
+    "--out", type=click.Path(dir_okay=False), help="The file to write (default: standard output)."
+)
+_comma_option = click.option(
+    "--decimal-comma", is_flag=True, help="Write amounts with a decimal comma (12,50)."
+)
+
+
+@export_cli.command("documents")
+@_period_option
+@_out_option
+@click.option(
+    "--lines", "lines_out", type=click.Path(dir_okay=False), help="Also write their lines here."
+)
+@_comma_option
+def export_documents_command(
+    period: str, out: str | None, lines_out: str | None, decimal_comma: bool
+) -> None:
+    """Export the documents of billing period YYYY-MM (the import's columns)."""
+    from .services.billing import export_document_lines, export_documents
+
+    _export("document(s)", export_documents, period, out, decimal_comma)
+    if lines_out:
+        _export("document line(s)", export_document_lines, period, lines_out, decimal_comma)
+
+
+@export_cli.command("payments")
+@_period_option
+@_out_option
+@_comma_option
+def export_payments_command(period: str, out: str | None, decimal_comma: bool) -> None:
+    """Export the payments received in the month YYYY-MM (the import's columns)."""
+    from .services.billing import export_payments
+
+    _export("payment(s)", export_payments, period, out, decimal_comma)

@@ -1,0 +1,116 @@
+"""Payment allocation: which invoices a contract's payments pay, and each invoice's status.
+
+The rules: a payment whose reference names an invoice number pays that invoice first; what is
+left of it, and every payment that names none, pays the oldest unpaid invoices first (by due
+date, then number). Only invoices are payable. Whatever no invoice takes stays with the payment
+as an advance, and pays invoices that come later.
+
+The result depends only on the set of documents and payments, not on the order they come in:
+payments are taken by (paid_on, reference, amount) and invoices by (due_on, number), so
+allocating everything afresh after an older payment turns up gives the same answer as if it had
+been there from the start. Callers therefore always reallocate a contract from scratch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import NamedTuple
+
+ZERO = Decimal("0.00")
+
+# Candidate document numbers in a payment reference: runs of letters, digits and the
+# separators numbers use (INV-2025-0000123, 2025/17, A.123), punctuation around them dropped.
+_TOKEN = re.compile(r"[\w/.-]+")
+
+
+class DocumentEntry(NamedTuple):
+    """A document as allocation sees it; ``key`` is the caller's id for it."""
+
+    key: Hashable
+    number: str
+    due_on: date | None
+    total: Decimal
+    kind: str = "invoice"
+
+
+class PaymentEntry(NamedTuple):
+    key: Hashable
+    paid_on: date
+    amount: Decimal
+    reference: str = ""
+
+
+class Allocation(NamedTuple):
+    payment_key: Hashable
+    document_key: Hashable
+    amount: Decimal
+
+
+@dataclass
+class AllocationResult:
+    allocations: list[Allocation] = field(default_factory=list)
+    # Per invoice: the part that payments cover (0.00 when none does).
+    paid: dict[Hashable, Decimal] = field(default_factory=dict)
+    # Per payment: the part no invoice took.
+    unallocated: dict[Hashable, Decimal] = field(default_factory=dict)
+
+    @property
+    def advance(self) -> Decimal:
+        """Money paid beyond every invoice: it pays the next invoices to come."""
+        return sum(self.unallocated.values(), ZERO)
+
+
+def _named_invoices(reference: str, by_number: dict[str, DocumentEntry]) -> list[DocumentEntry]:
+    """The invoices a reference names, as whole tokens (``INV-1`` is not in ``INV-12``)."""
+    tokens = (token.strip("./-_").upper() for token in _TOKEN.findall(reference))
+    return [by_number[token] for token in tokens if token in by_number]
+
+
+def allocate(
+    documents: Iterable[DocumentEntry], payments: Iterable[PaymentEntry]
+) -> AllocationResult:
+    """Allocate all ``payments`` of one contract to its ``documents`` from scratch."""
+    invoices = sorted(
+        (d for d in documents if d.kind == "invoice" and d.total > 0),
+        key=lambda d: (d.due_on or date.max, d.number),
+    )
+    by_number = {d.number.upper(): d for d in invoices}
+    unpaid = {d.key: d.total for d in invoices}
+    result = AllocationResult()
+    oldest = 0  # invoices before this index are paid in full
+
+    def pay(payment: PaymentEntry, invoice: DocumentEntry, money: Decimal) -> Decimal:
+        amount = min(money, unpaid[invoice.key])
+        if amount <= 0:
+            return money
+        unpaid[invoice.key] -= amount
+        result.allocations.append(Allocation(payment.key, invoice.key, amount))
+        return money - amount
+
+    for payment in sorted(payments, key=lambda p: (p.paid_on, p.reference, p.amount)):
+        money = payment.amount
+        for invoice in _named_invoices(payment.reference, by_number):
+            money = pay(payment, invoice, money)
+        while money > 0 and oldest < len(invoices):
+            invoice = invoices[oldest]
+            if unpaid[invoice.key] > 0:
+                money = pay(payment, invoice, money)
+            else:
+                oldest += 1
+        result.unallocated[payment.key] = money
+
+    result.paid = {d.key: d.total - unpaid[d.key] for d in invoices}
+    return result
+
+
+def document_status(total: Decimal, paid: Decimal, due_on: date | None, today: date) -> str:
+    """``paid``, ``partly_paid``, ``unpaid`` or ``overdue`` (something unpaid after due date)."""
+    if total - paid <= 0:
+        return "paid"
+    if due_on is not None and today > due_on:
+        return "overdue"
+    return "partly_paid" if paid > 0 else "unpaid"

@@ -1,0 +1,113 @@
+"""meters: ``contract_number, serial, zones, digits, ct_ratio, installed_on, removed_on``.
+
+The key is the serial. Empty ``digits`` means 6 and empty ``ct_ratio`` 1 (the table's
+defaults). A meter may move to another contract (an update, audited). Its zone set may change,
+but not so as to drop a zone that already has readings.
+"""
+
+from __future__ import annotations
+
+from ...domain.csvformat import parse_date, parse_integer, parse_text, parse_zone_set
+from ...models import ZONE_SETS, Meter, Reading
+from .base import BAD, Importer, changes
+from .bulk import Bulk
+
+FIELDS = ("contract_id", "zones", "digits", "ct_ratio", "installed_on", "removed_on")
+MAX_CT_RATIO = 100_000
+
+
+class MeterImporter(Importer):
+    kind = "meters"
+    key_columns = ("serial",)
+    columns = ("contract_number", "serial", "zones", "digits", "ct_ratio", "installed_on",
+               "removed_on")  # fmt: skip
+    table = Meter.__table__
+
+    def prepare(self, bulk: Bulk) -> None:
+        self.load_contracts(bulk)
+        self.numbers = {id_: number for number, id_ in self.contracts.items()}
+        self.stored = {
+            serial: (id_, zones)
+            for id_, serial, zones in bulk.conn.execute(
+                self.table.select().with_only_columns(
+                    self.table.c.id, self.table.c.serial, self.table.c.zones
+                )
+            )
+        }
+        self.dropping: list[tuple[int, int, str, set[str]]] = []
+
+    def parse(self, cells, line):
+        take, optional = self.take, self.optional
+        record = (
+            take(cells, line, "serial", parse_text, 30),
+            self.contract(cells, line),
+            take(cells, line, "zones", parse_zone_set, ZONE_SETS),
+            optional(cells, line, "digits", parse_integer, 4, 9) or 6,
+            optional(cells, line, "ct_ratio", parse_integer, 1, MAX_CT_RATIO) or 1,
+            take(cells, line, "installed_on", parse_date),
+            optional(cells, line, "removed_on", parse_date),
+        )
+        installed, removed = record[5], record[6]
+        if installed is not BAD and removed not in (None, BAD) and removed < installed:
+            self.fail(line, "removed_on", cells[self.at["removed_on"]], "is before installed_on")
+        return record
+
+    def key(self, record):
+        return record[:1]
+
+    def accept(self, line, record):
+        stored = self.stored.get(record[0])
+        if stored is not None:
+            dropped = set(stored[1].split(",")) - set(record[2].split(","))
+            if dropped:
+                self.dropping.append((line, stored[0], record[2], dropped))
+
+    def after_check(self, bulk: Bulk, progress) -> None:
+        if not self.dropping:
+            return
+        used: dict[int, set[str]] = {}
+        for meter_id, zone in bulk.select_in(
+            Reading.__table__, "meter_id", [item[1] for item in self.dropping], ("meter_id", "zone")
+        ):
+            used.setdefault(meter_id, set()).add(zone)
+        for line, meter_id, zones, dropped in self.dropping:
+            lost = sorted(dropped & used.get(meter_id, set()))
+            if lost:
+                self.fail(
+                    line,
+                    "zones",
+                    zones,
+                    f"the meter has readings in zone {', '.join(lost)}, which this zone set drops",
+                )
+
+    def write(self, bulk: Bulk, batch) -> None:
+        ctx, report = self.ctx, self.ctx.report
+        existing = {
+            row[1]: row
+            for row in bulk.select_in(
+                self.table, "serial", [record[0] for _, record in batch], ("id", "serial", *FIELDS)
+            )
+        }
+        new, changed = [], []
+        for _, record in batch:
+            row = existing.get(record[0])
+            if row is None:
+                new.append(record)
+            elif tuple(row[2:]) == record[1:]:
+                report.unchanged += 1
+            else:
+                changed.append((*record[1:], row[0]))
+                before, after = changes(FIELDS, row[2:], record[1:])
+                if "contract_id" in before:
+                    before["contract_number"] = self.numbers.get(row[2])
+                    after["contract_number"] = self.numbers.get(record[1])
+                ctx.audit_updated("Meter", row[0], record[0], before, after)
+        ids = bulk.next_ids(self.table, len(new))
+        bulk.insert(
+            self.table,
+            ("id", "serial", *FIELDS),
+            [(id_, *record) for id_, record in zip(ids, new, strict=True)],
+        )
+        bulk.update(self.table, FIELDS, changed)
+        report.created += len(new)
+        report.updated += len(changed)

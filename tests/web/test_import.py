@@ -1,0 +1,763 @@
+"""Billing imports through the CLI and the service: formats, checks, idempotency, audit,
+all-or-nothing writes, document lines and payment allocation (SQLite and PostgreSQL)."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import (
+    AuditEvent,
+    Contract,
+    Document,
+    DocumentLine,
+    ImportJob,
+    Meter,
+    Payment,
+    PaymentAllocation,
+    Reading,
+)
+from lkapp.services.billing import ImportAborted, register_after_write, run_import
+from lkapp.services.billing.documents import DocumentImporter
+
+CONTRACTS = """\
+number;holder_name;tax_id;address;status
+EL-1;Tisza Bakery Kft.;12345678-2-42;Budapest, Fő utca 1.;active
+EL-2;Volga LLC;7701234567;Moscow, Tverskaya 1;
+"""
+
+METERS = """\
+contract_number,serial,zones,digits,ct_ratio,installed_on,removed_on
+EL-1,M-100,T1,6,1,2020-01-15,
+EL-1,M-101,"T1,T2",6,1,15.01.2020,
+EL-2,M-200,"T1,T2,T3",5,40,2021-03-01,
+"""
+
+DOCUMENTS = """\
+contract_number,kind,number,issued_on,period,due_on,net,vat_rate,vat,total
+EL-1,invoice,INV-1,2024-02-01,2024-01,2024-02-20,100.00,20,20.00,120.00
+EL-1,vat_invoice,VI-1,2024-02-01,2024-01,,100.00,20,20.00,120.00
+EL-2,invoice,INV-2,2024-02-01,2024-01,2024-02-20,50.00,27,13.50,63.50
+EL-1,invoice,INV-3,2024-03-01,2024-02,2024-03-20,200.00,20,40.00,240.00
+"""
+
+LINES = """\
+document_kind;document_number;description;kwh;tariff;amount
+invoice;INV-1;Energy T1;500;0,15;75
+invoice;INV-1;Network fee;;;25
+vat_invoice;VI-1;Energy and network;;;100
+invoice;INV-2;Energy;250,5;0.19960;50
+invoice;INV-3;Energy T1;1000;0.2;200
+"""
+
+PAYMENTS = """\
+contract_number;paid_on;amount;reference
+EL-1;2024-02-10;150;payment for INV-3
+EL-2;10.02.2024;70;PO 77
+"""
+
+
+def write(tmp_path, name: str, text: str, *, bom: bool = False):
+    path = tmp_path / name
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode())
+    return path
+
+
+def do_import(runner, kind, path, *more):
+    return runner.invoke(args=["import", kind, str(path), *more])
+
+
+def count(app, model, *where) -> int:
+    with app.app_context():
+        query = sa.select(sa.func.count()).select_from(model)
+        for condition in where:
+            query = query.where(condition)
+        return db.session.scalar(query)
+
+
+def snapshot(app) -> dict:
+    """Row counts of every table an import writes (the job log aside)."""
+    tables = (Contract, Meter, Reading, Document, DocumentLine, Payment, PaymentAllocation)
+    with app.app_context():
+        counts = {model.__tablename__: count(app, model) for model in (*tables, AuditEvent)}
+        counts["paid"] = db.session.scalar(sa.select(sa.func.sum(Document.paid))) or 0
+        return counts
+
+
+def ok(result, summary: str):
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1].startswith(summary), result.stdout
+
+
+def failed(result) -> list[str]:
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: ") and "nothing imported" in lines[-1]
+    return lines[:-1]
+
+
+@pytest.fixture
+def contracts(runner, tmp_path):
+    ok(do_import(runner, "contracts", write(tmp_path, "c.csv", CONTRACTS)), "contracts: 2 created")
+
+
+@pytest.fixture
+def meters(runner, tmp_path, contracts):
+    ok(do_import(runner, "meters", write(tmp_path, "m.csv", METERS)), "meters: 3 created")
+
+
+@pytest.fixture
+def documents(runner, tmp_path, contracts):
+    ok(do_import(runner, "documents", write(tmp_path, "d.csv", DOCUMENTS)), "documents: 4 created")
+
+
+# --- a good file of each kind, twice, then changed ----------------------------------------
+
+
+def test_contracts_import_is_idempotent_and_audits_changes(app, runner, tmp_path):
+    path = write(tmp_path, "contracts.csv", CONTRACTS)
+    first = do_import(runner, "contracts", path)
+    ok(first, "contracts: 2 created, 0 updated, 0 unchanged (2 row(s) of contracts.csv")
+    with app.app_context():
+        volga = db.session.scalar(sa.select(Contract).where(Contract.number == "EL-2"))
+        assert volga.status == "active", "an empty status is the default"
+        assert volga.address == "Moscow, Tverskaya 1" and volga.account_id is None
+    events = count(app, AuditEvent)
+    assert events == 1, "one import.completed event"
+
+    ok(do_import(runner, "contracts", path), "contracts: 0 created, 0 updated, 2 unchanged")
+    assert count(app, AuditEvent) == events, "an import that changes nothing records nothing"
+
+    changed = CONTRACTS.replace("Volga LLC;", "Volga Trading LLC;").replace(
+        "Tverskaya 1;", "Tverskaya 1;terminated"
+    )
+    ok(
+        do_import(runner, "contracts", write(tmp_path, "contracts2.csv", changed)),
+        "contracts: 0 created, 1 updated, 1 unchanged",
+    )
+    with app.app_context():
+        event = db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.action == "import.updated")
+        )
+        assert event.object_type == "Contract" and event.object_id == str(volga.id)
+        assert event.details["key"] == "EL-2"
+        assert event.details["before"] == {"holder_name": "Volga LLC", "status": "active"}
+        assert event.details["after"] == {
+            "holder_name": "Volga Trading LLC",
+            "status": "terminated",
+        }
+        assert db.session.get(Contract, volga.id).status == "terminated"
+
+
+def test_meters_import_and_a_meter_moving_contract(app, runner, tmp_path, contracts):
+    path = write(tmp_path, "meters.csv", METERS)
+    ok(do_import(runner, "meters", path), "meters: 3 created, 0 updated, 0 unchanged")
+    ok(do_import(runner, "meters", path), "meters: 0 created, 0 updated, 3 unchanged")
+    with app.app_context():
+        meter = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-200"))
+        assert (meter.zones, meter.digits, meter.ct_ratio) == ("T1,T2,T3", 5, 40)
+        assert meter.installed_on == date(2021, 3, 1) and meter.removed_on is None
+    moved = METERS.replace(
+        "EL-1,M-100,T1,6,1,2020-01-15,", "EL-2,M-100,T1,6,1,2020-01-15,2024-05-31"
+    )
+    ok(
+        do_import(runner, "meters", write(tmp_path, "m2.csv", moved)),
+        "meters: 0 created, 1 updated",
+    )
+    with app.app_context():
+        event = db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.action == "import.updated")
+        )
+        assert event.details["before"]["contract_number"] == "EL-1"
+        assert event.details["after"]["contract_number"] == "EL-2"
+        assert event.details["after"]["removed_on"] == "2024-05-31"
+        assert event.details["before"]["removed_on"] is None
+
+
+def test_documents_import_twice_then_a_changed_row(app, runner, tmp_path, contracts):
+    path = write(tmp_path, "documents.csv", DOCUMENTS)
+    ok(do_import(runner, "documents", path), "documents: 4 created, 0 updated, 0 unchanged")
+    before = snapshot(app)
+    ok(do_import(runner, "documents", path), "documents: 0 created, 0 updated, 4 unchanged")
+    assert snapshot(app) == before, "nothing written the second time, no audit event either"
+    with app.app_context():
+        invoice = db.session.scalar(sa.select(Document).where(Document.number == "INV-2"))
+        assert (invoice.net, invoice.vat_rate, invoice.vat, invoice.total) == (
+            Decimal("50.00"), Decimal("27.00"), Decimal("13.50"), Decimal("63.50"),
+        )  # fmt: skip
+        assert invoice.period == date(2024, 1, 1) and invoice.due_on == date(2024, 2, 20)
+        assert invoice.paid == Decimal("0.00")
+        vat_invoice = db.session.scalar(sa.select(Document).where(Document.number == "VI-1"))
+        assert vat_invoice.due_on is None
+
+    changed = DOCUMENTS.replace(
+        "EL-2,invoice,INV-2,2024-02-01,2024-01,2024-02-20,50.00,27,13.50,63.50",
+        "EL-2,invoice,INV-2,2024-02-01,2024-01,2024-02-25,60.00,27,16.20,76.20",
+    )
+    ok(
+        do_import(runner, "documents", write(tmp_path, "documents2.csv", changed)),
+        "documents: 0 created, 1 updated, 3 unchanged",
+    )
+    with app.app_context():
+        events = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "import.updated")
+        ).all()
+        assert len(events) == 1
+        event = events[0]
+        assert (event.object_type, event.object_id) == ("Document", str(invoice.id))
+        assert event.details["key"] == "EL-2 invoice INV-2"
+        assert event.details["before"] == {
+            "due_on": "2024-02-20", "net": "50.00", "vat": "13.50", "total": "63.50",
+        }  # fmt: skip
+        assert event.details["after"] == {
+            "due_on": "2024-02-25", "net": "60.00", "vat": "16.20", "total": "76.20",
+        }  # fmt: skip
+        assert event.details["file"] == "documents2.csv" and len(event.details["sha256"]) == 64
+        assert db.session.get(Document, invoice.id).total == Decimal("76.20")
+
+
+def test_bom_semicolons_decimal_comma_and_dotted_dates(app, runner, tmp_path, contracts):
+    text = (
+        "contract_number;kind;number;issued_on;period;due_on;net;vat_rate;vat;total\r\n"
+        "EL-1;Invoice;INV-9;01.03.2024;2024-02;20.03.2024;1234,56;27;333,33;1567,89\r\n"
+    )
+    ok(
+        do_import(runner, "documents", write(tmp_path, "excel.csv", text, bom=True)),
+        "documents: 1 created",
+    )
+    with app.app_context():
+        document = db.session.scalar(sa.select(Document))
+        assert document.kind == "invoice" and document.number == "INV-9"
+        assert document.issued_on == date(2024, 3, 1) and document.due_on == date(2024, 3, 20)
+        assert document.period == date(2024, 2, 1)
+        assert (document.net, document.vat, document.total) == (
+            Decimal("1234.56"), Decimal("333.33"), Decimal("1567.89"),
+        )  # fmt: skip
+
+
+def test_column_order_and_header_spelling_do_not_matter(app, runner, tmp_path, contracts):
+    text = (
+        "Total,VAT,VAT Rate,Net,Due On,Period,Issued On,Number,Kind,Contract Number\n"
+        "120.00,20.00,20,100.00,2024-02-20,2024-01,2024-02-01,INV-1,invoice,EL-1\n"
+    )
+    ok(
+        do_import(runner, "documents", write(tmp_path, "shuffled.csv", text)),
+        "documents: 1 created",
+    )
+    ok(
+        do_import(runner, "documents", write(tmp_path, "plain.csv", DOCUMENTS)),
+        "documents: 3 created, 0 updated, 1 unchanged",
+    )
+
+
+def test_readings_import_supersedes_a_different_portal_reading(app, runner, tmp_path, meters):
+    with app.app_context():
+        m100 = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-100"))
+        portal = Reading(
+            meter_id=m100.id, zone="T1", period=date(2024, 2, 1), value=Decimal("1500"),
+            source="portal",
+        )  # fmt: skip
+        same = Reading(
+            meter_id=m100.id, zone="T1", period=date(2023, 12, 1), value=Decimal("900"),
+            source="portal", status="exported",
+        )  # fmt: skip
+        db.session.add_all([portal, same])
+        db.session.commit()
+        portal_id, same_id, m100_id = portal.id, same.id, m100.id
+    text = (
+        "contract_number;meter_serial;zone;period;value\n"
+        "EL-1;M-100;T1;2023-12;900\n"
+        "EL-1;M-100;T1;2024-01;1000\n"
+        "EL-1;M-100;T1;2024-02;1600,5\n"
+        "EL-1;M-101;t1;2024-01;10\n"
+        "EL-1;M-101;T2;2024-01;5\n"
+        "EL-2;M-200;T3;2024-01;99500\n"
+        "EL-2;M-200;T3;2024-02;00100\n"  # the 5-digit register rolled over: no decrease
+    )
+    path = write(tmp_path, "readings.csv", text)
+    result = do_import(runner, "readings", path)
+    ok(result, "readings: 5 created, 1 updated, 1 unchanged")
+    assert 'Warning: readings.csv:4: value "1600.500": supersedes the portal reading' in (
+        result.stderr
+    )
+    with app.app_context():
+        old = db.session.get(Reading, portal_id)
+        assert old.status == "superseded" and old.value == Decimal("1500")
+        assert db.session.get(Reading, same_id).status == "exported", "same value: untouched"
+        new = db.session.scalar(
+            sa.select(Reading).where(
+                Reading.meter_id == m100_id, Reading.period == date(2024, 2, 1),
+                Reading.status == "accepted",
+            )
+        )  # fmt: skip
+        assert (new.value, new.source, new.user_id) == (Decimal("1600.500"), "import", None)
+        event = db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.action == "import.updated")
+        )
+        assert event.object_type == "Reading" and event.object_id == str(new.id)
+        assert event.details["before"] == {
+            "id": portal_id, "value": "1500.000", "source": "portal", "status": "accepted",
+        }  # fmt: skip
+        assert event.details["after"]["value"] == "1600.500"
+    before = snapshot(app)
+    ok(do_import(runner, "readings", path), "readings: 0 created, 0 updated, 7 unchanged")
+    assert snapshot(app) == before
+
+
+def test_payments_import_allocates_to_invoices(app, runner, tmp_path, documents):
+    path = write(tmp_path, "payments.csv", PAYMENTS)
+    ok(do_import(runner, "payments", path), "payments: 2 created, 0 updated, 0 unchanged")
+    with app.app_context():
+        paid = dict(db.session.execute(sa.select(Document.number, Document.paid)).all())
+        # "payment for INV-3" pays INV-3 first (the reference names it); EL-2's 70 pays INV-2
+        # and leaves 6.50 as an advance; a VAT invoice is never paid.
+        assert paid == {
+            "INV-1": Decimal("0.00"), "VI-1": Decimal("0.00"),
+            "INV-3": Decimal("150.00"), "INV-2": Decimal("63.50"),
+        }  # fmt: skip
+        assert count(app, PaymentAllocation) == 2
+    before = snapshot(app)
+    ok(do_import(runner, "payments", path), "payments: 0 created, 0 updated, 2 unchanged")
+    assert snapshot(app) == before
+
+    more = PAYMENTS + "EL-1;2024-03-01;200;\n"
+    ok(do_import(runner, "payments", write(tmp_path, "p2.csv", more)), "payments: 1 created")
+    with app.app_context():
+        paid = dict(db.session.execute(sa.select(Document.number, Document.paid)).all())
+        assert paid["INV-1"] == Decimal("120.00") and paid["INV-3"] == Decimal("230.00")
+
+
+def test_a_changed_document_total_reallocates_payments(app, runner, tmp_path, documents):
+    ok(do_import(runner, "payments", write(tmp_path, "p.csv", PAYMENTS)), "payments: 2 created")
+    smaller = DOCUMENTS.replace("200.00,20,40.00,240.00", "100.00,20,20.00,120.00")
+    ok(
+        do_import(runner, "documents", write(tmp_path, "d2.csv", smaller)),
+        "documents: 0 created, 1 updated",
+    )
+    with app.app_context():
+        paid = dict(db.session.execute(sa.select(Document.number, Document.paid)).all())
+        assert paid["INV-3"] == Decimal("120.00") and paid["INV-1"] == Decimal("30.00")
+        total = db.session.scalar(sa.select(sa.func.sum(PaymentAllocation.amount)))
+        assert total == Decimal("213.50")
+
+
+# --- document lines -----------------------------------------------------------------------
+
+
+def test_documents_with_lines(app, runner, tmp_path, contracts):
+    documents = write(tmp_path, "documents.csv", DOCUMENTS)
+    lines = write(tmp_path, "lines.csv", LINES)
+    result = do_import(runner, "documents", documents, "--lines", str(lines))
+    ok(result, "documents: 4 created, 0 updated, 0 unchanged")
+    assert "5 document line(s) written" in result.stdout
+    with app.app_context():
+        invoice = db.session.scalar(sa.select(Document).where(Document.number == "INV-1"))
+        assert [(line.position, line.description, line.kwh, line.tariff, line.amount)
+                for line in invoice.lines] == [
+            (1, "Energy T1", Decimal("500.000"), Decimal("0.15000"), Decimal("75.00")),
+            (2, "Network fee", None, None, Decimal("25.00")),
+        ]  # fmt: skip
+    before = snapshot(app)
+    ok(
+        do_import(runner, "documents", documents, "--lines", str(lines)),
+        "documents: 0 created, 0 updated, 4 unchanged",
+    )
+    assert snapshot(app) == before
+
+    relined = LINES.replace("Energy T1;500;0,15;75\n", "Energy T1;400;0,15;60\n").replace(
+        "Network fee;;;25\n", "Network fee;;;40\n"
+    )
+    ok(
+        do_import(
+            runner, "documents", documents, "--lines", str(write(tmp_path, "l2.csv", relined))
+        ),
+        "documents: 0 created, 1 updated, 3 unchanged",
+    )
+    with app.app_context():
+        invoice = db.session.get(Document, invoice.id)
+        assert [line.amount for line in invoice.lines] == [Decimal("60.00"), Decimal("40.00")]
+        assert count(app, DocumentLine) == 5
+        event = db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.action == "import.updated")
+        )
+        assert event.details["before"]["lines"][0] == "Energy T1 | 500.000 kWh | 0.15000 | 75.00"
+        assert event.details["after"]["lines"] == [
+            "Energy T1 | 400.000 kWh | 0.15000 | 60.00", "Network fee |  kWh |  | 40.00",
+        ]  # fmt: skip
+    # Without a lines file the stored lines stay.
+    ok(do_import(runner, "documents", documents), "documents: 0 created, 0 updated, 4 unchanged")
+    assert count(app, DocumentLine) == 5
+
+
+def test_lines_must_add_up_and_name_documents_of_the_file(app, runner, tmp_path, contracts):
+    documents = write(tmp_path, "documents.csv", DOCUMENTS)
+    lines = LINES.replace(
+        "invoice;INV-3;Energy T1;1000;0.2;200", "invoice;INV-3;Energy T1;1000;0.2;199.99"
+    )
+    lines += "act;INV-1;Stray;;;1\ninvoice;INV-4;Unknown;;;1\n"
+    result = do_import(
+        runner, "documents", documents, "--lines", str(write(tmp_path, "l.csv", lines))
+    )
+    assert failed(result) == [
+        'documents.csv:5: net "200.00": its lines in l.csv add up to 199.99',
+        'l.csv:7: document_number "INV-1": no act with this number in documents.csv',
+        'l.csv:8: document_number "INV-4": no invoice with this number in documents.csv',
+    ]
+    assert count(app, Document) == 0 and count(app, DocumentLine) == 0
+
+
+# --- bad rows: every problem with line, column and value; nothing written -----------------
+
+
+def test_bad_documents_are_all_reported_and_nothing_is_written(app, runner, tmp_path, contracts):
+    text = (
+        "contract_number,kind,number,issued_on,period,due_on,net,vat_rate,vat,total\n"
+        "EL-9,invoice,INV-1,2024-02-01,2024-01,2024-02-20,100,20,20,120\n"
+        'EL-1,bill,INV-2,2024-02-30,2024-13,2024-02-20,"1 000,00",20,20,120\n'
+        "EL-1,invoice,INV-3,2024-02-01,2024-01,2024-02-20,100,20,20,121\n"
+        "EL-1,invoice,INV-4,2024-02-01,2024-01,2024-02-20,100,20,25,125\n"
+        "EL-1,invoice,INV-5,2024-02-01,2024-01,2024-02-20,100,20,20.01,120.01\n"
+        "EL-1,invoice,INV-5,2024-02-01,2024-01,2024-02-20,100,20,20.00,120.00\n"
+        "EL-1,invoice,INV-6,2024-02-01,2024-01,,100,20,20,120\n"
+        "EL-1,act,A-1,2024-02-01,2024-01,2024-01-31,100,120,120,220\n"
+        "EL-1,invoice,INV-7,2024-02-01\n"
+    )
+    before = snapshot(app)
+    result = do_import(runner, "documents", write(tmp_path, "bad.csv", text))
+    assert failed(result) == [
+        'bad.csv:2: contract_number "EL-9": no such contract',
+        'bad.csv:3: kind "bill": must be one of: invoice, vat_invoice, act',
+        'bad.csv:3: issued_on "2024-02-30": is not a day of the calendar',
+        'bad.csv:3: period "2024-13": is not a month of the calendar',
+        'bad.csv:3: net "1 000,00": is not a number (no thousands separators: 1234.56 or 1234,56)',
+        'bad.csv:4: total "121": is not net + vat (100.00 + 20.00 = 120.00)',
+        'bad.csv:5: vat "25": is not 20% of the net 100.00 (20.00, within a cent)',
+        'bad.csv:7: contract_number+kind+number "EL-1 invoice INV-5": the same key as line 6: '
+        "each document may appear once per file",
+        'bad.csv:8: due_on "": an invoice needs a due date',
+        'bad.csv:9: vat_rate "120": must not be more than 100 (%)',
+        'bad.csv:9: due_on "2024-01-31": is before issued_on',
+        "bad.csv:10: has 4 cells where the header has 10 (is a cell with a ',' not in quotes?)",
+    ]
+    assert snapshot(app) == before
+    with app.app_context():
+        job = db.session.scalar(sa.select(ImportJob).where(ImportJob.kind == "documents"))
+        assert job.status == "failed" and job.finished_at
+        assert job.created == job.updated == job.unchanged == 0
+        assert job.errors[0] == {
+            "level": "error", "file": "bad.csv", "line": 2, "column": "contract_number",
+            "value": "EL-9", "message": "no such contract",
+        }  # fmt: skip
+        assert len(job.errors) == 12
+
+
+def test_bad_contracts_meters_and_payments(app, runner, tmp_path, contracts):
+    contracts_text = (
+        "number;holder_name;tax_id;address;status\n"
+        ";Nobody;;;active\n"
+        "EL-3;;;;closed\n"
+        "EL-4;Line\tbreak;;;\n"
+    )
+    assert failed(do_import(runner, "contracts", write(tmp_path, "c.csv", contracts_text))) == [
+        'c.csv:2: number "": is required',
+        'c.csv:3: holder_name "": is required',
+        'c.csv:3: status "closed": must be one of: active, terminated',
+        'c.csv:4: holder_name "Line\tbreak": contains a control character (a line break or a tab)',
+    ]
+    meters_text = (
+        "contract_number,serial,zones,digits,ct_ratio,installed_on,removed_on\n"
+        "EL-9,M-300,T1,6,1,2020-01-01,\n"
+        "EL-1,M-301,T4,6,1,2020-01-01,\n"
+        "EL-1,M-302,T1,12,0,2020-01-01,\n"
+        "EL-1,M-303,T1,6,1,2020-05-01,2020-04-01\n"
+        "EL-1,M-303,T1,6,1,2020-05-01,\n"
+        "EL-1,M-304,T1,6,1,2020-05-01,\n"
+    )
+    assert failed(do_import(runner, "meters", write(tmp_path, "m.csv", meters_text))) == [
+        'm.csv:2: contract_number "EL-9": no such contract',
+        'm.csv:3: zones "T4": must be one of: T1 | T1,T2 | T1,T2,T3',
+        'm.csv:4: digits "12": must be between 4 and 9',
+        'm.csv:4: ct_ratio "0": must be between 1 and 100000',
+        'm.csv:5: removed_on "2020-04-01": is before installed_on',
+    ]
+    payments_text = (
+        "contract_number;paid_on;amount;reference\n"
+        "EL-1;2024-02-10;0;a\n"
+        "EL-1;2024-02-10;-5;b\n"
+        "EL-1;2099-01-01;5;c\n"
+        "EL-7;2024-02-10;5;d\n"
+        "EL-1;2024-02-10;5,00;e\n"
+        "EL-1;10.02.2024;5;e\n"
+        "EL-1;2024-02-10;5;f\n"
+    )
+    assert failed(do_import(runner, "payments", write(tmp_path, "p.csv", payments_text))) == [
+        'p.csv:2: amount "0": must be more than zero',
+        'p.csv:3: amount "-5": must be more than zero',
+        'p.csv:4: paid_on "2099-01-01": is in the future',
+        'p.csv:5: contract_number "EL-7": no such contract',
+        "p.csv:7: contract_number+reference+paid_on+amount \"EL-1 2024-02-10 5.00 'e'\": the same "
+        "key as line 6: each payment may appear once per file",
+    ]
+    assert count(app, Meter) == 0 and count(app, Payment) == 0 and count(app, Contract) == 2
+
+
+def test_bad_readings(app, runner, tmp_path, meters):
+    good = (
+        "contract_number;meter_serial;zone;period;value\n"
+        "EL-1;M-100;T1;2024-02;1600\n"
+        "EL-1;M-101;T2;2024-01;5\n"
+    )
+    ok(do_import(runner, "readings", write(tmp_path, "r.csv", good)), "readings: 2 created")
+    text = (
+        "contract_number;meter_serial;zone;period;value\n"
+        "EL-1;M-100;T2;2024-03;1700\n"
+        "EL-2;M-100;T1;2024-03;1700\n"
+        "EL-1;M-100;T1;2024-03;1200\n"
+        "EL-1;M-999;T1;2024-03;1\n"
+        "EL-1;M-100;T1;2099-01;1\n"
+        "EL-2;M-200;T1;2024-01;123456\n"
+        "EL-1;M-100;T1;2019-12;1\n"
+        "EL-1;M-101;T1;2024-01;10\n"
+        "EL-1;M-101;T1;2024-01;11\n"
+        "EL-1;M-101;T2;2023-12;6\n"
+        "EL-2;M-200;T2;2024-01;-1\n"
+    )
+    assert failed(do_import(runner, "readings", write(tmp_path, "bad.csv", text))) == [
+        'bad.csv:2: zone "T2": the meter\'s zones are T1',
+        'bad.csv:3: meter_serial "M-100": belongs to contract EL-1, not to this one',
+        'bad.csv:4: value "1200.000": is below 1600.000 of the previous period 2024-02',
+        'bad.csv:5: meter_serial "M-999": no such meter',
+        'bad.csv:6: period "2099-01": is in the future',
+        'bad.csv:7: value "123456": has more than the meter\'s 5 digits',
+        'bad.csv:8: period "2019-12": is before the meter was installed (2020-01)',
+        'bad.csv:10: meter_serial+zone+period "M-101 T1 2024-01": the same key as line 9: '
+        "each reading may appear once per file",
+        'bad.csv:11: value "6.000": is above 5.000 already stored for the next period 2024-01',
+        'bad.csv:12: value "-1": must not be negative',
+    ]
+    # A zone set that would drop a zone with readings is refused too.
+    dropping = METERS.replace('EL-1,M-101,"T1,T2"', "EL-1,M-101,T1")
+    assert failed(do_import(runner, "meters", write(tmp_path, "m.csv", dropping))) == [
+        'm.csv:3: zones "T1": the meter has readings in zone T2, which this zone set drops',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "documents.csv:1: the file is empty: the header row is missing"),
+        ("number;kind\n".encode("utf-16"), "documents.csv:1: the file is UTF-16 text"),
+        (b"contract_number,kind\nEL-1,invoice\n", "missing column(s): number, issued_on"),
+        (
+            DOCUMENTS.replace("Bakery", "").encode() + b"EL-1,invoice,INV-\xe9,2024-02-01\n",
+            "documents.csv:6: is not UTF-8 text; save the file as UTF-8",
+        ),
+    ],
+)
+def test_unreadable_files_are_reported(runner, tmp_path, contracts, data, message):
+    path = tmp_path / "documents.csv"
+    path.write_bytes(data)
+    assert any(message in line for line in failed(do_import(runner, "documents", path)))
+
+
+def test_error_list_is_capped_but_counted(app, tmp_path, contracts):
+    rows = "".join(f"EL-9,invoice,N{i},2024-02-01,2024-01,2024-02-20,1,0,0,1\n" for i in range(30))
+    path = write(tmp_path, "d.csv", DOCUMENTS.splitlines()[0] + "\n" + rows)
+    with app.app_context():
+        report = run_import("documents", path, max_errors=10)
+    assert report.errors.count == 30 and len(report.errors.items) == 10
+    assert [problem.line for problem in report.errors.items] == list(range(2, 12))
+    assert report.summary() == "documents: nothing imported; 30 error(s) in 30 row(s) of d.csv"
+
+
+# --- all or nothing -----------------------------------------------------------------------
+
+
+def test_a_crash_half_way_leaves_nothing(app, runner, tmp_path, contracts, monkeypatch):
+    from lkapp.services.billing import create_job
+
+    ok(do_import(runner, "payments", write(tmp_path, "p.csv", PAYMENTS)), "payments: 2 created")
+    before = snapshot(app)
+    original = DocumentImporter.write
+    calls = []
+
+    def write_then_crash(self, bulk, batch):
+        calls.append(len(batch))
+        original(self, bulk, batch)
+        if len(calls) == crash_at:
+            raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(DocumentImporter, "write", write_then_crash)
+    path = write(tmp_path, "d.csv", DOCUMENTS)
+    crash_at = 1
+    result = do_import(runner, "documents", path)
+    assert result.exit_code != 0 and isinstance(result.exception, RuntimeError)
+    assert calls == [4], "the CLI writes this file in one batch"
+    assert snapshot(app) == before
+
+    calls.clear()
+    crash_at = 2
+    with app.app_context():
+        job_id = create_job("documents", path)
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            run_import("documents", path, job=job_id, batch_size=2)
+        job = db.session.get(ImportJob, job_id)
+        assert job.status == "failed"
+        assert "the import stopped and wrote nothing: disk on fire" in job.errors[0]["message"]
+    assert calls == [2, 2], "two batches were written before the crash"
+    assert snapshot(app) == before
+
+
+def test_a_failing_after_write_hook_rolls_back_allocation_too(app, tmp_path, documents):
+    before = snapshot(app)
+
+    def hook(conn, report):
+        assert report.affected_contract_ids and conn.execute(sa.text("SELECT 1")).scalar()
+        raise RuntimeError("notices failed")
+
+    with app.app_context(), pytest.raises(RuntimeError, match="notices failed"):
+        run_import("payments", write(tmp_path, "p.csv", PAYMENTS), after_write=hook)
+    assert snapshot(app) == before
+
+
+def test_a_file_changed_between_check_and_write_writes_nothing(
+    app, tmp_path, contracts, monkeypatch
+):
+    path = write(tmp_path, "d.csv", DOCUMENTS)
+    original = DocumentImporter.write
+
+    def write_and_tamper(self, bulk, batch):
+        original(self, bulk, batch)
+        if "INV-X" not in path.read_text():
+            with open(path, "a") as handle:
+                handle.write("EL-1,invoice,INV-X,2024-02-01,2024-01,2024-02-20,1,0,0,1\n")
+
+    monkeypatch.setattr(DocumentImporter, "write", write_and_tamper)
+    with (
+        app.app_context(),
+        pytest.raises(ImportAborted, match="changed while it was being imported"),
+    ):
+        run_import("documents", path, batch_size=2)
+    assert count(app, Document) == 0
+
+
+# --- the job row, progress, dry run, hooks -------------------------------------------------
+
+
+def test_job_row_progress_and_hook(app, tmp_path, contracts):
+    from lkapp.services.billing import create_job
+
+    path = write(tmp_path, "d.csv", DOCUMENTS)
+    seen = []
+    registered = []
+
+    @register_after_write
+    def remember(conn, report):
+        registered.append((report.kind, len(report.new_document_ids)))
+
+    try:
+        with app.app_context():
+            job_id = create_job("documents", path)
+            job = db.session.get(ImportJob, job_id)
+            assert (job.status, job.rows_total, job.filename) == ("pending", 4, "d.csv")
+            db.session.rollback()
+            report = run_import(
+                "documents", path, job=job_id, progress=lambda *args: seen.append(args)
+            )
+            job = db.session.get(ImportJob, job_id)
+            assert (job.status, job.rows_total, job.rows_done) == ("done", 4, 4)
+            assert (job.created, job.updated, job.unchanged) == (4, 0, 0)
+            assert job.started_at <= job.finished_at <= datetime.now(UTC)
+            assert job.errors == []
+            ids = db.session.scalars(sa.select(Document.id).order_by(Document.id)).all()
+            assert sorted(report.new_document_ids) == ids
+            contract_ids = set(db.session.scalars(sa.select(Contract.id)))
+            assert report.affected_contract_ids == contract_ids
+            event = db.session.scalar(
+                sa.select(AuditEvent)
+                .where(AuditEvent.action == "import.completed")
+                .order_by(AuditEvent.id.desc())
+                .limit(1)
+            )
+            assert (event.object_type, event.object_id) == ("ImportJob", str(job_id))
+            assert event.details["created"] == 4 and event.details["file"] == "d.csv"
+    finally:
+        from lkapp.services.billing import engine
+
+        engine._after_write_hooks.remove(remember)
+    assert registered == [("documents", 4)]
+    assert seen[0] == ("checking", 0, 4) and ("checking", 4, 4) in seen
+    assert seen[-1] == ("writing", 4, 4)
+
+
+def test_dry_run_checks_and_writes_nothing(app, runner, tmp_path, contracts):
+    before = snapshot(app)
+    result = do_import(runner, "documents", write(tmp_path, "d.csv", DOCUMENTS), "--dry-run")
+    ok(result, "documents: 4 row(s) of d.csv are valid (nothing written)")
+    assert snapshot(app) == before and count(app, ImportJob) == 1  # the contracts' job only
+
+
+def test_fast_write_pass_parses_like_the_check(app, tmp_path, contracts):
+    """The write pass parses documents without the checks: the values must be the same."""
+    from lkapp.services.billing.base import Context
+    from lkapp.services.billing.bulk import Bulk
+    from lkapp.services.billing.reader import CsvFile
+    from lkapp.services.billing.report import ImportReport
+
+    text = (
+        "contract_number;kind;number;issued_on;period;due_on;net;vat_rate;vat;total\n"
+        "EL-1;INVOICE;'=INV-1;1.2.2024;2024-01;20.02.2024;0100,5;20;20,10;120,60\n"
+        "EL-2;act;A 1;2024-02-01;2024-01;;-10;0;0;-10.00\n"
+        "EL-1;vat_invoice;+7;2024-02-29;2024-02;2024-03-01;1;27,5;0,28;1.28\n"
+    )
+    path = write(tmp_path, "d.csv", text)
+    with app.app_context(), db.engine.connect() as conn:
+        importer = DocumentImporter(
+            Context(ImportReport("documents", "d.csv"), datetime.now(UTC), None, ""),
+            CsvFile(path, DocumentImporter.columns),
+        )
+        importer.prepare(Bulk(conn))
+        rows = list(importer.source.rows())
+        checked = [importer.row(cells, line) for line, cells in rows]
+        assert None not in checked, importer.problems.items
+        fast = [importer.write_row(cells, line) for line, cells in rows]
+    assert fast == checked
+    assert [tuple(map(str, record[6:])) for record in fast] == [
+        ("100.50", "20.00", "20.10", "120.60"),
+        ("-10.00", "0.00", "0.00", "-10.00"),
+        ("1.00", "27.50", "0.28", "1.28"),
+    ]
+    assert fast[0][2] == "=INV-1" and fast[2][2] == "+7"
+
+
+def test_key_hash_collisions_are_checked_against_the_real_keys(
+    app, tmp_path, contracts, monkeypatch
+):
+    """Duplicates are found by 64-bit key hashes; a collision alone must not be an error."""
+    from lkapp.services.billing import engine
+
+    monkeypatch.setattr(engine, "hash", lambda key: 1, raising=False)  # every key collides
+    text = DOCUMENTS + "EL-2,invoice,INV-2,2024-02-01,2024-01,2024-02-20,50.00,27,13.50,63.50\n"
+    with app.app_context():
+        report = run_import("documents", write(tmp_path, "dup.csv", text))
+        assert [(p.line, p.value) for p in report.errors.items] == [(6, "EL-2 invoice INV-2")]
+        assert report.errors.items[0].message.startswith("the same key as line 4")
+        report = run_import("documents", write(tmp_path, "d.csv", DOCUMENTS))
+        assert report.ok and report.created == 4
+
+
+def test_lines_need_kind_and_number_to_name_one_document(runner, tmp_path, contracts):
+    twice = DOCUMENTS + "EL-2,invoice,INV-1,2024-02-01,2024-01,2024-02-20,100.00,20,20.00,120.00\n"
+    documents = write(tmp_path, "documents.csv", twice)
+    result = do_import(
+        runner, "documents", documents, "--lines", str(write(tmp_path, "l.csv", LINES))
+    )
+    assert failed(result) == [
+        'documents.csv:6: number "INV-1": line 2 has the same kind and number (for another '
+        "contract): the lines file cannot tell them apart",
+    ]
+    # Without lines the same documents are fine: their keys differ by contract.
+    ok(do_import(runner, "documents", documents), "documents: 5 created")
