@@ -89,6 +89,8 @@ class User(UserMixin, db.Model):
     notify_documents: Mapped[bool] = mapped_column(default=True)
     notify_debt: Mapped[bool] = mapped_column(default=True)
     notify_readings: Mapped[bool] = mapped_column(default=True)
+    # The first day of the month whose reading-window reminder this account got (once a window).
+    readings_reminded_for: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     contracts: Mapped[list[Contract]] = relationship(
@@ -152,6 +154,9 @@ class Contract(db.Model):
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     attached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Whether the account was last told that this contract has overdue debt; the daily notice
+    # mails only on a change (debt appeared / debt cleared).
+    debt_notified: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     account: Mapped[User | None] = relationship(back_populates="contracts")
