@@ -20,12 +20,14 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('locked_reason', sa.String(length=20), server_default='', nullable=False))
-        batch_op.add_column(sa.Column('totp_last_step', sa.BigInteger(), nullable=True))
+    # Plain ALTER TABLE (no batch copy): a batch copy of "users" on SQLite would drop the
+    # expression index on lower(email), which reflection cannot see.
+    op.add_column(
+        "users", sa.Column("locked_reason", sa.String(length=20), server_default="", nullable=False)
+    )
+    op.add_column("users", sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('totp_last_step')
-        batch_op.drop_column('locked_reason')
+    op.drop_column("users", "totp_last_step")
+    op.drop_column("users", "locked_reason")
