@@ -1,7 +1,7 @@
 """Bulk statements for imports: many rows per statement, values bound as SQLAlchemy would.
 
 (The SQL text is built from table and column names of the models, quoted by the dialect;
-every value is a bound parameter. Hence the ``noqa: S608`` marks.)
+every value is a bound parameter. Hence the ``noqa: S608`` and ``nosec B608`` marks.)
 
 A million rows do not go through the ORM (an object per row) nor through Core's per-row dict
 handling in under two minutes; they go to the DBAPI cursor's ``executemany`` as tuples. The
@@ -115,13 +115,13 @@ class Bulk:
             return []
         if not self.sqlite:
             rows = self.conn.exec_driver_sql(
-                f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "  # noqa: S608
+                f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "  # noqa: S608  # nosec B608
                 f"FROM generate_series(1, {int(count)})"
             )
             return [row[0] for row in rows]
         first = self._next_id.get(table.name)
         if first is None:
-            sql = f"SELECT max(id) FROM {self._quote(table.name)}"  # noqa: S608
+            sql = f"SELECT max(id) FROM {self._quote(table.name)}"  # noqa: S608  # nosec B608
             first = (self.conn.exec_driver_sql(sql).scalar() or 0) + 1
         self._next_id[table.name] = first + count
         return list(range(first, first + count))
@@ -132,7 +132,7 @@ class Bulk:
         if not self.sqlite:
             return self._copy(table, names, rows)
         sql = (
-            f"INSERT INTO {self._quote(table.name)} ({self._columns(names)}) "  # noqa: S608
+            f"INSERT INTO {self._quote(table.name)} ({self._columns(names)}) "  # noqa: S608  # nosec B608
             f"VALUES ({', '.join([self.mark] * len(names))})"
         )
         self.conn.exec_driver_sql(sql, self.bind_rows(table, names, rows))
@@ -153,7 +153,7 @@ class Bulk:
         if not rows:
             return 0
         assignments = ", ".join(f"{self._quote(name)} = {self.mark}" for name in names)
-        sql = f"UPDATE {self._quote(table.name)} SET {assignments} WHERE id = {self.mark}"  # noqa: S608
+        sql = f"UPDATE {self._quote(table.name)} SET {assignments} WHERE id = {self.mark}"  # noqa: S608  # nosec B608
         self.conn.exec_driver_sql(sql, self.bind_rows(table, (*names, "id"), rows))
         return len(rows)
 
@@ -162,7 +162,7 @@ class Bulk:
             batch = list(values[start : start + IN_BATCH])
             marks = ", ".join([self.mark] * len(batch))
             self.conn.exec_driver_sql(
-                f"DELETE FROM {self._quote(table.name)} WHERE {self._quote(column)} IN ({marks})",  # noqa: S608
+                f"DELETE FROM {self._quote(table.name)} WHERE {self._quote(column)} IN ({marks})",  # noqa: S608  # nosec B608
                 tuple(batch),
             )
 
@@ -173,7 +173,7 @@ class Bulk:
         aliases = ", ".join(f"k{i}" for i in range(len(key_names)))
         on = " AND ".join(f"t.{self._quote(name)} = k.k{i}" for i, name in enumerate(key_names))
         sql = (
-            f"SELECT {self._columns(names, 't.')} FROM unnest({arrays}) AS k({aliases}) "  # noqa: S608
+            f"SELECT {self._columns(names, 't.')} FROM unnest({arrays}) AS k({aliases}) "  # noqa: S608  # nosec B608
             f"JOIN {self._quote(table.name)} AS t ON {on}"
         )
         if where:
@@ -206,7 +206,7 @@ class Bulk:
                 batch = [binder(value) for value in batch]
             marks = ", ".join([self.mark] * len(batch))
             sql = (
-                f"SELECT {self._columns(names)} FROM {self._quote(table.name)} "  # noqa: S608
+                f"SELECT {self._columns(names)} FROM {self._quote(table.name)} "  # noqa: S608  # nosec B608
                 f"WHERE {self._quote(column)} IN ({marks})"
             )
             if where:
@@ -240,7 +240,7 @@ class Bulk:
         for start in range(0, len(keys), batch_size):
             batch = self.bind_rows(table, key_names, keys[start : start + batch_size])
             sql = (
-                f"SELECT {self._columns(names, 't.')} "  # noqa: S608
+                f"SELECT {self._columns(names, 't.')} "  # noqa: S608  # nosec B608
                 f"FROM (VALUES {', '.join([row_marks] * len(batch))}) AS k "
                 f"JOIN {self._quote(table.name)} AS t ON {on}"
             )
