@@ -1,0 +1,1 @@
+"""The "Ask a question" service: customers ask (signed in or not), the office answers."""

@@ -1,0 +1,232 @@
+"""Forms of the question service. Labels are a contract (users and tests rely on them)."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, MultipleFileField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from ..domain import questions as rules
+from .services import Upload
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def subject_choices(empty: bool = True) -> list[SelectChoice]:
+    choices = [
+        SelectChoice("lost_login", _l("Lost login")),
+        SelectChoice("documents", _l("Documents")),
+        SelectChoice("readings", _l("Readings")),
+        SelectChoice("payments", _l("Payments")),
+        SelectChoice("other", _l("Other")),
+    ]
+    if empty:
+        choices.insert(0, SelectChoice("", _l("Choose a subject")))
+    return choices
+
+
+def _body_field(label):
+    return TextAreaField(
+        label,
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("Write your message.")),
+            Length(
+                max=rules.MAX_BODY_LENGTH,
+                message=_l("Use at most %(max)d characters.", max=rules.MAX_BODY_LENGTH),
+            ),
+        ],
+        render_kw={"rows": 8, "maxlength": rules.MAX_BODY_LENGTH},
+    )
+
+
+def _files_field():
+    return MultipleFileField(
+        _l("Attachments"),
+        render_kw={"accept": ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"},
+    )
+
+
+class AttachmentsMixin:
+    """Checks the chosen files (count, size, type by content) and keeps them as ``uploads``."""
+
+    uploads: list[Upload]
+
+    def validate_files(self, field):
+        self.uploads = []
+        chosen = [f for f in (field.data or []) if getattr(f, "filename", "")]
+        if len(chosen) > rules.MAX_FILES:
+            raise ValidationError(
+                _("Attach at most %(count)d files to one message.", count=rules.MAX_FILES)
+            )
+        problems = []
+        for storage in chosen:
+            data = storage.stream.read(rules.MAX_FILE_SIZE + 1)
+            name = storage.filename
+            if len(data) > rules.MAX_FILE_SIZE:
+                problems.append(_("%(name)s is larger than 5 MB.", name=name))
+                continue
+            if not data:
+                problems.append(_("%(name)s is empty.", name=name))
+                continue
+            content_type = rules.sniff_type(data[: rules.SNIFF_BYTES])
+            if content_type is None:
+                problems.append(
+                    _("%(name)s is not a PDF, JPEG or PNG file (we check the content).", name=name)
+                )
+                continue
+            self.uploads.append(Upload(rules.safe_filename(name, content_type), content_type, data))
+        if problems:
+            self.uploads = []
+            raise ValidationError(" ".join(problems))
+
+    def files_chosen(self) -> bool:
+        return any(getattr(f, "filename", "") for f in (self.files.data or []))
+
+    def ask_for_files_again(self) -> None:
+        """A form that comes back cannot keep its files (browsers do not): say so."""
+        if self.files_chosen() and not self.files.errors:
+            self.files.errors = [
+                _("Choose the files again: they are not kept when the form comes back.")
+            ]
+
+
+class AskForm(AttachmentsMixin, FlaskForm):
+    """Asking without signing in (the captcha guards it)."""
+
+    email = EmailField(
+        _l("Email"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("Enter your email.")),
+            Length(max=254, message=_l("An email address has at most 254 characters.")),
+            Email(_l("Enter a valid email, like name@example.com.")),
+        ],
+        description=_l("The answer comes to this address."),
+        render_kw={"autocomplete": "email", "maxlength": 254, "spellcheck": "false"},
+    )
+    name = StringField(
+        _l("Name or organisation"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("Enter your name or the name of your organisation.")),
+            Length(max=200, message=_l("Use at most 200 characters.")),
+        ],
+        render_kw={"autocomplete": "organization", "maxlength": 200},
+    )
+    contract_number = StringField(
+        _l("Contract number"),
+        filters=[_strip],
+        validators=[Optional(), Length(max=30, message=_l("A contract number is shorter."))],
+        description=_l("Optional: if the question is about a contract."),
+        render_kw={"autocomplete": "off", "maxlength": 30, "spellcheck": "false"},
+    )
+    subject = SelectField(
+        _l("Subject"),
+        choices=subject_choices(),
+        validators=[DataRequired(_l("Choose a subject."))],
+    )
+    question = _body_field(_l("Question"))
+    files = _files_field()
+    captcha = StringField(
+        _l("Code from the picture"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("Enter the code from the picture.")),
+            Length(max=20, message=_l("Enter the code from the picture.")),
+        ],
+        render_kw={
+            "autocomplete": "off",
+            "autocapitalize": "characters",
+            "spellcheck": "false",
+            "maxlength": 20,
+        },
+    )
+
+
+class CabinetAskForm(AttachmentsMixin, FlaskForm):
+    """Asking from inside the account: the contract is one of the account's own."""
+
+    contract = SelectField(_l("Contract"), validate_choice=False)  # checked below
+    subject = SelectField(
+        _l("Subject"),
+        choices=subject_choices(),
+        validators=[DataRequired(_l("Choose a subject."))],
+    )
+    question = _body_field(_l("Question"))
+    files = _files_field()
+
+    def __init__(self, contracts, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.contract.choices = [SelectChoice("", _l("No particular contract"))] + [
+            SelectChoice(c.number, f"{c.number} · {c.holder_name}") for c in contracts
+        ]
+
+    def validate_contract(self, field):
+        if field.data and field.data not in {choice.value for choice in field.choices}:
+            raise ValidationError(_("Choose one of the contracts in your account."))
+
+
+class ReplyForm(AttachmentsMixin, FlaskForm):
+    body = _body_field(_l("Your reply"))
+    files = _files_field()
+
+
+class AnswerForm(FlaskForm):
+    body = _body_field(_l("Answer"))
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (close, send a reset link): the CSRF token alone."""
+
+
+class LookupForm(FlaskForm):
+    """Look up accounts by a tax id for "lost login" (a GET form)."""
+
+    class Meta:
+        csrf = False
+
+    tax_id = StringField(
+        _l("Tax ID"),
+        filters=[_strip],
+        validators=[Length(max=20)],
+        render_kw={"autocomplete": "off", "maxlength": 20, "spellcheck": "false"},
+    )
+
+
+class StaffFilterForm(FlaskForm):
+    """Filters of the office's list (a GET form: no CSRF token, it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(
+        _l("Status"),
+        choices=[
+            SelectChoice("", _l("Any status")),
+            SelectChoice("new", _l("New")),
+            SelectChoice("answered", _l("Answered")),
+            SelectChoice("closed", _l("Closed")),
+        ],
+        default="",
+    )
+    subject = SelectField(
+        _l("Subject"),
+        choices=[SelectChoice("", _l("Any subject")), *subject_choices(empty=False)],
+        default="",
+    )
+    age = SelectField(
+        _l("Last message"),
+        choices=[
+            SelectChoice("", _l("Any time")),
+            SelectChoice("1", _l("More than 1 day ago")),
+            SelectChoice("3", _l("More than 3 days ago")),
+            SelectChoice("7", _l("More than 7 days ago")),
+        ],
+        default="",
+    )

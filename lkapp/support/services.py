@@ -1,0 +1,405 @@
+"""Questions, their messages and attachments. Services add and flush; the view commits once,
+then the mail queued in the outbox goes out.
+
+Attachments are written to ``instance/attachments/<sha256>`` (content-addressed: the same
+file twice is stored once) before the transaction commits; a request that fails afterwards
+leaves at most an unreferenced file behind, never a row without its file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import selectinload
+
+from ..domain import questions as rules
+from ..domain.accounts import normalize_tax_id
+from ..extensions import db
+from ..models import Attachment, Contract, Message, Question, User, utcnow
+from ..services import audit
+
+ATTACHMENTS = "attachments"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file that passed the checks (type from its content, size), ready to store."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list
+    page: int
+    pages: int
+    total: int
+
+
+def normalize_email(email: str) -> str:
+    """Contact emails are kept lower-case: one asker, one key (rate limit, earlier questions)."""
+    return email.strip().lower()
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def attachments_dir() -> Path:
+    return Path(current_app.instance_path) / ATTACHMENTS
+
+
+def _store(data: bytes) -> tuple[str, str]:
+    """Write ``data`` under its sha256 (once); returns (sha256, path relative to instance/)."""
+    digest = hashlib.sha256(data).hexdigest()
+    directory = attachments_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / digest
+    if not path.exists():
+        partial = directory / f".{digest}.{secrets.token_hex(4)}.part"
+        partial.write_bytes(data)
+        os.chmod(partial, 0o600)
+        os.replace(partial, path)  # atomic: a reader never sees half a file
+    return digest, f"{ATTACHMENTS}/{digest}"
+
+
+def attachment_path(attachment: Attachment) -> Path:
+    """The stored file of ``attachment``; only names made by ``_store`` are accepted."""
+    digest = attachment.sha256
+    if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+        raise ValueError("not a stored attachment")
+    return attachments_dir() / digest
+
+
+# --- asking and replying ----------------------------------------------------------------
+
+
+def _add_message(
+    question: Question,
+    body: str,
+    uploads: list[Upload],
+    author: User | None = None,
+    from_staff: bool = False,
+) -> Message:
+    message = Message(
+        question=question,
+        author_id=author.id if author is not None else None,
+        from_staff=from_staff,
+        body=body,
+        created_at=utcnow(),
+    )
+    db.session.add(message)
+    for upload in uploads[: rules.MAX_FILES]:
+        digest, path = _store(upload.data)
+        message.attachments.append(
+            Attachment(
+                filename=upload.filename,
+                content_type=upload.content_type,
+                size=len(upload.data),
+                sha256=digest,
+                storage_path=path,
+            )
+        )
+    return message
+
+
+def _reference_taken(reference: str) -> bool:
+    return (
+        db.session.scalar(sa.select(Question.id).where(Question.reference == reference)) is not None
+    )
+
+
+def questions_in_window(email: str) -> int:
+    """How many questions this email asked within the rate-limit window (kept in the DB, so
+    it holds across workers and restarts)."""
+    since = utcnow() - rules.EMAIL_WINDOW
+    return db.session.scalar(
+        sa.select(sa.func.count(Question.id)).where(
+            Question.contact_email == normalize_email(email), Question.created_at >= since
+        )
+    )
+
+
+def ask(
+    *,
+    email: str,
+    name: str,
+    subject: str,
+    body: str,
+    locale: str,
+    user: User | None = None,
+    contract_number: str = "",
+    contract: Contract | None = None,
+    uploads: list[Upload] = (),
+) -> Question:
+    """A new thread with its first message. ``contract`` is the account's own contract (signed
+    in); for an anonymous asker a typed number is linked when such a contract exists, which
+    only the office sees."""
+    contract_number = contract_number.strip()
+    if contract is None and contract_number:
+        contract = db.session.scalar(sa.select(Contract).where(Contract.number == contract_number))
+    now = utcnow()
+    question = Question(
+        reference=rules.unique_reference(_reference_taken),
+        user_id=user.id if user is not None else None,
+        contact_email=normalize_email(email),
+        contact_name=name.strip(),
+        contract_number=contract.number if contract is not None else contract_number,
+        contract_id=contract.id if contract is not None else None,
+        subject=subject,
+        status="new",
+        locale=locale,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(question)
+    message = _add_message(question, body, list(uploads), author=user)
+    db.session.flush()
+    audit.record(
+        "support.asked",
+        actor=user,
+        obj=question,
+        reference=question.reference,
+        subject=subject,
+        signed_in=user is not None,
+        attachments=len(message.attachments),
+    )
+    return question
+
+
+def reply(question: Question, user: User, body: str, uploads: list[Upload] = ()) -> bool:
+    """The asker adds a message; an answered thread opens again. False for a closed one."""
+    status = rules.status_after_customer_reply(question.status)
+    if status is None:
+        return False
+    message = _add_message(question, body, list(uploads), author=user)
+    question.status = status
+    question.updated_at = message.created_at
+    db.session.flush()
+    audit.record(
+        "support.replied",
+        actor=user,
+        obj=question,
+        reference=question.reference,
+        attachments=len(message.attachments),
+    )
+    return True
+
+
+# --- the office -------------------------------------------------------------------------
+
+
+def answer(question: Question, staff: User, body: str) -> Message:
+    """An answer from the office: the thread is answered (a closed one opens to answered)."""
+    message = _add_message(question, body, [], author=staff, from_staff=True)
+    question.status = "answered"
+    question.answered_at = message.created_at
+    question.updated_at = message.created_at
+    question.closed_at = None
+    db.session.flush()
+    audit.record("support.answered", actor=staff, obj=question, reference=question.reference)
+    return message
+
+
+def close(question: Question, staff: User) -> bool:
+    """Close a thread; False when it was closed already (nothing changes)."""
+    if question.status == "closed":
+        return False
+    question.status = "closed"
+    question.closed_at = question.updated_at = utcnow()
+    audit.record("support.closed", actor=staff, obj=question, reference=question.reference)
+    return True
+
+
+def reset_link_sent(question: Question, staff: User, account: User) -> None:
+    """On record: the office had the account sent a password-reset link for this thread."""
+    audit.record(
+        "support.reset_link_sent",
+        actor=staff,
+        obj=question,
+        reference=question.reference,
+        account_id=account.id,
+    )
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def _thread_query():
+    return sa.select(Question).options(
+        selectinload(Question.messages).selectinload(Message.attachments)
+    )
+
+
+def question_of(user: User, reference: str) -> Question | None:
+    """``user``'s own thread ``reference`` with its messages; None for anyone else's (404)."""
+    reference = rules.normalize_reference(reference)
+    if reference is None:
+        return None
+    return db.session.scalar(
+        _thread_query().where(Question.reference == reference, Question.user_id == user.id)
+    )
+
+
+def find_question(reference: str) -> Question | None:
+    """Any thread (for the office)."""
+    reference = rules.normalize_reference(reference)
+    if reference is None:
+        return None
+    return db.session.scalar(_thread_query().where(Question.reference == reference))
+
+
+def _paginate(query, count_query, page: int, per_page: int) -> Page:
+    total = db.session.scalar(count_query)
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
+    return Page(rows, page, pages, total)
+
+
+def customer_questions(user: User, page: int = 1, per_page: int = 20) -> Page:
+    """The account's threads, the latest activity first."""
+    where = Question.user_id == user.id
+    query = (
+        sa.select(
+            Question.reference,
+            Question.subject,
+            Question.status,
+            Question.contract_number,
+            Question.created_at,
+            Question.updated_at,
+        )
+        .where(where)
+        .order_by(Question.updated_at.desc(), Question.id.desc())
+    )
+    return _paginate(query, sa.select(sa.func.count(Question.id)).where(where), page, per_page)
+
+
+def staff_questions(
+    status: str = "",
+    subject: str = "",
+    older_than_days: int | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> Page:
+    """Threads for the office: waiting ones first, the longest waiting at the top; then the
+    others, the latest activity first."""
+    conditions = []
+    if status:
+        conditions.append(Question.status == status)
+    if subject:
+        conditions.append(Question.subject == subject)
+    cutoff = rules.age_cutoff(utcnow(), older_than_days)
+    if cutoff is not None:
+        conditions.append(Question.updated_at < cutoff)
+    waiting = Question.status == "new"
+    query = (
+        sa.select(
+            Question.reference,
+            Question.subject,
+            Question.status,
+            Question.contact_email,
+            Question.contact_name,
+            Question.contract_number,
+            Question.user_id,
+            Question.created_at,
+            Question.updated_at,
+        )
+        .where(*conditions)
+        .order_by(
+            sa.case((waiting, 0), else_=1),
+            sa.case((waiting, Question.updated_at), else_=None).asc(),
+            Question.updated_at.desc(),
+            Question.id.desc(),
+        )
+    )
+    count = sa.select(sa.func.count(Question.id)).where(*conditions)
+    return _paginate(query, count, page, per_page)
+
+
+def unanswered_count() -> int:
+    """Threads waiting for the office (one indexed count)."""
+    return db.session.scalar(sa.select(sa.func.count(Question.id)).where(Question.status == "new"))
+
+
+def earlier_questions(question: Question, limit: int = 10) -> list:
+    """Other threads of the same contact email, the latest first."""
+    return db.session.execute(
+        sa.select(Question.reference, Question.subject, Question.status, Question.created_at)
+        .where(Question.contact_email == question.contact_email, Question.id != question.id)
+        .order_by(Question.created_at.desc())
+        .limit(limit)
+    ).all()
+
+
+def asker_account(question: Question) -> User | None:
+    """The account that asked, with its contracts loaded."""
+    if question.user_id is None:
+        return None
+    return db.session.scalar(
+        sa.select(User).options(selectinload(User.contracts)).where(User.id == question.user_id)
+    )
+
+
+def named_contract(question: Question) -> Contract | None:
+    if question.contract_id is None:
+        return None
+    return db.session.get(Contract, question.contract_id)
+
+
+def account_candidates(question: Question, tax_id: str = "") -> list[User]:
+    """Customer accounts that may be the asker's, for "lost login": the account that asked,
+    one with the contact email, the one holding the named contract, and ones whose tax id is
+    that contract's or the one the office typed."""
+    conditions = [sa.func.lower(User.email) == question.contact_email.lower()]
+    if question.user_id is not None:
+        conditions.append(User.id == question.user_id)
+    tax_ids = {normalize_tax_id(tax_id)} - {""}
+    if question.contract_id is not None:
+        contract = db.session.get(Contract, question.contract_id)
+        if contract is not None:
+            if contract.account_id is not None:
+                conditions.append(User.id == contract.account_id)
+            tax_ids |= {normalize_tax_id(contract.tax_id)} - {""}
+    if tax_ids:
+        conditions.append(_plain_tax_id(User.tax_id).in_(sorted(tax_ids)))
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .where(User.role == "customer", sa.or_(*conditions))
+            .order_by(User.email)
+            .limit(20)
+        )
+    )
+
+
+def _plain_tax_id(column):
+    """``normalize_tax_id`` in SQL: without spaces, dashes, dots and slashes, upper-case."""
+    for noise in (" ", "-", ".", "/"):
+        column = sa.func.replace(column, noise, "")
+    return sa.func.upper(column)
+
+
+def attachment_of(user: User, attachment_id: int) -> Attachment | None:
+    """An attachment of one of ``user``'s own threads; None for anything else (404)."""
+    return db.session.scalar(
+        sa.select(Attachment)
+        .join(Message, Attachment.message_id == Message.id)
+        .join(Question, Message.question_id == Question.id)
+        .where(Attachment.id == attachment_id, Question.user_id == user.id)
+    )
+
+
+def own_contracts(user: User) -> list[Contract]:
+    return list(
+        db.session.scalars(
+            sa.select(Contract).where(Contract.account_id == user.id).order_by(Contract.number)
+        )
+    )

@@ -1,0 +1,185 @@
+"""The office's side of the question service (``/staff/questions``): the list with filters,
+a thread with who asked, the answer, closing, and for "lost login" a password-reset link sent
+to the account's own address (staff never see or set a password)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, g, request, url_for
+from flask_babel import gettext as _
+
+from ..auth import mails as auth_mails
+from ..auth.decorators import staff_required
+from ..auth.services import AUTO_LOCK
+from ..auth.views import me
+from ..extensions import db
+from ..htmx import redirect as htmx_redirect
+from ..htmx import render
+from ..models import Attachment, User
+from . import mails, services
+from .forms import ActionForm, AnswerForm, LookupForm, StaffFilterForm
+from .views import send_attachment
+
+bp = Blueprint("support_staff", __name__)
+
+
+@bp.app_context_processor
+def unanswered_questions():
+    """``unanswered_questions()`` for the staff navigation: one count, only when it is shown."""
+
+    def count() -> int:
+        if "unanswered_questions" not in g:
+            g.unanswered_questions = services.unanswered_count()
+        return g.unanswered_questions
+
+    return {"unanswered_questions": count}
+
+
+def _question(reference: str):
+    question = services.find_question(reference)
+    if question is None:
+        abort(404)
+    return question
+
+
+def may_get_reset_link(user: User) -> bool:
+    """As for "Forgot password?": not for an account the office itself locked."""
+    return user.locked_at is None or user.locked_reason == AUTO_LOCK
+
+
+@bp.get("")
+@staff_required
+def index():
+    """Questions, the longest waiting unanswered first; filters by status, subject, age."""
+    form = StaffFilterForm(request.args)
+    filters = (
+        {
+            "status": form.status.data or "",
+            "subject": form.subject.data or "",
+            "age": form.age.data or "",
+        }
+        if form.validate()
+        else {"status": "", "subject": "", "age": ""}
+    )
+    result = services.staff_questions(
+        status=filters["status"],
+        subject=filters["subject"],
+        older_than_days=int(filters["age"]) if filters["age"] else None,
+        page=request.args.get("page", 1, type=int),
+    )
+    query = {key: value for key, value in filters.items() if value}
+    return render(
+        "support/staff/list.html",
+        "support/staff/_results.html",
+        form=form,
+        result=result,
+        filtered=bool(query),
+        url_for_page=lambda page: url_for("support_staff.index", page=page, **query),
+    )
+
+
+def _thread_context(question, **overrides) -> dict:
+    author_ids = {m.author_id for m in question.messages if m.from_staff and m.author_id}
+    authors = (
+        dict(
+            db.session.execute(sa.select(User.id, User.email).where(User.id.in_(author_ids))).all()
+        )
+        if author_ids
+        else {}
+    )
+    tax_id = request.args.get("tax_id", "").strip()[:20]
+    candidates = (
+        services.account_candidates(question, tax_id) if question.subject == "lost_login" else []
+    )
+    context = {
+        "question": question,
+        "authors": authors,
+        "account": services.asker_account(question),
+        "contract": services.named_contract(question),
+        "earlier": services.earlier_questions(question),
+        "candidates": candidates,
+        "tax_id": tax_id,
+        "lookup_form": LookupForm(formdata=None, tax_id=tax_id),
+        "may_get_reset_link": may_get_reset_link,
+        "form": AnswerForm(formdata=None),
+    }
+    context.update(overrides)
+    return context
+
+
+@bp.get("/<reference>")
+@staff_required
+def thread(reference: str):
+    """A thread: the messages, who asked (and their account, contracts, earlier questions),
+    the answer form; for "lost login" the accounts that may be theirs."""
+    question = _question(reference)
+    return render(
+        "support/staff/thread.html", "support/staff/_answer_form.html", **_thread_context(question)
+    )
+
+
+@bp.post("/<reference>/answer")
+@staff_required
+def answer(reference: str):
+    """Answer: mailed to the asker in their language, the thread is answered."""
+    question = _question(reference)
+    form = AnswerForm()
+    if not form.validate_on_submit():
+        return render(
+            "support/staff/thread.html",
+            "support/staff/_answer_form.html",
+            status=422,
+            **_thread_context(question, form=form),
+        )
+    message = services.answer(question, me(), form.body.data)
+    mails.answered(question, message, services.asker_account(question))
+    db.session.commit()
+    flash(_("The answer was sent to %(email)s.", email=question.contact_email), "success")
+    return htmx_redirect(url_for("support_staff.thread", reference=question.reference))
+
+
+@bp.post("/<reference>/close")
+@staff_required
+def close(reference: str):
+    """Close the thread (the asker may ask a new question)."""
+    question = _question(reference)
+    if ActionForm().validate_on_submit() and services.close(question, me()):
+        db.session.commit()
+        flash(_("Question %(reference)s is closed.", reference=question.reference), "success")
+    return htmx_redirect(url_for("support_staff.thread", reference=question.reference))
+
+
+@bp.post("/<reference>/reset-link")
+@staff_required
+def reset_link(reference: str):
+    """Send one of the thread's candidate accounts a password-reset link (to its own email)."""
+    question = _question(reference)
+    if question.subject != "lost_login" or not ActionForm().validate_on_submit():
+        abort(404)
+    tax_id = request.form.get("tax_id", "").strip()[:20]
+    account_id = request.form.get("account_id", type=int)
+    account = next(
+        (u for u in services.account_candidates(question, tax_id) if u.id == account_id), None
+    )
+    if account is None or not may_get_reset_link(account):
+        abort(404)
+    auth_mails.password_reset(account)  # the very mail of "Forgot password?"
+    services.reset_link_sent(question, me(), account)
+    db.session.commit()
+    flash(
+        _("A password-reset link was sent to the account's email %(email)s.", email=account.email),
+        "success",
+    )
+    return htmx_redirect(
+        url_for("support_staff.thread", reference=question.reference, tax_id=tax_id or None)
+    )
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@staff_required
+def attachment(attachment_id: int):
+    """Any question's file, for the office (a download, never shown inline)."""
+    found = db.session.get(Attachment, attachment_id)
+    if found is None:
+        abort(404)
+    return send_attachment(found)

@@ -1,0 +1,235 @@
+"""Ask a question, the office's side: the list (filters, oldest unanswered first, the count in
+the navigation), a thread with who asked, answering by mail, closing, and for "lost login"
+the accounts that may be the asker's with a password-reset link."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import Attachment, AuditEvent, Question, User, utcnow
+from lkapp.support import services
+from tests.web.test_support import PDF, SCRIPT, actions, make_contract, make_question
+
+STAFF = "op@example.org"
+
+
+@pytest.fixture
+def app(app, tmp_path):
+    app.instance_path = str(tmp_path / "instance")
+    return app
+
+
+@pytest.fixture
+def office(make_user, auth):
+    """An operator, signed in with two factors; returns the user id."""
+    staff_id = make_user(email=STAFF, role="staff", tax_id="")
+    auth.login(email=STAFF)
+    return staff_id
+
+
+def age(app, reference, days):
+    """Move a thread's times ``days`` back."""
+    with app.app_context():
+        moment = utcnow() - timedelta(days=days)
+        db.session.execute(
+            sa.update(Question)
+            .where(Question.reference == reference)
+            .values(created_at=moment, updated_at=moment)
+        )
+        db.session.commit()
+
+
+def test_only_staff_reach_the_questions(client, make_user, auth):
+    assert client.get("/staff/questions").status_code == 302
+    make_user()
+    auth.login()
+    assert client.get("/staff/questions").status_code == 403
+
+
+def test_list_puts_the_longest_waiting_first_and_filters(app, client, office):
+    recent = make_question(app, subject="documents")
+    old = make_question(app, subject="lost_login")
+    older_answered = make_question(app, subject="documents", status="answered")
+    age(app, old, 5)
+    age(app, older_answered, 10)
+    page = client.get("/staff/questions").get_data(as_text=True)
+    assert page.index(old) < page.index(recent) < page.index(older_answered)
+    assert "3 questions in all." in page
+    assert ">2 unanswered</span>" in page  # the count in the staff navigation
+    assert 'href="/staff/questions" aria-current="page"' in page
+
+    def shown(**query):
+        response = client.get("/staff/questions", query_string=query)
+        assert response.status_code == 200
+        text = response.get_data(as_text=True)
+        return {ref for ref in (recent, old, older_answered) if ref in text}
+
+    assert shown(status="new") == {recent, old}
+    assert shown(subject="documents") == {recent, older_answered}
+    assert shown(age="3") == {old, older_answered}
+    assert shown(status="new", age="7") == set()
+    assert shown(status="bogus") == {recent, old, older_answered}  # a bad filter: all
+
+    fragment = client.htmx("GET", "/staff/questions", query_string={"status": "answered"})
+    text = fragment.get_data(as_text=True)
+    assert text.lstrip().startswith('<div id="question-results"')
+    assert older_answered in text and recent not in text
+    assert "HX-Request" in fragment.headers["Vary"]
+
+
+def test_thread_shows_the_account_its_contracts_and_earlier_questions(
+    app, client, office, make_user
+):
+    ann = make_user(email="ann@example.com")
+    make_contract(app, "EL-0000042", account_id=ann)
+    earlier = make_question(app, user_id=ann, subject="payments")
+    reference = make_question(app, user_id=ann, body=SCRIPT)
+    page = client.get(f"/staff/questions/{reference}").get_data(as_text=True)
+    assert "Who asked" in page and "ann@example.com" in page
+    assert 'href="/staff/contracts/EL-0000042">EL-0000042</a>' in page
+    assert f'href="/staff/questions/{earlier}">{earlier}</a>' in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert "Lost login: accounts" not in page  # only for that subject
+
+
+def test_thread_of_an_anonymous_asker_shows_the_email(app, client, office):
+    reference = make_question(
+        app, email="visitor@example.net", name="Visitor Kft.", contract_number="EL-404"
+    )
+    page = client.get(f"/staff/questions/{reference}").get_data(as_text=True)
+    assert "not signed in" in page
+    assert "visitor@example.net" in page and "Visitor Kft." in page
+    assert "EL-404" in page and "no such contract" in page
+    assert client.get("/staff/questions/Q-AAAAAAAA").status_code == 404
+
+
+def test_answer_goes_to_the_asker_in_their_language_and_marks_answered(
+    app, client, office, make_user, mailbox
+):
+    ann = make_user(email="ann@example.com", locale="ru")
+    reference = make_question(app, user_id=ann)
+    response = client.post(f"/staff/questions/{reference}/answer", data={"body": "Line 1\nLine 2"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/staff/questions/{reference}"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The answer was sent to ann@example.com." in page and ">Answered</span>" in page
+    assert f"({STAFF})" in page  # staff see which colleague answered
+    [mail] = mailbox.to("ann@example.com")
+    assert mail["Subject"] == f"Answer to your question {reference}"
+    assert "Line 1\r\nLine 2" in mailbox.text(mail)
+    assert f"/support/questions/{reference}" in mailbox.text(mail)
+    assert '<html lang="ru">' in mailbox.html(mail)
+    with app.app_context():
+        question = db.session.scalar(sa.select(Question).where(Question.reference == reference))
+        assert question.status == "answered" and question.answered_at is not None
+    assert "support.answered" in actions(app)
+
+
+def test_anonymous_asker_gets_the_answer_by_mail_in_the_language_asked(
+    app, client, office, mailbox
+):
+    reference = make_question(app, email="visitor@example.net", locale="hu")
+    client.post(f"/staff/questions/{reference}/answer", data={"body": "Here is how."})
+    [mail] = mailbox.to("visitor@example.net")
+    text = mailbox.text(mail)
+    assert "Here is how." in text and f"quote the reference number {reference}" in text
+    assert "/support/questions/" not in text  # no thread to open without an account
+    assert '<html lang="hu">' in mailbox.html(mail)
+
+
+def test_an_empty_answer_is_refused_in_place(app, client, office, mailbox):
+    reference = make_question(app)
+    response = client.htmx("POST", f"/staff/questions/{reference}/answer", data={"body": "  "})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Write your message." in text and text.lstrip().startswith('<form id="answer-form"')
+    assert mailbox.messages == []
+    assert "support.answered" not in actions(app)
+
+
+def test_close_marks_the_thread_closed(app, client, office):
+    reference = make_question(app)
+    response = client.post(f"/staff/questions/{reference}/close")
+    assert response.status_code == 302
+    page = client.get(f"/staff/questions/{reference}").get_data(as_text=True)
+    assert f"Question {reference} is closed." in page and ">Close question</button>" not in page
+    assert actions(app).count("support.closed") == 1
+    client.post(f"/staff/questions/{reference}/close")  # twice: nothing more
+    assert actions(app).count("support.closed") == 1
+
+
+def test_lost_login_shows_the_matching_account_and_sends_it_a_reset_link(
+    app, client, office, make_user, mailbox
+):
+    make_user(email="ann@example.com")
+    reference = make_question(app, email="ANN@example.com", subject="lost_login")
+    page = client.get(f"/staff/questions/{reference}").get_data(as_text=True)
+    assert "Lost login: accounts that may be theirs" in page
+    assert '<th scope="row">ann@example.com</th>' in page
+    assert ">Send password-reset link</button>" in page
+    with app.app_context():
+        ann_id = db.session.scalar(sa.select(User.id).where(User.email == "ann@example.com"))
+
+    response = client.post(
+        f"/staff/questions/{reference}/reset-link", data={"account_id": ann_id, "tax_id": ""}
+    )
+    assert response.status_code == 302
+    assert "A password-reset link was sent" in client.get(response.headers["Location"]).text
+    [mail] = mailbox.to("ann@example.com")
+    assert mail["Subject"] == "Set a new password"
+    [link] = [x for x in mailbox.links(mail) if "/reset-password/" in x]
+    client.post("/logout")
+    assert client.get(link).status_code == 200  # the customer's link works
+    with app.app_context():
+        event = db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.action == "support.reset_link_sent")
+        )
+        assert event.details["account_id"] == str(ann_id) and event.actor_id == office
+
+
+def test_lost_login_finds_accounts_by_tax_id_and_refuses_others(
+    app, client, office, make_user, mailbox
+):
+    bob = make_user(email="bob@example.com", tax_id="7709999999")
+    carol = make_user(email="carol@example.com", tax_id="77055 55555")
+    make_contract(app, "EL-0000042", tax_id="7705555555")
+    reference = make_question(
+        app, email="nobody@example.net", subject="lost_login", contract_number="EL-0000042"
+    )
+    page = client.get(f"/staff/questions/{reference}").get_data(as_text=True)
+    assert "carol@example.com" in page and "bob@example.com" not in page  # the contract's tax id
+    found = client.get(f"/staff/questions/{reference}?tax_id=77-0999 9999").text
+    assert "bob@example.com" in found
+    # Bob is no candidate without his tax id: no link for him.
+    response = client.post(
+        f"/staff/questions/{reference}/reset-link", data={"account_id": bob, "tax_id": ""}
+    )
+    assert response.status_code == 404
+    assert mailbox.messages == []
+    client.post(f"/staff/questions/{reference}/reset-link", data={"account_id": carol})
+    assert [m["To"] for m in mailbox.messages] == ["carol@example.com"]
+
+
+def test_lost_login_without_an_account_says_so(app, client, office):
+    reference = make_question(app, email="nobody@example.net", subject="lost_login")
+    page = client.get(f"/staff/questions/{reference}").get_data(as_text=True)
+    assert "No account has this email or tax ID." in page
+    other = make_question(app, email="nobody@example.net", subject="documents")
+    assert client.post(f"/staff/questions/{other}/reset-link", data={}).status_code == 404
+
+
+def test_staff_download_any_attachment(app, client, office):
+    with app.app_context():
+        upload = services.Upload("scan.pdf", "application/pdf", PDF)
+    reference = make_question(app, uploads=[upload])
+    page = client.get(f"/staff/questions/{reference}").get_data(as_text=True)
+    with app.app_context():
+        file_id = db.session.scalar(sa.select(Attachment.id))
+    assert f'href="/staff/questions/attachments/{file_id}" download>scan.pdf</a>' in page
+    response = client.get(f"/staff/questions/attachments/{file_id}")
+    assert response.status_code == 200 and response.data == PDF
+    assert response.headers["Content-Disposition"].startswith("attachment;")
