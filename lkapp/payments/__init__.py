@@ -1,0 +1,1 @@
+"""Payments tab of a contract: payment history, what each payment paid, balance and debt."""

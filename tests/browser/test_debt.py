@@ -1,0 +1,94 @@
+"""In Chromium: a customer with debt sees it on the dashboard, finds the overdue invoice in
+Documents, and what each payment paid in Payments (tabs and the filter keep the address)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from lkapp.electricity.services import local_today
+from tests.conftest import TEST_PASSWORD, axe_violations
+
+pytestmark = pytest.mark.sqlite_only
+NUMBER = "EL-0000042"
+
+
+@pytest.fixture
+def in_debt(app, make_user, ledger):
+    """Ann's contract: INV-OLD paid, INV-LATE overdue by 12 days with 75.00 left."""
+    with app.app_context():
+        today = local_today()
+    ann = make_user()
+    contract = ledger.contract(NUMBER, account_id=ann)
+    ledger.add(
+        ledger.document(contract, "INV-OLD", today - timedelta(60), today - timedelta(45), "50.00"),
+        ledger.document(
+            contract, "INV-LATE", today - timedelta(30), today - timedelta(12), "100.00"
+        ),
+        ledger.payment(contract, today - timedelta(40), "75.00", "PO 1"),
+    )
+    return today
+
+
+def sign_in(page):
+    page.goto("/login")
+    page.get_by_label("Email").fill("ann@example.com")
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def test_a_customer_with_debt_sees_it_and_finds_the_overdue_invoice(page, in_debt):
+    sign_in(page)
+    page.goto("/")
+    alert = page.get_by_role("alert").filter(has_text="Overdue debt")
+    assert "Overdue debt: €75.00" in alert.inner_text()
+    row = page.locator(".dashboard-contracts tr", has_text=NUMBER)
+    assert "Overdue: €75.00" in row.inner_text()
+    assert "INV-LATE" in row.inner_text() and "12 days overdue" in row.inner_text()
+    latest = page.locator(".dashboard-documents li", has_text="INV-LATE")
+    assert "Overdue" in latest.inner_text()
+    assert axe_violations(page) == []
+
+    # Documents: the overdue invoice, marked overdue
+    page.get_by_role("link", name=NUMBER).click()
+    page.wait_for_url(f"**/electricity/{NUMBER}")
+    page.get_by_role("link", name="Documents", exact=True).click()
+    page.wait_for_url(f"**/electricity/{NUMBER}/documents")
+    late = page.locator("#contract-tab tr", has_text="INV-LATE")
+    late.wait_for()
+    assert "Overdue" in late.inner_text()
+    assert "Paid" in page.locator("#contract-tab tr", has_text="INV-OLD").inner_text()
+
+    # Payments: the debt block and what the payment paid (htmx swap, the address in step)
+    page.get_by_role("link", name="Payments", exact=True).click()
+    page.wait_for_url(f"**/electricity/{NUMBER}/payments")
+    block = page.locator(".debt-block")
+    assert "€75.00" in block.inner_text() and "12 days overdue" in block.inner_text()
+    payment = page.locator("#payments tbody tr").first
+    text = payment.inner_text()
+    assert "INV-OLD: €50.00" in text and "INV-LATE: €25.00" in text
+    assert "Overdue" in text
+
+    # The period filter swaps the list in place and puts the period in the address.
+    month = (in_debt - timedelta(40)).strftime("%Y-%m")
+    page.get_by_label("From month").fill(month)
+    page.get_by_label("To month").fill(month)
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(f"**/payments?since={month}&until={month}")
+    assert "1 payment in this period" in page.locator("#payments").inner_text()
+    assert page.locator(".debt-block").count() == 1
+    page.go_back()
+    page.wait_for_url(f"**/electricity/{NUMBER}/payments")
+    assert axe_violations(page) == []
+
+
+@pytest.mark.parametrize("browser_context_options", [{"java_script_enabled": False}])
+def test_without_javascript_the_filter_still_works(page, in_debt):
+    sign_in(page)
+    page.goto(f"/electricity/{NUMBER}/payments")
+    page.get_by_label("From month").fill("1999-01")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**/payments?since=1999-01&until=")
+    assert "1 payment in this period" in page.locator("#payments").inner_text()

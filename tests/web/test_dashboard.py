@@ -1,0 +1,185 @@
+"""The customer's dashboard at ``/``: contracts with balance and debt, the latest documents
+with their status, this month's readings, open questions; the same figures as the Electricity
+list; a fixed number of statements."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from lkapp.electricity.services import local_today
+from lkapp.extensions import db
+from lkapp.models import Meter, Question, Reading, utcnow
+from tests.conftest import check_fragment
+
+
+@pytest.fixture
+def today(app):
+    with app.app_context():
+        return local_today()
+
+
+@pytest.fixture
+def ann(make_user, auth):
+    user_id = make_user()
+    auth.login()
+    return user_id
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.fixture
+def two_contracts(app, ann, ledger, today):
+    """EL-1 with an overdue invoice (debt 75.00 since 12 days) and EL-2 paid in advance;
+    meters on EL-1 (two zones, one read this month) and an open and a closed question."""
+    in_debt = ledger.contract("EL-1", account_id=ann, address="Szeged, Kossuth tér 2.")
+    ahead = ledger.contract("EL-2", account_id=ann)
+    d, p = ledger.document, ledger.payment
+    ledger.add(
+        d(in_debt, "INV-1-OLD", today - timedelta(60), today - timedelta(45), "50.00"),
+        d(in_debt, "INV-1-LATE", today - timedelta(30), today - timedelta(12), "100.00"),
+        d(in_debt, "VAT-1-LATE", today - timedelta(30), None, "100.00", kind="vat_invoice"),
+        p(in_debt, today - timedelta(40), "75.00"),  # 50 + 25: INV-1-LATE has 75.00 left
+        d(ahead, "INV-2-A", today - timedelta(20), today - timedelta(5), "40.00"),
+        p(ahead, today - timedelta(6), "100.00", "INV-2-A"),
+    )
+    with app.app_context():
+        period = today.replace(day=1)
+        two = Meter(
+            contract_id=in_debt,
+            serial="MTR-TWO",
+            zones="T1,T2",
+            installed_on=period.replace(year=period.year - 2),
+        )
+        gone = Meter(
+            contract_id=in_debt,
+            serial="MTR-GONE",
+            zones="T1",
+            installed_on=period.replace(year=period.year - 3),
+            removed_on=period - timedelta(days=40),
+        )
+        db.session.add_all([two, gone])
+        db.session.flush()
+        db.session.add(Reading(meter_id=two.id, zone="T1", period=period, value=1234))
+        db.session.add(
+            Reading(meter_id=two.id, zone="T2", period=period - timedelta(days=20), value=99)
+        )
+        for reference, status in (("Q-OPEN-1", "answered"), ("Q-SHUT-1", "closed")):
+            db.session.add(
+                Question(
+                    reference=reference,
+                    user_id=ann,
+                    contact_email="ann@example.com",
+                    contact_name="Ann",
+                    subject="payments",
+                    status=status,
+                    updated_at=utcnow(),
+                )
+            )
+        db.session.commit()
+    return in_debt, ahead
+
+
+def test_anonymous_visitors_keep_the_landing_page(client):
+    page = client.get("/").text
+    assert "My Account for business customers" in page
+    assert "Your contracts" not in page
+
+
+def test_staff_keep_the_landing_page(client, make_user, auth):
+    make_user(email="op@example.com", role="staff")
+    auth.login(email="op@example.com")
+    assert "My Account for business customers" in client.get("/").text
+
+
+def test_a_customer_without_contracts_is_told_how_to_add_one(client, ann):
+    response = client.get("/")
+    assert response.status_code == 200
+    page = text_of(response.text)
+    assert "There are no contracts in your account yet." in page
+    assert 'href="/electricity/add"' in response.text
+    assert "You have no open questions." in page
+
+
+def test_dashboard_shows_debt_documents_readings_and_questions(client, two_contracts, today):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.text
+    page = text_of(html)
+    assert "Overdue debt: €75.00. Please pay it as soon as you can." in page
+    # contracts: balance, debt badge, oldest overdue invoice and days, the advance
+    el1 = page.split("EL-1", 1)[1].split("EL-2", 1)[0]
+    assert "€75.00" in el1 and "Overdue: €75.00" in el1
+    assert "INV-1-LATE 12 days overdue" in el1
+    el2 = page.split("EL-2", 1)[1]
+    assert "-€60.00" in el2 and "Paid in advance" in el2 and "€60.00 paid in advance" in el2
+    # the latest documents, newest first, each with its status (a VAT invoice: its invoice's)
+    documents = page.split("Latest documents", 1)[1].split("Readings for", 1)[0]
+    assert documents.index("INV-2-A") < documents.index("INV-1-LATE")
+    assert "Invoice INV-2-A Paid" in documents
+    assert "Invoice INV-1-LATE Overdue" in documents
+    assert "VAT invoice VAT-1-LATE Overdue" in documents
+    # readings for this month: the meter in use, per zone; not the removed one
+    readings = page.split("Readings for", 1)[1].split("Open questions", 1)[0]
+    assert "Meter MTR-TWO" in readings and "T1 in T2 missing" in readings
+    assert "MTR-GONE" not in readings
+    # open questions: answered or new, never closed
+    questions = page.split("Open questions", 1)[1]
+    assert "Q-OPEN-1 Answered" in questions and "Q-SHUT-1" not in questions
+    assert 'href="/support/questions/Q-OPEN-1"' in html
+
+
+def test_dashboard_and_electricity_list_show_the_same_figures(client, two_contracts, today):
+    dashboard = text_of(client.get("/").text)
+    listing = text_of(client.get("/electricity").text)
+    for figure in ("Overdue: €75.00", "€75.00", "-€60.00", "€60.00 paid in advance"):
+        assert figure in dashboard and figure in listing, figure
+    assert "since INV-1-LATE, 12 days" in listing
+
+
+def test_statuses_agree_between_dashboard_and_payments_tab(client, two_contracts):
+    dashboard = text_of(client.get("/").text)
+    tab = text_of(client.get("/electricity/EL-1/payments").text)
+    assert "Invoice INV-1-LATE Overdue" in dashboard
+    assert "Invoice INV-1-LATE: €25.00 Overdue" in tab
+    assert "Invoice INV-1-OLD: €50.00 Paid" in tab
+
+
+def test_dashboard_html_is_valid(client, two_contracts, html_checker):
+    html_checker(client.get("/").text, "dashboard")
+    html_checker(client.get("/electricity/EL-1/payments").text, "payments tab")
+    html_checker(client.get("/electricity/EL-1/payments?since=1").text, "payments tab, bad filter")
+    listing = client.htmx("GET", "/electricity/EL-1/payments", headers={"HX-Target": "payments"})
+    check_fragment(html_checker, listing.text, "payments list fragment")
+
+
+@pytest.mark.sqlite_only
+def test_the_dashboard_takes_a_fixed_number_of_statements(app, client, ann, ledger, today):
+    from tests.web.test_payments import count_statements, ten_years
+
+    first = ledger.contract("EL-BIG-0", account_id=ann)
+    ledger.add(
+        ledger.document(first, "INV-1", today - timedelta(40), today - timedelta(10), "9.99")
+    )
+    few = count_statements(app, client, "/")
+    rows = ten_years(ledger, first, today, prefix="C0-")
+    for n in range(1, 5):
+        contract = ledger.contract(f"EL-BIG-{n}", account_id=ann)
+        rows += ten_years(ledger, contract, today, prefix=f"C{n}-")
+        with app.app_context():
+            db.session.add(
+                Meter(
+                    contract_id=contract,
+                    serial=f"M-{n}",
+                    zones="T1,T2,T3",
+                    installed_on=today - timedelta(days=4000),
+                )
+            )
+            db.session.commit()
+    ledger.add(*rows)
+    assert count_statements(app, client, "/") == few
+    assert few <= 7
