@@ -49,6 +49,17 @@ def _add_month(month: date) -> date:
     return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 
+def shift_month(month: date, months: int) -> date:
+    """The first day of the month ``months`` after (or, negative, before) ``month``'s."""
+    index = month.year * 12 + month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_span(last: date, count: int) -> list[date]:
+    """The ``count`` months ending with ``last``'s month, oldest first (for a chart)."""
+    return [shift_month(last, -offset) for offset in range(count - 1, -1, -1)]
+
+
 def parse_value(text: str, digits: int) -> tuple[Decimal | None, str | None]:
     """The typed register value, or an error key: ``required``, ``not_a_number``,
     ``too_many_decimals``, ``too_many_digits``."""
@@ -99,6 +110,7 @@ class Check:
     needs_confirmation: bool = False  # consumption over 3x the 12-month average
     rolled_over: bool = False
     kwh: Decimal = Decimal(0)
+    average: Decimal | None = None  # the 12-month average the 3x rule compared with
     notes: list[str] = field(default_factory=list)
 
 
@@ -117,5 +129,6 @@ def check_reading(
     last_year = [k for k in recent_kwh[-12:] if k > 0]
     if last_year:
         average = sum(last_year) / len(last_year)
+        result.average = average
         result.needs_confirmation = kwh > SUSPICIOUS_FACTOR * average
     return result

@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 from lkapp.domain.readings import (
     check_reading,
     consumption,
+    month_span,
     parse_value,
     reading_window,
     register_size,
+    shift_month,
 )
 
 
@@ -97,3 +99,29 @@ def test_consumption_adds_up_across_months_even_through_rollover(start, steps):
         register = new_register
     assert total >= 0
     assert (start + total) % size == register
+
+
+def test_the_confirmation_names_the_average_it_compared_with():
+    history = [Decimal(100), Decimal(0), Decimal(200)]  # a month without use does not count
+    verdict = check_reading(Decimal("1500"), Decimal("1000"), 6, 1, history)
+    assert verdict.needs_confirmation and verdict.average == Decimal(150)
+    assert check_reading(Decimal("1500"), Decimal("1000"), 6, 1, []).average is None
+
+
+def test_month_span_ends_with_the_month_and_crosses_years():
+    assert month_span(date(2026, 2, 17), 3) == [
+        date(2025, 12, 1),
+        date(2026, 1, 1),
+        date(2026, 2, 1),
+    ]
+
+
+@given(
+    month=st.dates(min_value=date(1950, 1, 1), max_value=date(2200, 12, 31)),
+    months=st.integers(min_value=-600, max_value=600),
+)
+def test_shift_month_moves_by_whole_months_and_back(month, months):
+    shifted = shift_month(month, months)
+    assert shifted.day == 1
+    assert (shifted.year * 12 + shifted.month) - (month.year * 12 + month.month) == months
+    assert shift_month(shifted, -months) == month.replace(day=1)

@@ -1,0 +1,110 @@
+"""The readings form: one field per tariff zone of a meter, and the confirmation checkbox.
+
+A meter's zones decide the fields, so the form class is made per meter. The fields are named
+by zone (``T1``) and their ids carry the meter's id (``m12-T1``): the Readings tab shows one
+form per meter.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, StringField
+
+from ..formatting import month
+from ..models import Meter
+from .services import Submission, ZoneResult
+
+ZONE_NAMES = {"T1": _l("T1 day"), "T2": _l("T2 night"), "T3": _l("T3 peak")}
+
+
+def zone_label(meter: Meter, zone: str) -> str:
+    """``T1`` alone on a single-zone meter; else the zone with its name (``T2 night``)."""
+    return zone if len(meter.zone_list) == 1 else str(ZONE_NAMES[zone])
+
+
+def reading_value(value) -> str:
+    """A register value or kWh figure: decimals only as many as it has (at most 3)."""
+    if value is None:
+        return ""
+    return format_decimal(value, format="#,##0.###")
+
+
+class ReadingForm(FlaskForm):
+    meter: Meter
+
+    def zone_fields(self):
+        return [self[zone] for zone in self.meter.zone_list]
+
+    def typed(self) -> dict[str, str]:
+        return {zone: self[zone].data or "" for zone in self.meter.zone_list}
+
+
+def reading_form(meter: Meter, blank: bool = False) -> ReadingForm:
+    """The form of ``meter``; ``blank`` ignores the request's data (a page shown by GET)."""
+
+    class MeterReadingForm(ReadingForm):
+        pass
+
+    for zone in meter.zone_list:
+        setattr(
+            MeterReadingForm,
+            zone,
+            StringField(
+                zone_label(meter, zone),
+                id=f"m{meter.id}-{zone}",
+                render_kw={"inputmode": "decimal", "autocomplete": "off", "spellcheck": "false"},
+            ),
+        )
+    MeterReadingForm.confirm = BooleanField(
+        _l("I have checked the reading"), id=f"m{meter.id}-confirm"
+    )
+    options = {"formdata": None} if blank else {}
+    form = MeterReadingForm(**options)
+    form.meter = meter
+    return form
+
+
+def zone_problem(meter: Meter, verdict: ZoneResult) -> str | None:
+    """The message beside a zone's field, or None."""
+    error = verdict.error
+    if error == "required":
+        return _("Enter the value the meter shows for this zone.")
+    if error == "not_a_number":
+        return _("Enter the number on the meter, such as 12345 or 12345.5 (digits only).")
+    if error == "too_many_decimals":
+        return _("At most 3 decimals.")
+    if error == "too_many_digits":
+        return _(
+            "This meter shows at most %(digits)s digits before the decimal point.",
+            digits=meter.digits,
+        )
+    if error == "below_previous":
+        return _(
+            "This is below the last accepted reading, %(value)s for %(month)s. Check the value; "
+            "if the meter was replaced, ask the office.",
+            value=reading_value(verdict.previous.value),
+            month=month(verdict.previous.period),
+        )
+    if verdict.needs_confirmation:
+        return _(
+            "That is %(kwh)s kWh, over 3 times the average of %(average)s kWh a month. Check "
+            "the reading, tick “I have checked the reading” and submit again.",
+            kwh=reading_value(verdict.check.kwh),
+            average=reading_value(verdict.check.average.quantize(Decimal("0.001"))),
+        )
+    return None
+
+
+def apply_verdicts(form: ReadingForm, submission: Submission) -> None:
+    """Put each zone's message beside its field (and on the checkbox when it is needed)."""
+    for zone, verdict in submission.zones.items():
+        message = zone_problem(form.meter, verdict)
+        if message and (verdict.error or submission.unconfirmed):
+            form[zone].errors = [message]
+    if submission.unconfirmed:
+        form.confirm.errors = [_("Tick this box once you have checked the values above.")]

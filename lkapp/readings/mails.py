@@ -1,0 +1,71 @@
+"""Readings mail: the receipt after a submission. Queued in the caller's transaction (outbox)."""
+
+from __future__ import annotations
+
+from flask import has_request_context, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from ..formatting import moment, month
+from ..models import Contract, User
+from ..services.mail import queue_mail
+from .forms import reading_value, zone_label
+from .services import Submission
+
+
+def receipt_url(contract: Contract, submission: Submission) -> str:
+    return url_for(
+        "readings.receipt",
+        number=contract.number,
+        meter_id=submission.meter.id,
+        period=f"{submission.period:%Y-%m}",
+        _external=True,
+    )
+
+
+def queue_receipt(contract: Contract, submission: Submission, entered_by_office: bool) -> None:
+    """Email the account holding ``contract`` what was stored (nobody when unattached)."""
+    account: User | None = contract.account
+    if account is None or not submission.stored:
+        return
+    meter = submission.meter
+    link = receipt_url(contract, submission) if has_request_context() else None
+    with force_locale(account.locale):
+        paragraphs = [
+            _("Hello, %(name)s.", name=account.name),
+            _(
+                "We received the readings of meter %(serial)s (contract %(number)s) for %(month)s:",
+                serial=meter.serial,
+                number=contract.number,
+                month=month(submission.period),
+            ),
+        ]
+        for reading in submission.stored:
+            verdict = submission.zones[reading.zone]
+            kwh = verdict.check.kwh if verdict.previous is not None else None
+            line = _(
+                "%(zone)s: %(value)s",
+                zone=zone_label(meter, reading.zone),
+                value=reading_value(reading.value),
+            )
+            if kwh is not None:
+                line += " · " + _("%(kwh)s kWh", kwh=reading_value(kwh))
+            if verdict.check.rolled_over:
+                line += " · " + _("the meter rolled over past its maximum")
+            paragraphs.append(line)
+        paragraphs.append(_("Received %(time)s.", time=moment(submission.stored[0].submitted_at)))
+        if entered_by_office:
+            paragraphs.append(_("The office entered these readings on your behalf."))
+        if submission.superseded:
+            paragraphs.append(
+                _("They replace the readings sent earlier for this month; both stay in history.")
+            )
+        subject = _("Readings received: meter %(serial)s", serial=meter.serial)
+    queue_mail(
+        account.email,
+        subject,
+        "notice",
+        account.locale,
+        paragraphs=paragraphs,
+        link=link,
+    )

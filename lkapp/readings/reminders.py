@@ -1,0 +1,122 @@
+"""The reading-window reminder: once per window, to the accounts that asked for it
+(``notify_readings``) and have a meter without a reading for the window's month yet.
+
+``User.readings_reminded_for`` remembers the month of the last reminder; it is set with a
+conditional UPDATE, so two runs of ``flask notify`` on the same day still send one mail.
+The caller (``lkapp.services.notify.run_daily``) commits and sends the outbox.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+import sqlalchemy as sa
+from flask import url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from werkzeug.routing import BuildError
+
+from ..domain.readings import reading_window, shift_month
+from ..extensions import db
+from ..formatting import day, month
+from ..models import Contract, Meter, Reading, User
+from ..services.mail import queue_mail
+from .clock import window_days
+
+
+def queue_window_reminders(today: date) -> int:
+    """Queue the reminders due on ``today`` (a day in the deployment's time zone); how many."""
+    window = reading_window(today, *window_days())
+    if not window.is_open:
+        return 0
+    period = window.period
+    waiting = _contracts_waiting(period)
+    if not waiting:
+        return 0
+    users = db.session.scalars(
+        sa.select(User).where(User.id.in_(list(waiting))).order_by(User.id)
+    ).all()
+    queued = 0
+    for user in users:
+        claimed = db.session.execute(
+            sa.update(User)
+            .where(
+                User.id == user.id,
+                sa.or_(User.readings_reminded_for.is_(None), User.readings_reminded_for < period),
+            )
+            .values(readings_reminded_for=period)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            continue  # reminded already (another run of the same day)
+        _queue_reminder(user, waiting[user.id], window.period, window.closes_on)
+        queued += 1
+    db.session.flush()
+    return queued
+
+
+def _contracts_waiting(period: date) -> dict[int, list[str]]:
+    """Account id -> numbers of its active contracts with a meter still without a reading for
+    ``period``, for the accounts that want the reminder and have not had it for ``period``."""
+    meter_waits = (
+        sa.select(Meter.id)
+        .where(
+            Meter.contract_id == Contract.id,
+            Meter.installed_on < shift_month(period, 1),
+            sa.or_(Meter.removed_on.is_(None), Meter.removed_on >= period),
+            ~sa.exists().where(
+                Reading.meter_id == Meter.id,
+                Reading.period == period,
+                Reading.status != "superseded",
+            ),
+        )
+        .exists()
+    )
+    rows = db.session.execute(
+        sa.select(Contract.account_id, Contract.number)
+        .join(User, User.id == Contract.account_id)
+        .where(
+            Contract.status == "active",
+            meter_waits,
+            User.role == "customer",
+            User.notify_readings.is_(True),
+            User.confirmed_at.is_not(None),
+            User.locked_at.is_(None),
+            sa.or_(User.readings_reminded_for.is_(None), User.readings_reminded_for < period),
+        )
+        .order_by(Contract.account_id, Contract.number)
+    ).all()
+    waiting: dict[int, list[str]] = defaultdict(list)
+    for account_id, number in rows:
+        waiting[account_id].append(number)
+    return waiting
+
+
+def _link(endpoint: str, **values) -> str | None:
+    """An absolute link when one can be built (in a request, or with ``SERVER_NAME``)."""
+    try:
+        return url_for(endpoint, _external=True, **values)
+    except (RuntimeError, BuildError):
+        return None
+
+
+def _queue_reminder(user: User, numbers: list[str], period: date, closes_on: date) -> None:
+    link = _link("readings.tab", number=numbers[0]) if len(numbers) == 1 else None
+    link = link or _link("electricity.index")
+    with force_locale(user.locale):
+        paragraphs = [
+            _("Hello, %(name)s.", name=user.name),
+            _(
+                "The meter readings for %(month)s are accepted until %(date)s.",
+                month=month(period),
+                date=day(closes_on, "long"),
+            ),
+            _("Waiting for readings: contract %(numbers)s.", numbers=", ".join(numbers)),
+            _(
+                "Send them in My Account: Electricity, the contract, then the Readings tab. "
+                "You can turn these reminders off in your profile."
+            ),
+        ]
+        subject = _("Time to send your meter readings")
+    queue_mail(user.email, subject, "notice", user.locale, paragraphs=paragraphs, link=link)

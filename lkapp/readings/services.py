@@ -1,0 +1,423 @@
+"""Readings: a contract's meters with their history, submitting a month's readings, export.
+
+Services add and flush; the caller (a view or a command) commits once. A reading is never
+changed in place: a correction marks the live row ``superseded`` and inserts the new value, so
+history keeps both. The partial unique index ``uq_readings_live`` (meter, zone, period) WHERE
+status != 'superseded' makes two simultaneous submissions for one month end with exactly one
+live row; the loser of that race gets an IntegrityError and its caller tries once more
+(``lkapp.readings.views.commit_with_retry``), superseding the winner: both stay in history.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TextIO
+
+import sqlalchemy as sa
+
+from ..domain.readings import Check, Window, check_reading, consumption, month_span, shift_month
+from ..domain.readings import parse_value as parse_register
+from ..extensions import db
+from ..models import Contract, Meter, Reading, User
+from ..services import audit
+from ..services.billing.export import write_csv
+from . import clock
+
+LIVE = Reading.status != "superseded"
+CHART_MONTHS = 24
+RECENT_MONTHS = 12
+EXPORT_COLUMNS = (
+    "contract_number", "meter_serial", "zone", "period", "value", "submitted_at", "source"
+)  # fmt: skip
+
+
+# --- reading a contract's meters ----------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One stored reading, with the consumption since the live reading before its month."""
+
+    id: int
+    zone: str
+    period: date
+    value: Decimal
+    submitted_at: datetime
+    source: str
+    status: str
+    kwh: Decimal | None = None  # None: no earlier reading to count from
+    rolled_over: bool = False
+
+    @property
+    def live(self) -> bool:
+        return self.status != "superseded"
+
+
+@dataclass
+class MeterReadings:
+    """A meter and everything the Readings tab shows of it."""
+
+    meter: Meter
+    rows: list[Row]  # every reading, oldest month first; within a month, oldest first
+    period: date  # the month the window is (or will be) for
+    accepts: bool  # installed and not removed for that month
+
+    @property
+    def zones(self) -> list[str]:
+        return self.meter.zone_list
+
+    def live_series(self, zone: str) -> list[Row]:
+        return [row for row in self.rows if row.zone == zone and row.live]
+
+    def latest(self, zone: str, before: date | None = None) -> Row | None:
+        """The newest live reading of ``zone`` (of a month before ``before``, if given)."""
+        series = [r for r in self.live_series(zone) if before is None or r.period < before]
+        return series[-1] if series else None
+
+    def of_period(self, period: date) -> list[Row]:
+        return [row for row in self.rows if row.period == period]
+
+    def submitted(self) -> dict[str, Row]:
+        """This window's live readings by zone (what a new submission would supersede)."""
+        return {row.zone: row for row in self.of_period(self.period) if row.live}
+
+    def history(self) -> list[Row]:
+        """Newest month first, zones in order, the live reading before the ones it replaced."""
+        order = {zone: i for i, zone in enumerate(self.zones)}
+        return sorted(
+            self.rows,
+            key=lambda r: (-r.period.toordinal(), order.get(r.zone, 9), not r.live, -r.id),
+        )
+
+    def recent_kwh(self, zone: str, period: date) -> list[Decimal]:
+        """Monthly consumption of the 12 months before ``period`` (for the 3x rule)."""
+        since = shift_month(period, -RECENT_MONTHS)
+        return [
+            row.kwh
+            for row in self.live_series(zone)
+            if since <= row.period < period and row.kwh is not None
+        ]
+
+    def monthly_kwh(self, months: list[date]) -> dict[str, list[Decimal | None]]:
+        """Per zone, the consumption of each month of ``months`` (None: no reading)."""
+        result = {}
+        for zone in self.zones:
+            by_month = {row.period: row.kwh for row in self.live_series(zone)}
+            result[zone] = [by_month.get(month) for month in months]
+        return result
+
+
+def meter_accepts(meter: Meter, period: date) -> bool:
+    """Whether ``meter`` is installed for the month ``period`` (not removed before it)."""
+    return meter.installed_on < shift_month(period, 1) and (
+        meter.removed_on is None or meter.removed_on >= period
+    )
+
+
+def contract_readings(contract: Contract, window: Window) -> list[MeterReadings]:
+    """The meters of ``contract`` (installed ones first) with all their readings: two queries
+    whatever the number of meters and months."""
+    meters = db.session.scalars(
+        sa.select(Meter)
+        .where(Meter.contract_id == contract.id)
+        .order_by(Meter.removed_on.is_not(None), Meter.serial)
+    ).all()
+    return _with_readings(meters, window)
+
+
+def meter_readings(meter: Meter, window: Window) -> MeterReadings:
+    return _with_readings([meter], window)[0]
+
+
+def _with_readings(meters, window: Window) -> list[MeterReadings]:
+    if not meters:
+        return []
+    r = Reading.__table__.c
+    rows = db.session.execute(
+        sa.select(r.meter_id, r.id, r.zone, r.period, r.value, r.submitted_at, r.source, r.status)
+        .where(r.meter_id.in_([m.id for m in meters]))
+        .order_by(r.meter_id, r.period, r.submitted_at, r.id)
+    ).all()
+    by_meter: dict[int, list[Row]] = defaultdict(list)
+    for meter_id, *values in rows:
+        by_meter[meter_id].append(Row(*values))
+    result = []
+    for meter in meters:
+        meter_rows = by_meter.get(meter.id, [])
+        _add_consumption(meter, meter_rows)
+        result.append(
+            MeterReadings(meter, meter_rows, window.period, meter_accepts(meter, window.period))
+        )
+    return result
+
+
+def _add_consumption(meter: Meter, rows: list[Row]) -> None:
+    """Each row's kWh since the live reading of the latest earlier month of its zone."""
+    live: dict[str, tuple[list[date], list[Decimal]]] = defaultdict(lambda: ([], []))
+    for row in rows:
+        if row.live:
+            periods, values = live[row.zone]
+            periods.append(row.period)
+            values.append(row.value)
+    for row in rows:
+        periods, values = live[row.zone]
+        index = bisect.bisect_left(periods, row.period)
+        if index == 0:
+            continue
+        previous = values[index - 1]
+        row.kwh = consumption(previous, row.value, meter.digits, meter.ct_ratio)
+        row.rolled_over = row.value < previous
+
+
+# --- submitting ---------------------------------------------------------------------------
+
+
+@dataclass
+class ZoneResult:
+    """One zone of a submission: what was typed and the verdict on it."""
+
+    zone: str
+    typed: str
+    value: Decimal | None = None
+    error: str | None = None  # a key: required, not_a_number, ..., below_previous
+    previous: Row | None = None
+    check: Check | None = None
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.check is not None and self.check.needs_confirmation
+
+
+@dataclass
+class Submission:
+    meter: Meter
+    period: date
+    zones: dict[str, ZoneResult] = field(default_factory=dict)
+    problem: str | None = None  # window_closed, meter_removed
+    unconfirmed: bool = False  # a value needs "I have checked the reading" first
+    stored: list[Reading] = field(default_factory=list)
+    superseded: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.stored)
+
+
+def submit(
+    meter: Meter,
+    typed: dict[str, str],
+    *,
+    confirmed: bool,
+    user: User,
+    source: str = "portal",
+) -> Submission:
+    """Check the values typed for each zone of ``meter`` for this window's month and, when all
+    are good (and any suspicious one is confirmed), store them: nothing is stored otherwise.
+
+    On a correction the month's live readings become ``superseded`` (``uq_readings_live``
+    allows one live reading per meter, zone and month; the caller retries once when another
+    submission won that race in the meantime).
+    """
+    window = clock.window()
+    result = Submission(meter, window.period)
+    if not window.is_open:
+        result.problem = "window_closed"
+        return result
+    data = meter_readings(meter, window)
+    if not data.accepts:
+        result.problem = "meter_removed"
+        return result
+    for zone in meter.zone_list:
+        text = (typed.get(zone) or "").strip()
+        verdict = result.zones[zone] = ZoneResult(zone, text)
+        verdict.value, verdict.error = parse_register(text, meter.digits)
+        if verdict.error:
+            continue
+        verdict.previous = data.latest(zone, before=window.period)
+        verdict.check = check_reading(
+            verdict.value,
+            verdict.previous.value if verdict.previous else None,
+            meter.digits,
+            meter.ct_ratio,
+            data.recent_kwh(zone, window.period),
+        )
+        verdict.error = verdict.check.error
+    if any(v.error for v in result.zones.values()):
+        return result
+    if not confirmed and any(v.needs_confirmation for v in result.zones.values()):
+        result.unconfirmed = True
+        return result
+    now = clock.utcnow()
+    values = {zone: v.value for zone, v in result.zones.items()}
+    result.superseded = supersede_live(meter, window.period, list(values))
+    result.stored = insert_readings(meter, window.period, values, user, source, now)
+    audit.record(
+        "reading.submitted",
+        actor=user,
+        obj=meter,
+        contract=meter.contract.number,
+        period=f"{window.period:%Y-%m}",
+        source=source,
+        values=", ".join(f"{zone} {value}" for zone, value in values.items()),
+        supersedes=", ".join(str(i) for i in result.superseded),
+        confirmed=confirmed and any(v.needs_confirmation for v in result.zones.values()),
+    )
+    return result
+
+
+def supersede_live(meter: Meter, period: date, zones: list[str]) -> list[int]:
+    """Mark the live readings of ``zones`` for ``period`` superseded; their ids."""
+    table = Reading.__table__
+    return list(
+        db.session.execute(
+            sa.update(table)
+            .where(
+                table.c.meter_id == meter.id,
+                table.c.period == period,
+                table.c.zone.in_(zones),
+                table.c.status != "superseded",
+            )
+            .values(status="superseded")
+            .returning(table.c.id)
+        ).scalars()
+    )
+
+
+def insert_readings(
+    meter: Meter,
+    period: date,
+    values: dict[str, Decimal],
+    user: User,
+    source: str,
+    now: datetime,
+) -> list[Reading]:
+    """Insert the new live readings (an IntegrityError here: another submission won)."""
+    rows = [
+        Reading(
+            meter_id=meter.id,
+            zone=zone,
+            period=period,
+            value=value,
+            submitted_at=now,
+            source=source,
+            user_id=user.id,
+            status="accepted",
+        )
+        for zone, value in values.items()
+    ]
+    db.session.add_all(rows)
+    db.session.flush()
+    return rows
+
+
+# --- finding ------------------------------------------------------------------------------
+
+
+def meter_of(contract: Contract, meter_id: int) -> Meter | None:
+    """The meter ``meter_id`` of ``contract``, or None (the caller answers 404)."""
+    return db.session.scalar(
+        sa.select(Meter).where(Meter.id == meter_id, Meter.contract_id == contract.id)
+    )
+
+
+def find_meters(query: str, limit: int = 50) -> list[Meter]:
+    """Meters whose serial is ``query`` or whose contract's number is ``query`` (staff)."""
+    query = query.strip()
+    if not query:
+        return []
+    return list(
+        db.session.scalars(
+            sa.select(Meter)
+            .join(Contract, Contract.id == Meter.contract_id)
+            .where(
+                sa.or_(
+                    sa.func.lower(Meter.serial) == query.lower(),
+                    sa.func.lower(Contract.number) == query.lower(),
+                )
+            )
+            .order_by(Contract.number, Meter.removed_on.is_not(None), Meter.serial)
+            .limit(limit)
+        )
+    )
+
+
+# --- export for billing -------------------------------------------------------------------
+
+
+@dataclass
+class ExportCounts:
+    new: int  # accepted, not exported yet (new or corrected)
+    exported: int  # exported already
+
+
+def export_counts(period: date) -> ExportCounts:
+    r = Reading.__table__.c
+    counts = dict(
+        db.session.execute(
+            sa.select(r.status, sa.func.count())
+            .where(r.period == period, r.status != "superseded")
+            .group_by(r.status)
+        ).all()
+    )
+    return ExportCounts(counts.get("accepted", 0), counts.get("exported", 0))
+
+
+def export_rows(period: date, everything: bool = False) -> list[tuple]:
+    """Mark the period's accepted readings ``exported`` and return the rows to export: those
+    (new or corrected since the last export), or with ``everything`` every live reading.
+
+    The marking UPDATE comes first and returns what it marked, so a reading superseded at the
+    same moment is either exported before its correction or not at all (the correction then
+    waits for the next export).
+    """
+    table = Reading.__table__
+    r = table.c
+    marked = db.session.execute(
+        sa.update(table)
+        .where(r.period == period, r.status == "accepted")
+        .values(status="exported")
+        .returning(r.id, r.meter_id, r.zone, r.period, r.value, r.submitted_at, r.source)
+    ).all()
+    if everything:
+        marked = db.session.execute(
+            sa.select(r.id, r.meter_id, r.zone, r.period, r.value, r.submitted_at, r.source).where(
+                r.period == period, r.status == "exported"
+            )
+        ).all()
+    m, c = Meter.__table__.c, Contract.__table__.c
+    names = {
+        meter_id: (number, serial)
+        for meter_id, number, serial in db.session.execute(
+            sa.select(m.id, c.number, m.serial)
+            .join_from(Meter.__table__, Contract.__table__, m.contract_id == c.id)
+            .where(m.id.in_(sa.select(r.meter_id).where(r.period == period)))
+        )
+    }
+    rows = [
+        (*names[meter_id], zone, row_period, value, submitted_at, source)
+        for _id, meter_id, zone, row_period, value, submitted_at, source in marked
+    ]
+    rows.sort(key=lambda row: (row[0], row[1], row[2]))
+    return rows
+
+
+def export_readings(
+    out: TextIO, period: date, *, everything: bool = False, actor: User | None = None, **options
+) -> int:
+    """Write the readings export of ``period`` (DESIGN.md, "readings export") to ``out`` and
+    mark them exported (the caller commits once the file is written); the number of rows."""
+    rows = export_rows(period, everything)
+    count = write_csv(out, EXPORT_COLUMNS, rows, **options)
+    audit.record(
+        "readings.exported", actor=actor, period=f"{period:%Y-%m}", rows=count, all=everything
+    )
+    return count
+
+
+def chart_months(today: date) -> list[date]:
+    """The months of the consumption chart: the last 24, ending with this one."""
+    return month_span(today, CHART_MONTHS)

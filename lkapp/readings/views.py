@@ -1,0 +1,191 @@
+"""The Readings tab of a contract: meters, this month's form per meter, receipt, history, chart.
+
+Served under ``/electricity/<number>/readings`` (the tab bar comes from ``render_tab`` of the
+electricity blueprint). Every URL names a contract of the signed-in account, else 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Blueprint, abort, flash, url_for
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
+
+from ..domain.csvformat import CellError, parse_period
+from ..electricity.views import TABS, own_contract, render_tab
+from ..extensions import db
+from ..htmx import redirect as htmx_redirect
+from ..htmx import render
+from ..models import Contract, Meter
+from . import clock, services
+from .chart import bar_chart
+from .forms import ReadingForm, apply_verdicts, reading_form, reading_value, zone_label
+from .mails import queue_receipt
+
+bp = Blueprint("readings", __name__)
+bp.add_app_template_filter(reading_value, "reading")
+
+T = TypeVar("T")
+
+
+def commit_with_retry(work: Callable[[], T]) -> T:
+    """Run ``work`` (which adds and flushes) and commit; if another submission for the same
+    meter and month took the live slot first (IntegrityError on ``uq_readings_live``), roll
+    back and run it once more: it then supersedes the winner, and both stay in history."""
+    try:
+        result = work()
+        db.session.commit()
+        return result
+    except IntegrityError:
+        db.session.rollback()
+    result = work()
+    db.session.commit()
+    return result
+
+
+def problem_text(problem: str | None) -> str | None:
+    if problem == "window_closed":
+        window = clock.window()
+        return _(
+            "Readings are accepted from day %(first)s to day %(last)s of the month. The next "
+            "window opens on %(date)s.",
+            first=window.opens_on.day,
+            last=window.closes_on.day,
+            date=format_date(window.opens_on, "long"),
+        )
+    if problem == "meter_removed":
+        return _("This meter is not installed for this month; no readings can be sent for it.")
+    if problem == "race":
+        return _(
+            "Another submission for this meter arrived at the same moment. Check the history "
+            "below and send the readings again if they are not there."
+        )
+    return None
+
+
+def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None) -> dict:
+    """What the Readings tab shows: the window, each meter with its form, history and chart."""
+    window = clock.window()
+    meters = services.contract_readings(contract, window)
+    forms = dict(forms or {})
+    months = services.chart_months(clock.local_today())
+    charts = {}
+    for item in meters:
+        if item.accepts and item.meter.id not in forms:
+            forms[item.meter.id] = reading_form(item.meter, blank=True)
+        charts[item.meter.id] = bar_chart(
+            months,
+            item.monthly_kwh(months),
+            label=lambda month: format_date(month, "LLL yy"),
+        )
+    return {
+        "window": window,
+        "meters": meters,
+        "forms": forms,
+        "charts": charts,
+        "zone_label": zone_label,
+    }
+
+
+@bp.get("/<number>/readings")
+@login_required
+def tab(number: str):
+    """Meters with their last readings, this month's forms, history and consumption chart."""
+    contract = own_contract(number)
+    return render_tab(contract, "readings", "readings/tab.html", **tab_context(contract))
+
+
+def _own_meter(contract: Contract, meter_id: int) -> Meter:
+    meter = services.meter_of(contract, meter_id)
+    if meter is None:
+        abort(404)
+    return meter
+
+
+@bp.post("/<number>/readings/meters/<int:meter_id>")
+@login_required
+def submit(number: str, meter_id: int):
+    """Submit (or, inside the window, correct) this month's readings of one meter."""
+    contract = own_contract(number)
+    meter = _own_meter(contract, meter_id)
+    form = reading_form(meter)
+    problem = None
+    if form.validate_on_submit():
+        typed, confirmed = form.typed(), form.confirm.data
+
+        def work():
+            result = services.submit(
+                meter, typed, confirmed=confirmed, user=current_user, source="portal"
+            )
+            queue_receipt(contract, result, entered_by_office=False)
+            return result
+
+        try:
+            submission = commit_with_retry(work)
+        except IntegrityError:
+            db.session.rollback()
+            problem = "race"
+        else:
+            if submission.ok:
+                flash(
+                    _("Readings received. A confirmation is on its way to your email."), "success"
+                )
+                return htmx_redirect(
+                    url_for(
+                        "readings.receipt",
+                        number=contract.number,
+                        meter_id=meter.id,
+                        period=f"{submission.period:%Y-%m}",
+                    )
+                )
+            problem = submission.problem
+            apply_verdicts(form, submission)
+    return render_form_error(contract, meter, form, problem)
+
+
+def render_form_error(contract: Contract, meter: Meter, form: ReadingForm, problem: str | None):
+    """The form again with its messages (422): in place for htmx, else within the whole tab."""
+    context = tab_context(contract, {meter.id: form})
+    context["problems"] = {meter.id: problem_text(problem)}
+    item = next(item for item in context["meters"] if item.meter.id == meter.id)
+    return render(
+        "electricity/contract.html",
+        "readings/_form.html",
+        status=422,
+        contract=contract,
+        tab="readings",
+        tabs=TABS,
+        body="readings/tab.html",
+        item=item,
+        form=form,
+        **context,
+    )
+
+
+@bp.get("/<number>/readings/meters/<int:meter_id>/<period>")
+@login_required
+def receipt(number: str, meter_id: int, period: str):
+    """The receipt of a month's readings of one meter: values, consumption, time, source."""
+    contract = own_contract(number)
+    meter = _own_meter(contract, meter_id)
+    try:
+        month = parse_period(period)
+    except CellError:
+        abort(404)
+    item = services.meter_readings(meter, clock.window())
+    rows = item.of_period(month)
+    if not rows:
+        abort(404)
+    return render_tab(
+        contract,
+        "readings",
+        "readings/receipt.html",
+        item=item,
+        month=month,
+        rows=sorted(rows, key=lambda r: (not r.live, r.zone, -r.id)),
+        zone_label=zone_label,
+    )

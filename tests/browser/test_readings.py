@@ -1,0 +1,112 @@
+"""In Chromium: a customer sends the readings of a two-zone meter and sees them in the history
+and the chart; the same without JavaScript; the pages pass the HTML checker and axe-core."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.test_contracts import sign_in
+from tests.conftest import axe_violations, check_fragment
+from tests.web import test_readings as readings
+from tests.web.test_readings import NUMBER
+
+# The Readings tab's data and clock (pytest finds fixtures by these module-level names).
+now, setup = readings.now, readings.setup
+
+pytestmark = pytest.mark.sqlite_only
+TAB = f"/electricity/{NUMBER}/readings"
+
+
+def open_tab(page):
+    sign_in(page, "ann@example.com")
+    page.wait_for_url("**/")
+    page.goto(f"/electricity/{NUMBER}")
+    page.locator(".tabs").get_by_role("link", name="Readings").click()
+    page.wait_for_url(f"**{TAB}")
+    page.get_by_role("heading", name="Meter SN-2Z").wait_for()
+
+
+def meter_form(page):
+    return page.locator("form.reading-form").filter(has_text="T2 night")
+
+
+def test_customer_submits_a_two_zone_meter_and_sees_history_and_chart(page, setup):
+    open_tab(page)
+    form = meter_form(page)
+
+    # A value below the last one is refused in place, the other value kept.
+    form.get_by_label("T1 day").fill("2000")
+    form.get_by_label("T2 night").fill("1090")
+    form.get_by_role("button", name="Submit readings").click()
+    page.get_by_text("This is below the last accepted reading, 2,100 for October 2026.").wait_for()
+    assert meter_form(page).get_by_label("T2 night").input_value() == "1090"
+
+    meter_form(page).get_by_label("T1 day").fill("2180")
+    meter_form(page).get_by_role("button", name="Submit readings").click()
+    page.wait_for_url("**/readings/meters/*/2026-11")
+    page.get_by_text("Readings received. A confirmation is on its way to your email.").wait_for()
+    receipt = page.locator(".receipt")
+    assert "Receipt: meter SN-2Z, November 2026" in receipt.inner_text()
+    assert "2,180" in receipt.inner_text() and "1,090" in receipt.inner_text()
+
+    page.get_by_role("link", name="Back to readings").click()
+    page.wait_for_url(f"**{TAB}")
+    history = page.locator("table.readings-history").first
+    history.wait_for()
+    first_rows = history.locator("tbody tr")
+    assert "November 2026" in first_rows.nth(0).inner_text()
+    assert "2,180" in first_rows.nth(0).inner_text() and "80" in first_rows.nth(0).inner_text()
+    assert "1,090" in first_rows.nth(1).inner_text() and "40" in first_rows.nth(1).inner_text()
+
+    # The chart has November's bars; its figures are in the table under it.
+    chart = page.locator("svg.chart").first
+    assert chart.is_visible()
+    titles = chart.locator("rect.bar title").all_text_contents()
+    assert "T1 day, November 2026: 80 kWh" in titles
+    assert "T2 night, November 2026: 40 kWh" in titles
+    page.get_by_text("The chart's figures as a table").first.click()
+    assert page.get_by_role("row", name="November 2026 80 40").first.is_visible()
+
+
+@pytest.mark.parametrize("browser_context_options", [{"java_script_enabled": False}])
+def test_readings_work_without_javascript(page, setup):
+    open_tab(page)
+    form = meter_form(page)
+    form.get_by_label("T1 day").fill("2500")
+    form.get_by_label("T2 night").fill("1090")
+    form.get_by_role("button", name="Submit readings").click()
+    page.get_by_text("That is 400 kWh, over 3 times the average of 100 kWh a month.").wait_for()
+    meter_form(page).get_by_label("I have checked the reading").check()
+    meter_form(page).get_by_role("button", name="Submit readings").click()
+    page.wait_for_url("**/readings/meters/*/2026-11")
+    assert "2,500" in page.locator(".receipt").inner_text()
+
+
+def test_readings_pages_are_valid_and_accessible(
+    page, client, auth, setup, make_user, html_checker
+):
+    auth.login()
+    html_checker(client.get(TAB).text, TAB)
+    check_fragment(html_checker, client.htmx("GET", TAB).text, "readings tab (fragment)")
+    url = f"{TAB}/meters/{setup['two']}"
+    errors = client.post(url, data={"T1": "2500", "T2": "x"})
+    html_checker(errors.text, "readings tab with errors")
+    fragment = client.htmx("POST", url, data={"T1": "2500", "T2": "1090"})
+    check_fragment(html_checker, fragment.text, "form asking for confirmation")
+    client.post(url, data={"T1": "2150", "T2": "1090"})
+    html_checker(client.get(f"{url}/2026-11").text, "receipt")
+
+    make_user(email="op@example.org", role="staff")
+    auth.logout()
+    auth.login(email="op@example.org")
+    for staff_url in (
+        "/staff/readings/",
+        f"/staff/readings/?q={NUMBER}",
+        f"/staff/readings/meters/{setup['two']}",
+    ):
+        html_checker(client.get(staff_url).text, staff_url)
+    bad = client.post("/staff/readings/export", data={"period": "x"})
+    html_checker(bad.text, "export with a bad month")
+
+    open_tab(page)
+    assert axe_violations(page) == []

@@ -1,0 +1,476 @@
+"""The Readings tab: meters, the window (edges, time zone), every check and its message,
+corrections, receipt and email, history and chart, ownership (404)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, Contract, Meter, Reading, User, utcnow
+from lkapp.readings import clock
+
+NUMBER = "EL-0000042"
+# Budapest is UTC+1 in November: 12:00 UTC on the 20th is inside the 15-25 window.
+INSIDE = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def set_now(monkeypatch, when: datetime) -> None:
+    monkeypatch.setattr(clock, "utcnow", lambda: when)
+
+
+@pytest.fixture
+def now(monkeypatch):
+    set_now(monkeypatch, INSIDE)
+    return INSIDE
+
+
+@pytest.fixture
+def setup(app, make_user, now):
+    """Ann's contract with a two-zone meter (a year of history, 100 and 50 kWh a month) and a
+    single-zone meter behind a 40:1 current transformer (no readings yet); Bob's contract."""
+    ann = make_user()
+    bob = make_user(email="bob@example.com")
+    with app.app_context():
+        mine = Contract(
+            number=NUMBER,
+            holder_name="Tisza Bakery Kft.",
+            tax_id="12345678-2-42",
+            address="Budapest, Fő utca 1.",
+            account_id=ann,
+            attached_at=utcnow(),
+        )
+        theirs = Contract(
+            number="EL-0000099", holder_name="Bob Kft.", tax_id="9", address="Pécs", account_id=bob
+        )
+        db.session.add_all([mine, theirs])
+        db.session.flush()
+        two = Meter(
+            contract_id=mine.id,
+            serial="SN-2Z",
+            zones="T1,T2",
+            digits=6,
+            installed_on=date(2020, 1, 1),
+        )
+        ct = Meter(
+            contract_id=mine.id,
+            serial="SN-CT",
+            zones="T1",
+            digits=5,
+            ct_ratio=40,
+            installed_on=date(2020, 1, 1),
+        )
+        other = Meter(contract_id=theirs.id, serial="SN-BOB", installed_on=date(2020, 1, 1))
+        db.session.add_all([two, ct, other])
+        db.session.flush()
+        for month in range(12):  # Nov 2025 .. Oct 2026
+            period = date(2025 + (month + 10) // 12, (month + 10) % 12 + 1, 1)
+            for zone, start, step in (("T1", 1000, 100), ("T2", 500, 50)):
+                db.session.add(
+                    Reading(
+                        meter_id=two.id,
+                        zone=zone,
+                        period=period,
+                        value=Decimal(start + step * month),
+                        submitted_at=datetime(period.year, period.month, 18, 9, tzinfo=UTC),
+                        source="import",
+                    )
+                )
+        db.session.commit()
+        return {"ann": ann, "bob": bob, "two": two.id, "ct": ct.id, "other": other.id}
+
+
+@pytest.fixture
+def ann(setup, auth):
+    auth.login()
+    return setup
+
+
+def submit_url(meter_id: int, number: str = NUMBER) -> str:
+    return f"/electricity/{number}/readings/meters/{meter_id}"
+
+
+def send(client, meter_id, htmx=False, **values):
+    data = {key: str(value) for key, value in values.items()}
+    if htmx:
+        return client.htmx("POST", submit_url(meter_id), data=data)
+    return client.post(submit_url(meter_id), data=data)
+
+
+def live(app, meter_id, period=date(2026, 11, 1)) -> dict[str, Decimal]:
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Reading.zone, Reading.value).where(
+                Reading.meter_id == meter_id,
+                Reading.period == period,
+                Reading.status != "superseded",
+            )
+        ).all()
+        return dict(rows)
+
+
+def all_of(app, meter_id, period=date(2026, 11, 1)) -> list[tuple]:
+    with app.app_context():
+        return db.session.execute(
+            sa.select(Reading.zone, Reading.value, Reading.status, Reading.source)
+            .where(Reading.meter_id == meter_id, Reading.period == period)
+            .order_by(Reading.id)
+        ).all()
+
+
+def error_beside(html: str, field_id: str) -> str:
+    match = re.search(rf'<p class="error" id="{field_id}-error">(.*?)</p>', html, re.S)
+    return match.group(1).strip() if match else ""
+
+
+# --- the tab ----------------------------------------------------------------------------
+
+
+def test_tab_shows_meters_last_readings_and_a_form_per_meter(client, ann):
+    response = client.get(f"/electricity/{NUMBER}/readings")
+    page = response.text
+    assert response.status_code == 200
+    assert 'aria-current="page">Readings</a>' in page
+    assert "Meter SN-2Z" in page and "Meter SN-CT" in page
+    assert "Readings for November 2026 are accepted until November 25, 2026." in page
+    # Last accepted reading per zone with its month: T1 2100, T2 1050 (October).
+    assert re.search(r"T1 day</th>\s*<td class=\"num\">2,100</td>\s*<td>October 2026</td>", page)
+    assert re.search(r"T2 night</th>\s*<td class=\"num\">1,050</td>\s*<td>October 2026</td>", page)
+    # CT ratio of the second meter.
+    assert re.search(r"<dt>CT ratio</dt><dd>40</dd>", page)
+    # Labels: named zones on the two-zone meter, plain "T1" on the single-zone one.
+    assert f'<label for="m{ann["two"]}-T1">T1 day</label>' in page
+    assert f'<label for="m{ann["two"]}-T2">T2 night</label>' in page
+    assert f'<label for="m{ann["ct"]}-T1">T1</label>' in page
+    assert page.count(">Submit readings</button>") == 2
+    assert "I have checked the reading" not in page  # only when the 3x rule asks for it
+
+
+def test_tab_is_a_page_and_a_fragment(client, ann):
+    url = f"/electricity/{NUMBER}/readings"
+    full, fragment = client.get(url), client.htmx("GET", url)
+    assert full.status_code == fragment.status_code == 200
+    assert "<header" in full.text and "<header" not in fragment.text
+    assert fragment.text.lstrip().startswith('<div id="contract-tab"')
+    assert "HX-Request" in fragment.headers["Vary"] and "HX-Request" in full.headers["Vary"]
+
+
+def test_history_and_chart_show_consumption_per_month_and_zone(client, ann):
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    history = page[page.index('class="readings-history"') :]
+    # October 2026: T1 2100 (100 kWh), T2 1050 (50 kWh), source import.
+    assert re.search(
+        r"<td>October 2026</td>\s*<td>T1 day</td>\s*<td class=\"num\">2,100</td>\s*"
+        r"<td class=\"num\">100</td>\s*<td>import</td>",
+        history,
+    )
+    # The chart: an inline SVG image with one bar per zone and month that has consumption
+    # (11 months: the first reading of the history has nothing to count from).
+    svg = re.search(r'<svg class="chart".*?</svg>', page, re.S).group(0)
+    assert 'role="img"' in svg and "style=" not in svg and "<script" not in svg
+    assert svg.count('class="bar zone-t1"') == 11 and svg.count('class="bar zone-t2"') == 11
+    assert "<title>T2 night, October 2026: 50 kWh</title>" in svg
+    # The same figures as a table (for screen readers and without the picture).
+    assert "The chart&#39;s figures as a table" in page or "The chart's figures as a table" in page
+    table = page[page.index('class="chart-data"') :]
+    assert re.search(
+        r"<th scope=\"row\">October 2026</th>\s*"
+        r"<td class=\"num\">100</td><td class=\"num\">50</td>",
+        table,
+    ), table[:3000]
+    # A meter without readings says so.
+    assert "No consumption to show yet" in page and "No readings yet." in page
+
+
+def test_tab_takes_the_same_number_of_queries_whatever_the_meters(app, client, ann):
+    from sqlalchemy import event
+
+    def count():
+        statements = []
+        with app.app_context():
+            engine = db.engine
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert client.get(f"/electricity/{NUMBER}/readings").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(statements)
+
+    before = count()
+    with app.app_context():
+        contract_id = db.session.scalar(sa.select(Contract.id).where(Contract.number == NUMBER))
+        for i in range(5):
+            meter = Meter(contract_id=contract_id, serial=f"SN-X{i}", installed_on=date(2020, 1, 1))
+            db.session.add(meter)
+            db.session.flush()
+            db.session.add(Reading(meter_id=meter.id, zone="T1", period=date(2026, 10, 1), value=5))
+        db.session.commit()
+    assert count() == before
+
+
+# --- the window -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("when", "is_open"),
+    [
+        (datetime(2026, 11, 14, 22, 59, tzinfo=UTC), False),  # 23:59 on the 14th in Budapest
+        (datetime(2026, 11, 14, 23, 0, tzinfo=UTC), True),  # already the 15th in Budapest
+        (datetime(2026, 11, 25, 22, 59, tzinfo=UTC), True),  # 23:59 on the 25th: last minute
+        (datetime(2026, 11, 25, 23, 0, tzinfo=UTC), False),  # the 26th in Budapest
+    ],
+)
+def test_window_edges_are_days_in_the_deployments_time_zone(
+    app, client, ann, monkeypatch, when, is_open
+):
+    set_now(monkeypatch, when)
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    response = send(client, ann["ct"], T1="100")
+    if is_open:
+        assert ">Submit readings</button>" in page
+        assert response.status_code == 302
+        assert live(app, ann["ct"]) == {"T1": Decimal("100")}
+    else:
+        assert ">Submit readings</button>" not in page
+        assert response.status_code == 422
+        assert "The next window opens on" in response.text
+        assert live(app, ann["ct"]) == {} and live(app, ann["ct"], date(2026, 12, 1)) == {}
+
+
+def test_before_the_window_the_form_says_when_it_opens(client, ann, monkeypatch):
+    set_now(monkeypatch, datetime(2026, 11, 3, 9, tzinfo=UTC))
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    assert "The next window opens on November 15, 2026." in page
+    assert "The form opens on November 15, 2026 and stays open until November 25, 2026." in page
+
+
+def test_after_the_window_the_next_one_is_next_month(client, ann, monkeypatch):
+    set_now(monkeypatch, datetime(2026, 12, 28, 9, tzinfo=UTC))
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    assert "The next window opens on January 15, 2027." in page
+    assert "Readings for January 2027" in page
+
+
+def test_window_days_come_from_the_setting(app_config, monkeypatch, make_user, auth):
+    from lkapp import create_app
+    from tests.conftest import Client
+
+    app_config["READINGS_WINDOW"] = "1-5"
+    set_now(monkeypatch, datetime(2026, 11, 20, 12, tzinfo=UTC))
+    app = create_app(app_config)
+    app.test_client_class = Client
+    with app.app_context():
+        window = clock.window()
+    assert not window.is_open and window.opens_on == date(2026, 12, 1)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+# --- submitting -------------------------------------------------------------------------
+
+
+def test_submit_stores_shows_a_receipt_and_emails_it(app, client, ann, mailbox):
+    response = send(client, ann["two"], T1="2180.5", T2="1090")
+    assert response.status_code == 302
+    receipt_url = f"/electricity/{NUMBER}/readings/meters/{ann['two']}/2026-11"
+    assert response.headers["Location"] == receipt_url
+    assert live(app, ann["two"]) == {"T1": Decimal("2180.5"), "T2": Decimal("1090")}
+    assert {row.source for row in all_of(app, ann["two"])} == {"portal"}
+
+    page = client.get(receipt_url).text
+    assert "Readings received. A confirmation is on its way to your email." in page
+    assert "Receipt: meter SN-2Z, November 2026" in page
+    assert re.search(
+        r"T1 day</th>\s*<td class=\"num\">2,180.5</td>\s*<td class=\"num\">80.5</td>", page
+    )
+    assert re.search(
+        r"T2 night</th>\s*<td class=\"num\">1,090</td>\s*<td class=\"num\">40</td>", page
+    )
+    assert "Nov 20, 2026, 1:00:00" in page  # the time, in Budapest
+
+    [mail] = mailbox.to("ann@example.com")
+    text = mailbox.text(mail)
+    assert mail["Subject"] == "Readings received: meter SN-2Z"
+    assert "T1 day: 2,180.5 · 80.5 kWh" in text and "T2 night: 1,090 · 40 kWh" in text
+    assert receipt_url in text
+    with app.app_context():
+        event = db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.action == "reading.submitted")
+        )
+        assert event.actor_id == ann["ann"] and event.details["values"] == "T1 2180.5, T2 1090.0"
+
+
+def test_consumption_uses_the_ct_ratio(app, client, ann):
+    assert send(client, ann["ct"], T1="100").status_code == 302  # the first reading
+    with app.app_context():
+        db.session.execute(
+            sa.update(Reading).where(Reading.meter_id == ann["ct"]).values(period=date(2026, 10, 1))
+        )
+        db.session.commit()
+    assert send(client, ann["ct"], T1="112.5").status_code == 302
+    page = client.get(f"/electricity/{NUMBER}/readings/meters/{ann['ct']}/2026-11").text
+    assert re.search(r"T1</th>\s*<td class=\"num\">112.5</td>\s*<td class=\"num\">500</td>", page)
+
+
+def test_htmx_submit_redirects_to_the_receipt(app, client, ann):
+    response = send(client, ann["two"], htmx=True, T1="2150", T2="1060")
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"].endswith(f"/meters/{ann['two']}/2026-11")
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("", "Enter the value the meter shows for this zone."),
+        ("12a", "Enter the number on the meter, such as 12345 or 12345.5 (digits only)."),
+        ("-5", "Enter the number on the meter, such as 12345 or 12345.5 (digits only)."),
+        ("2150.1234", "At most 3 decimals."),
+        ("1234567", "This meter shows at most 6 digits before the decimal point."),
+        (
+            "2000",
+            "This is below the last accepted reading, 2,100 for October 2026. Check the value; "
+            "if the meter was replaced, ask the office.",
+        ),
+    ],
+)
+def test_each_bad_value_gets_its_message_and_nothing_is_stored(app, client, ann, typed, message):
+    response = send(client, ann["two"], T1=typed, T2="1060")
+    assert response.status_code == 422
+    html = response.text
+    assert error_beside(html, f"m{ann['two']}-T1") == message.replace("'", "&#39;")
+    assert error_beside(html, f"m{ann['two']}-T2") == ""
+    assert f'value="{typed}"' in html or typed == ""  # the form comes back filled in
+    assert 'value="1060"' in html
+    assert "<header" in html  # the whole tab, without JavaScript
+    assert live(app, ann["two"]) == {}  # all zones or nothing
+
+
+def test_htmx_errors_swap_the_meters_form_only(app, client, ann, mailbox):
+    response = send(client, ann["two"], htmx=True, T1="x", T2="")
+    assert response.status_code == 422
+    assert response.text.lstrip().startswith(f'<form id="reading-form-{ann["two"]}"')
+    assert "<header" not in response.text
+    assert error_beside(response.text, f"m{ann['two']}-T2") == (
+        "Enter the value the meter shows for this zone."
+    )
+    assert live(app, ann["two"]) == {} and mailbox.messages == []
+
+
+def test_a_rollover_is_accepted_with_a_note(app, client, ann):
+    with app.app_context():
+        db.session.execute(
+            sa.update(Reading)
+            .where(Reading.meter_id == ann["two"], Reading.period == date(2026, 10, 1))
+            .values(value=Decimal("999950"))
+        )
+        db.session.commit()
+    assert send(client, ann["two"], T1="30", T2="999990").status_code == 302
+    page = client.get(f"/electricity/{NUMBER}/readings/meters/{ann['two']}/2026-11").text
+    assert re.search(r"T1 day</th>\s*<td class=\"num\">30</td>\s*<td class=\"num\">80</td>", page)
+    assert "meter rolled over" in page
+    assert "started again from zero" in page
+
+
+def test_a_big_jump_asks_for_confirmation_first(app, client, ann):
+    # T1 used 100 kWh a month; 301 is over three times that.
+    first = send(client, ann["two"], T1="2401", T2="1060")
+    assert first.status_code == 422
+    assert error_beside(first.text, f"m{ann['two']}-T1") == (
+        "That is 301 kWh, over 3 times the average of 100 kWh a month. Check the reading, "
+        "tick “I have checked the reading” and submit again."
+    )
+    assert f'<label for="m{ann["two"]}-confirm">I have checked the reading</label>' in first.text
+    assert live(app, ann["two"]) == {}
+
+    confirmed = send(client, ann["two"], T1="2401", T2="1060", confirm="y")
+    assert confirmed.status_code == 302
+    assert live(app, ann["two"]) == {"T1": Decimal("2401"), "T2": Decimal("1060")}
+
+
+def test_three_times_the_average_exactly_needs_no_confirmation(app, client, ann):
+    assert send(client, ann["two"], T1="2400", T2="1060").status_code == 302
+
+
+def test_a_correction_supersedes_and_both_stay_in_history(app, client, ann):
+    assert send(client, ann["two"], T1="2150", T2="1060").status_code == 302
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    assert "Readings for this month have been received already." in page
+    assert send(client, ann["two"], T1="2160", T2="1060").status_code == 302
+    assert all_of(app, ann["two"]) == [
+        ("T1", Decimal("2150"), "superseded", "portal"),
+        ("T2", Decimal("1060"), "superseded", "portal"),
+        ("T1", Decimal("2160"), "accepted", "portal"),
+        ("T2", Decimal("1060"), "accepted", "portal"),
+    ]
+    history = client.get(f"/electricity/{NUMBER}/readings").text
+    history = history[history.index('class="readings-history"') :]
+    assert re.search(
+        r'<tr class="superseded">\s*<td>November 2026</td>\s*<td>T1 day</td>\s*'
+        r'<td class="num">2,150</td>',
+        history,
+    )
+    assert history.count(">replaced</span>") == 2
+    # The 3x rule and "not below" compare with October, not with the reading it corrects.
+    assert send(client, ann["two"], T1="2140", T2="1060").status_code == 302
+
+
+def test_a_removed_meter_takes_no_readings(app, client, ann):
+    with app.app_context():
+        db.session.get(Meter, ann["ct"]).removed_on = date(2026, 10, 31)
+        db.session.commit()
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    assert "removed Oct 31, 2026" in page
+    assert page.count(">Submit readings</button>") == 1
+    response = send(client, ann["ct"], T1="100")
+    assert response.status_code == 422
+    assert "This meter is not installed for this month" in response.text
+    assert live(app, ann["ct"]) == {}
+
+
+def test_without_csrf_token_nothing_is_stored(app, client, ann):
+    response = client.post(submit_url(ann["two"]), data={"T1": "2150", "T2": "1060"}, csrf=False)
+    assert response.status_code in (400, 422)
+    assert live(app, ann["two"]) == {}
+
+
+# --- ownership --------------------------------------------------------------------------
+
+
+def test_another_customers_contract_and_meter_are_404(app, client, ann):
+    urls = [
+        "/electricity/EL-0000099/readings",
+        f"/electricity/EL-0000099/readings/meters/{ann['other']}/2026-10",
+        f"/electricity/{NUMBER}/readings/meters/{ann['other']}/2026-10",
+        "/electricity/EL-NOPE/readings",
+        f"/electricity/{NUMBER}/readings/meters/{ann['two']}/2031-01",  # nothing that month
+        f"/electricity/{NUMBER}/readings/meters/{ann['two']}/nonsense",
+    ]
+    for url in urls:
+        assert client.get(url).status_code == 404, url
+        assert client.htmx("GET", url).status_code == 404, url
+    assert send_to(client, f"/electricity/EL-0000099/readings/meters/{ann['other']}") == 404
+    assert send_to(client, submit_url(ann["other"])) == 404  # Bob's meter under Ann's contract
+    assert live(app, ann["other"]) == {}
+
+
+def send_to(client, url) -> int:
+    return client.post(url, data={"T1": "5"}).status_code
+
+
+def test_readings_need_sign_in(client, setup):
+    response = client.get(f"/electricity/{NUMBER}/readings")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_bob_does_not_see_anns_readings(app, client, setup, auth):
+    auth.login(email="bob@example.com")
+    page = client.get("/electricity/EL-0000099/readings").text
+    assert "SN-BOB" in page and "SN-2Z" not in page
+    with app.app_context():
+        assert db.session.get(User, setup["bob"]).email == "bob@example.com"

@@ -1,0 +1,266 @@
+"""The office's side of readings: the export for billing (command and page: content, formula
+guard, idempotence), a reading entered for a customer, and the window reminder."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, Contract, Meter, OutboxMail, Reading, User
+from lkapp.readings.reminders import queue_window_reminders
+from tests.web import test_readings as readings
+from tests.web.test_readings import NUMBER, all_of, error_beside, live, send
+
+# The Readings tab's data and clock (pytest finds fixtures by these module-level names).
+now, setup, ann = readings.now, readings.setup, readings.ann
+
+HEADER = "contract_number;meter_serial;zone;period;value;submitted_at;source"
+NOVEMBER = date(2026, 11, 1)
+
+
+@pytest.fixture
+def formula(app, setup):
+    """A contract and meter whose number and serial would be spreadsheet formulas, with an
+    imported November reading."""
+    with app.app_context():
+        contract = Contract(number="=HYPERLINK(1)", holder_name="X", tax_id="1", address="Y")
+        db.session.add(contract)
+        db.session.flush()
+        meter = Meter(contract_id=contract.id, serial="@SUM(A1)", installed_on=date(2020, 1, 1))
+        db.session.add(meter)
+        db.session.flush()
+        db.session.add(
+            Reading(
+                meter_id=meter.id,
+                zone="T1",
+                period=NOVEMBER,
+                value=Decimal("-0"),
+                submitted_at=datetime(2026, 11, 16, 8, tzinfo=UTC),
+                source="import",
+            )
+        )
+        db.session.commit()
+        return meter.id
+
+
+def export(runner, tmp_path, *extra, name="out.csv"):
+    out = tmp_path / name
+    result = runner.invoke(
+        args=["export", "readings", "--period", "2026-11", "--out", str(out), *extra]
+    )
+    return result, (out.read_bytes().decode("utf-8") if out.exists() else None)
+
+
+def statuses(app) -> dict[str, int]:
+    with app.app_context():
+        return dict(
+            db.session.execute(
+                sa.select(Reading.status, sa.func.count())
+                .where(Reading.period == NOVEMBER)
+                .group_by(Reading.status)
+            ).all()
+        )
+
+
+# --- export -----------------------------------------------------------------------------
+
+
+def test_export_command_writes_the_design_format_with_the_formula_guard(
+    app, client, ann, formula, runner, tmp_path
+):
+    assert send(client, ann["two"], T1="2150.25", T2="1060").status_code == 302
+    result, text = export(runner, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "Exported 3 reading(s) of 2026-11" in result.output
+    lines = text.split("\r\n")
+    assert lines[0] == "\ufeff" + HEADER
+    assert lines[1:] == [
+        "'=HYPERLINK(1);'@SUM(A1);T1;2026-11;0.000;2026-11-16T08:00:00+00:00;import",
+        f"{NUMBER};SN-2Z;T1;2026-11;2150.250;2026-11-20T12:00:00+00:00;portal",
+        f"{NUMBER};SN-2Z;T2;2026-11;1060.000;2026-11-20T12:00:00+00:00;portal",
+        "",
+    ]
+    assert statuses(app) == {"exported": 3}
+    with app.app_context():
+        event = db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.action == "readings.exported")
+        )
+        assert event.details == {"period": "2026-11", "rows": "3", "all": "False"}
+
+
+def test_a_second_export_has_only_new_or_corrected_readings_unless_all(
+    app, client, ann, formula, runner, tmp_path
+):
+    assert send(client, ann["two"], T1="2150", T2="1060").status_code == 302
+    assert export(runner, tmp_path, name="first.csv")[0].exit_code == 0
+
+    result, text = export(runner, tmp_path, name="second.csv")
+    assert "Exported 0 reading(s)" in result.output
+    assert text == "\ufeff" + HEADER + "\r\n"
+
+    # Ann corrects T1 and sends her CT meter: only those go next time.
+    assert send(client, ann["two"], T1="2155", T2="1060").status_code == 302
+    assert send(client, ann["ct"], T1="77").status_code == 302
+    result, text = export(runner, tmp_path, name="third.csv")
+    rows = text.split("\r\n")[1:-1]
+    assert [row.split(";")[1:3] + [row.split(";")[4]] for row in rows] == [
+        ["SN-2Z", "T1", "2155.000"],
+        ["SN-2Z", "T2", "1060.000"],
+        ["SN-CT", "T1", "77.000"],
+    ]
+
+    # --all: every live reading of the month once, never a superseded one.
+    result, text = export(runner, tmp_path, "--all", name="all.csv")
+    rows = text.split("\r\n")[1:-1]
+    assert len(rows) == 4 and not any("2150.000" in row for row in rows)
+    assert statuses(app) == {"exported": 4, "superseded": 2}
+
+
+def test_export_command_refuses_a_bad_period_and_marks_nothing(app, client, ann, runner, tmp_path):
+    assert send(client, ann["two"], T1="2150", T2="1060").status_code == 302
+    result = runner.invoke(args=["export", "readings", "--period", "2026-13"])
+    assert result.exit_code == 2 and "is not a month of the calendar" in result.output
+    result = runner.invoke(
+        args=[
+            "export",
+            "readings",
+            "--period",
+            "2026-11",
+            "--out",
+            str(tmp_path / "no/such/dir.csv"),
+        ]
+    )
+    assert result.exit_code == 1 and "cannot write" in result.output
+    assert statuses(app) == {"accepted": 2}  # an unwritten file marks nothing
+
+
+@pytest.fixture
+def operator(make_user, setup, auth, client):
+    make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+    return client
+
+
+def test_export_page_downloads_the_csv_and_marks_the_readings(app, operator, formula):
+    page = operator.get("/staff/readings/")
+    assert page.status_code == 200
+    assert 'aria-current="page">Readings</a>' in page.text
+    assert 'value="2026-11"' in page.text  # this month's window is open
+    assert "November 2026: 1 new or corrected, 0 exported before." in page.text
+
+    response = operator.post("/staff/readings/export", data={"period": "2026-11"})
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="readings-2026-11.csv"'
+    assert response.text.startswith("\ufeff" + HEADER + "\r\n'=HYPERLINK(1);'@SUM(A1);T1;")
+    assert statuses(app) == {"exported": 1}
+
+    again = operator.post("/staff/readings/export", data={"period": "2026-11"})
+    assert again.text == "\ufeff" + HEADER + "\r\n"
+    everything = operator.post(
+        "/staff/readings/export", data={"period": "2026-11", "everything": "y"}
+    )
+    assert everything.text.count("\r\n") == 2
+    assert "readings-2026-11-all.csv" in everything.headers["Content-Disposition"]
+
+
+def test_export_page_keeps_a_bad_month_with_a_message(app, operator, formula):
+    response = operator.post("/staff/readings/export", data={"period": "11/2026"})
+    assert response.status_code == 422
+    assert error_beside(response.text, "period") == "Enter a month as YYYY-MM, for example 2026-11."
+    assert 'value="11/2026"' in response.text
+    assert statuses(app) == {"accepted": 1}
+
+
+def test_readings_office_pages_are_for_staff_only(client, ann):
+    assert client.get("/staff/readings/").status_code == 403
+    assert client.post("/staff/readings/export", data={"period": "2026-11"}).status_code == 403
+    assert client.get(f"/staff/readings/meters/{ann['two']}").status_code == 403
+
+
+# --- entering a reading for a customer --------------------------------------------------
+
+
+def test_operator_finds_the_meter_and_enters_readings_with_the_same_checks(
+    app, operator, setup, mailbox
+):
+    found = operator.get(f"/staff/readings/?q={NUMBER.lower()}").text
+    assert f'href="/staff/readings/meters/{setup["two"]}">SN-2Z</a>' in found
+    assert f'href="/staff/readings/meters/{setup["ct"]}">SN-CT</a>' in found
+    assert "SN-BOB" not in found
+    assert "No meter has the serial" in operator.get("/staff/readings/?q=nothing").text
+
+    url = f"/staff/readings/meters/{setup['two']}"
+    page = operator.get(url).text
+    assert "Meter SN-2Z" in page and "ann@example.com" in page and "Submit readings" in page
+
+    below = operator.post(url, data={"T1": "2000", "T2": "1060"})
+    assert below.status_code == 422
+    assert "This is below the last accepted reading, 2,100 for October 2026." in below.text
+    jump = operator.post(url, data={"T1": "2500", "T2": "1060"})
+    assert jump.status_code == 422 and "I have checked the reading" in jump.text
+    assert live(app, setup["two"]) == {}
+
+    done = operator.post(url, data={"T1": "2150", "T2": "1060"})
+    assert done.status_code == 302 and done.headers["Location"] == url
+    assert [row[2:] for row in all_of(app, setup["two"])] == [("accepted", "operator")] * 2
+    page = operator.get(url).text
+    assert "Readings of meter SN-2Z entered for the customer." in page
+    assert page.count("<td>operator</td>") == 2
+    [mail] = mailbox.to("ann@example.com")
+    assert "The office entered these readings on your behalf." in mailbox.text(mail)
+    with app.app_context():
+        staff_id = db.session.scalar(sa.select(User.id).where(User.email == "op@example.org"))
+        assert set(
+            db.session.scalars(sa.select(Reading.user_id).where(Reading.source == "operator"))
+        ) == {staff_id}
+
+
+def test_operator_sees_404_for_a_missing_meter(operator):
+    assert operator.get("/staff/readings/meters/99999").status_code == 404
+    assert operator.post("/staff/readings/meters/99999", data={"T1": "1"}).status_code == 404
+
+
+# --- the window reminder ----------------------------------------------------------------
+
+
+def outbox(app) -> list[tuple[str, str]]:
+    with app.app_context():
+        return db.session.execute(sa.select(OutboxMail.recipient, OutboxMail.body_text)).all()
+
+
+def remind(app, today: date) -> int:
+    with app.app_context():
+        count = queue_window_reminders(today)
+        db.session.commit()
+        return count
+
+
+def test_reminder_goes_once_per_window_to_those_who_want_it_and_have_not_sent(app, setup):
+    with app.app_context():
+        db.session.get(User, setup["bob"]).notify_readings = False
+        db.session.commit()
+    assert remind(app, date(2026, 11, 14)) == 0  # the window is not open yet
+    assert remind(app, date(2026, 11, 15)) == 1
+    [(recipient, body)] = outbox(app)
+    assert recipient == "ann@example.com"
+    assert "The meter readings for November 2026 are accepted until November 25, 2026." in body
+    assert f"Waiting for readings: contract {NUMBER}." in body
+    assert remind(app, date(2026, 11, 16)) == 0  # once per window
+    with app.app_context():
+        assert db.session.get(User, setup["ann"]).readings_reminded_for == NOVEMBER
+    assert remind(app, date(2026, 12, 15)) == 1  # the next window
+
+
+def test_no_reminder_once_every_meter_has_its_reading(app, client, ann):
+    assert send(client, ann["two"], T1="2150", T2="1060").status_code == 302
+    assert send(client, ann["ct"], T1="10").status_code == 302
+    with app.app_context():
+        db.session.execute(sa.delete(OutboxMail))
+        db.session.commit()
+    assert remind(app, date(2026, 11, 20)) == 1  # Bob alone
+    assert [recipient for recipient, _ in outbox(app)] == ["bob@example.com"]
