@@ -1,0 +1,210 @@
+"""Back office: the audit log, filtered by account, contract, kind of event and dates; paged,
+and as a CSV download (every cell guarded against spreadsheet formulas).
+
+"Account" matches the events it did (actor) and the events done to it (object); "contract"
+matches the events recorded on the contract. Dates are days in the deployment's time zone,
+both ends included.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Response, current_app, request, stream_with_context, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length, Optional, ValidationError
+
+from ..auth.decorators import staff_required
+from ..domain.csvformat import format_cell
+from ..extensions import db
+from ..htmx import render
+from ..models import AuditEvent, Contract, User, utcnow
+from ..services import audit
+from ..services.billing.export import csv_chunks
+from .views import bp
+
+PER_PAGE = 50
+CSV_COLUMNS = ("created_at", "actor", "action", "object_type", "object_id", "ip", "details")
+
+KINDS = (
+    ("auth", _l("Accounts and sign-in")),
+    ("contract", _l("Contracts and codes")),
+    ("import", _l("Imports")),
+    ("user", _l("Staff accounts")),
+    ("reading", _l("Readings")),
+    ("question", _l("Questions")),
+    ("audit", _l("Audit log exports")),
+)
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class AuditFilterForm(FlaskForm):
+    """A GET form (changes nothing): no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    user = StringField(_l("Account (email)"), validators=[Length(max=254)], filters=[_strip])
+    contract = StringField(_l("Contract number"), validators=[Length(max=30)], filters=[_strip])
+    kind = SelectField(
+        _l("Kind of event"),
+        choices=[SelectChoice("", _l("All")), *(SelectChoice(k, label) for k, label in KINDS)],
+        default="",
+    )
+    since = DateField(_l("From"), validators=[Optional()])
+    until = DateField(_l("To"), validators=[Optional()])
+
+    def validate_until(self, field):
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError(_l("The end date is before the start date."))
+
+
+def _day_start(day: date) -> datetime:
+    """Midnight of ``day`` in the deployment's time zone, as an aware datetime."""
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+
+
+class Filters:
+    """The form's valid values as SQL conditions; ``unknown`` names an account or contract
+    that does not exist (then nothing matches, and the page says why)."""
+
+    def __init__(self, form: AuditFilterForm):
+        self.conditions: list = []
+        self.unknown: list[str] = []
+        self.args: dict[str, str] = {}
+        if form.user.data:
+            self.args["user"] = form.user.data
+            user_id = db.session.scalar(
+                sa.select(User.id).where(sa.func.lower(User.email) == form.user.data.lower())
+            )
+            if user_id is None:
+                self.unknown.append("user")
+            else:
+                self.conditions.append(
+                    sa.or_(
+                        AuditEvent.actor_id == user_id,
+                        sa.and_(
+                            AuditEvent.object_type == "User",
+                            AuditEvent.object_id == str(user_id),
+                        ),
+                    )
+                )
+        if form.contract.data:
+            self.args["contract"] = form.contract.data
+            contract_id = db.session.scalar(
+                sa.select(Contract.id).where(Contract.number == form.contract.data)
+            )
+            if contract_id is None:
+                self.unknown.append("contract")
+            else:
+                self.conditions.append(
+                    sa.and_(
+                        AuditEvent.object_type == "Contract",
+                        AuditEvent.object_id == str(contract_id),
+                    )
+                )
+        if form.kind.data:
+            self.args["kind"] = form.kind.data
+            self.conditions.append(AuditEvent.action.startswith(form.kind.data + "."))
+        if form.since.data:
+            self.args["since"] = form.since.data.isoformat()
+            self.conditions.append(AuditEvent.created_at >= _day_start(form.since.data))
+        if form.until.data:
+            self.args["until"] = form.until.data.isoformat()
+            end = _day_start(form.until.data + timedelta(days=1))
+            self.conditions.append(AuditEvent.created_at < end)
+
+    def statement(self):
+        stmt = sa.select(AuditEvent, User.email).outerjoin(User, User.id == AuditEvent.actor_id)
+        if self.unknown:
+            return stmt.where(sa.false())
+        return stmt.where(*self.conditions)
+
+
+def _form() -> tuple[AuditFilterForm, Filters, bool]:
+    form = AuditFilterForm(request.args)
+    valid = form.validate()
+    if not valid:
+        # Filter by the fields that are right; the wrong ones say why beside them.
+        for name in form.errors:
+            field = getattr(form, name)
+            field.data = None
+            if isinstance(field, DateField):
+                field.raw_data = []  # a date input cannot show a value that is not a date
+    return form, Filters(form), valid
+
+
+@bp.get("/audit")
+@staff_required
+def audit_log():
+    """The audit log, newest first, 50 a page; the filters go into the address."""
+    form, filters, valid = _form()
+    stmt = filters.statement()
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+    pages = max(1, -(-total // PER_PAGE))
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    rows = db.session.execute(
+        stmt.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
+    ).all()
+    return render(
+        "staff/audit/index.html",
+        "staff/audit/_results.html",
+        status=200 if valid else 422,
+        form=form,
+        filters=filters,
+        rows=rows,
+        total=total,
+        page_number=page,
+        pages=pages,
+        csv_url=url_for("staff.audit_csv", **filters.args),
+        url_for_page=lambda number: url_for("staff.audit_log", page=number, **filters.args),
+    )
+
+
+def _details(details: dict | None) -> str:
+    return json.dumps(details or {}, ensure_ascii=False, sort_keys=True)
+
+
+@bp.get("/audit.csv")
+@staff_required
+def audit_csv():
+    """The filtered log as CSV (UTF-8 with BOM, ``;``), streamed; the export is audited."""
+    form, filters, _valid = _form()
+    audit.record("audit.exported", actor=current_user, **filters.args)
+    db.session.commit()
+    stmt = filters.statement().order_by(AuditEvent.created_at, AuditEvent.id)
+
+    def rows():
+        result = db.session.execute(stmt.execution_options(yield_per=1000))
+        for event, email in result:
+            yield (
+                format_cell(event.created_at),
+                email or "",
+                event.action,
+                event.object_type,
+                event.object_id,
+                event.ip,
+                _details(event.details),
+            )
+
+    filename = f"audit-{utcnow():%Y%m%d-%H%M%S}.csv"
+    return Response(
+        stream_with_context(csv_chunks(CSV_COLUMNS, rows(), period_columns=())),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,246 @@
+"""Back office: find a customer account, see its contracts, sign-ins and sessions, lock or
+unlock it (with a reason), send a new confirmation link.
+
+Staff never see or set a customer's password: nothing here reads or writes it. A customer who
+lost it uses "Forgot password?"; a staff lock is lifted only here (a reset does not lift it).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import SearchField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from ..auth import mails
+from ..auth import services as accounts
+from ..auth.decorators import staff_required
+from ..auth.sessions import active_sessions
+from ..extensions import db
+from ..htmx import redirect as htmx_redirect
+from ..htmx import render
+from ..models import AuditEvent, Contract, User
+from ..services import audit
+from .views import bp
+
+PER_PAGE = 20
+HISTORY = 30
+# What the sign-in history shows: sign-ins, failures and what happened to the lock.
+SIGN_IN_ACTIONS = (
+    "auth.login",
+    "auth.login_failed",
+    "auth.locked",
+    "auth.unlocked",
+    "auth.password_reset",
+    "auth.sessions_revoked",
+)
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class CustomerSearchForm(FlaskForm):
+    """A GET form (changes nothing): no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(
+        _l("Email, name or tax ID"),
+        validators=[Length(max=100)],
+        filters=[_strip],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            DataRequired(_l("Say why; it goes into the audit log.")),
+            Length(min=3, max=500, message=_l("Between 3 and 500 characters.")),
+        ],
+        filters=[_strip],
+    )
+
+
+def search_customers(query: str, page: int) -> tuple[list, int, int, int]:
+    """Customer accounts whose email, name or tax id contains ``query``; (rows, total, page,
+    pages). Two queries: the count and the page."""
+    stmt = sa.select(
+        User.id,
+        User.email,
+        User.name,
+        User.tax_id,
+        User.confirmed_at,
+        User.locked_at,
+        User.created_at,
+    ).where(User.role == "customer")
+    if query:
+        lowered = query.lower()
+        conditions = [
+            sa.func.lower(User.email).contains(lowered, autoescape=True),
+            sa.func.lower(User.name).contains(lowered, autoescape=True),
+            User.tax_id.contains(query, autoescape=True),
+        ]
+        bare = query.replace("-", "").replace(" ", "")
+        if bare:
+            conditions.append(sa.func.replace(User.tax_id, "-", "").contains(bare, autoescape=True))
+        stmt = stmt.where(sa.or_(*conditions))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+    pages = max(1, -(-total // PER_PAGE))
+    page = min(max(page, 1), pages)
+    rows = db.session.execute(
+        stmt.order_by(sa.func.lower(User.email)).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+    ).all()
+    return rows, total, page, pages
+
+
+@bp.get("/customers")
+@staff_required
+def customers():
+    """Find a customer account; live (htmx) and as a plain GET form."""
+    form = CustomerSearchForm(request.args)
+    query = form.q.data if form.validate() and form.q.data else ""
+    rows, total, page, pages = search_customers(query, request.args.get("page", 1, type=int))
+    url = url_for("staff.customers")
+    form.q.render_kw = {
+        **(form.q.render_kw or {}),
+        "data-hx-get": url,
+        "data-hx-trigger": "input changed delay:300ms, search",
+        "data-hx-target": "#customer-results",
+        "data-hx-swap": "outerHTML",
+        "data-hx-replace-url": "true",
+    }
+    return render(
+        "staff/customers/index.html",
+        "staff/customers/_results.html",
+        form=form,
+        query=query,
+        rows=rows,
+        total=total,
+        page_number=page,
+        pages=pages,
+        url_for_page=lambda number: url_for("staff.customers", q=query or None, page=number),
+    )
+
+
+def _customer(user_id: int) -> User:
+    """A customer account (staff accounts are the admins' business: 404 here)."""
+    user = db.session.get(User, user_id)
+    if user is None or user.role != "customer":
+        abort(404)
+    return user
+
+
+def _context(user: User, **forms) -> dict:
+    contracts = db.session.scalars(
+        sa.select(Contract).where(Contract.account_id == user.id).order_by(Contract.number)
+    ).all()
+    history = db.session.scalars(
+        sa.select(AuditEvent)
+        .where(
+            AuditEvent.object_type == "User",
+            AuditEvent.object_id == str(user.id),
+            AuditEvent.action.in_(SIGN_IN_ACTIONS),
+        )
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(HISTORY)
+    ).all()
+    return {
+        "customer": user,
+        "contracts": contracts,
+        "history": history,
+        "sessions": active_sessions(user),
+        "lock_form": forms.get("lock_form") or ReasonForm(formdata=None),
+        "unlock_form": forms.get("unlock_form") or ReasonForm(formdata=None),
+    }
+
+
+@bp.get("/customers/<int:user_id>")
+@staff_required
+def customer(user_id: int):
+    """A customer: account facts, contracts, sign-in history, active sessions, actions."""
+    return render_template("staff/customers/customer.html", **_context(_customer(user_id)))
+
+
+def _note_reason(user: User, action: str, reason: str) -> None:
+    """Put the staff's reason on the event ``lock_account`` / ``unlock_account`` just added."""
+    for item in db.session.new:
+        if (
+            isinstance(item, AuditEvent)
+            and item.action == action
+            and item.object_type == "User"
+            and item.object_id == str(user.id)
+        ):
+            item.details = {**(item.details or {}), "note": reason}
+            return
+    audit.record(action + "_note", actor=current_user, obj=user, note=reason)
+
+
+def _reason_form_or_422(user: User, name: str):
+    form = ReasonForm()
+    if form.validate_on_submit():
+        return form, None
+    return None, render(
+        "staff/customers/customer.html",
+        f"staff/customers/_{name}_form.html",
+        status=422,
+        **_context(user, **{f"{name}_form": form}),
+    )
+
+
+@bp.post("/customers/<int:user_id>/lock")
+@staff_required
+def lock(user_id: int):
+    """Lock the account: it cannot sign in, its sessions end; only staff lift it."""
+    user = _customer(user_id)
+    form, refusal = _reason_form_or_422(user, "lock")
+    if refusal is not None:
+        return refusal
+    if user.locked_at is not None and user.locked_reason == accounts.STAFF_LOCK:
+        flash(_("The account is locked already."), "info")
+    else:
+        accounts.lock_account(user, current_user)
+        _note_reason(user, "auth.locked", form.reason.data)
+        db.session.commit()
+        flash(_("The account is locked and all its sessions have ended."), "success")
+    return htmx_redirect(url_for("staff.customer", user_id=user.id))
+
+
+@bp.post("/customers/<int:user_id>/unlock")
+@staff_required
+def unlock(user_id: int):
+    """Lift a lock (a staff lock, or one after too many failed sign-ins)."""
+    user = _customer(user_id)
+    form, refusal = _reason_form_or_422(user, "unlock")
+    if refusal is not None:
+        return refusal
+    if user.locked_at is None:
+        flash(_("The account is not locked."), "info")
+    else:
+        accounts.unlock_account(user, current_user)
+        _note_reason(user, "auth.unlocked", form.reason.data)
+        db.session.commit()
+        flash(_("The account is unlocked; the customer can sign in again."), "success")
+    return htmx_redirect(url_for("staff.customer", user_id=user.id))
+
+
+@bp.post("/customers/<int:user_id>/confirmation")
+@staff_required
+def resend_confirmation(user_id: int):
+    """Send a new confirmation link to an account that has not confirmed its email."""
+    user = _customer(user_id)
+    if user.is_confirmed:
+        flash(_("This email address is confirmed already."), "info")
+    else:
+        mails.confirmation(user)
+        audit.record("auth.confirmation_resent", actor=current_user, obj=user, by_staff=True)
+        db.session.commit()
+        flash(_("A new confirmation link was sent to %(email)s.", email=user.email), "success")
+    return htmx_redirect(url_for("staff.customer", user_id=user.id))

@@ -1,0 +1,151 @@
+"""The audit log in the back office: filters, pages, CSV export guarded against formulas."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, Contract
+
+pytestmark = pytest.mark.sqlite_only
+
+
+@pytest.fixture
+def log(app, make_user):
+    """A customer, a contract and some events on known days (times in UTC; the deployment
+    is in Europe/Budapest, UTC+1 in January)."""
+    ann = make_user(email="ann@example.com")
+    bob = make_user(email="bob@example.com")
+    with app.app_context():
+        contract = Contract(number="EL-9", holder_name="H", tax_id="1", address="A")
+        db.session.add(contract)
+        db.session.flush()
+
+        def event(action, when, actor=None, obj=("", ""), **details):
+            db.session.add(
+                AuditEvent(
+                    action=action,
+                    actor_id=actor,
+                    object_type=obj[0],
+                    object_id=obj[1],
+                    ip="198.51.100.1",
+                    details=details,
+                    created_at=when,
+                )
+            )
+
+        event("auth.login", datetime(2025, 1, 10, 9, tzinfo=UTC), ann, ("User", str(ann)))
+        event("auth.login_failed", datetime(2025, 1, 11, 9, tzinfo=UTC), None, ("User", str(ann)))
+        event("auth.login", datetime(2025, 1, 12, 9, tzinfo=UTC), bob, ("User", str(bob)))
+        # 23:30 UTC on the 12th is already the 13th in Budapest.
+        event(
+            "contract.attached",
+            datetime(2025, 1, 12, 23, 30, tzinfo=UTC),
+            ann,
+            ("Contract", str(contract.id)),
+            note='=HYPERLINK("http://evil.example")',
+        )
+        event("import.completed", datetime(2025, 1, 14, 9, tzinfo=UTC), None, rows="3")
+        db.session.commit()
+    return ann, bob
+
+
+@pytest.fixture
+def staff(make_user, auth):
+    make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+
+
+def shown_actions(html: str) -> list[str]:
+    import re
+
+    return re.findall(r"<td><code>([a-z_.]+)</code></td>", html)
+
+
+def test_filters_by_account_contract_kind_and_days(client, log, staff):
+    everything = shown_actions(client.get("/staff/audit").text)
+    assert everything[:5] == [
+        "auth.login",  # the staff's own sign-in, today
+        "import.completed",
+        "contract.attached",
+        "auth.login",
+        "auth.login_failed",
+    ]
+    ann = shown_actions(client.get("/staff/audit?user=ANN@example.com").text)
+    assert ann == ["contract.attached", "auth.login_failed", "auth.login"]
+    assert shown_actions(client.get("/staff/audit?contract=EL-9").text) == ["contract.attached"]
+    assert shown_actions(client.get("/staff/audit?kind=import").text) == ["import.completed"]
+    days = client.get("/staff/audit?since=2025-01-11&until=2025-01-12").text
+    assert shown_actions(days) == ["auth.login", "auth.login_failed"], "the 13th in Budapest"
+    assert shown_actions(client.get("/staff/audit?since=2025-01-13&until=2025-01-13").text) == [
+        "contract.attached"
+    ]
+    both = client.get("/staff/audit?user=ann@example.com&kind=auth&until=2025-01-10").text
+    assert shown_actions(both) == ["auth.login"]
+
+
+def test_unknown_names_and_bad_dates_are_said_plainly(client, log, staff):
+    page = client.get("/staff/audit?user=nobody@example.com")
+    assert page.status_code == 200
+    assert "No account has this email address." in page.text and "0 events." in page.text
+    assert "No contract has this number." in client.get("/staff/audit?contract=EL-404").text
+    bad = client.get("/staff/audit?since=2025-13-45&until=2025-01-01")
+    assert bad.status_code == 422
+    assert 'id="since-error"' in bad.text and "Not a valid date value." in bad.text
+    backwards = client.get("/staff/audit?since=2025-02-01&until=2025-01-01")
+    assert backwards.status_code == 422
+    assert "The end date is before the start date." in backwards.text
+
+
+def test_pages_and_htmx(app, client, log, staff):
+    with app.app_context():
+        db.session.add_all(
+            AuditEvent(action="auth.logout", created_at=datetime(2024, 1, 1, tzinfo=UTC))
+            for _ in range(60)
+        )
+        db.session.commit()
+    first = client.get("/staff/audit?kind=auth").text
+    assert "64 events." in first
+    assert 'href="/staff/audit?page=2&amp;kind=auth"' in first
+    second = client.htmx("GET", "/staff/audit?page=2&kind=auth")
+    assert second.text.lstrip().startswith('<div id="audit-results"')
+    assert "<header" not in second.text and "HX-Request" in second.headers["Vary"]
+    assert len(shown_actions(second.text)) == 14
+
+
+def test_csv_export_follows_the_filters_and_guards_formulas(app, client, log, staff):
+    response = client.get("/staff/audit.csv?contract=EL-9")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="audit-')
+    body = response.get_data(as_text=True)
+    assert body.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff")), delimiter=";"))
+    assert rows[0] == [
+        "created_at", "actor", "action", "object_type", "object_id", "ip", "details",
+    ]  # fmt: skip
+    [row] = rows[1:]
+    assert row[1:4] == ["ann@example.com", "contract.attached", "Contract"]
+    assert row[0] == "2025-01-12T23:30:00+00:00"
+    # The details cell starts with "{": harmless; a cell that starts like a formula is guarded.
+    assert "=HYPERLINK" in row[6] and not row[6].startswith("=")
+    with app.app_context():
+        [exported] = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "audit.exported")
+        ).all()
+        assert exported.details == {"contract": "EL-9"}
+
+
+def test_csv_cells_that_start_like_formulas_get_a_quote(app, client, staff, make_user):
+    make_user(email="=cmd@example.com")
+    with app.app_context():
+        db.session.add(AuditEvent(action="auth.login", ip="@SUM(A1)", details={}))
+        db.session.commit()
+    body = client.get("/staff/audit.csv?kind=auth").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff")), delimiter=";"))
+    assert [row[5] for row in rows[1:] if "SUM" in row[5]] == ["'@SUM(A1)"]

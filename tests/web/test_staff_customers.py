@@ -1,0 +1,158 @@
+"""The office's customer pages: search, the account page, lock / unlock with a reason,
+a new confirmation link; never a password."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, Contract, User, UserSession
+from tests.conftest import TEST_PASSWORD
+
+
+@pytest.fixture
+def customer(app, make_user):
+    user_id = make_user(email="ann@example.com", name="Ann's Bakery Ltd", tax_id="12345678-2-42")
+    with app.app_context():
+        db.session.add(
+            Contract(
+                number="EL-77",
+                holder_name="Ann's Bakery",
+                tax_id="1",
+                address="x",
+                account_id=user_id,
+            )
+        )
+        db.session.commit()
+    return user_id
+
+
+@pytest.fixture
+def staff(make_user, auth):
+    user_id = make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+    return user_id
+
+
+def events(app, action):
+    with app.app_context():
+        return db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        ).all()
+
+
+@pytest.mark.sqlite_only
+def test_find_by_email_name_or_tax_id_and_only_customers(app, client, customer, staff, make_user):
+    make_user(email="bob@example.com", name="Bob Plumbing", tax_id="99")
+    for query in ("ANN@", "bakery", "12345678242", "12345678-2-42"):
+        page = client.get(f"/staff/customers?q={query}").text
+        assert "1 account matches" in page and "ann@example.com" in page, query
+        assert "bob@example.com" not in page
+    everyone = client.htmx("GET", "/staff/customers").text
+    assert "2 customer accounts in all." in everyone
+    assert "op@example.org" not in everyone, "staff accounts are not customers"
+    fragment = client.htmx("GET", "/staff/customers?q=bob")
+    assert fragment.text.lstrip().startswith('<div id="customer-results"')
+    assert "HX-Request" in fragment.headers["Vary"]
+    assert client.get("/staff/customers?q=nobody-here").text.count("<tbody>") == 0
+
+
+def test_customer_page_shows_contracts_sign_ins_and_sessions_not_the_password(
+    app, client, customer, staff, make_user
+):
+    # The customer signs in from elsewhere once, and fails once.
+    other = app.test_client()
+    other.post("/login", data={"email": "ann@example.com", "password": "wrong password 1"})
+    other.post(
+        "/login",
+        data={"email": "ann@example.com", "password": TEST_PASSWORD},
+        environ_base={"REMOTE_ADDR": "203.0.113.7"},
+        headers={"User-Agent": "Mozilla/5.0 (Windows NT 10.0) Firefox/128.0"},
+    )
+    page = client.get(f"/staff/customers/{customer}")
+    assert page.status_code == 200
+    text = page.text
+    assert "EL-77" in text and 'href="/staff/contracts/EL-77"' in text
+    assert "Signed in" in text and "Failed sign-in" in text and "203.0.113.7" in text
+    assert "Firefox on Windows" in text, "the active session is listed"
+    with app.app_context():
+        password_hash = db.session.get(User, customer).password_hash
+    assert password_hash not in text and 'type="password"' not in text
+    # Staff accounts are not shown here; unknown ids are 404.
+    assert client.get(f"/staff/customers/{staff}").status_code == 404
+    assert client.get("/staff/customers/999999").status_code == 404
+
+
+def test_lock_needs_a_reason_then_ends_sessions_and_unlock_lifts_it(app, client, customer, staff):
+    other = app.test_client()
+    other.post("/login", data={"email": "ann@example.com", "password": TEST_PASSWORD})
+    assert other.get("/electricity").status_code == 200
+
+    refused = client.post(f"/staff/customers/{customer}/lock", data={"reason": ""})
+    assert refused.status_code == 422 and "Say why; it goes into the audit log." in refused.text
+    fragment = client.htmx("POST", f"/staff/customers/{customer}/lock", data={"reason": "x"})
+    assert fragment.status_code == 422
+    assert fragment.text.lstrip().startswith('<form id="lock-form"')
+    assert events(app, "auth.locked") == []
+
+    done = client.post(
+        f"/staff/customers/{customer}/lock", data={"reason": "Customer reported a stolen laptop"}
+    )
+    assert done.status_code == 302
+    page = client.get(done.headers["Location"]).text
+    assert "The account is locked" in page and "locked by staff" in page
+    assert 'id="unlock-form"' in page
+    [locked] = events(app, "auth.locked")
+    assert (
+        locked.actor_id == staff and locked.details["note"] == "Customer reported a stolen laptop"
+    )
+    assert other.get("/electricity").status_code == 302, "the customer's session ended"
+    with app.app_context():
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count(UserSession.id)).where(
+                    UserSession.user_id == customer, UserSession.revoked_at.is_(None)
+                )
+            )
+            == 0
+        )
+    # The customer cannot sign in now.
+    response = other.post("/login", data={"email": "ann@example.com", "password": TEST_PASSWORD})
+    assert response.status_code == 422
+
+    unlocked = client.post(
+        f"/staff/customers/{customer}/unlock", data={"reason": "Identity checked at the office"}
+    )
+    assert unlocked.status_code == 302
+    [event] = events(app, "auth.unlocked")
+    assert event.actor_id == staff and event.details["note"] == "Identity checked at the office"
+    with app.app_context():
+        assert db.session.get(User, customer).locked_at is None
+    assert (
+        other.post(
+            "/login", data={"email": "ann@example.com", "password": TEST_PASSWORD}
+        ).status_code
+        == 302
+    )
+
+
+def test_resend_confirmation_only_for_unconfirmed(app, client, staff, make_user, mailbox):
+    waiting = make_user(email="new@example.com", confirmed=False)
+    page = client.get(f"/staff/customers/{waiting}").text
+    assert "Send a new confirmation link" in page
+    response = client.post(f"/staff/customers/{waiting}/confirmation")
+    assert response.status_code == 302
+    assert (
+        "A new confirmation link was sent to new@example.com."
+        in client.get(response.headers["Location"]).text
+    )
+    [message] = mailbox.to("new@example.com")
+    assert any("/confirm/" in link for link in mailbox.links(message))
+    [event] = events(app, "auth.confirmation_resent")
+    assert event.actor_id == staff and event.object_id == str(waiting)
+
+    confirmed = make_user(email="done@example.com")
+    assert "Send a new confirmation link" not in client.get(f"/staff/customers/{confirmed}").text
+    client.post(f"/staff/customers/{confirmed}/confirmation")
+    assert mailbox.to("done@example.com") == []

@@ -1,0 +1,277 @@
+"""Uploading billing files in the back office: checks before anything is stored, the job page
+with its progress and error report, idempotency, size limit, documents with lines."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, Contract, Document, DocumentLine, ImportJob, utcnow
+from lkapp.staff import imports as staff_imports
+
+CONTRACTS = """\
+number;holder_name;tax_id;address;status
+EL-1;Tisza Bakery Kft.;12345678-2-42;Budapest, Fő utca 1.;active
+EL-2;Volga LLC;7701234567;Moscow, Tverskaya 1;
+"""
+
+BAD_CONTRACTS = """\
+number;holder_name;tax_id;address;status
+EL-1;Tisza Bakery Kft.;12345678-2-42;Budapest, Fő utca 1.;sleeping
+EL-2;Volga LLC;7701234567;Moscow, Tverskaya 1;active
+EL-2;Volga LLC again;7701234567;Moscow, Tverskaya 1;active
+"""
+
+DOCUMENTS = """\
+contract_number,kind,number,issued_on,period,due_on,net,vat_rate,vat,total
+EL-1,invoice,INV-1,2024-02-01,2024-01,2024-02-20,100.00,20,20.00,120.00
+"""
+
+LINES = """\
+document_kind;document_number;description;kwh;tariff;amount
+invoice;INV-1;Energy T1;500;0,15;75
+invoice;INV-1;Network fee;;;25
+"""
+
+
+@pytest.fixture
+def app_config(app_config, tmp_path):
+    app_config["IMPORT_UPLOAD_FOLDER"] = str(tmp_path / "uploads")
+    return app_config
+
+
+@pytest.fixture(autouse=True)
+def _imports_finish():
+    yield
+    assert staff_imports.wait_for_imports(30), "an import thread is still running"
+
+
+@pytest.fixture
+def staff(make_user, auth):
+    user_id = make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+    return user_id
+
+
+def upload(client, kind, content, name="file.csv", lines=None, htmx=False):
+    data = {"file": (io.BytesIO(content if isinstance(content, bytes) else content.encode()), name)}
+    if lines is not None:
+        data["lines"] = (io.BytesIO(lines.encode()), "lines.csv")
+    if htmx:
+        return client.htmx(
+            "POST", f"/staff/imports/new/{kind}", data=data, content_type="multipart/form-data"
+        )
+    return client.post(f"/staff/imports/new/{kind}", data=data, content_type="multipart/form-data")
+
+
+def finished_job(client, response) -> tuple[int, str]:
+    """Follow an accepted upload to its job page once the import has run."""
+    assert response.status_code == 302, response.text[:500]
+    location = response.headers["Location"]
+    job_id = int(re.fullmatch(r"/staff/imports/(\d+)", location).group(1))
+    assert staff_imports.wait_for_imports(30)
+    page = client.get(location)
+    assert page.status_code == 200
+    return job_id, page.text
+
+
+def uploads(app) -> list[str]:
+    folder = app.config["IMPORT_UPLOAD_FOLDER"]
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def job(app, job_id) -> ImportJob:
+    with app.app_context():
+        return db.session.get(ImportJob, job_id)
+
+
+def count(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+# --- a good file, twice -------------------------------------------------------------------
+
+
+def test_a_good_file_is_imported_and_the_job_page_shows_the_counts(app, client, staff):
+    form = client.get("/staff/imports/new/contracts")
+    assert form.status_code == 200
+    assert 'enctype="multipart/form-data"' in form.text and "holder_name" in form.text
+
+    job_id, page = finished_job(client, upload(client, "contracts", CONTRACTS, "contracts.csv"))
+    assert "Imported" in page and "2 created, 0 updated, 0 unchanged" in page
+    assert "contracts.csv" in page and "op@example.org" in page
+    assert "data-hx-trigger" not in page, "a finished job does not poll"
+    assert count(app, Contract) == 2
+    done = job(app, job_id)
+    assert (done.status, done.created, done.uploaded_by_id) == ("done", 2, staff)
+    # Stored under its hash, only that.
+    assert uploads(app) == [f"{done.file_sha256}.csv"]
+    with app.app_context():
+        actions = db.session.scalars(
+            sa.select(AuditEvent.action).where(AuditEvent.actor_id == staff)
+        ).all()
+    assert "import.uploaded" in actions and "import.completed" in actions
+    listing = client.get("/staff/imports").text
+    assert f'href="/staff/imports/{job_id}"' in listing and "contracts.csv" in listing
+
+
+def test_the_same_file_twice_changes_nothing(app, client, staff):
+    finished_job(client, upload(client, "contracts", CONTRACTS))
+    job_id, page = finished_job(client, upload(client, "contracts", CONTRACTS))
+    second = job(app, job_id)
+    assert (second.created, second.updated, second.unchanged) == (0, 0, 2)
+    assert "0 created, 0 updated, 2 unchanged" in page
+    assert "The same file was imported before" in page
+    assert count(app, Contract) == 2
+    assert len(uploads(app)) == 1
+
+
+def test_documents_take_the_optional_lines_file(app, client, staff):
+    finished_job(client, upload(client, "contracts", CONTRACTS))
+    assert 'name="lines"' in client.get("/staff/imports/new/documents").text
+    assert 'name="lines"' not in client.get("/staff/imports/new/payments").text
+    job_id, page = finished_job(client, upload(client, "documents", DOCUMENTS, lines=LINES))
+    assert job(app, job_id).created == 1
+    assert count(app, Document) == 1 and count(app, DocumentLine) == 2
+    assert "file.csv + lines.csv" in page
+    assert len(uploads(app)) == 3
+
+
+# --- a bad file: the report ----------------------------------------------------------------
+
+
+def test_a_bad_file_writes_nothing_and_reports_line_column_value(app, client, staff):
+    job_id, page = finished_job(client, upload(client, "contracts", BAD_CONTRACTS))
+    assert job(app, job_id).status == "failed"
+    assert count(app, Contract) == 0
+    assert "Not imported" in page and "Nothing was imported" in page
+    table = page[page.index('id="import-errors"') :]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows[1:]]
+    assert [c.strip() for c in cells[0][:3]] == ["2", "status", "<code>sleeping</code>"]
+    assert cells[1][0].strip() == "4" and "the same key as line 3" in cells[1][3]
+
+
+def test_a_crash_of_the_import_is_recorded_in_the_job(app, client, staff, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(staff_imports, "run_import", explode)
+    job_id, page = finished_job(client, upload(client, "contracts", CONTRACTS))
+    assert job(app, job_id).status == "failed"
+    assert "disk on fire" in page and "Not imported" in page
+    assert count(app, Contract) == 0
+
+
+# --- refused before anything is stored ----------------------------------------------------
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("contracts.txt", CONTRACTS.encode(), "Only CSV files (.csv) are accepted."),
+        ("contracts.xlsx", b"PK\x03\x04\x00\x00", "Only CSV files (.csv) are accepted."),
+        ("picture.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "This is not a text file."),
+        ("latin1.csv", "number;holder_name\nEL-1;Caf\xe9\n".encode("latin-1"), "not UTF-8"),
+        ("utf16.csv", CONTRACTS.encode("utf-16"), "UTF-16"),
+        ("empty.csv", b"", "The file is empty."),
+        ("blank.csv", b"\n\n  \n", "no header row"),
+    ],
+)
+def test_what_is_not_csv_text_is_refused_beside_the_field(
+    app, client, staff, name, content, message
+):
+    response = upload(client, "contracts", content, name)
+    assert response.status_code == 422
+    assert message in response.text
+    assert 'id="file-error"' in response.text
+    assert uploads(app) == [] and count(app, ImportJob) == 0
+
+
+def test_no_file_and_unknown_kind(app, client, staff):
+    response = client.post("/staff/imports/new/contracts", data={})
+    assert response.status_code == 422 and "Choose the file to import." in response.text
+    assert client.get("/staff/imports/new/invoices").status_code == 404
+    assert upload(client, "invoices", CONTRACTS).status_code == 404
+    assert count(app, ImportJob) == 0
+
+
+def test_a_file_over_the_limit_gets_a_clear_page(app, client, staff):
+    app.config["MAX_CONTENT_LENGTH"] = 4096
+    big = CONTRACTS + "".join(f"EL-{n};Holder {n};{n};Street {n};active\n" for n in range(3, 300))
+    response = upload(client, "contracts", big)
+    assert response.status_code == 413
+    assert "File too large" in response.text
+    assert "the most this page accepts" in response.text and "Nothing was stored" in response.text
+    assert "<header" in response.text, "a page in the layout, not a bare 413"
+    assert uploads(app) == [] and count(app, ImportJob) == 0
+
+
+# --- htmx ----------------------------------------------------------------------------------
+
+
+def test_with_htmx_errors_come_back_in_place_and_success_navigates(app, client, staff):
+    refused = upload(client, "contracts", b"", "empty.csv", htmx=True)
+    assert refused.status_code == 422
+    assert refused.text.lstrip().startswith('<form id="import-upload"')
+    assert "<header" not in refused.text and "HX-Request" in refused.headers["Vary"]
+    accepted = upload(client, "contracts", CONTRACTS, htmx=True)
+    assert accepted.status_code == 204
+    assert re.fullmatch(r"/staff/imports/\d+", accepted.headers["HX-Redirect"])
+    staff_imports.wait_for_imports(30)
+
+
+def test_a_running_job_polls_and_a_stale_one_stops(app, client, staff):
+    with app.app_context():
+        running = ImportJob(
+            kind="payments",
+            filename="p.csv",
+            file_sha256="a" * 64,
+            status="running",
+            rows_total=1000,
+            rows_done=250,
+            started_at=utcnow(),
+        )
+        stale = ImportJob(
+            kind="payments",
+            filename="p.csv",
+            file_sha256="b" * 64,
+            status="running",
+            started_at=utcnow() - timedelta(hours=3),
+        )
+        db.session.add_all([running, stale])
+        db.session.commit()
+        running_id, stale_id = running.id, stale.id
+
+    page = client.get(f"/staff/imports/{running_id}")
+    assert page.status_code == 200 and "<header" in page.text
+    assert 'data-hx-trigger="every 1s"' in page.text
+    assert '<progress id="import-progress" max="1000" value="250"' in page.text
+    fragment = client.htmx("GET", f"/staff/imports/{running_id}")
+    assert fragment.text.lstrip().startswith('<section id="import-job"')
+    assert "<header" not in fragment.text and "HX-Request" in fragment.headers["Vary"]
+    assert 'data-hx-trigger="every 1s"' in fragment.text
+
+    stale_page = client.get(f"/staff/imports/{stale_id}").text
+    assert "Interrupted" in stale_page and "Nothing was written" in stale_page
+    assert "data-hx-trigger" not in stale_page
+    assert client.get("/staff/imports/999999").status_code == 404
+
+
+def test_a_bad_lines_file_is_reported_as_the_lines_file(app, client, staff):
+    finished_job(client, upload(client, "contracts", CONTRACTS))
+    bad_lines = LINES.replace("invoice;INV-1;Network fee;;;25", "invoice;INV-404;Network fee;;;25")
+    job_id, page = finished_job(client, upload(client, "documents", DOCUMENTS, lines=bad_lines))
+    assert job(app, job_id).status == "failed"
+    assert count(app, Document) == 0
+    table = page[page.index('id="import-errors"') :]
+    assert '<th scope="col">File</th>' in table and "lines file" in table
+    assert "INV-404" in table

@@ -1,0 +1,132 @@
+"""Staff accounts: admins create them (the owner sets the password from a mailed link, then
+two-factor), disable and enable them; other staff cannot."""
+
+from __future__ import annotations
+
+import pyotp
+import pytest
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, User
+
+NEW_PASSWORD = "a brand new staff passphrase"
+
+
+@pytest.fixture
+def admin(make_user, auth):
+    user_id = make_user(email="boss@example.org", role="admin")
+    auth.login(email="boss@example.org")
+    return user_id
+
+
+def user_by_email(app, email) -> User | None:
+    with app.app_context():
+        return db.session.scalar(sa.select(User).where(User.email == email))
+
+
+def test_staff_who_are_not_admins_get_403(client, make_user, auth):
+    colleague = make_user(email="colleague@example.org", role="staff")
+    make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+    assert client.get("/staff/team").status_code == 403
+    assert (
+        client.post("/staff/team", data={"email": "x@example.org", "name": "X"}).status_code == 403
+    )
+    assert client.post(f"/staff/team/{colleague}/disable").status_code == 403
+    assert "Staff accounts" not in client.get("/staff/").text
+
+
+def test_admin_creates_a_staff_account_whose_owner_sets_password_and_two_factor(
+    app, client, admin, mailbox
+):
+    response = client.post(
+        "/staff/team",
+        data={"email": " new.op@example.org ", "name": "New Operator", "role": "staff"},
+    )
+    assert response.status_code == 302
+    page = client.get("/staff/team").text
+    assert "new.op@example.org" in page and "was created" in page
+    created = user_by_email(app, "new.op@example.org")
+    assert created.role == "staff" and created.totp_secret is None
+    with app.app_context():
+        [event] = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "user.staff_created")
+        ).all()
+        assert event.actor_id == admin and event.details == {"role": "staff"}
+
+    [message] = mailbox.to("new.op@example.org")
+    assert "set your password" in message["Subject"]
+    [link] = [link for link in mailbox.links(message) if "/reset-password/" in link]
+    path = link.split("localhost", 1)[1]
+
+    # The new colleague, in another browser, sets a password and is sent to two-factor set-up.
+    newcomer = app.test_client()
+    assert newcomer.get(path).status_code == 200
+    done = newcomer.post(path, data={"password": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    assert done.status_code == 302, done.text[:800]
+    to_setup = newcomer.get("/staff/")
+    assert to_setup.status_code == 302 and "two-factor" in to_setup.headers["Location"]
+    # The link worked once.
+    assert newcomer.get(path).status_code in (400, 410)
+
+
+def test_bad_input_and_a_taken_email_keep_the_form(app, client, admin):
+    response = client.post(
+        "/staff/team", data={"email": "not-an-email", "name": "", "role": "staff"}
+    )
+    assert response.status_code == 422
+    assert "Enter a valid email address." in response.text and "Enter the name." in response.text
+    assert 'value="not-an-email"' in response.text
+    taken = client.htmx(
+        "POST", "/staff/team", data={"email": "BOSS@example.org", "name": "B", "role": "admin"}
+    )
+    assert taken.status_code == 422
+    assert taken.text.lstrip().startswith('<form id="staff-form"')
+    assert "An account with this email exists already." in taken.text
+    odd_role = client.post(
+        "/staff/team", data={"email": "x@example.org", "name": "X", "role": "root"}
+    )
+    assert odd_role.status_code == 422
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+
+
+def test_admin_disables_and_enables_a_colleague_but_not_themself(
+    app, client, admin, make_user, auth, mailbox
+):
+    colleague = make_user(email="colleague@example.org", role="staff")
+    other = app.test_client()
+    other.post(
+        "/login",
+        data={"email": "colleague@example.org", "password": "correct horse battery staple"},
+    )
+    other.post(
+        "/login/two-factor",
+        data={"code": pyotp.TOTP(user_by_email(app, "colleague@example.org").totp_secret).now()},
+    )
+    assert other.get("/staff/").status_code == 200
+
+    assert client.post(f"/staff/team/{colleague}/disable").status_code == 302
+    assert "Disabled" in client.get("/staff/team").text
+    assert user_by_email(app, "colleague@example.org").locked_at is not None
+    assert other.get("/staff/").status_code == 302, "the colleague's session ended"
+
+    assert client.post(f"/staff/team/{colleague}/enable").status_code == 302
+    assert user_by_email(app, "colleague@example.org").locked_at is None
+
+    client.post(f"/staff/team/{admin}/disable")
+    assert "You cannot disable your own account." in client.get("/staff/team").text
+    assert user_by_email(app, "boss@example.org").locked_at is None
+
+    assert client.post(f"/staff/team/{colleague}/password-link").status_code == 302
+    [message] = mailbox.to("colleague@example.org")
+    assert "new link" in message["Subject"]
+    with app.app_context():
+        actions = db.session.scalars(
+            sa.select(AuditEvent.action).where(AuditEvent.actor_id == admin)
+        ).all()
+    assert {"auth.locked", "auth.unlocked", "user.password_link_sent"} <= set(actions)
+    # Customers are not staff accounts.
+    customer = make_user(email="ann@example.com")
+    assert client.post(f"/staff/team/{customer}/disable").status_code == 404
