@@ -68,17 +68,33 @@ def register_extensions(app: Flask) -> None:
 
     app.after_request(outbox.deliver_queued)
 
+    from .services import notify
+
+    notify.install()  # "new document" notices queued by every billing import
+
 
 def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
+    from .documents.views import bp as documents_bp
     from .electricity.views import bp as electricity_bp
     from .main.views import bp as main_bp
+    from .payments.views import bp as payments_bp
+    from .readings.staff import bp as readings_staff_bp
+    from .readings.views import bp as readings_bp
     from .staff.views import bp as staff_bp
+    from .support.staff import bp as support_staff_bp
+    from .support.views import bp as support_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(electricity_bp, url_prefix="/electricity")
+    app.register_blueprint(documents_bp, url_prefix="/electricity")
+    app.register_blueprint(payments_bp, url_prefix="/electricity")
+    app.register_blueprint(readings_bp, url_prefix="/electricity")
     app.register_blueprint(staff_bp, url_prefix="/staff")
+    app.register_blueprint(readings_staff_bp, url_prefix="/staff/readings")
+    app.register_blueprint(support_bp, url_prefix="/support")
+    app.register_blueprint(support_staff_bp, url_prefix="/staff/questions")
 
 
 def select_locale() -> str:

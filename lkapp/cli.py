@@ -7,7 +7,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .extensions import db
@@ -23,6 +23,7 @@ def register(app: Flask) -> None:
     for group in (users_cli, contracts_cli, outbox_cli, import_cli, export_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo)
+    app.cli.add_command(notify)
     if os.path.basename(sys.argv[0]) == "flask":
         sys.excepthook = _database_errors_in_one_line
 
@@ -57,6 +58,35 @@ def demo(contracts: int, years: int, seed: int, if_empty: bool) -> None:
     summary = demo_data.generate(contracts=contracts, years=years, seed=seed, progress=True)
     click.echo(summary)
     click.echo(demo_data.LOGINS_TEXT)
+
+
+@click.command("notify")
+@with_appcontext
+@click.option(
+    "--date",
+    "day",
+    metavar="YYYY-MM-DD",
+    help="Act as if today were this day (default: today in LKAPP_TIMEZONE).",
+)
+def notify(day: str | None) -> None:
+    """Daily: debt appeared / cleared notices, reading-window reminders; sends the outbox."""
+    from datetime import date
+
+    from .services import notify as notices
+    from .services.mail import mail_configured
+
+    today = None
+    if day:
+        try:
+            today = date.fromisoformat(day.strip())
+        except ValueError:
+            raise click.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
+    summary = notices.run_daily(today)
+    click.echo(str(summary))
+    if not mail_configured():
+        click.echo("No mail server configured (LKAPP_MAIL_SERVER): the mail stays in the outbox.")
+    if summary.failed:
+        sys.exit(1)
 
 
 @users_cli.command("create-staff")
@@ -309,3 +339,31 @@ def export_payments_command(period: str, out: str | None, decimal_comma: bool) -
     from .services.billing import export_payments
 
     _export("payment(s)", export_payments, period, out, decimal_comma)
+
+
+@export_cli.command("readings")
+@_period_option
+@_out_option
+@click.option(
+    "--all", "everything", is_flag=True, help="Every live reading, also those exported before."
+)
+@_comma_option
+def export_readings_command(
+    period: str, out: str | None, everything: bool, decimal_comma: bool
+) -> None:
+    """Export the accepted readings of month YYYY-MM for billing and mark them exported.
+
+    A second export of the month has only the readings new or corrected since the last one,
+    unless --all. The marks are committed only once the file is written.
+    """
+    from .readings.services import export_readings
+
+    def writer(handle, month, decimal_comma=False):
+        return export_readings(handle, month, everything=everything, decimal_comma=decimal_comma)
+
+    try:
+        _export("reading(s)", writer, period, out, decimal_comma)
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.commit()

@@ -594,3 +594,86 @@ def captcha_solver(app):
             return {"captcha_id": match.group(1), "captcha": answer_for(match.group(1))}
 
     return solve
+
+
+# --- billing history: contracts, documents, payments (payments and debt tests) -----------
+
+
+class Ledger:
+    """Build a contract's billing history with the ORM, then allocate its payments the way
+    an import does (``lkapp.services.billing.allocation.reallocate``)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def contract(self, number="EL-0000042", account_id=None, **fields) -> int:
+        from lkapp.models import Contract, utcnow
+
+        with self.app.app_context():
+            row = Contract(
+                number=number,
+                holder_name=fields.pop("holder_name", "Tisza Bakery Kft."),
+                tax_id=fields.pop("tax_id", "12345678-2-42"),
+                address=fields.pop("address", "Budapest, Fő utca 1."),
+                account_id=account_id,
+                attached_at=utcnow() if account_id else None,
+                **fields,
+            )
+            db.session.add(row)
+            db.session.commit()
+            return row.id
+
+    @staticmethod
+    def document(contract_id, number, issued_on, due_on, total, kind="invoice", period=None):
+        """An unsaved Document (for ``add``): net + VAT at 27 % make up ``total``."""
+        from decimal import Decimal
+
+        from lkapp.models import Document
+
+        total = Decimal(total)
+        net = (total / Decimal("1.27")).quantize(Decimal("0.01"))
+        return Document(
+            contract_id=contract_id,
+            kind=kind,
+            number=number,
+            issued_on=issued_on,
+            period=period or issued_on.replace(day=1),
+            due_on=due_on if kind == "invoice" else None,
+            net=net,
+            vat_rate=Decimal("27"),
+            vat=total - net,
+            total=total,
+        )
+
+    @staticmethod
+    def payment(contract_id, paid_on, amount, reference=""):
+        from decimal import Decimal
+
+        from lkapp.models import Payment
+
+        return Payment(
+            contract_id=contract_id, paid_on=paid_on, amount=Decimal(amount), reference=reference
+        )
+
+    def add(self, *rows, allocate=True) -> list[int]:
+        """Save ``rows`` (documents, payments) and reallocate their contracts; their ids."""
+        with self.app.app_context():
+            db.session.add_all(rows)
+            db.session.commit()
+            ids = [row.id for row in rows]
+            contract_ids = {row.contract_id for row in rows}
+        if allocate:
+            self.allocate(contract_ids)
+        return ids
+
+    def allocate(self, contract_ids) -> None:
+        from lkapp.services.billing.allocation import reallocate
+        from lkapp.services.billing.bulk import Bulk
+
+        with self.app.app_context(), db.engine.begin() as conn:
+            reallocate(Bulk(conn), contract_ids)
+
+
+@pytest.fixture
+def ledger(app) -> Ledger:
+    return Ledger(app)

@@ -15,6 +15,7 @@ from ..extensions import db, limiter
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render, wants_fragment
 from ..models import Contract
+from ..payments import services as payment_services
 from . import services
 from .forms import AttachForm, ConfirmForm
 
@@ -24,9 +25,9 @@ bp = Blueprint("electricity", __name__)
 # and render their tab with ``render_tab``.
 TABS = (
     ("overview", _l("Overview"), "electricity.contract"),
-    ("documents", _l("Documents"), "electricity.documents"),
-    ("readings", _l("Readings"), "electricity.readings"),
-    ("payments", _l("Payments"), "electricity.payments"),
+    ("documents", _l("Documents"), "documents.tab"),
+    ("readings", _l("Readings"), "readings.tab"),
+    ("payments", _l("Payments"), "payments.tab"),
 )
 
 
@@ -64,7 +65,8 @@ def _contract_list(status: int = 200, new_id: int | None = None):
         "electricity/index.html",
         "electricity/_contracts.html",
         status=status,
-        contracts=services.account_contracts(current_user),
+        # The same balance and debt figures as the dashboard and the Payments tab.
+        contracts=payment_services.account_contracts(current_user),
         new_id=new_id,
     )
 
@@ -158,32 +160,6 @@ def contract(number: str):
         summary=services.contract_summary(contract),
         meters=services.contract_meters(contract),
     )
-
-
-def _coming_soon(number: str, tab: str):
-    contract = own_contract(number)
-    return render_tab(contract, tab, "electricity/tabs/coming_soon.html")
-
-
-@bp.get("/<number>/documents")
-@login_required
-def documents(number: str):
-    """Invoices, VAT invoices and statements (built by the documents feature)."""
-    return _coming_soon(number, "documents")
-
-
-@bp.get("/<number>/readings")
-@login_required
-def readings(number: str):
-    """Meter readings (built by the readings feature)."""
-    return _coming_soon(number, "readings")
-
-
-@bp.get("/<number>/payments")
-@login_required
-def payments(number: str):
-    """Payments and their allocation (built by the payments feature)."""
-    return _coming_soon(number, "payments")
 
 
 @bp.route("/<number>/detach", methods=["GET", "POST"])

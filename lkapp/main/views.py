@@ -15,7 +15,11 @@ bp = Blueprint("main", __name__)
 
 @bp.get("/")
 def index():
-    """What the portal offers and who may use it; the way in."""
+    """A signed-in customer's dashboard; for anyone else what the portal offers, the way in."""
+    if current_user.is_authenticated and current_user.is_confirmed and not current_user.is_staff:
+        from ..payments.dashboard import dashboard
+
+        return dashboard()
     return render_template("main/index.html")
 
 

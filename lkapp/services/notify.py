@@ -29,6 +29,7 @@ from werkzeug.routing import BuildError
 from ..domain import balance
 from ..extensions import db
 from ..models import AuditEvent, Contract, Document, OutboxMail, User, utcnow
+from ..readings.reminders import queue_window_reminders
 from .mail import mail_configured, queue_mail, send_pending
 
 log = logging.getLogger(__name__)
@@ -76,22 +77,12 @@ def run_daily(today: date | None = None) -> DailySummary:
         _debt_notices(accounts[start : start + ACCOUNTS_PER_BATCH], today, summary)
         db.session.commit()
 
-    summary.reminders = queue_reading_reminders(today)
+    summary.reminders = queue_window_reminders(today)
     db.session.commit()
 
     if mail_configured():
         summary.sent, summary.failed = send_pending()
     return summary
-
-
-def queue_reading_reminders(today: date) -> int:
-    """CALL SITE, NOT WIRED YET: the reading-window reminders of the readings feature.
-
-    To be replaced by ``lkapp.readings.reminders.queue_window_reminders(today)`` (it queues
-    its mails in this session; ``run_daily`` commits and sends them). Returns how many mails
-    were queued.
-    """
-    return 0
 
 
 # --- debt -------------------------------------------------------------------------------

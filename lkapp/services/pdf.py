@@ -10,14 +10,26 @@ Templates need nothing special: the default family is "DejaVu Sans" (regular and
 ``code``/``pre`` use "DejaVu Sans Mono".
 xhtml2pdf is imported on first use (about 0.3 s) and renders one document at a time per
 process, hence the lock.
+
+Two caches: ``render_pdf(html, cache=True)`` keeps recent results keyed by the HTML; and
+``cached_pdf(content, make_html, cache_dir=...)`` is keyed by the *data* the PDF shows (plus
+the template version), so a hit costs neither the template, nor the QR code, nor xhtml2pdf. It
+looks in this process's LRU first, then in ``cache_dir`` (files shared by every worker and kept
+across restarts; the folder is a pure cache, safe to delete at any time), and renders only on a
+miss. Use it only for content that is the same for whoever may see it (a document), never for
+secrets (a code slip).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
+import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 # Debian's fonts-dejavu-core.
@@ -106,3 +118,63 @@ def render_pdf(html: str, *, cache: bool = False, font_dir: Path | None = None) 
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
     return data
+
+
+def content_key(content) -> str:
+    """A stable hash of plain data (dicts, lists, str, Decimal, dates) and of this module's
+    font CSS: equal data, equal key; any change of figure, text or layout, a new key."""
+    blob = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256((blob + _FONT_CSS).encode()).hexdigest()
+
+
+def cached_pdf(content, make_html: Callable[[], str], *, cache_dir: Path | None = None) -> bytes:
+    """The PDF of ``make_html()``, rendered only when no PDF of the same ``content`` exists.
+
+    ``content`` must hold everything the PDF shows (the document's data, the locale, the
+    template version): the key is its hash, so the cache never serves a stale PDF and needs no
+    invalidation. Order of lookup: this process's LRU, then ``cache_dir/<key>.pdf``.
+    """
+    key = "c:" + content_key(content)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    path = cache_dir / f"{key[2:]}.pdf" if cache_dir else None
+    data = None
+    if path is not None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = None
+        if data is not None and not data.startswith(b"%PDF-"):
+            data = None  # a damaged file: render again and replace it
+    if data is None:
+        data = render_pdf(make_html())
+        if path is not None:
+            _write_atomically(path, data)
+    with _lock:
+        _cache[key] = data
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return data
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write through a temp file and rename, so another worker never reads half a PDF. A
+    cache that cannot be written is no error: the PDF is still served."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pdf")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def clear_cache() -> None:
+    """Forget the in-process cache (tests; the files of a ``cache_dir`` stay)."""
+    with _lock:
+        _cache.clear()

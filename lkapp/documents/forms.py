@@ -1,0 +1,98 @@
+"""The GET forms of the Documents tab: the table's filters and the statement's date range.
+
+They change nothing, so they carry no CSRF token; their values live in the URL, which makes
+every filtered view a bookmark.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, MonthField, SelectField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Optional, ValidationError
+from wtforms.widgets import TextInput
+
+KIND_LABELS = {
+    "invoice": _l("Invoice"),
+    "vat_invoice": _l("VAT invoice"),
+    "act": _l("Act"),
+}
+STATUS_LABELS = {
+    "paid": _l("Paid"),
+    "partly_paid": _l("Partly paid"),
+    "unpaid": _l("Unpaid"),
+    "overdue": _l("Overdue"),
+}
+MAX_STATEMENT_DAYS = 366 * 20
+
+
+class _Month(MonthField):
+    """A month as text (YYYY-MM): Firefox and Safari have no month picker, and a text box can
+    show a wrong value back as typed, next to its message."""
+
+    widget = TextInput()
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as error:
+            raise ValueError(_l("Enter a month as YYYY-MM, for example 2025-03.")) from error
+
+
+class _Day(DateField):
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as error:
+            raise ValueError(_l("Enter a date as YYYY-MM-DD, for example 2025-03-31.")) from error
+
+
+class _GetForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+
+class DocumentFilterForm(_GetForm):
+    kind = SelectField(
+        _l("Kind"),
+        choices=[SelectChoice("", _l("All kinds"))]
+        + [SelectChoice(k, label) for k, label in KIND_LABELS.items()],
+        default="",
+    )
+    period_from = _Month(
+        _l("Period from"),
+        validators=[Optional()],
+        format="%Y-%m",
+        render_kw={"placeholder": "YYYY-MM", "inputmode": "numeric", "autocomplete": "off"},
+    )
+    period_to = _Month(
+        _l("Period to"),
+        validators=[Optional()],
+        format="%Y-%m",
+        render_kw={"placeholder": "YYYY-MM", "inputmode": "numeric", "autocomplete": "off"},
+    )
+    status = SelectField(
+        _l("Payment status"),
+        choices=[SelectChoice("", _l("Any status"))]
+        + [SelectChoice(k, label) for k, label in STATUS_LABELS.items()],
+        default="",
+    )
+
+    def validate_period_to(self, field):
+        start = self.period_from.data
+        if field.data and start and field.data < start:
+            raise ValidationError(_l("The end of the period must not be before its start."))
+
+
+class StatementForm(_GetForm):
+    start = _Day(_l("From"), validators=[InputRequired(_l("Enter the first day."))])
+    end = _Day(_l("To"), validators=[InputRequired(_l("Enter the last day."))])
+
+    def validate_end(self, field):
+        start = self.start.data
+        if field.data and start:
+            if field.data < start:
+                raise ValidationError(_l("The last day must not be before the first day."))
+            if (field.data - start).days > MAX_STATEMENT_DAYS:
+                raise ValidationError(_l("Choose a range of at most 20 years."))

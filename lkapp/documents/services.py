@@ -1,0 +1,378 @@
+"""Reading a contract's documents, their statuses, payments and the reconciliation statement.
+
+Read-only: nothing here writes. Every list is one or two queries whatever its length: the
+status of a VAT invoice or an act comes from the invoice of the same contract and period
+through a join on a grouped subquery, and the lines' sums through another, never per row.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import selectinload
+
+from ..domain.payment_qr import document_purpose, epc_payload
+from ..domain.statement import Entry, Statement, reconciliation
+from ..extensions import db
+from ..models import Contract, Document, DocumentLine, Payment, PaymentAllocation
+from .figures import ZERO, figure_problems, status_of
+
+KIND_ORDER = {"invoice": 0, "vat_invoice": 1, "act": 2}
+
+
+@dataclass(frozen=True)
+class Filters:
+    kind: str | None = None
+    period_from: date | None = None  # first day of a month
+    period_to: date | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: int
+    kind: str
+    number: str
+    issued_on: date
+    period: date
+    due_on: date | None
+    net: Decimal
+    vat_rate: Decimal
+    vat: Decimal
+    total: Decimal
+    status: str | None
+    problems: list[str]
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class KindTotal:
+    kind: str
+    count: int
+    net: Decimal
+    vat: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    rows: list[DocumentRow]
+    totals: list[KindTotal]  # of every filtered row (not only this page), per kind
+    count: int
+    page: int
+    pages: int
+
+
+def _invoice_groups(contract_id: int):
+    """Per period, the invoices of the contract added up: what a VAT invoice or an act of that
+    period shows as its status. The due date is the earliest one still unpaid."""
+    unpaid = Document.total > Document.paid
+    return (
+        sa.select(
+            Document.period.label("period"),
+            sa.func.sum(Document.total, type_=Document.total.type).label("total"),
+            sa.func.sum(Document.paid, type_=Document.paid.type).label("paid"),
+            sa.func.min(sa.case((unpaid, Document.due_on)), type_=sa.Date).label("due_on"),
+        )
+        .where(Document.contract_id == contract_id, Document.kind == "invoice")
+        .group_by(Document.period)
+        .subquery("invoice_groups")
+    )
+
+
+def _line_sums(contract_id: int):
+    return (
+        sa.select(
+            DocumentLine.document_id.label("document_id"),
+            sa.func.sum(DocumentLine.amount, type_=DocumentLine.amount.type).label("amount"),
+            sa.func.count().label("count"),
+        )
+        .join(Document, Document.id == DocumentLine.document_id)
+        .where(Document.contract_id == contract_id)
+        .group_by(DocumentLine.document_id)
+        .subquery("line_sums")
+    )
+
+
+def status_expression(groups, today: date):
+    """The SQL twin of ``figures.status_of`` (used to filter by status; the status shown is
+    computed by the domain rule, and a test keeps the two in step)."""
+    own = Document.kind == "invoice"
+    total = sa.case((own, Document.total), else_=groups.c.total)
+    paid = sa.case((own, Document.paid), else_=sa.func.coalesce(groups.c.paid, ZERO))
+    due_on = sa.case((own, Document.due_on), else_=groups.c.due_on)
+    status = sa.case(
+        (total.is_(None), sa.null()),
+        (total - paid <= 0, "paid"),
+        (sa.and_(due_on.is_not(None), due_on < today), "overdue"),
+        (paid > 0, "partly_paid"),
+        else_="unpaid",
+    )
+    return total, paid, due_on, status
+
+
+def _filtered(contract_id: int, filters: Filters, today: date):
+    groups = _invoice_groups(contract_id)
+    lines = _line_sums(contract_id)
+    eff_total, eff_paid, eff_due, status = status_expression(groups, today)
+    stmt = (
+        sa.select(
+            Document.id,
+            Document.kind,
+            Document.number,
+            Document.issued_on,
+            Document.period,
+            Document.due_on,
+            Document.net,
+            Document.vat_rate,
+            Document.vat,
+            Document.total,
+            eff_total.label("status_total"),
+            eff_paid.label("status_paid"),
+            eff_due.label("status_due_on"),
+            lines.c.amount.label("lines_amount"),
+            lines.c.count.label("lines_count"),
+        )
+        .outerjoin(groups, groups.c.period == Document.period)
+        .outerjoin(lines, lines.c.document_id == Document.id)
+        .where(Document.contract_id == contract_id)
+    )
+    if filters.kind:
+        stmt = stmt.where(Document.kind == filters.kind)
+    if filters.period_from:
+        stmt = stmt.where(Document.period >= filters.period_from)
+    if filters.period_to:
+        stmt = stmt.where(Document.period <= filters.period_to)
+    if filters.status:
+        stmt = stmt.where(status == filters.status)
+    return stmt
+
+
+def _row(r, today: date) -> DocumentRow:
+    return DocumentRow(
+        id=r.id,
+        kind=r.kind,
+        number=r.number,
+        issued_on=r.issued_on,
+        period=r.period,
+        due_on=r.due_on,
+        net=r.net,
+        vat_rate=r.vat_rate,
+        vat=r.vat,
+        total=r.total,
+        status=status_of(r.kind, r.status_total, r.status_paid, r.status_due_on, today),
+        problems=figure_problems(
+            r.net, r.vat, r.total, [r.lines_amount] if r.lines_count else None
+        ),
+    )
+
+
+def document_page(
+    contract: Contract, filters: Filters, page: int, per_page: int, today: date
+) -> DocumentPage:
+    """One page of the contract's documents, newest first, with the totals of all the rows
+    the filters let through: two queries, whatever the number of documents."""
+    base = _filtered(contract.id, filters, today).subquery("filtered")
+    totals = [
+        KindTotal(r.kind, r.count, r.net or ZERO, r.vat or ZERO, r.total or ZERO)
+        for r in db.session.execute(
+            sa.select(
+                base.c.kind,
+                sa.func.count().label("count"),
+                sa.func.sum(base.c.net, type_=Document.net.type).label("net"),
+                sa.func.sum(base.c.vat, type_=Document.vat.type).label("vat"),
+                sa.func.sum(base.c.total, type_=Document.total.type).label("total"),
+            ).group_by(base.c.kind)
+        )
+    ]
+    totals.sort(key=lambda t: KIND_ORDER.get(t.kind, 9))
+    count = sum(t.count for t in totals)
+    pages = max(1, -(-count // per_page))
+    page = min(max(page, 1), pages)
+    rows = []
+    if count:
+        kind_order = sa.case(KIND_ORDER, value=Document.kind, else_=9)
+        stmt = (
+            _filtered(contract.id, filters, today)
+            .order_by(
+                Document.issued_on.desc(),
+                Document.period.desc(),
+                kind_order,
+                Document.number.desc(),
+                Document.id.desc(),
+            )
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+        rows = [_row(r, today) for r in db.session.execute(stmt)]
+    return DocumentPage(rows, totals, count, page, pages)
+
+
+# --- one document -----------------------------------------------------------------------
+
+
+@dataclass
+class DocumentView:
+    document: Document
+    status: str | None
+    problems: list[str]
+    # For a VAT invoice or an act: the invoices of the same period it accompanies.
+    invoices: list[Document] = field(default_factory=list)
+    payments: list = field(default_factory=list)  # rows: paid_on, reference, amount, number
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def find_document(contract: Contract, kind: str, number: str) -> Document | None:
+    """The document of ``contract`` with this kind and number, lines loaded (None if none:
+    the caller answers 404, so another contract's document is never found through this one)."""
+    return db.session.scalar(
+        sa.select(Document)
+        .options(selectinload(Document.lines))
+        .where(
+            Document.contract_id == contract.id, Document.kind == kind, Document.number == number
+        )
+    )
+
+
+def document_view(document: Document, today: date) -> DocumentView:
+    """The document with its status, the figure checks and the payments allocated to it (for
+    a VAT invoice or an act: those of its invoices)."""
+    problems = figure_problems(
+        document.net, document.vat, document.total, [line.amount for line in document.lines]
+    )
+    if document.kind == "invoice":
+        invoices = [document]
+    else:
+        invoices = db.session.scalars(
+            sa.select(Document)
+            .where(
+                Document.contract_id == document.contract_id,
+                Document.kind == "invoice",
+                Document.period == document.period,
+            )
+            .order_by(Document.number)
+        ).all()
+    status = None
+    if invoices:
+        unpaid_due = [i.due_on for i in invoices if i.total > i.paid and i.due_on]
+        status = status_of(
+            document.kind,
+            sum((i.total for i in invoices), ZERO),
+            sum((i.paid for i in invoices), ZERO),
+            min(unpaid_due) if unpaid_due else None,
+            today,
+        )
+    payments = []
+    if invoices:
+        payments = db.session.execute(
+            sa.select(
+                Payment.paid_on,
+                Payment.reference,
+                PaymentAllocation.amount,
+                Document.number,
+            )
+            .join(Payment, Payment.id == PaymentAllocation.payment_id)
+            .join(Document, Document.id == PaymentAllocation.document_id)
+            .where(PaymentAllocation.document_id.in_([i.id for i in invoices]))
+            .order_by(Payment.paid_on, Payment.id)
+        ).all()
+    others = [i for i in invoices if i.id != document.id]
+    return DocumentView(document, status, problems, others, payments)
+
+
+def documents_of_year(contract: Contract, year: int) -> list[Document]:
+    """The documents issued in ``year``, with their lines, oldest first (two queries)."""
+    return db.session.scalars(
+        sa.select(Document)
+        .options(selectinload(Document.lines))
+        .where(
+            Document.contract_id == contract.id,
+            Document.issued_on >= date(year, 1, 1),
+            Document.issued_on <= date(year, 12, 31),
+        )
+        .order_by(Document.issued_on, Document.kind, Document.number)
+    ).all()
+
+
+def document_years(contract: Contract) -> list[int]:
+    """The years in which the contract has documents, newest first."""
+    dates = db.session.execute(
+        sa.select(sa.func.min(Document.issued_on), sa.func.max(Document.issued_on)).where(
+            Document.contract_id == contract.id
+        )
+    ).one()
+    if dates[0] is None:
+        return []
+    return list(range(dates[1].year, dates[0].year - 1, -1))
+
+
+# --- payment QR code --------------------------------------------------------------------
+
+
+def payment_payload(contract: Contract, document: Document) -> str | None:
+    """The EPC QR text for paying ``document``: only an invoice with something to pay."""
+    if document.kind != "invoice" or document.total <= 0:
+        return None
+    config = current_app.config
+    return epc_payload(
+        recipient=config["UTILITY_NAME"],
+        iban=config["UTILITY_BANK_ACCOUNT"],
+        bic=config["UTILITY_BANK_BIC"],
+        amount=document.total,
+        currency=config["CURRENCY"],
+        purpose=document_purpose(contract.number, document.number),
+    )
+
+
+def qr_png(payload: str) -> bytes:
+    """The QR code of ``payload`` as a PNG (error correction M, as EPC069-12 asks)."""
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=6, border=4)
+    code.add_data(payload.encode("utf-8"))
+    code.make(fit=True)
+    out = io.BytesIO()
+    code.make_image().save(out, format="PNG")
+    return out.getvalue()
+
+
+def qr_data_uri(payload: str) -> str:
+    return "data:image/png;base64," + base64.b64encode(qr_png(payload)).decode("ascii")
+
+
+# --- reconciliation statement -----------------------------------------------------------
+
+
+def statement_entries(contract: Contract) -> list[Entry]:
+    """Every invoice (on its issue date) and payment of the contract, in two queries. VAT
+    invoices and acts accompany invoices and never change the balance."""
+    invoices = db.session.execute(
+        sa.select(Document.issued_on, Document.number, Document.total).where(
+            Document.contract_id == contract.id, Document.kind == "invoice"
+        )
+    ).all()
+    payments = db.session.execute(
+        sa.select(Payment.paid_on, Payment.reference, Payment.amount).where(
+            Payment.contract_id == contract.id
+        )
+    ).all()
+    return [Entry(r.issued_on, "invoice", r.number, r.total) for r in invoices] + [
+        Entry(r.paid_on, "payment", r.reference, r.amount) for r in payments
+    ]
+
+
+def contract_statement(contract: Contract, start: date, end: date) -> Statement:
+    return reconciliation(statement_entries(contract), start, end)

@@ -1,0 +1,332 @@
+"""The Documents tab of a contract: the table, a document's page and PDF, the year's ZIP and
+the reconciliation statement (on screen and as PDF).
+
+Every URL names the contract, and the contract must be attached to the signed-in account
+(``own_contract``: 404 otherwise); a document is looked up inside that contract, so another
+customer's document number answers 404 too, PDF and ZIP included.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import zipfile
+from datetime import date
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, make_response, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from ..electricity.services import local_today
+from ..electricity.views import TABS, own_contract, render_tab
+from ..htmx import render, wants_fragment
+from ..main.errors import render_error
+from ..models import DOCUMENT_KINDS, Contract, Document
+from ..services.pdf import cached_pdf
+from . import services
+from .figures import figure_problems
+from .forms import KIND_LABELS, STATUS_LABELS, DocumentFilterForm, StatementForm
+
+bp = Blueprint("documents", __name__)
+
+PER_PAGE = 24
+RESULTS_ID = "document-results"
+
+
+def _context(**extra) -> dict:
+    return {"kind_labels": KIND_LABELS, "status_labels": STATUS_LABELS, **extra}
+
+
+# --- the tab: table with filters --------------------------------------------------------
+
+
+def _filters(form: DocumentFilterForm) -> services.Filters:
+    """The filters the form gives; a field with an error filters nothing (it is shown with its
+    message, and the rest of the filters still apply)."""
+
+    def ok(field):
+        return field.data if not field.errors else None
+
+    return services.Filters(
+        kind=ok(form.kind) or None,
+        period_from=ok(form.period_from),
+        period_to=ok(form.period_to),
+        status=ok(form.status) or None,
+    )
+
+
+def _filter_args() -> dict:
+    """The form's values as URL arguments (as typed, so a bookmark keeps them)."""
+    return {
+        name: request.args.get(name)
+        for name in ("kind", "period_from", "period_to", "status")
+        if request.args.get(name)
+    }
+
+
+@bp.get("/<number>/documents")
+@login_required
+def tab(number: str):
+    """Invoices, VAT invoices and acts, newest first, filtered and paged, with the totals of the
+    filtered rows. htmx swaps only the results when the filters or the page change."""
+    contract = own_contract(number)
+    form = DocumentFilterForm(request.args)
+    form.validate()
+    today = local_today()
+    result = services.document_page(
+        contract, _filters(form), request.args.get("page", 1, type=int), PER_PAGE, today
+    )
+    args = _filter_args()
+    context = _context(
+        form=form,
+        result=result,
+        filtered=bool(args),
+        years=services.document_years(contract),
+        url_for_page=lambda page: url_for(
+            "documents.tab", number=contract.number, **args, page=page
+        ),
+        status=422 if form.errors else 200,
+    )
+    if wants_fragment() and request.headers.get("HX-Target") == RESULTS_ID:
+        return render(
+            "electricity/contract.html",
+            "documents/_results.html",
+            contract=contract,
+            tab="documents",
+            tabs=TABS,
+            body="documents/tab.html",
+            **context,
+        )
+    return render_tab(contract, "documents", "documents/tab.html", **context)
+
+
+# --- one document -----------------------------------------------------------------------
+
+
+def _own_document(contract: Contract, kind: str, doc_number: str) -> Document:
+    if kind not in DOCUMENT_KINDS:
+        abort(404)
+    document = services.find_document(contract, kind, doc_number)
+    if document is None:
+        abort(404)
+    return document
+
+
+@bp.get("/<number>/documents/<kind>/<path:doc_number>")
+@login_required
+def document(number: str, kind: str, doc_number: str):
+    """A document: header, lines, net / VAT / total, status, payments; Print and PDF."""
+    if doc_number.endswith("/pdf"):
+        # ``path`` also matches ".../pdf": a document number never ends so, the PDF does.
+        return document_pdf(number, kind, doc_number[: -len("/pdf")])
+    contract = own_contract(number)
+    doc = _own_document(contract, kind, doc_number)
+    view = services.document_view(doc, local_today())
+    return render(
+        "documents/document.html",
+        "documents/_document.html",
+        **_context(contract=contract, view=view, doc=doc),
+    )
+
+
+@bp.get("/<number>/documents/<kind>/<path:doc_number>/pdf")
+@login_required
+def document_pdf(number: str, kind: str, doc_number: str):
+    """The document as a PDF (cached by its content); refused while its figures disagree."""
+    contract = own_contract(number)
+    doc = _own_document(contract, kind, doc_number)
+    view = services.document_view(doc, local_today())
+    if not view.valid:
+        return render_error(
+            409,
+            _("This document cannot be downloaded"),
+            _(
+                "Its figures do not add up, so it is not shown as a valid document. "
+                "The office has been told of such documents; ask it for a corrected copy."
+            ),
+        )
+    response = make_response(_document_pdf_bytes(contract, doc))
+    return _pdf_response(response, f"{kind}-{doc.number}.pdf")
+
+
+def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
+    """From the cache when a PDF of exactly these data exists; else rendered and kept."""
+    config = current_app.config
+    content = {
+        "template": template_version("pdf/document.html"),
+        "locale": str(get_locale()),
+        "utility": [
+            config["UTILITY_NAME"],
+            config["UTILITY_DETAILS"],
+            config["UTILITY_BANK_ACCOUNT"],
+            config["UTILITY_BANK_BIC"],
+            config["CURRENCY"],
+        ],
+        "contract": [contract.number, contract.holder_name, contract.tax_id, contract.address],
+        "document": [
+            doc.kind,
+            doc.number,
+            doc.issued_on,
+            doc.period,
+            doc.due_on,
+            doc.net,
+            doc.vat_rate,
+            doc.vat,
+            doc.total,
+        ],
+        "lines": [[li.description, li.kwh, li.tariff, li.amount] for li in doc.lines],
+    }
+
+    def make_html() -> str:
+        payload = services.payment_payload(contract, doc)
+        return render_template(
+            "pdf/document.html",
+            **_context(
+                contract=contract,
+                doc=doc,
+                payload=payload,
+                qr=services.qr_data_uri(payload) if payload else None,
+            ),
+        )
+
+    return cached_pdf(content, make_html, cache_dir=_cache_dir())
+
+
+def _cache_dir() -> Path:
+    return Path(current_app.instance_path) / "pdf-cache"
+
+
+@functools.cache
+def _templates_hash(folder: str, stamp: tuple) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).glob("*.html")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def template_version(name: str = "") -> str:
+    """A hash of the PDF templates (templates/pdf/*.html, includes too): editing any of them
+    makes new cache keys, so no stale PDF is served after a deployment."""
+    folder = Path(current_app.template_folder) / "pdf"
+    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.html")))
+    return _templates_hash(str(folder), stamp)
+
+
+def _pdf_response(response, filename: str):
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in filename)[:80]
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{safe}"'
+    return response
+
+
+@bp.get("/<number>/documents/year/<int:year>.zip")
+@login_required
+def year_zip(number: str, year: int):
+    """The PDFs of the documents issued in ``year``, in one ZIP. A document whose figures do
+    not add up is left out and named in a note inside the ZIP."""
+    contract = own_contract(number)
+    documents = services.documents_of_year(contract, year) if 1900 < year < 3000 else []
+    if not documents:
+        abort(404)
+    out = io.BytesIO()
+    left_out = []
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for doc in documents:
+            problems = figure_problems(
+                doc.net, doc.vat, doc.total, [line.amount for line in doc.lines]
+            )
+            if problems:
+                left_out.append(doc.number)
+                continue
+            name = _zip_name(doc)
+            archive.writestr(name, _document_pdf_bytes(contract, doc))
+        if left_out:
+            archive.writestr(
+                "NOT-INCLUDED.txt",
+                _("These documents are not included because their figures do not add up:")
+                + "\n"
+                + "\n".join(left_out)
+                + "\n",
+            )
+    response = make_response(out.getvalue())
+    response.headers["Content-Type"] = "application/zip"
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="documents-{_safe(contract.number)}-{year}.zip"'
+    )
+    return response
+
+
+def _safe(value: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in value)[:60]
+
+
+def _zip_name(doc: Document) -> str:
+    return f"{doc.issued_on.isoformat()}-{doc.kind}-{_safe(doc.number)}.pdf"
+
+
+# --- reconciliation statement -----------------------------------------------------------
+
+
+def _statement_form() -> tuple[StatementForm, bool]:
+    """The form from the URL, or this year so far when the URL names no dates."""
+    if "start" in request.args or "end" in request.args:
+        form = StatementForm(request.args)
+        return form, form.validate()
+    today = local_today()
+    form = StatementForm(formdata=None, start=date(today.year, 1, 1), end=today)
+    return form, True
+
+
+@bp.get("/<number>/statement")
+@login_required
+def statement(number: str):
+    """Opening balance, every invoice and payment of the range by date, turnover, closing."""
+    contract = own_contract(number)
+    form, ok = _statement_form()
+    result = services.contract_statement(contract, form.start.data, form.end.data) if ok else None
+    return render_tab(
+        contract,
+        "documents",
+        "documents/statement.html",
+        status=200 if ok else 422,
+        **_context(form=form, statement=result),
+    )
+
+
+@bp.get("/<number>/statement.pdf")
+@login_required
+def statement_pdf(number: str):
+    """The statement as a PDF (cached by its figures)."""
+    contract = own_contract(number)
+    form, ok = _statement_form()
+    if not ok:
+        return statement(number)
+    result = services.contract_statement(contract, form.start.data, form.end.data)
+    config = current_app.config
+    content = {
+        "template": template_version("pdf/statement.html"),
+        "locale": str(get_locale()),
+        "utility": [config["UTILITY_NAME"], config["UTILITY_DETAILS"], config["CURRENCY"]],
+        "contract": [contract.number, contract.holder_name, contract.tax_id, contract.address],
+        "statement": [
+            result.start,
+            result.end,
+            result.opening,
+            result.closing,
+            [[li.on, li.kind, li.reference, li.debit, li.credit] for li in result.lines],
+        ],
+    }
+
+    def make_html() -> str:
+        return render_template(
+            "pdf/statement.html", **_context(contract=contract, statement=result)
+        )
+
+    data = cached_pdf(content, make_html, cache_dir=_cache_dir())
+    return _pdf_response(
+        make_response(data),
+        f"statement-{contract.number}-{result.start.isoformat()}-{result.end.isoformat()}.pdf",
+    )

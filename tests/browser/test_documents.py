@@ -1,0 +1,115 @@
+"""In Chromium: the Documents tab's filters and pager swap in place and keep the address in
+step (back works), the same with JavaScript off, the document page prints cleanly, and the
+pages pass the Nu HTML checker and axe-core."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from lkapp.extensions import db
+from lkapp.services import pdf as pdf_service
+from tests.browser.test_contracts import sign_in
+from tests.conftest import axe_violations, check_fragment
+from tests.web.test_documents import NUMBER, add_contract, add_document, monthly_documents
+
+pytestmark = pytest.mark.sqlite_only
+D = Decimal
+TAB = f"/electricity/{NUMBER}/documents"
+
+
+@pytest.fixture
+def setup(app, make_user, tmp_path):
+    app.instance_path = str(tmp_path)
+    pdf_service.clear_cache()
+    ann = make_user()
+    with app.app_context():
+        contract = add_contract(account_id=ann)
+        monthly_documents(contract, years=3)
+        add_document(
+            contract, "INV-BAD", issued_on=date(2019, 3, 1), period=date(2019, 2, 1), net=D("1.00")
+        )
+        db.session.commit()
+
+
+def test_filters_and_pager_swap_in_place_and_back_works(page, setup):
+    sign_in(page, "ann@example.com")
+    page.wait_for_url("**/")
+    page.goto(TAB)
+    results = page.locator("#document-results")
+    results.get_by_text("73 documents in all.").wait_for()
+    page.get_by_label("Kind").select_option("vat_invoice")
+    page.get_by_label("Period from").fill("2017-01")
+    page.get_by_label("Period to").fill("2017-06")
+    page.get_by_role("button", name="Show").click()
+    results.get_by_text("6 documents match these filters.").wait_for()
+    assert "kind=vat_invoice" in page.url and "period_from=2017-01" in page.url
+    assert page.locator("header.site-header").count() == 1  # swapped in place, no reload
+    assert results.locator("table.documents tbody tr").count() == 6
+
+    page.get_by_role("link", name="Clear filters").click()
+    results.get_by_text("73 documents in all.").wait_for()
+    page.locator(".pager").get_by_role("link", name="Next").click()
+    results.get_by_text("Page 2 of 4").wait_for()
+    assert "page=2" in page.url
+
+    page.go_back()
+    page.wait_for_url(f"**{TAB}")
+    page.locator("#document-results").get_by_text("Page 1 of 4").wait_for()
+    page.go_back()
+    page.wait_for_url("**kind=vat_invoice**")
+    page.locator("#document-results").get_by_text("6 documents match these filters.").wait_for()
+
+    page.get_by_role("link", name="VAT-2017-06").click()
+    page.wait_for_url("**/documents/vat_invoice/VAT-2017-06")
+    assert page.get_by_role("button", name="Print").is_visible()
+    page.emulate_media(media="print")
+    assert not page.locator("header.site-header").is_visible()
+    assert not page.get_by_role("button", name="Print").is_visible()
+    assert page.locator("#document-title").is_visible()
+    assert page.locator("table.lines").is_visible()
+
+
+@pytest.mark.parametrize("browser_context_options", [{"java_script_enabled": False}])
+def test_filters_work_without_javascript(page, setup):
+    sign_in(page, "ann@example.com")
+    page.wait_for_url("**/")
+    page.goto(TAB)
+    page.get_by_label("Payment status").select_option("overdue")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**status=overdue**")
+    # the last three invoices are unpaid and long due, their VAT invoices show it; and INV-BAD
+    page.get_by_text("7 documents match these filters.").wait_for()
+    page.goto(f"{TAB}/invoice/INV-2018-12")
+    assert not page.get_by_role("button", name="Print").is_visible()  # needs JavaScript
+    page.get_by_text("To print, use your browser's Print command.").wait_for()
+
+
+def test_document_pages_are_valid_html(client, html_checker, setup, auth):
+    auth.login()
+    for url in (
+        TAB,
+        f"{TAB}?kind=invoice&period_from=2017-13&status=x",
+        f"{TAB}/invoice/INV-2017-05",
+        f"{TAB}/vat_invoice/VAT-2017-05",
+        f"{TAB}/invoice/INV-BAD",
+        f"/electricity/{NUMBER}/statement",
+        f"/electricity/{NUMBER}/statement?start=2017-01-01&end=2016-01-01",
+    ):
+        html_checker(client.get(url).text, url)
+    check_fragment(
+        html_checker,
+        client.htmx("GET", TAB + "?page=2", headers={"HX-Target": "document-results"}).text,
+        "results fragment",
+    )
+    check_fragment(html_checker, client.htmx("GET", TAB).text, "tab fragment")
+
+
+def test_document_pages_pass_axe(page, setup):
+    sign_in(page, "ann@example.com")
+    page.wait_for_url("**/")
+    for url in (TAB, f"{TAB}/invoice/INV-2017-05", f"/electricity/{NUMBER}/statement"):
+        page.goto(url)
+        assert axe_violations(page) == [], url

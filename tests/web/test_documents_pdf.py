@@ -1,0 +1,285 @@
+"""PDFs of documents and statements: text (Cyrillic and Hungarian, regular and bold), totals,
+the payment QR code, A4 with page numbers and a repeated table header, the content-keyed cache,
+the year's ZIP."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from pypdf import PdfReader
+
+from lkapp.documents import services as doc_services
+from lkapp.domain.payment_qr import document_purpose, epc_payload
+from lkapp.extensions import db
+from lkapp.models import Contract, Document
+from lkapp.services import pdf as pdf_service
+
+from .test_documents import HOLDER, NUMBER, add_contract, add_document, add_payment
+
+D = Decimal
+DOC_URL = f"/electricity/{NUMBER}/documents"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(app, tmp_path):
+    """Each test its own instance folder (the PDF cache lives there) and an empty LRU."""
+    app.instance_path = str(tmp_path)
+    pdf_service.clear_cache()
+    yield
+    pdf_service.clear_cache()
+
+
+@pytest.fixture
+def customer(make_user, auth):
+    user_id = make_user()
+    auth.login()
+    return user_id
+
+
+@pytest.fixture
+def invoice(app, customer):
+    with app.app_context():
+        contract = add_contract(account_id=customer)
+        add_document(
+            contract,
+            "INV-2026-0042",
+            issued_on=date(2026, 2, 5),
+            period=date(2026, 1, 1),
+            due_on=date(2026, 2, 20),
+            lines=(
+                (D("750.00"), D("3000"), D("0.25")),
+                (D("484.56"), D("1211.4"), D("0.40000")),
+            ),
+        )
+        add_document(
+            contract,
+            "VAT-2026-0042",
+            kind="vat_invoice",
+            issued_on=date(2026, 2, 5),
+            period=date(2026, 1, 1),
+            lines=((D("1234.56"), D("4211.4"), D("0.29315")),),
+        )
+        db.session.commit()
+        return contract.id
+
+
+def fonts_of(reader: PdfReader) -> list[tuple[str, str]]:
+    """(text, font name) of every run of text in the PDF."""
+    runs = []
+    for page in reader.pages:
+
+        def visit(text, _cm, _tm, font, _size):
+            if text.strip() and font:
+                runs.append((text, str(font.get("/BaseFont", ""))))
+
+        page.extract_text(visitor_text=visit)
+    return runs
+
+
+def text_of(reader: PdfReader) -> str:
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_invoice_pdf_holds_number_totals_and_letters_in_regular_and_bold(client, invoice):
+    response = client.get(f"{DOC_URL}/invoice/INV-2026-0042/pdf")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/pdf"
+    assert 'filename="invoice-INV-2026-0042.pdf"' in response.headers["Content-Disposition"]
+    reader = PdfReader(io.BytesIO(response.data))
+    text = text_of(reader)
+    for expected in (
+        "Invoice INV-2026-0042",
+        "City Power Supply",
+        NUMBER,
+        "€1,234.56",  # net
+        "VAT 27 %",
+        "€333.33",  # VAT
+        "€1,567.89",  # total
+        "Feb 20, 2026",
+        "January 2026",
+        "3,000",
+        "0.40000",
+        "Page 1 / 1",
+    ):
+        assert expected in text, expected
+    runs = fonts_of(reader)
+    bold = " ".join(t for t, font in runs if "Bold" in font)
+    regular = " ".join(t for t, font in runs if "DejaVuSans" in font and "Bold" not in font)
+    for word in ("Тепловой", "пункт", "Győr", "Fő"):
+        assert word in bold, word  # the holder's name, in bold
+        assert word in regular, word  # the line's description and the address
+    assert all("DejaVu" in font for _t, font in runs), {font for _t, font in runs}
+    # A4: 595 × 842 points
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (595, 842)
+
+
+def test_invoice_pdf_carries_the_payment_qr_code(app, client, invoice):
+    response = client.get(f"{DOC_URL}/invoice/INV-2026-0042/pdf")
+    reader = PdfReader(io.BytesIO(response.data))
+    images = reader.pages[0].images
+    assert len(images) == 1
+    with app.app_context():
+        payload = epc_payload(
+            "City Power Supply",
+            app.config["UTILITY_BANK_ACCOUNT"],
+            "OTPVHUHB",
+            D("1567.89"),
+            "EUR",
+            document_purpose(NUMBER, "INV-2026-0042"),
+        )
+        expected_png = doc_services.qr_png(payload)
+    lines = payload.split("\n")
+    assert lines[5] == "City Power Supply" and lines[6] == "HU42117730161111101800000000"
+    assert lines[7] == "EUR1567.89" and lines[10] == f"Contract {NUMBER}, invoice INV-2026-0042"
+    from PIL import Image, ImageChops
+
+    embedded = images[0].image.convert("L")
+    expected = Image.open(io.BytesIO(expected_png)).convert("L")
+    assert embedded.size == expected.size
+    assert ImageChops.difference(embedded, expected).getbbox() is None, "not the expected QR"
+    try:
+        from pyzbar.pyzbar import decode
+    except ImportError:  # no decoder installed: the pixel comparison above stands for it
+        return
+    assert decode(embedded)[0].data.decode("utf-8") == payload
+
+
+def test_vat_invoice_pdf_has_no_qr_and_points_to_the_invoice(client, invoice):
+    response = client.get(f"{DOC_URL}/vat_invoice/VAT-2026-0042/pdf")
+    reader = PdfReader(io.BytesIO(response.data))
+    assert not reader.pages[0].images
+    text = text_of(reader)
+    assert "VAT invoice VAT-2026-0042" in text and "€1,567.89" in text
+    assert "pay the invoice" in text
+
+
+def test_long_document_repeats_the_table_header_and_numbers_pages(app, client, customer):
+    with app.app_context():
+        contract = add_contract(account_id=customer)
+        add_document(
+            contract,
+            "INV-LONG",
+            lines=[(D("1.00"), D("4"), D("0.25"))] * 90,
+        )
+        db.session.commit()
+    reader = PdfReader(io.BytesIO(client.get(f"{DOC_URL}/invoice/INV-LONG/pdf").data))
+    assert len(reader.pages) >= 2
+    for number, page in enumerate(reader.pages, 1):
+        text = page.extract_text()
+        assert f"Page {number} / {len(reader.pages)}" in text
+        if number < len(reader.pages) or "Тепловой" in text:
+            assert "Description" in text and "Amount" in text, f"page {number} lost the header"
+
+
+def test_the_same_pdf_twice_is_served_from_the_cache(app, client, invoice, monkeypatch):
+    renders = []
+    real = pdf_service.render_pdf
+
+    def counting(html, **kwargs):
+        renders.append(html)
+        return real(html, **kwargs)
+
+    monkeypatch.setattr(pdf_service, "render_pdf", counting)
+    url = f"{DOC_URL}/invoice/INV-2026-0042/pdf"
+    first = client.get(url).data
+    assert client.get(url).data == first
+    assert len(renders) == 1
+    # another worker (empty LRU) finds it in instance/pdf-cache
+    pdf_service.clear_cache()
+    assert client.get(url).data == first and len(renders) == 1
+    files = list((pytest.importorskip("pathlib").Path(app.instance_path) / "pdf-cache").glob("*"))
+    assert len(files) == 1 and files[0].read_bytes() == first
+    # changed content, a new PDF
+    with app.app_context():
+        doc = db.session.query(Document).filter_by(number="INV-2026-0042").one()
+        doc.lines[0].description = "Tarifa T2 Győr"
+        db.session.commit()
+    changed = client.get(url).data
+    assert len(renders) == 2 and changed != first
+    assert "Tarifa T2 Győr" in text_of(PdfReader(io.BytesIO(changed)))
+    # another language, another PDF
+    client.post("/language", data={"locale": "hu", "next": "/"})
+    client.get(url)
+    assert len(renders) == 3
+
+
+def test_a_damaged_cache_file_is_rendered_again(app, client, invoice):
+    url = f"{DOC_URL}/invoice/INV-2026-0042/pdf"
+    first = client.get(url).data
+    from pathlib import Path
+
+    (cached,) = (Path(app.instance_path) / "pdf-cache").glob("*.pdf")
+    cached.write_bytes(b"garbage")
+    pdf_service.clear_cache()
+    again = client.get(url).data
+    assert again.startswith(b"%PDF-") and text_of(PdfReader(io.BytesIO(again))) == text_of(
+        PdfReader(io.BytesIO(first))
+    )
+    assert cached.read_bytes() == again
+
+
+def test_year_zip_holds_the_years_pdfs_and_names_the_ones_left_out(app, client, customer):
+    with app.app_context():
+        contract = add_contract(account_id=customer)
+        add_document(contract, "INV-A", issued_on=date(2025, 1, 5))
+        add_document(contract, "VAT-A", kind="vat_invoice", issued_on=date(2025, 1, 5))
+        add_document(contract, "INV-B", issued_on=date(2025, 12, 31))
+        add_document(contract, "INV-BAD", issued_on=date(2025, 6, 1), total=D("1.00"))
+        add_document(contract, "INV-NEXT", issued_on=date(2026, 1, 1))
+        db.session.commit()
+    response = client.get(f"{DOC_URL}/year/2025.zip")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/zip"
+    assert f'filename="documents-{NUMBER}-2025.zip"' in response.headers["Content-Disposition"]
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    names = archive.namelist()
+    assert names == [
+        "2025-01-05-invoice-INV-A.pdf",
+        "2025-01-05-vat_invoice-VAT-A.pdf",
+        "2025-12-31-invoice-INV-B.pdf",
+        "NOT-INCLUDED.txt",
+    ]
+    assert "INV-BAD" in archive.read("NOT-INCLUDED.txt").decode()
+    first = PdfReader(io.BytesIO(archive.read(names[0])))
+    assert "INV-A" in text_of(first)
+    assert client.get(f"{DOC_URL}/year/2019.zip").status_code == 404
+
+
+def test_statement_pdf(app, client, invoice):
+    with app.app_context():
+        contract = db.session.get(Contract, invoice)
+        add_payment(contract, date(2026, 2, 18), D("1000.00"), "PO-77 Győr")
+        db.session.commit()
+    response = client.get(f"/electricity/{NUMBER}/statement.pdf?start=2026-02-10&end=2026-03-31")
+    assert response.status_code == 200 and response.data.startswith(b"%PDF-")
+    text = text_of(PdfReader(io.BytesIO(response.data)))
+    for expected in (
+        "Reconciliation statement",
+        HOLDER,
+        "Opening balance",
+        "€1,567.89",  # opening: the invoice of 5 February
+        "Payment PO-77 Győr",
+        "€1,000.00",
+        "Closing balance",
+        "€567.89",
+        "Page 1 / 1",
+    ):
+        assert expected in text, expected
+    page = client.get(f"/electricity/{NUMBER}/statement?start=2026-02-10&end=2026-03-31").text
+    assert f'href="/electricity/{NUMBER}/statement.pdf?start=2026-02-10&amp;end=2026-03-31"' in page
+
+
+def test_pdf_of_a_document_due_later_and_paid_is_unchanged_by_payments(app, client, invoice):
+    """The PDF shows the document as billing issued it: a payment does not make a new one."""
+    url = f"{DOC_URL}/invoice/INV-2026-0042/pdf"
+    first = client.get(url).data
+    with app.app_context():
+        contract = db.session.get(Contract, invoice)
+        add_payment(contract, date.today() - timedelta(days=1), D("5.00"))
+        db.session.commit()
+    pdf_service.clear_cache()
+    assert client.get(url).data == first
