@@ -103,7 +103,7 @@ def test_office_issues_a_code_and_the_customer_adds_the_contract(page, make_user
     page.evaluate("window.noReload = true")
     page.locator(".tabs").get_by_role("link", name="Documents").click()
     page.wait_for_url(f"**/electricity/{NUMBER}/documents")
-    page.get_by_text("This section is coming soon.").wait_for()
+    page.locator("#document-results").wait_for()
     assert page.evaluate("window.noReload") is True
     page.go_back()
     page.wait_for_url(f"**/electricity/{NUMBER}")
