@@ -5,7 +5,9 @@ import re
 import pytest
 from flask import Blueprint, flash
 
+from lkapp.extensions import db
 from lkapp.htmx import render
+from tests.conftest import TEST_PASSWORD
 
 
 def test_landing_page_explains_the_portal(client):
@@ -163,3 +165,40 @@ def test_templates_use_valid_data_hx_attributes():
             if re.search(r"(?<![-\w])hx-[a-z]+=", line):
                 offenders.append(f"{template.name}:{number}")
     assert offenders == []
+
+
+def test_language_choice_is_kept_in_the_session_and_on_the_account(app, client, make_user, auth):
+    from lkapp.models import User
+
+    response = client.post("/language", data={"locale": "ru", "next": "/login"})
+    assert response.headers["Location"] == "/login"
+    page = client.get("/login").get_data(as_text=True)
+    assert '<html lang="ru">' in page and "Личный кабинет" in page
+
+    user_id = make_user(email="ann@example.com")
+    auth.login()
+    client.post("/language", data={"locale": "hu"})
+    with app.app_context():
+        assert db.session.get(User, user_id).locale == "hu"
+    auth.logout()
+    other = app.test_client()  # a new browser: the account's language follows the sign-in
+    other.post("/login", data={"email": "ann@example.com", "password": TEST_PASSWORD})
+    assert "Fiókom" in other.get("/profile").get_data(as_text=True)
+
+
+def test_amounts_and_dates_are_formatted_for_the_locale(app):
+    from datetime import date
+    from decimal import Decimal
+
+    from flask_babel import force_locale
+
+    from lkapp.formatting import day, money
+
+    with app.test_request_context():
+        with force_locale("en"):
+            assert money(Decimal("1234.5")) == "€1,234.50"
+            assert day(date(2026, 11, 25)) == "Nov 25, 2026"
+        with force_locale("hu"):
+            assert money(Decimal("1234.5")).replace("\xa0", " ").startswith("1 234,50")
+        with force_locale("ru"):
+            assert money(Decimal("1234.5")).replace("\xa0", " ").startswith("1 234,50")
