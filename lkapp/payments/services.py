@@ -73,7 +73,7 @@ def _debt_statement(contract_ids, today: date) -> sa.Select:
                 invoices.c.next_on == Document.due_on,
             ),
         )
-        .where(Document.kind == "invoice", unpaid)
+        .where(Document.kind == "invoice", Document.contract_id.in_(contract_ids), unpaid)
         .group_by(Document.contract_id)
         .subquery()
     )
@@ -86,7 +86,7 @@ def _debt_statement(contract_ids, today: date) -> sa.Select:
                 invoices.c.oldest_on == Document.due_on,
             ),
         )
-        .where(Document.kind == "invoice", unpaid)
+        .where(Document.kind == "invoice", Document.contract_id.in_(contract_ids), unpaid)
         .group_by(Document.contract_id)
         .subquery()
     )
