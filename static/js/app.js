@@ -2,6 +2,10 @@
 // and screen-reader users land where the page changed. Everything works without it.
 document.addEventListener("htmx:afterSwap", function (event) {
   var target = event.detail.target;
+  if (target && !target.isConnected) {
+    // An outerHTML swap replaced the target: the new element is where the event fired.
+    target = event.target;
+  }
   if (!target || target.id === "flashes") {
     return;
   }
