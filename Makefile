@@ -7,7 +7,7 @@ CATALOGS := $(wildcard lkapp/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 VENDOR := static/vendor/htmx.min.js
 
-.PHONY: install run test lint format translations clean
+.PHONY: install run test lint format translations clean bench
 
 install: $(VENV)/.installed node_modules/.installed $(VENDOR) $(COMPILED)
 
@@ -36,6 +36,11 @@ run: install
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# Throughput, latency, SQL per request and memory against the floor (docs/benchmarks.md).
+# Builds the demo databases into .bench/ on first use (100,000 contracts: several minutes).
+bench: install
+	$(BIN)/python -m tests.load.bench
 
 lint: install
 	$(BIN)/ruff check .

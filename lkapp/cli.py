@@ -38,6 +38,7 @@ def _database_errors_in_one_line(kind, error, traceback):
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--contracts", default=40, show_default=True, help="How many contracts.")
 @click.option("--years", default=2, show_default=True, help="Years of history.")
 @click.option("--seed", default=1, show_default=True, help="Random seed (same seed, same data).")
