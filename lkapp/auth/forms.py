@@ -68,7 +68,8 @@ def _repeat_field(label):
     )
 
 
-def _captcha_field():
+def captcha_field():
+    """The `Code from the picture` field of every captcha form (forgot password, questions)."""
     return StringField(
         _l("Code from the picture"),
         filters=[_strip],
@@ -182,7 +183,7 @@ class ForgotPasswordForm(FlaskForm):
         description=_l("The one you gave when you registered."),
         render_kw={"autocomplete": "off", "maxlength": 40, "spellcheck": "false"},
     )
-    captcha = _captcha_field()
+    captcha = captcha_field()
 
 
 class ResetPasswordForm(NewPasswordMixin, FlaskForm):

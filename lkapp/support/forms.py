@@ -9,6 +9,7 @@ from wtforms import EmailField, MultipleFileField, SelectField, StringField, Tex
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
+from ..auth.forms import captcha_field
 from ..domain import questions as rules
 from .services import Upload
 
@@ -133,20 +134,7 @@ class AskForm(AttachmentsMixin, FlaskForm):
     )
     question = _body_field(_l("Question"))
     files = _files_field()
-    captcha = StringField(
-        _l("Code from the picture"),
-        filters=[_strip],
-        validators=[
-            DataRequired(_l("Enter the code from the picture.")),
-            Length(max=20, message=_l("Enter the code from the picture.")),
-        ],
-        render_kw={
-            "autocomplete": "off",
-            "autocapitalize": "characters",
-            "spellcheck": "false",
-            "maxlength": 20,
-        },
-    )
+    captcha = captcha_field()
 
 
 class CabinetAskForm(AttachmentsMixin, FlaskForm):
