@@ -379,14 +379,16 @@ def detach_contract(
     contract: Contract, actor: User, reason: str = "", by_staff: bool = False
 ) -> bool:
     """Detach ``contract`` from its account and withdraw its unused codes, so attaching again
-    needs a new code. False when it was not attached (any more)."""
+    needs a new code. False when it was not attached (any more).
+
+    The debt-notice state goes too: the next account hears of a debt the contract carries."""
     previous = contract.account_id
     if previous is None:
         return False
     detached = db.session.execute(
         sa.update(Contract)
         .where(Contract.id == contract.id, Contract.account_id == previous)
-        .values(account_id=None, attached_at=None)
+        .values(account_id=None, attached_at=None, debt_notified=False)
         .execution_options(synchronize_session=False)
     )
     if detached.rowcount != 1:

@@ -536,7 +536,10 @@ def test_detach_asks_first_then_detaches(app, client, attached, issue):
     fragment = client.htmx("GET", f"/electricity/{NUMBER}/detach")
     assert fragment.text.lstrip().startswith('<form id="detach-contract"')
     with app.app_context():
-        assert services.find_contract(NUMBER).account_id is not None, "nothing happened yet"
+        contract = services.find_contract(NUMBER)
+        assert contract.account_id is not None, "nothing happened yet"
+        contract.debt_notified = True  # the account was told of a debt on this contract
+        db.session.commit()
     pending = issue()
     response = client.htmx("POST", f"/electricity/{NUMBER}/detach")
     assert response.status_code == 204 and response.headers["HX-Redirect"] == "/electricity"
@@ -547,6 +550,7 @@ def test_detach_asks_first_then_detaches(app, client, attached, issue):
     with app.app_context():
         contract = services.find_contract(NUMBER)
         assert contract.account_id is None and contract.attached_at is None
+        assert contract.debt_notified is False, "the next account will hear of the debt"
         event = db.session.scalar(
             sa.select(AuditEvent).where(AuditEvent.action == "contract.detached")
         )
