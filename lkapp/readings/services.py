@@ -85,13 +85,17 @@ class MeterReadings:
         """This window's live readings by zone (what a new submission would supersede)."""
         return {row.zone: row for row in self.of_period(self.period) if row.live}
 
-    def history(self) -> list[Row]:
-        """Newest month first, zones in order, the live reading before the ones it replaced."""
+    def history(self, since: date | None = None) -> list[Row]:
+        """Newest month first, zones in order, the live reading before the ones it replaced;
+        only the months from ``since`` on, when given."""
         order = {zone: i for i, zone in enumerate(self.zones)}
         return sorted(
-            self.rows,
+            (row for row in self.rows if since is None or row.period >= since),
             key=lambda r: (-r.period.toordinal(), order.get(r.zone, 9), not r.live, -r.id),
         )
+
+    def has_history_before(self, since: date) -> bool:
+        return bool(self.rows) and self.rows[0].period < since
 
     def recent_kwh(self, zone: str, period: date) -> list[Decimal]:
         """Monthly consumption of the 12 months before ``period`` (for the 3x rule)."""

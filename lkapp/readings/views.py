@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Blueprint, abort, flash, url_for
+from flask import Blueprint, abort, flash, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -73,6 +73,9 @@ def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None)
     meters = services.contract_readings(contract, window)
     forms = dict(forms or {})
     months = services.chart_months(clock.local_today())
+    # The history table shows the chart's months unless the customer asks for all of it: five
+    # years of every zone is a long page to build on every visit.
+    whole_history = request.args.get("history") == "all"
     charts = {}
     for item in meters:
         if item.accepts and item.meter.id not in forms:
@@ -88,6 +91,7 @@ def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None)
         "forms": forms,
         "charts": charts,
         "zone_label": zone_label,
+        "history_since": None if whole_history else months[0],
     }
 
 

@@ -474,3 +474,24 @@ def test_bob_does_not_see_anns_readings(app, client, setup, auth):
     assert "SN-BOB" in page and "SN-2Z" not in page
     with app.app_context():
         assert db.session.get(User, setup["bob"]).email == "bob@example.com"
+
+
+def test_history_shows_the_charts_months_unless_asked_for_all(app, client, ann):
+    with app.app_context():
+        db.session.add(
+            Reading(
+                meter_id=ann["two"],
+                zone="T1",
+                period=date(2023, 1, 1),
+                value=Decimal("10"),
+                submitted_at=datetime(2023, 1, 18, 9, tzinfo=UTC),
+                source="import",
+            )
+        )
+        db.session.commit()
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    assert "January 2023" not in page and "October 2026" in page
+    link = f"/electricity/{NUMBER}/readings?history=all#history-{ann['two']}-title"
+    assert f'href="{link}"' in page and "Show the whole history" in page
+    whole = client.get(f"/electricity/{NUMBER}/readings?history=all").text
+    assert "January 2023" in whole and "Show the whole history" not in whole
