@@ -478,7 +478,7 @@ def page(chromium, live_server, browser_context_options):
     assert not problems, "\n".join(problems)
 
 
-def wait_for(predicate, timeout: float = 5.0, interval: float = 0.05):
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
     """Poll ``predicate`` until it returns something truthy (for mail and background work)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
