@@ -14,10 +14,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Valid
 
 from ..domain.accounts import phone_is_valid, tax_id_is_valid
 from ..domain.passwords import MAX_LENGTH, MIN_LENGTH, password_problems
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+from ..forms import strip
 
 
 def password_messages(problems: list[str]) -> list[str]:
@@ -37,7 +34,7 @@ def password_messages(problems: list[str]) -> list[str]:
 def _email_field(label=None, autocomplete="username"):
     return EmailField(
         label or _l("Email"),
-        filters=[_strip],
+        filters=[strip],
         validators=[
             DataRequired(_l("Enter your email.")),
             Length(max=254, message=_l("An email address has at most 254 characters.")),
@@ -72,7 +69,7 @@ def captcha_field():
     """The `Code from the picture` field of every captcha form (forgot password, questions)."""
     return StringField(
         _l("Code from the picture"),
-        filters=[_strip],
+        filters=[strip],
         validators=[
             DataRequired(_l("Enter the code from the picture.")),
             Length(max=20, message=_l("Enter the code from the picture.")),
@@ -112,7 +109,7 @@ class LoginForm(FlaskForm):
     # Asked for only after repeated failures for the email (see lkapp.domain.accounts).
     captcha = StringField(
         _l("Code from the picture"),
-        filters=[_strip],
+        filters=[strip],
         validators=[Length(max=20)],
         render_kw={
             "autocomplete": "off",
@@ -129,7 +126,7 @@ class RegisterForm(NewPasswordMixin, FlaskForm):
     password2 = _repeat_field(_l("Repeat password"))
     name = StringField(
         _l("Name or organisation"),
-        filters=[_strip],
+        filters=[strip],
         validators=[
             DataRequired(_l("Enter your name or the name of your organisation.")),
             Length(min=2, max=200, message=_l("Use 2 to 200 characters.")),
@@ -139,14 +136,14 @@ class RegisterForm(NewPasswordMixin, FlaskForm):
     )
     tax_id = StringField(
         _l("Tax ID"),
-        filters=[_strip],
+        filters=[strip],
         validators=[DataRequired(_l("Enter your tax ID."))],
         description=_l("As in your supply contract. You will need it to recover your password."),
         render_kw={"autocomplete": "off", "maxlength": 20, "spellcheck": "false"},
     )
     phone = StringField(
         _l("Phone"),
-        filters=[_strip],
+        filters=[strip],
         validators=[DataRequired(_l("Enter a phone number."))],
         description=_l("With the country code, e.g. +36 1 555 0101."),
         render_kw={"autocomplete": "tel", "type": "tel", "maxlength": 30},
@@ -175,7 +172,7 @@ class ForgotPasswordForm(FlaskForm):
     email = _email_field()
     tax_id = StringField(
         _l("Tax ID"),
-        filters=[_strip],
+        filters=[strip],
         validators=[
             DataRequired(_l("Enter your tax ID.")),
             Length(max=40, message=_l("Enter the tax ID as in your contract.")),
@@ -194,7 +191,7 @@ class ResetPasswordForm(NewPasswordMixin, FlaskForm):
 class TwoFactorForm(FlaskForm):
     code = StringField(
         _l("Authentication code"),
-        filters=[_strip],
+        filters=[strip],
         validators=[
             DataRequired(_l("Enter the code from your authenticator app.")),
             Length(max=40, message=_l("That is not a code from the app or a recovery code.")),
@@ -210,7 +207,7 @@ class TwoFactorSetupForm(FlaskForm):
     token = HiddenField()
     code = StringField(
         _l("Code from the app"),
-        filters=[_strip],
+        filters=[strip],
         validators=[DataRequired(_l("Enter the 6-digit code the app shows."))],
         render_kw={
             "autocomplete": "one-time-code",
@@ -232,7 +229,7 @@ class CurrentPasswordForm(FlaskForm):
 class TwoFactorDisableForm(CurrentPasswordForm):
     code = StringField(
         _l("Authentication code"),
-        filters=[_strip],
+        filters=[strip],
         validators=[
             DataRequired(_l("Enter a code from your authenticator app or a recovery code.")),
             Length(max=40),
@@ -253,7 +250,7 @@ class ChangeEmailForm(CurrentPasswordForm):
 class ProfileForm(FlaskForm):
     name = StringField(
         _l("Name or organisation"),
-        filters=[_strip],
+        filters=[strip],
         validators=[
             DataRequired(_l("Enter your name or the name of your organisation.")),
             Length(min=2, max=200, message=_l("Use 2 to 200 characters.")),
@@ -262,7 +259,7 @@ class ProfileForm(FlaskForm):
     )
     phone = StringField(
         _l("Phone"),
-        filters=[_strip],
+        filters=[strip],
         validators=[DataRequired(_l("Enter a phone number."))],
         render_kw={"autocomplete": "tel", "type": "tel", "maxlength": 30},
     )

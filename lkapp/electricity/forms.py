@@ -10,10 +10,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..domain.attach import code_is_well_formed
 from ..domain.codes import CODE_LENGTH
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+from ..forms import strip
 
 
 class AttachForm(FlaskForm):
@@ -23,7 +20,7 @@ class AttachForm(FlaskForm):
             DataRequired(_l("Enter the contract number.")),
             Length(max=30, message=_l("A contract number has at most 30 characters.")),
         ],
-        filters=[_strip],
+        filters=[strip],
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     code = StringField(
@@ -32,7 +29,7 @@ class AttachForm(FlaskForm):
             DataRequired(_l("Enter the confirmation code from the office's slip.")),
             Length(max=40, message=_l("That is too long for a confirmation code.")),
         ],
-        filters=[_strip],
+        filters=[strip],
         render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
     )
 

@@ -24,6 +24,7 @@ from wtforms.validators import Length, Optional, ValidationError
 from ..auth.decorators import staff_required
 from ..domain.csvformat import format_cell
 from ..extensions import db
+from ..forms import strip
 from ..htmx import render
 from ..models import AuditEvent, Contract, User, utcnow
 from ..services import audit
@@ -44,18 +45,14 @@ KINDS = (
 )
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
 class AuditFilterForm(FlaskForm):
     """A GET form (changes nothing): no CSRF token."""
 
     class Meta:
         csrf = False
 
-    user = StringField(_l("Account (email)"), validators=[Length(max=254)], filters=[_strip])
-    contract = StringField(_l("Contract number"), validators=[Length(max=30)], filters=[_strip])
+    user = StringField(_l("Account (email)"), validators=[Length(max=254)], filters=[strip])
+    contract = StringField(_l("Contract number"), validators=[Length(max=30)], filters=[strip])
     kind = SelectField(
         _l("Kind of event"),
         choices=[SelectChoice("", _l("All")), *(SelectChoice(k, label) for k, label in KINDS)],

@@ -10,11 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import SearchField, TextAreaField
-from wtforms.validators import DataRequired, Length
 
 from ..auth import mails
 from ..auth import services as accounts
@@ -25,6 +21,7 @@ from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import AuditEvent, Contract, User
 from ..services import audit
+from .forms import CustomerSearchForm, ReasonForm
 from .views import bp
 
 PER_PAGE = 20
@@ -38,35 +35,6 @@ SIGN_IN_ACTIONS = (
     "auth.password_reset",
     "auth.sessions_revoked",
 )
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
-class CustomerSearchForm(FlaskForm):
-    """A GET form (changes nothing): no CSRF token."""
-
-    class Meta:
-        csrf = False
-
-    q = SearchField(
-        _l("Email, name or tax ID"),
-        validators=[Length(max=100)],
-        filters=[_strip],
-        render_kw={"autocomplete": "off", "spellcheck": "false"},
-    )
-
-
-class ReasonForm(FlaskForm):
-    reason = TextAreaField(
-        _l("Reason"),
-        validators=[
-            DataRequired(_l("Say why; it goes into the audit log.")),
-            Length(min=3, max=500, message=_l("Between 3 and 500 characters.")),
-        ],
-        filters=[_strip],
-    )
 
 
 def search_customers(query: str, page: int) -> tuple[list, int, int, int]:

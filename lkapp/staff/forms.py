@@ -8,9 +8,7 @@ from wtforms import HiddenField, SearchField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+from ..forms import strip
 
 
 class ContractSearchForm(FlaskForm):
@@ -22,7 +20,7 @@ class ContractSearchForm(FlaskForm):
     q = SearchField(
         _l("Number, holder name or tax ID"),
         validators=[Length(max=100)],
-        filters=[_strip],
+        filters=[strip],
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
 
@@ -39,12 +37,12 @@ class IssueCodeForm(FlaskForm):
     representative_name = StringField(
         _l("Representative's name"),
         validators=[Length(max=200, message=_l("At most 200 characters."))],
-        filters=[_strip],
+        filters=[strip],
     )
     power_of_attorney = StringField(
         _l("Power of attorney number"),
         validators=[Length(max=60, message=_l("At most 60 characters."))],
-        filters=[_strip],
+        filters=[strip],
     )
 
     @property
@@ -73,5 +71,30 @@ class DetachForm(FlaskForm):
             DataRequired(_l("Say why the contract is detached; it goes into the audit log.")),
             Length(min=3, max=500, message=_l("Between 3 and 500 characters.")),
         ],
-        filters=[_strip],
+        filters=[strip],
+    )
+
+
+class CustomerSearchForm(FlaskForm):
+    """A GET form (changes nothing): no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(
+        _l("Email, name or tax ID"),
+        validators=[Length(max=100)],
+        filters=[strip],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            DataRequired(_l("Say why; it goes into the audit log.")),
+            Length(min=3, max=500, message=_l("Between 3 and 500 characters.")),
+        ],
+        filters=[strip],
     )

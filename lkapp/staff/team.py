@@ -27,6 +27,7 @@ from ..auth import services as accounts
 from ..auth import tokens
 from ..auth.decorators import staff_required
 from ..extensions import db
+from ..forms import strip
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import User, utcnow
@@ -49,10 +50,6 @@ def admin_required(view):
     return wrapped
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
 class StaffForm(FlaskForm):
     email = EmailField(
         _l("Email"),
@@ -61,12 +58,12 @@ class StaffForm(FlaskForm):
             Length(max=254),
             Email(_l("Enter a valid email address.")),
         ],
-        filters=[_strip],
+        filters=[strip],
     )
     name = StringField(
         _l("Name"),
         validators=[DataRequired(_l("Enter the name.")), Length(max=200)],
-        filters=[_strip],
+        filters=[strip],
     )
     role = SelectField(
         _l("Role"),

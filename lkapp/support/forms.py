@@ -11,11 +11,8 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 
 from ..auth.forms import captcha_field
 from ..domain import questions as rules
+from ..forms import strip
 from .services import Upload
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
 
 
 def subject_choices(empty: bool = True) -> list[SelectChoice]:
@@ -34,7 +31,7 @@ def subject_choices(empty: bool = True) -> list[SelectChoice]:
 def _body_field(label):
     return TextAreaField(
         label,
-        filters=[_strip],
+        filters=[strip],
         validators=[
             DataRequired(_l("Write your message.")),
             Length(
@@ -102,7 +99,7 @@ class AskForm(AttachmentsMixin, FlaskForm):
 
     email = EmailField(
         _l("Email"),
-        filters=[_strip],
+        filters=[strip],
         validators=[
             DataRequired(_l("Enter your email.")),
             Length(max=254, message=_l("An email address has at most 254 characters.")),
@@ -113,7 +110,7 @@ class AskForm(AttachmentsMixin, FlaskForm):
     )
     name = StringField(
         _l("Name or organisation"),
-        filters=[_strip],
+        filters=[strip],
         validators=[
             DataRequired(_l("Enter your name or the name of your organisation.")),
             Length(max=200, message=_l("Use at most 200 characters.")),
@@ -122,7 +119,7 @@ class AskForm(AttachmentsMixin, FlaskForm):
     )
     contract_number = StringField(
         _l("Contract number"),
-        filters=[_strip],
+        filters=[strip],
         validators=[Optional(), Length(max=30, message=_l("A contract number is shorter."))],
         description=_l("Optional: if the question is about a contract."),
         render_kw={"autocomplete": "off", "maxlength": 30, "spellcheck": "false"},
@@ -181,7 +178,7 @@ class LookupForm(FlaskForm):
 
     tax_id = StringField(
         _l("Tax ID"),
-        filters=[_strip],
+        filters=[strip],
         validators=[Length(max=20)],
         render_kw={"autocomplete": "off", "maxlength": 20, "spellcheck": "false"},
     )
