@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
 
-from ..formatting import month
+from ..formatting import month, number
 from ..models import Meter
 from .services import Submission, ZoneResult
 
@@ -27,11 +26,29 @@ def zone_label(meter: Meter, zone: str) -> str:
     return zone if len(meter.zone_list) == 1 else str(ZONE_NAMES[zone])
 
 
+def zone_labels(meter: Meter) -> dict[str, str]:
+    """The labels of all the meter's zones, translated once for a whole table."""
+    return {zone: zone_label(meter, zone) for zone in meter.zone_list}
+
+
+def table_texts() -> dict[str, str]:
+    """The words of the readings tables (sources, statuses), translated once per table rather
+    than once per row: a history has hundreds of rows."""
+    return {
+        "portal": _("portal"),
+        "operator": _("operator"),
+        "import": _("import"),
+        "replaced": _("replaced"),
+        "exported": _("sent to billing"),
+        "accepted": _("accepted"),
+        "rolled_over": _("meter rolled over"),
+        "no_previous": _("No earlier reading to count from"),
+    }
+
+
 def reading_value(value) -> str:
     """A register value or kWh figure: decimals only as many as it has (at most 3)."""
-    if value is None:
-        return ""
-    return format_decimal(value, format="#,##0.###")
+    return number(value, 3, trim=True)
 
 
 class ReadingForm(FlaskForm):

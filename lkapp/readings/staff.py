@@ -29,7 +29,7 @@ from ..htmx import render
 from ..models import Meter
 from . import clock, services
 from .chart import bar_chart
-from .forms import ReadingForm, apply_verdicts, reading_form, zone_label
+from .forms import ReadingForm, apply_verdicts, reading_form
 from .mails import queue_receipt
 from .views import commit_with_retry, problem_text
 
@@ -145,7 +145,6 @@ def _meter_context(meter: Meter, form: ReadingForm | None = None, problem: str |
         "form_action": url_for("readings_staff.meter", meter_id=meter.id),
         "problems": {meter.id: problem_text(problem)},
         "chart": bar_chart(months, item.monthly_kwh(months)),
-        "zone_label": zone_label,
     }
 
 

@@ -23,11 +23,20 @@ from ..htmx import render
 from ..models import Contract, Meter
 from . import clock, services
 from .chart import bar_chart
-from .forms import ReadingForm, apply_verdicts, reading_form, reading_value, zone_label
+from .forms import (
+    ReadingForm,
+    apply_verdicts,
+    reading_form,
+    reading_value,
+    table_texts,
+    zone_labels,
+)
 from .mails import queue_receipt
 
 bp = Blueprint("readings", __name__)
 bp.add_app_template_filter(reading_value, "reading")
+bp.add_app_template_global(zone_labels)
+bp.add_app_template_global(table_texts)
 
 T = TypeVar("T")
 
@@ -90,7 +99,6 @@ def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None)
         "meters": meters,
         "forms": forms,
         "charts": charts,
-        "zone_label": zone_label,
         "history_since": None if whole_history else months[0],
     }
 
@@ -191,5 +199,4 @@ def receipt(number: str, meter_id: int, period: str):
         item=item,
         month=month,
         rows=sorted(rows, key=lambda r: (not r.live, r.zone, -r.id)),
-        zone_label=zone_label,
     )

@@ -1,0 +1,105 @@
+"""The portal's own number formatting must print exactly what Babel prints, in every locale
+the portal offers: it only reads Babel's symbols once instead of applying its pattern per cell."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from lkapp import create_app, formatting
+
+LOCALES = ["en", "ru", "hu"]
+CURRENCIES = ["EUR", "HUF", "RUB", "USD", "GBP"]
+cents = st.decimals(min_value=-(10**9), max_value=10**9, places=2, allow_nan=False).filter(
+    lambda amount: amount != 0 or not amount.is_signed()  # no "-0.00" in the books
+)
+readings = st.decimals(min_value=0, max_value=10**8, places=3, allow_nan=False)
+
+
+@pytest.fixture(scope="module")
+def app():
+    return create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def in_locale(app, locale: str, currency: str = "EUR"):
+    app.config["CURRENCY"] = currency
+    return app.test_request_context("/", headers={"Accept-Language": locale})
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("currency", CURRENCIES)
+@given(amount=cents)
+def test_money_is_what_babel_prints(app, locale, currency, amount):
+    assert formatting.currency_pattern(locale, currency) is not None  # the fast path is taken
+    with in_locale(app, locale, currency):
+        assert formatting.money(amount) == format_currency(amount, currency, locale=locale)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@given(value=cents, digits=st.integers(min_value=0, max_value=3))
+def test_numbers_are_what_babel_prints(app, locale, value, digits):
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    # One difference, on purpose: what rounds to zero is "0", where Babel prints "-0".
+    assume(value >= 0 or round(value, digits) != 0)
+    with in_locale(app, locale):
+        assert formatting.number(value, digits) == format_decimal(
+            value, format=pattern, locale=locale
+        )
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@given(value=readings)
+def test_reading_values_drop_trailing_zero_decimals_as_babel_does(app, locale, value):
+    with in_locale(app, locale):
+        assert formatting.number(value, 3, trim=True) == format_decimal(
+            value, format="#,##0.###", locale=locale
+        )
+
+
+def test_what_rounds_to_zero_has_no_minus_sign(app):
+    with in_locale(app, "en"):
+        assert formatting.number(Decimal("-0.01")) == "0"
+        assert formatting.number(Decimal("-0.4"), 1) == "-0.4"
+
+
+def test_separators_of_each_locale(app):
+    expected = {
+        "en": "€1,234,567.89",
+        "ru": "1\xa0234\xa0567,89\xa0€",
+        "hu": "1\xa0234\xa0567,89\xa0EUR",
+    }
+    for locale, text in expected.items():
+        with in_locale(app, locale):
+            assert formatting.money(Decimal("1234567.89")) == text
+            assert formatting.number(Decimal("-1234.5"), 3, trim=True) == format_decimal(
+                Decimal("-1234.5"), format="#,##0.###", locale=locale
+            )
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_days_and_months_are_what_babel_prints(app, locale):
+    with in_locale(app, locale):
+        for value in (date(2026, 1, 31), date(2026, 3, 4), date(2025, 12, 1)):
+            assert formatting.day(value) == format_date(value, "medium", locale=locale)
+            assert formatting.day(value, "long") == format_date(value, "long", locale=locale)
+            assert formatting.month(value) == format_date(value, "LLLL y", locale=locale)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("style", ["short", "medium", "long"])
+@given(
+    value=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2036, 12, 31), timezones=st.just(UTC)
+    )
+)
+def test_moments_are_what_babel_prints_in_the_deployments_time_zone(app, locale, style, value):
+    with in_locale(app, locale):
+        expected = format_datetime(value, style, tzinfo=ZoneInfo("Europe/Budapest"), locale=locale)
+        assert formatting.moment(value, style) == expected
