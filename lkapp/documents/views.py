@@ -180,7 +180,7 @@ def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
         "lines": [[li.description, li.kwh, li.tariff, li.amount] for li in doc.lines],
     }
 
-    def make_html() -> str:
+    def make_html(page_total: int) -> str:
         payload = services.payment_payload(contract, doc)
         return render_template(
             "pdf/document.html",
@@ -189,6 +189,7 @@ def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
                 doc=doc,
                 payload=payload,
                 qr=services.qr_data_uri(payload) if payload else None,
+                page_total=page_total,
             ),
         )
 
@@ -320,9 +321,10 @@ def statement_pdf(number: str):
         ],
     }
 
-    def make_html() -> str:
+    def make_html(page_total: int) -> str:
         return render_template(
-            "pdf/statement.html", **_context(contract=contract, statement=result)
+            "pdf/statement.html",
+            **_context(contract=contract, statement=result, page_total=page_total),
         )
 
     data = cached_pdf(content, make_html, cache_dir=_cache_dir())

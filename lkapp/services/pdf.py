@@ -11,6 +11,10 @@ Templates need nothing special: the default family is "DejaVu Sans" (regular and
 xhtml2pdf is imported on first use (about 0.3 s) and renders one document at a time per
 process, hence the lock.
 
+Page totals ("Page 2 / 3"): xhtml2pdf's ``<pdf:pagecount>`` lays every document out twice.
+``render_paged_pdf`` instead writes the total into the HTML itself: it renders once with a
+total of 1 (what almost every invoice is) and again only when the PDF has more pages.
+
 Two caches: ``render_pdf(html, cache=True)`` keeps recent results keyed by the HTML; and
 ``cached_pdf(content, make_html, cache_dir=...)`` is keyed by the *data* the PDF shows (plus
 the template version), so a hit costs neither the template, nor the QR code, nor xhtml2pdf. It
@@ -26,6 +30,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 import threading
 from collections import OrderedDict
@@ -120,6 +125,19 @@ def render_pdf(html: str, *, cache: bool = False, font_dir: Path | None = None) 
     return data
 
 
+def page_count(data: bytes) -> int:
+    """The pages of a PDF that reportlab wrote (its page objects are never compressed)."""
+    return len(re.findall(rb"/Type /Page\b(?!s)", data))
+
+
+def render_paged_pdf(make_html: Callable[[int], str]) -> bytes:
+    """The PDF of ``make_html(page_total)``: laid out once when the document has one page,
+    twice otherwise (the second time with the real total)."""
+    data = render_pdf(make_html(1))
+    pages = page_count(data)
+    return data if pages == 1 else render_pdf(make_html(pages))
+
+
 def content_key(content) -> str:
     """A stable hash of plain data (dicts, lists, str, Decimal, dates) and of this module's
     font CSS: equal data, equal key; any change of figure, text or layout, a new key."""
@@ -127,8 +145,9 @@ def content_key(content) -> str:
     return hashlib.sha256((blob + _FONT_CSS).encode()).hexdigest()
 
 
-def cached_pdf(content, make_html: Callable[[], str], *, cache_dir: Path | None = None) -> bytes:
-    """The PDF of ``make_html()``, rendered only when no PDF of the same ``content`` exists.
+def cached_pdf(content, make_html: Callable[[int], str], *, cache_dir: Path | None = None) -> bytes:
+    """The PDF of ``make_html(page_total)`` (see ``render_paged_pdf``), rendered only when no
+    PDF of the same ``content`` exists.
 
     ``content`` must hold everything the PDF shows (the document's data, the locale, the
     template version): the key is its hash, so the cache never serves a stale PDF and needs no
@@ -149,7 +168,7 @@ def cached_pdf(content, make_html: Callable[[], str], *, cache_dir: Path | None 
         if data is not None and not data.startswith(b"%PDF-"):
             data = None  # a damaged file: render again and replace it
     if data is None:
-        data = render_pdf(make_html())
+        data = render_paged_pdf(make_html)
         if path is not None:
             _write_atomically(path, data)
     with _lock:
