@@ -46,6 +46,10 @@ DEFAULTS = {
     "MAIL_TIMEOUT": 10,
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
+    # Redis down: each worker counts in its own memory until Redis answers again (checked at
+    # growing intervals), and any other error of the limiter is logged instead of a 500.
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+    "RATELIMIT_SWALLOW_ERRORS": True,
     # Per-IP limits of the account forms (POSTs) and captcha media; the per-account brute-force
     # rule is separate and kept in the database (lkapp.domain.accounts).
     "RATELIMIT_SIGNIN": "20 per minute",
