@@ -62,7 +62,7 @@ def register_extensions(app: Flask) -> None:
     from .database import configure_engine
 
     with app.app_context():
-        configure_engine(db.engine)
+        configure_engine(db.engine, lock_timeout=app.config["DATABASE_LOCK_TIMEOUT"])
 
     from .services import mail as outbox
 
@@ -115,12 +115,19 @@ def _languages() -> list[str]:
 
 def register_errorhandlers(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
+    from sqlalchemy.exc import SQLAlchemyError
     from werkzeug.exceptions import HTTPException
 
-    from .main.errors import handle_csrf_error, handle_http_error, handle_unexpected_error
+    from .main.errors import (
+        handle_csrf_error,
+        handle_database_error,
+        handle_http_error,
+        handle_unexpected_error,
+    )
 
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(SQLAlchemyError, handle_database_error)  # 503 when unavailable
     app.register_error_handler(Exception, handle_unexpected_error)
 
 
@@ -154,16 +161,19 @@ def register_security_headers(app: Flask) -> None:
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         if production:
             headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if current_user and current_user.is_authenticated:
+        if session.get("_user_id"):
             # Pages of an account must not stay in shared caches or the back-forward cache.
+            # The session's claim is enough: loading the user here would cost a query on
+            # every response (static files too) and fail them all when the database is away.
             headers.setdefault("Cache-Control", "no-store")
         return response
 
 
 def register_template_helpers(app: Flask) -> None:
-    from . import formatting
+    from . import assets, formatting
 
     formatting.register(app)
+    assets.register(app)
 
 
 __all__ = ["ConfigError", "create_app"]

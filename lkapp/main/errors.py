@@ -1,17 +1,39 @@
-"""Error pages in the layout; for HTMX the same message lands in the main area."""
+"""Error pages in the layout; for HTMX the same message lands in the main area.
+
+A database that is locked or unreachable for a moment is not a bug: the request is rolled
+back and answered 503 "Temporarily unavailable" with ``Retry-After``, and the operator gets one
+WARNING line (no traceback). Any other database error (a constraint, a bad query) stays a 500.
+"""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 
-from flask import render_template
+from flask import g, render_template, request
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
-from ..extensions import db
+from ..extensions import db, login_manager
 from ..htmx import wants_fragment
+from ..models import User
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+_PLAIN = {"Content-Type": "text/plain; charset=utf-8"}
+# SQLite reports a missing table or a syntax error as an OperationalError too (SQLITE_ERROR);
+# only these result codes mean "the database cannot be used right now".
+SQLITE_UNAVAILABLE = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_PROTOCOL",
+)
 
 
 def _messages() -> dict[int, tuple[str, str]]:
@@ -50,6 +72,10 @@ def render_error(code: int, title: str | None = None, text: str | None = None):
 def handle_http_error(error: HTTPException):
     if error.code is None or error.code < 400:
         return error
+    if isinstance(error, SecurityError):
+        # A Host header naming another site (TRUSTED_HOSTS): no layout, whose links would be
+        # built from that very name.
+        return _("The request could not be understood. Please try again."), 400, _PLAIN
     return render_error(error.code)
 
 
@@ -68,5 +94,45 @@ def handle_unexpected_error(error: Exception):
     if isinstance(error, HTTPException):
         return handle_http_error(error)
     log.exception("Unhandled error", exc_info=error)
-    db.session.rollback()
+    _roll_back()
     return render_error(InternalServerError.code)
+
+
+def database_unavailable(error: Exception) -> bool:
+    """True for a lock wait that timed out, a refused or lost connection, an exhausted pool."""
+    if isinstance(error, PoolTimeout):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    if isinstance(error.orig, sqlite3.Error):
+        return (getattr(error.orig, "sqlite_errorname", "") or "").startswith(SQLITE_UNAVAILABLE)
+    return True  # PostgreSQL: connection, lock timeout, cancel, shutdown, disk full
+
+
+def handle_database_error(error: SQLAlchemyError):
+    if not database_unavailable(error):
+        return handle_unexpected_error(error)
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    log.warning(
+        "database unavailable, answered 503 to %s %s: %s", request.method, request.path, reason
+    )
+    _roll_back()
+    if "_login_user" not in g:
+        # The fault met the loading of the signed-in user: the page is shown without them.
+        login_manager._update_request_context_with_user()
+    body, code, headers = render_error(503)
+    headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return body, code, headers
+
+
+def _roll_back() -> None:
+    """End the failed transaction without reading the database again for the error page: the
+    signed-in user leaves the session first and keeps the details read before (a rollback
+    would expire them). The mail the transaction queued went with it: nothing to deliver."""
+    g.pop("outbox_ids", None)
+    user = g.get("_login_user")
+    if isinstance(user, User) and user in db.session:
+        db.session.expunge(user)
+    db.session.rollback()
