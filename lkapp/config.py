@@ -58,6 +58,9 @@ DEFAULTS = {
     "RATELIMIT_CAPTCHA": "30 per minute",
     "RATELIMIT_CAPTCHA_AUDIO": "10 per minute",
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # Seconds a statement waits for a lock another transaction holds before the request is
+    # answered 503 (SQLite busy_timeout, PostgreSQL lock_timeout); see lkapp.database.
+    "DATABASE_LOCK_TIMEOUT": 5.0,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
@@ -68,6 +71,10 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 200 * 1024 * 1024,
     # How many reverse proxies (nginx) stand in front and set X-Forwarded-*; 0 trusts none.
     "TRUSTED_PROXIES": 0,
+    # The portal's public host name: links in mail sent outside a request (notify, imports)
+    # carry it, and requests naming another host are refused (see _check).
+    "SERVER_NAME": None,
+    "TRUSTED_HOSTS": None,
     "TESTING": False,
 }
 
@@ -96,7 +103,10 @@ ENV_SETTINGS = {
     "RATELIMIT_REGISTER": str,
     "RATELIMIT_RECOVERY": str,
     "MAX_CONTENT_LENGTH": int,
+    "DATABASE_LOCK_TIMEOUT": float,
     "TRUSTED_PROXIES": int,
+    "SERVER_NAME": str,
+    "TRUSTED_HOSTS": lambda v: [host.strip() for host in v.split(",") if host.strip()],
     "TESTING": lambda v: v.lower() in _BOOL,
     "CAPTCHA_TEST_ANSWER": str,
 }
@@ -150,12 +160,34 @@ def _check(app) -> None:
         if production:
             raise ConfigError("LKAPP_SECRET_KEY must be set in production")
         config["SECRET_KEY"] = _development_secret(app.instance_path)
+    _check_hosts(config, production)
     config["SESSION_COOKIE_SECURE"] = production
     config["REMEMBER_COOKIE_SECURE"] = production
     if production:
         config["SESSION_COOKIE_NAME"] = "__Host-session"
         config["REMEMBER_COOKIE_NAME"] = "__Host-remember"
         config["PREFERRED_URL_SCHEME"] = "https"
+
+
+# Names a request may always use: health checks and monitoring on the machine itself.
+LOCAL_HOSTS = ["localhost", "127.0.0.1"]
+
+
+def _check_hosts(config, production: bool) -> None:
+    """Links in password-reset and confirmation mail are built from the request's host; a
+    forged ``Host`` header would make them point elsewhere. So with ``SERVER_NAME`` set, only
+    that name (and the machine's own) is accepted, unless ``TRUSTED_HOSTS`` says otherwise;
+    production needs it."""
+    server_name = config.get("SERVER_NAME")
+    if not server_name:
+        if production:
+            raise ConfigError(
+                "LKAPP_SERVER_NAME must be set in production (the portal's host name, "
+                "e.g. my.utility.example)"
+            )
+        return
+    if config.get("TRUSTED_HOSTS") is None:
+        config["TRUSTED_HOSTS"] = [server_name.split(":")[0], *LOCAL_HOSTS]
 
 
 def _parse_window(window: str) -> tuple[int, int]:

@@ -379,7 +379,7 @@ def test_sign_in_sign_out_and_failures_are_audited_with_the_ip(app, client, make
 
 
 def test_production_session_cookie_after_sign_in(app_config, make_user):
-    app_config.update(ENV="production")
+    app_config.update(ENV="production", SERVER_NAME="localhost")
     app = create_app(app_config)
     app.test_client_class = Client
     make_user()

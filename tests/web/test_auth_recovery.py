@@ -340,3 +340,33 @@ def test_reset_form_needs_both_fields(client, make_user, captcha_solver, mailbox
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert 'id="password-error"' in page and 'id="password2-error"' in page
+
+
+@pytest.mark.sqlite_only
+def test_a_forged_host_cannot_redirect_the_reset_link(
+    app_config, make_user, captcha_solver, mailbox
+):
+    """Host-header poisoning: with the portal's name configured, a request naming another
+    host is refused before anything is sent, and links carry the portal's own name."""
+    from lkapp import create_app
+    from tests.conftest import Client
+
+    make_user()
+    app = create_app({**app_config, "SERVER_NAME": "my.utility.example"})
+    app.test_client_class = Client
+    client = app.test_client()
+    forged = client.get("/forgot-password", base_url="http://evil.example")
+    assert forged.status_code == 400
+    assert "evil.example" not in forged.get_data(as_text=True)
+
+    page = client.get("/forgot-password", base_url="http://my.utility.example")
+    fields = {"email": "ann@example.com", "tax_id": "7701234567"}
+    fields.update(captcha_solver(page.get_data(as_text=True)))
+    response = client.post("/forgot-password", data=fields, base_url="http://evil.example")
+    assert response.status_code == 400
+    assert mailbox.messages == []
+    response = client.post("/forgot-password", data=fields, base_url="http://my.utility.example")
+    assert response.status_code == 302
+    assert _reset_link(mailbox).startswith("http://my.utility.example/reset-password/")
+    # the machine's own names stay open for health checks
+    assert client.get("/healthz", base_url="http://127.0.0.1:8000").status_code == 200

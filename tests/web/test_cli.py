@@ -123,6 +123,18 @@ def test_production_without_secret_key_refuses_to_start(tmp_path):
     assert list(tmp_path.iterdir()) == [], "nothing written"
 
 
+def test_production_without_server_name_refuses_to_start(tmp_path):
+    result = _flask(
+        "db",
+        "upgrade",
+        LKAPP_ENV="production",
+        LKAPP_SECRET_KEY="k" * 48,
+        LKAPP_INSTANCE_PATH=str(tmp_path),
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("Error: LKAPP_SERVER_NAME must be set in production")
+
+
 def test_upgrade_builds_the_schema_from_scratch(tmp_path):
     result = _flask("db", "upgrade", LKAPP_INSTANCE_PATH=str(tmp_path))
     assert result.returncode == 0, result.stderr

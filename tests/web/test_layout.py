@@ -139,7 +139,7 @@ def test_healthz_is_503_without_database(app_config, tmp_path):
 def test_production_cookies_are_secure_host_only_and_hsts_is_sent(app_config):
     from lkapp import create_app
 
-    app_config.update(ENV="production")
+    app_config.update(ENV="production", SERVER_NAME="localhost")
     client = create_app(app_config).test_client()
     response = client.get("/login", base_url="https://localhost")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
@@ -202,3 +202,19 @@ def test_amounts_and_dates_are_formatted_for_the_locale(app):
             assert money(Decimal("1234.5")).replace("\xa0", " ").startswith("1 234,50")
         with force_locale("ru"):
             assert money(Decimal("1234.5")).replace("\xa0", " ").startswith("1 234,50")
+
+
+def test_static_files_are_linked_by_content_so_they_can_be_cached_for_good(client):
+    """nginx caches /static/ for a year: each link carries a hash of the file's content, so a
+    changed stylesheet gets a new address at the next deploy."""
+    import hashlib
+    import re
+    from pathlib import Path
+
+    page = client.get("/login").get_data(as_text=True)
+    links = re.findall(r'(?:href|src)="(/static/[^"?]+)\?v=([0-9a-f]{12})"', page)
+    assert {path for path, _ in links} >= {"/static/css/app.css", "/static/js/app.js"}
+    for path, version in links:
+        content = Path(client.application.root_path).parent.joinpath(path.lstrip("/")).read_bytes()
+        assert version == hashlib.sha256(content).hexdigest()[:12]
+        assert client.get(f"{path}?v={version}").status_code == 200

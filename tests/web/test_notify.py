@@ -83,6 +83,17 @@ def test_debt_appears_once_and_clears_once(app, runner, mailbox, late_invoice, l
     assert actions == ["notice.debt_appeared", "notice.debt_cleared"]
 
 
+@pytest.mark.sqlite_only
+def test_notices_link_to_the_portal_by_its_configured_name(app_config, mailbox, late_invoice):
+    """Mail built outside any request (the daily job) still carries working links."""
+    from lkapp import create_app
+
+    app = create_app({**app_config, "SERVER_NAME": "my.utility.example"})
+    run(app.test_cli_runner(), DAY)
+    [message] = mailbox.to("ann@example.com")
+    assert "http://my.utility.example/electricity/EL-1/payments" in mailbox.links(message)
+
+
 def test_a_partly_paid_late_invoice_stays_a_debt(app, runner, mailbox, late_invoice, ledger):
     run(runner, DAY)
     ledger.add(ledger.payment(late_invoice, DAY, "99.99"))
