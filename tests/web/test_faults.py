@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from lkapp import create_app
 from lkapp.extensions import db
-from lkapp.models import AuditEvent, Contract, Meter, OutboxMail, Reading, utcnow
+from lkapp.models import AuditEvent, Meter, OutboxMail, Reading
 from lkapp.readings import clock
 from tests.conftest import TEST_PASSWORD, Client, free_port
 
@@ -32,23 +32,13 @@ def app_config(app_config):
 
 
 @pytest.fixture
-def meter(app, make_user, auth, monkeypatch):
+def meter(app, make_user, auth, ledger, monkeypatch):
     """Ann, signed in, with a contract and a single-zone meter read in October; the readings
     window is open (November 20th)."""
     monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 11, 20, 12, tzinfo=UTC))
-    ann = make_user()
+    contract_id = ledger.contract(NUMBER, account_id=make_user())
     with app.app_context():
-        contract = Contract(
-            number=NUMBER,
-            holder_name="Tisza Bakery Kft.",
-            tax_id="12345678-2-42",
-            address="Budapest, Fő utca 1.",
-            account_id=ann,
-            attached_at=utcnow(),
-        )
-        db.session.add(contract)
-        db.session.flush()
-        meter = Meter(contract_id=contract.id, serial="SN-1", installed_on=date(2020, 1, 1))
+        meter = Meter(contract_id=contract_id, serial="SN-1", installed_on=date(2020, 1, 1))
         db.session.add(meter)
         db.session.flush()
         db.session.add(Reading(meter_id=meter.id, zone="T1", period=date(2026, 10, 1), value=1000))
