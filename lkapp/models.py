@@ -423,6 +423,11 @@ class ImportJob(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The process running the import (billing.runner): once it is gone, the job is
+    # "interrupted" at once, not after staff.imports.STALE_AFTER.
+    runner_host: Mapped[str | None] = mapped_column(sa.String(255))
+    runner_pid: Mapped[int | None] = mapped_column(sa.Integer)
+    runner_started: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class AuditEvent(db.Model):

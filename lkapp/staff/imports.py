@@ -20,10 +20,13 @@ half-way on the big files, with a 502 for the operator and the job row left "run
    block polls itself every second (``data-hx-get`` + ``every 1s``) and stops polling as soon
    as the answer has no trigger (done or failed). Without JavaScript, a "Refresh" link does it.
 
-A worker that is stopped mid-import (a deploy, ``max_requests`` recycling) rolls the import
-back with its connection: nothing is written, and the job would stay "running". The job page
-therefore calls a job that has been running or waiting for more than ``STALE_AFTER`` without
-progress in this process "interrupted", says that nothing was written, and stops polling.
+A process that dies mid-import (a worker killed or out of memory, a restart, a killed
+``flask import``) rolls the import back with its connection: nothing is written, and the job
+would stay "running". The job records which process runs it (host name, pid, start time:
+``billing.runner``), so the job page calls it "interrupted" as soon as that process is gone
+from this host, says that nothing was written, and stops polling. A process on another host
+cannot be seen from here: such a job is "interrupted" once it has been running or waiting for
+more than ``STALE_AFTER`` without progress in this process.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from ..main.errors import render_error
 from ..models import ImportJob, User, utcnow
 from ..services import audit
 from ..services.billing import KINDS, create_job, current_progress, run_import
+from ..services.billing.runner import recorded_runner_alive
 from .views import bp
 
 log = logging.getLogger(__name__)
@@ -368,6 +372,10 @@ def job_state(job: ImportJob, now=None) -> str:
     now = now or utcnow()
     if now - (job.started_at or job.created_at) > STALE_AFTER:
         return "interrupted"
+    if recorded_runner_alive(job.runner_host, job.runner_pid, job.runner_started) is False:
+        # The process may have committed its end and exited since ``job`` was read.
+        db.session.refresh(job)
+        return job.status if job.status in ("done", "failed") else "interrupted"
     if job.status == "pending":
         return "pending"
     return "writing" if job.rows_total and job.rows_done >= job.rows_total else "checking"

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, Contract, Document, DocumentLine, ImportJob, utcnow
+from lkapp.services.billing.runner import this_process
 from lkapp.staff import imports as staff_imports
 
 CONTRACTS = """\
@@ -264,6 +265,32 @@ def test_a_running_job_polls_and_a_stale_one_stops(app, client, staff):
     assert "Interrupted" in stale_page and "Nothing was written" in stale_page
     assert "data-hx-trigger" not in stale_page
     assert client.get("/staff/imports/999999").status_code == 404
+
+
+def test_a_job_whose_process_still_runs_is_not_called_interrupted(app, client, staff):
+    runner = this_process()  # the import runs here: in this test process, on this host
+    with app.app_context():
+        job = ImportJob(
+            kind="payments",
+            filename="p.csv",
+            file_sha256="c" * 64,
+            status="running",
+            rows_total=1000,
+            rows_done=250,
+            started_at=utcnow() - timedelta(minutes=5),
+            runner_host=runner.host,
+            runner_pid=runner.pid,
+            runner_started=runner.started,
+        )
+        db.session.add(job)
+        db.session.commit()
+        job_id = job.id
+
+    page = client.get(f"/staff/imports/{job_id}").text
+    assert "Checking the file" in page and "Interrupted" not in page
+    assert 'data-hx-trigger="every 1s"' in page
+    listed = client.get("/staff/imports").text
+    assert "Checking the file" in listed and "Interrupted" not in listed
 
 
 def test_a_bad_lines_file_is_reported_as_the_lines_file(app, client, staff):

@@ -23,7 +23,9 @@ Progress and the ImportJob row
 ``progress(phase, done, total)`` is called about every thousand rows (the CLI draws a bar). The
 job row (for other processes, e.g. an upload page polling with HTMX) is updated like this:
 
-- at the start: ``running``, ``started_at``, ``rows_total`` (estimated from the line count);
+- at the start: ``running``, ``started_at``, ``rows_total`` (estimated from the line count)
+  and the runner: this process's host name, pid and start time (``runner``), so that a page
+  can tell at once when that process is gone (killed, restarted) and the job with it;
 - during the check: ``rows_done`` about once a second, each in its own short transaction.
   The check only reads, so this works on SQLite too;
 - during the write: nothing. On SQLite the write transaction holds the database's only write
@@ -62,6 +64,7 @@ from .payments import PaymentImporter
 from .reader import CsvFile, FileProblem, scan
 from .readings import ReadingImporter
 from .report import DEFAULT_MAX_PROBLEMS, ImportReport, Problems, Progress, set_progress
+from .runner import this_process
 
 log = logging.getLogger(__name__)
 
@@ -388,6 +391,7 @@ class _Tracker:
                 raise ValueError(f"no import job {self.job_id}")
             if job_sha and job_sha != sha256:
                 raise ImportAborted("the file changed since it was uploaded (SHA-256 differs)")
+            runner = this_process()
             conn.execute(
                 sa.update(table)
                 .where(table.c.id == self.job_id)
@@ -398,6 +402,9 @@ class _Tracker:
                     rows_total=self.total,
                     rows_done=0,
                     errors=[],
+                    runner_host=runner.host,
+                    runner_pid=runner.pid,
+                    runner_started=runner.started,
                 )
             )
 

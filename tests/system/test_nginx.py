@@ -1,0 +1,319 @@
+"""The nginx site of the deployment kit, run by Debian's nginx in front of gunicorn.
+
+The test reads ``deploy/nginx-lkapp.conf`` itself and changes only what a test machine must:
+the listening ports (no root-only ones; IPv4 loopback alone), the certificate (a throwaway
+self-signed one), the upstream's address, the static folder (this checkout's) and the upload
+limit (1 MB instead of 200 MB, so as not to send 200 MB). Each change must match exactly, so an
+edit of the kit that the test no longer understands fails here instead of testing something
+else. The portal's name stays ``my.utility.example``: requests name it in their ``Host`` header
+and TLS server name.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.cookies
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lkapp.config import DEFAULTS
+from tests.conftest import TEST_PASSWORD, free_port, wait_for
+from tests.system.conftest import ROOT, Response
+
+pytestmark = pytest.mark.sqlite_only  # the proxy is under test, not the database
+
+SITE = ROOT / "deploy" / "nginx-lkapp.conf"
+NAME = "my.utility.example"
+TEST_BODY_LIMIT = "1m"  # the test's client_max_body_size
+
+
+def _bytes(size: str) -> int:
+    """An nginx size in megabytes (``200m``) in bytes."""
+    assert size.endswith("m"), size
+    return int(size[:-1]) * 1024 * 1024
+
+
+def site_for_test(http_port: int, https_port: int, upstream_port: int, certificate: Path) -> str:
+    """``deploy/nginx-lkapp.conf`` with the test's ports, certificate, upstream, static folder
+    and upload limit."""
+    site = SITE.read_text()
+    kit_limit = re.search(r"^\s*client_max_body_size (\w+);", site, re.MULTILINE).group(1)
+    assert _bytes(kit_limit) == DEFAULTS["MAX_CONTENT_LENGTH"]  # "keep in step", it says
+    assert site.count(f"server_name {NAME};") == 2
+    live = re.escape(f"/etc/letsencrypt/live/{NAME}")
+    rewrites = [
+        # (pattern, replacement, how many times the kit must have it)
+        (r"^(\s*)listen 80\b", rf"\g<1>listen 127.0.0.1:{http_port}", 2),
+        (r"^(\s*)listen 443\b", rf"\g<1>listen 127.0.0.1:{https_port}", 2),
+        (r"^\s*listen \[::\]:(80|443)\b[^;]*;\n", "", 4),  # not every test machine has IPv6
+        (r"^(\s*)server 127\.0\.0\.1:8000\b", rf"\g<1>server 127.0.0.1:{upstream_port}", 1),
+        (rf"^(\s*ssl_certificate\s+){live}/fullchain\.pem;", rf"\g<1>{certificate}.crt;", 1),
+        (rf"^(\s*ssl_certificate_key\s+){live}/privkey\.pem;", rf"\g<1>{certificate}.key;", 1),
+        (r"^(\s*)alias /srv/lkapp/static/;", rf"\g<1>alias {ROOT}/static/;", 1),
+        (r"^(\s*)client_max_body_size \w+;", rf"\g<1>client_max_body_size {TEST_BODY_LIMIT};", 1),
+    ]
+    for pattern, replacement, expected in rewrites:
+        site, made = re.subn(pattern, replacement, site, flags=re.MULTILINE)
+        assert made == expected, f"{SITE.name}: {made} × {pattern!r}, expected {expected}"
+    return site
+
+
+class Nginx:
+    """Debian's nginx in the foreground, with its prefix, temp, pid and logs under ``directory``."""
+
+    def __init__(self, executable: str, directory: Path, site: str, ports: tuple[int, int]):
+        self.executable = executable
+        self.directory = directory
+        self.ports = ports
+        user = "user root;\n" if os.geteuid() == 0 else ""  # workers as nobody could not write
+        temp = "".join(
+            f"    {kind}_temp_path {directory}/{kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        (directory / "nginx.conf").write_text(
+            f"{user}worker_processes 1;\n"
+            f"error_log {directory}/error.log;\n"
+            "events { worker_connections 64; }\n"
+            "http {\n"
+            "    include /etc/nginx/mime.types;\n"
+            "    default_type application/octet-stream;\n"
+            f"    access_log {directory}/access.log;\n"
+            f"{temp}"
+            f"{site}\n"
+            "}\n"
+        )
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Nginx:
+        command = [
+            self.executable,
+            *("-p", f"{self.directory}/", "-c", str(self.directory / "nginx.conf")),
+            *("-e", str(self.directory / "error.log")),
+            *("-g", f"daemon off; pid {self.directory}/nginx.pid;"),
+        ]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.log()}")
+            try:
+                for port in self.ports:
+                    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"nginx did not listen in 30 s: {self.log()}")
+
+    def log(self) -> str:
+        return (self.directory / "error.log").read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def _executables() -> tuple[str, str]:
+    """nginx and openssl; skips (fails with ``LKAPP_REQUIRE_REDIS=1``, the flag of the tests
+    that start Debian's servers) when one is missing."""
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    found = (nginx, shutil.which("openssl"))
+    if None in found:
+        if os.environ.get("LKAPP_REQUIRE_REDIS") == "1":
+            pytest.fail("nginx or openssl not found and LKAPP_REQUIRE_REDIS=1")
+        pytest.skip("nginx or openssl not found: install Debian's nginx")
+    return found
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> Path:
+    """A self-signed certificate for the portal's name: ``<path>.crt`` and ``<path>.key``."""
+    _nginx, openssl = _executables()
+    path = tmp_path_factory.mktemp("tls") / NAME
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", f"/CN={NAME}", "-addext", f"subjectAltName=DNS:{NAME}"),
+            *("-keyout", f"{path}.key", "-out", f"{path}.crt"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+@dataclass
+class Portal:
+    """gunicorn behind nginx; requests go to nginx from the address ``client_address``."""
+
+    http_port: int
+    https_port: int
+    certificate: Path
+    gunicorn_log: Path
+    client_address: str = "127.0.0.2"  # not nginx's own, so the app can tell them apart
+
+    def tls(self, server_name: str | None = NAME) -> ssl.SSLSocket:
+        """A TLS connection to nginx, trusting the test certificate, naming ``server_name``."""
+        context = ssl.create_default_context(cafile=f"{self.certificate}.crt")
+        context.check_hostname = server_name is not None
+        raw = socket.create_connection(
+            ("127.0.0.1", self.https_port), timeout=30, source_address=(self.client_address, 0)
+        )
+        try:
+            return context.wrap_socket(raw, server_hostname=server_name)
+        except BaseException:
+            raw.close()
+            raise
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        host: str = NAME,
+        https: bool = True,
+        body: bytes | None = None,
+        headers: dict | None = None,
+    ) -> Response:
+        """One request over a new connection, ``host`` in its Host header."""
+        if https:
+            conn = http.client.HTTPSConnection(host, self.https_port, timeout=30)
+            conn.sock = self.tls()
+        else:
+            conn = http.client.HTTPConnection(
+                "127.0.0.1", self.http_port, timeout=30, source_address=(self.client_address, 0)
+            )
+        try:
+            conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
+            raw = conn.getresponse()
+            return Response(raw.status, raw.headers, raw.read())
+        finally:
+            conn.close()
+
+    def gunicorn_saw(self, marker: str) -> bool:
+        """Whether gunicorn's access log has a request line with ``marker``."""
+        return marker in self.gunicorn_log.read_text(errors="replace")
+
+
+@pytest.fixture
+def portal(database_url, gunicorn_server, certificate, tmp_path) -> Portal:
+    executable, _openssl = _executables()
+    app = gunicorn_server(
+        database_url, workers=2, LKAPP_TRUSTED_PROXIES="1", LKAPP_SERVER_NAME=NAME
+    )
+    http_port, https_port = free_port(), free_port()
+    site = site_for_test(http_port, https_port, app.port, certificate)
+    directory = tmp_path / "nginx"
+    directory.mkdir()
+    nginx = Nginx(executable, directory, site, (http_port, https_port)).start()
+    yield Portal(http_port, https_port, certificate, app.log_path)
+    nginx.stop()
+
+
+def test_plain_http_redirects_to_https_and_other_names_get_no_answer(portal):
+    redirect = portal.request("GET", "/login?next=%2F", https=False)
+    assert (redirect.status, redirect.location) == (301, f"https://{NAME}/login?next=%2F")
+
+    for https in (False, True):  # Host names the portal does not have: the connection closes
+        for host in ("evil.example", "127.0.0.1"):
+            with pytest.raises(http.client.RemoteDisconnected):
+                portal.request("GET", f"/login?probe={host}", host=host, https=https)
+    for server_name in ("evil.example", None):  # TLS for another name, or the bare address
+        with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
+            portal.tls(server_name).close()
+
+    assert portal.request("GET", "/login?probe=control").status == 200
+    assert wait_for(lambda: portal.gunicorn_saw("probe=control"))
+    assert not portal.gunicorn_saw("probe=evil") and not portal.gunicorn_saw("probe=127")
+
+
+def test_static_files_are_served_by_nginx_and_cached_for_a_year(portal):
+    page = portal.request("GET", "/login?probe=page")
+    assert "Content-Security-Policy" in page.headers  # what the app adds to all it serves
+    linked = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
+    stylesheet = re.search(r'<link rel="stylesheet" href="(/static/css/app\.css[^"]*)"', page.text)
+    assert stylesheet and stylesheet.group(1) in linked
+
+    year = 365 * 24 * 3600
+    for url in linked:
+        served = portal.request("GET", url)
+        cache = ", ".join(served.headers.get_all("Cache-Control"))
+        assert served.status == 200, url
+        assert served.headers["Server"].startswith("nginx")
+        assert "Content-Security-Policy" not in served.headers
+        assert {"public", "immutable", f"max-age={year}"} <= set(cache.split(", ")), cache
+    css = portal.request("GET", stylesheet.group(1))
+    assert css.headers["Content-Type"] == "text/css"
+    assert css.body == (ROOT / "static" / "css" / "app.css").read_bytes()
+
+    assert wait_for(lambda: portal.gunicorn_saw("probe=page"))
+    assert not portal.gunicorn_saw("/static/")
+
+
+def _session_cookie(response: Response) -> str:
+    cookies = http.cookies.SimpleCookie()
+    for header in response.headers.get_all("Set-Cookie") or []:
+        cookies.load(header)
+    return cookies["session"].value
+
+
+def test_the_app_sees_the_client_address_nginx_saw(portal, make_user):
+    """ProxyFix trusts one proxy: the address nginx saw, not one the client claims."""
+    make_user(email="ann@example.com")
+    forged = {"X-Forwarded-For": "203.0.113.9"}
+    form = portal.request("GET", "/login", headers=forged)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.text).group(1)
+    body = urllib.parse.urlencode(
+        {"csrf_token": token, "email": "ann@example.com", "password": TEST_PASSWORD}
+    )
+    signed_in = portal.request(
+        "POST",
+        "/login",
+        body=body.encode(),
+        headers={
+            **forged,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"session={_session_cookie(form)}",
+            "Referer": f"https://{NAME}/login",  # CSRF protection over HTTPS asks for it
+        },
+    )
+    assert signed_in.status == 302, signed_in.text[:500]
+    cookie = {"Cookie": f"session={_session_cookie(signed_in)}"}
+
+    sessions = portal.request("GET", "/profile/sessions", headers=cookie)
+    assert re.findall(r"<td>([0-9.]+)</td>", sessions.text) == [portal.client_address]
+
+
+def test_an_upload_over_the_limit_is_refused_by_nginx(portal):
+    path = "/staff/imports/new/payments"
+    headers = {"Content-Type": "text/csv"}
+    under = portal.request(
+        "POST", f"{path}?probe=under", body=b"x" * (_bytes(TEST_BODY_LIMIT) - 1024), headers=headers
+    )
+    over = portal.request(
+        "POST", f"{path}?probe=over", body=b"x" * (_bytes(TEST_BODY_LIMIT) + 1), headers=headers
+    )
+
+    assert under.status != 413
+    assert over.status == 413
+    assert "413 Request Entity Too Large" in over.text
+    assert wait_for(lambda: portal.gunicorn_saw("probe=under"))
+    assert not portal.gunicorn_saw("probe=over")
