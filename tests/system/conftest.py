@@ -108,6 +108,19 @@ class WebClient:
         return response
 
 
+def stop_process(process: subprocess.Popen | None) -> None:
+    """SIGTERM, then after 30 s SIGKILL to the whole process group (servers started with
+    ``start_new_session=True``, so their workers go too)."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 class Gunicorn:
     """A gunicorn master with ``workers`` sync workers on 127.0.0.1."""
 
@@ -178,14 +191,7 @@ class Gunicorn:
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_process(self.process)
 
 
 def server_env(database_url: str, smtp_port: int | None, **settings: str) -> dict:
@@ -255,7 +261,9 @@ class RedisServer:
             *("--save", "", "--appendonly", "no"),
         ]
         with (self.directory / "redis.log").open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -283,14 +291,7 @@ class RedisServer:
         return (self.directory / "redis.log").read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def start_redis(directory: Path) -> RedisServer:

@@ -16,7 +16,6 @@ import http.cookies
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -29,7 +28,7 @@ import pytest
 
 from lkapp.config import DEFAULTS
 from tests.conftest import TEST_PASSWORD, free_port, wait_for
-from tests.system.conftest import ROOT, Response
+from tests.system.conftest import ROOT, Response, stop_process
 
 pytestmark = pytest.mark.sqlite_only  # the proxy is under test, not the database
 
@@ -121,14 +120,7 @@ class Nginx:
         return (self.directory / "error.log").read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_process(self.process)
 
 
 def _executables() -> tuple[str, str]:
