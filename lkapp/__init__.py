@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import cache
 
+from babel.core import Locale
 from flask import Flask, g, request, session
 from flask_login import current_user
 
@@ -97,8 +99,19 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(support_staff_bp, url_prefix="/staff/questions")
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
     """The signed-in user's language, else the session's choice, else the browser's."""
+    return locale_object(_select_language())
+
+
+@cache
+def locale_object(code: str) -> Locale:
+    """One Locale object per language, so that the formatting caches keyed by the locale hit
+    on identity (``Locale.__eq__`` is slow, and Flask-Babel would parse a new one each request)."""
+    return Locale.parse(code)
+
+
+def _select_language() -> str:
     languages = g.get("languages_override") or _languages()
     if current_user and current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale

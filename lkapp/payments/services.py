@@ -47,7 +47,9 @@ def _debt_statement(contract_ids, today: date) -> sa.Select:
     """One statement: each contract's balance figures (see ``domain.balance.summarize``).
 
     ``contract_ids`` is a list or a SELECT of ids. Invoices only; "unpaid" uses the stored
-    ``documents.paid`` that payment allocation keeps.
+    ``documents.paid`` that payment allocation keeps. Unordered: given ``ORDER BY number``,
+    SQLite walked all contracts in number order rather than sort the few chosen ones (8 ms
+    at 100,000 contracts).
     """
     unpaid = Document.total > Document.paid
     late = sa.and_(unpaid, Document.due_on < today)
@@ -117,7 +119,6 @@ def _debt_statement(contract_ids, today: date) -> sa.Select:
         .outerjoin(oldest, oldest.c.contract_id == Contract.id)
         .outerjoin(payments, payments.c.contract_id == Contract.id)
         .where(Contract.id.in_(contract_ids))
-        .order_by(Contract.number)
     )
 
 
@@ -153,7 +154,7 @@ def account_contracts(user: User, today: date | None = None) -> list[ContractRow
     rows = db.session.execute(_account_statement(), {"account_id": user.id, "today": today})
     return [
         ContractRow(r.id, r.number, r.holder_name, r.address, r.status, _summary(r, today))
-        for r in rows.all()
+        for r in sorted(rows.all(), key=lambda r: r.number)
     ]
 
 

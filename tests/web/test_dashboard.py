@@ -183,3 +183,13 @@ def test_the_dashboard_takes_a_fixed_number_of_statements(app, client, ann, ledg
     ledger.add(*rows)
     assert count_statements(app, client, "/") == few
     assert few <= 7
+
+
+def test_contracts_are_listed_by_number_whatever_order_they_came_in(client, ann, ledger):
+    for number in ("EL-0000009", "EL-0000003", "EL-0000005"):
+        ledger.contract(number, account_id=ann)
+    ledger.contract("EL-0000004")  # someone else's: never shown
+    for url in ("/", "/electricity"):
+        page = text_of(client.get(url).text)
+        found = re.findall(r"EL-\d{7}", page)
+        assert list(dict.fromkeys(found)) == ["EL-0000003", "EL-0000005", "EL-0000009"], url
