@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import io
-from dataclasses import dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app
@@ -72,7 +73,7 @@ class DocumentPage:
     pages: int
 
 
-def _invoice_groups(contract_id: int):
+def _invoice_groups(contract_id: sa.BindParameter):
     """Per period, the invoices of the contract added up: what a VAT invoice or an act of that
     period shows as its status. The due date is the earliest one still unpaid."""
     unpaid = Document.total > Document.paid
@@ -89,7 +90,7 @@ def _invoice_groups(contract_id: int):
     )
 
 
-def _line_sums(contract_id: int):
+def _line_sums(contract_id: sa.BindParameter):
     return (
         sa.select(
             DocumentLine.document_id.label("document_id"),
@@ -120,10 +121,16 @@ def status_expression(groups, today: date):
     return total, paid, due_on, status
 
 
-def _filtered(contract_id: int, filters: Filters, today: date):
+def _filtered(filters: Filters):
+    """The contract's documents that ``filters`` let through, with what their status needs.
+    Built with parameters (``contract_id``, ``today`` and the filters set), so that one
+    statement serves every contract and day."""
+    contract_id = sa.bindparam("contract_id")
     groups = _invoice_groups(contract_id)
     lines = _line_sums(contract_id)
-    eff_total, eff_paid, eff_due, status = status_expression(groups, today)
+    eff_total, eff_paid, eff_due, status = status_expression(
+        groups, sa.bindparam("today", type_=sa.Date)
+    )
     stmt = (
         sa.select(
             Document.id,
@@ -147,14 +154,42 @@ def _filtered(contract_id: int, filters: Filters, today: date):
         .where(Document.contract_id == contract_id)
     )
     if filters.kind:
-        stmt = stmt.where(Document.kind == filters.kind)
+        stmt = stmt.where(Document.kind == sa.bindparam("kind"))
     if filters.period_from:
-        stmt = stmt.where(Document.period >= filters.period_from)
+        stmt = stmt.where(Document.period >= sa.bindparam("period_from", type_=sa.Date))
     if filters.period_to:
-        stmt = stmt.where(Document.period <= filters.period_to)
+        stmt = stmt.where(Document.period <= sa.bindparam("period_to", type_=sa.Date))
     if filters.status:
-        stmt = stmt.where(status == filters.status)
+        stmt = stmt.where(status == sa.bindparam("status"))
     return stmt
+
+
+@cache
+def _page_statements(shape: Filters) -> tuple[sa.Select, sa.Select]:
+    """The totals and the page statements of ``document_page`` for one shape of filters
+    (which of them are set), built once: building them cost more than running them."""
+    base = _filtered(shape).subquery("filtered")
+    totals = sa.select(
+        base.c.kind,
+        sa.func.count().label("count"),
+        sa.func.sum(base.c.net, type_=Document.net.type).label("net"),
+        sa.func.sum(base.c.vat, type_=Document.vat.type).label("vat"),
+        sa.func.sum(base.c.total, type_=Document.total.type).label("total"),
+    ).group_by(base.c.kind)
+    kind_order = sa.case(KIND_ORDER, value=Document.kind, else_=9)
+    page = (
+        _filtered(shape)
+        .order_by(
+            Document.issued_on.desc(),
+            Document.period.desc(),
+            kind_order,
+            Document.number.desc(),
+            Document.id.desc(),
+        )
+        .limit(sa.bindparam("limit"))
+        .offset(sa.bindparam("offset"))
+    )
+    return totals, page
 
 
 def _row(r, today: date) -> DocumentRow:
@@ -181,18 +216,13 @@ def document_page(
 ) -> DocumentPage:
     """One page of the contract's documents, newest first, with the totals of all the rows
     the filters let through: two queries, whatever the number of documents."""
-    base = _filtered(contract.id, filters, today).subquery("filtered")
+    totals_statement, page_statement = _page_statements(
+        Filters(*(True if value else None for value in astuple(filters)))
+    )
+    params = {"contract_id": contract.id, "today": today, **asdict(filters)}
     totals = [
         KindTotal(r.kind, r.count, r.net or ZERO, r.vat or ZERO, r.total or ZERO)
-        for r in db.session.execute(
-            sa.select(
-                base.c.kind,
-                sa.func.count().label("count"),
-                sa.func.sum(base.c.net, type_=Document.net.type).label("net"),
-                sa.func.sum(base.c.vat, type_=Document.vat.type).label("vat"),
-                sa.func.sum(base.c.total, type_=Document.total.type).label("total"),
-            ).group_by(base.c.kind)
-        )
+        for r in db.session.execute(totals_statement, params)
     ]
     totals.sort(key=lambda t: KIND_ORDER.get(t.kind, 9))
     count = sum(t.count for t in totals)
@@ -200,20 +230,8 @@ def document_page(
     page = min(max(page, 1), pages)
     rows = []
     if count:
-        kind_order = sa.case(KIND_ORDER, value=Document.kind, else_=9)
-        stmt = (
-            _filtered(contract.id, filters, today)
-            .order_by(
-                Document.issued_on.desc(),
-                Document.period.desc(),
-                kind_order,
-                Document.number.desc(),
-                Document.id.desc(),
-            )
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
-        rows = [_row(r, today) for r in db.session.execute(stmt)]
+        params.update(limit=per_page, offset=(page - 1) * per_page)
+        rows = [_row(r, today) for r in db.session.execute(page_statement, params)]
     return DocumentPage(rows, totals, count, page, pages)
 
 
