@@ -264,12 +264,17 @@ def find_document(contract: Contract, kind: str, number: str) -> Document | None
     )
 
 
+def document_problems(document: Document) -> list[str]:
+    """What is wrong with the document's figures (nothing: they add up)."""
+    return figure_problems(
+        document.net, document.vat, document.total, [line.amount for line in document.lines]
+    )
+
+
 def document_view(document: Document, today: date) -> DocumentView:
     """The document with its status, the figure checks and the payments allocated to it (for
     a VAT invoice or an act: those of its invoices)."""
-    problems = figure_problems(
-        document.net, document.vat, document.total, [line.amount for line in document.lines]
-    )
+    problems = document_problems(document)
     if document.kind == "invoice":
         invoices = [document]
     else:

@@ -138,8 +138,7 @@ def document_pdf(number: str, kind: str, doc_number: str):
     """The document as a PDF (cached by its content); refused while its figures disagree."""
     contract = own_contract(number)
     doc = _own_document(contract, kind, doc_number)
-    view = services.document_view(doc, local_today())
-    if not view.valid:
+    if services.document_problems(doc):
         return render_error(
             409,
             _("This document cannot be downloaded"),
