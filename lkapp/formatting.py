@@ -25,7 +25,7 @@ from babel.numbers import format_currency as babel_format_currency
 from babel.numbers import format_decimal as babel_format_decimal
 from babel.numbers import get_currency_precision
 from babel.support import Translations
-from flask import current_app
+from flask import current_app, g
 from flask_babel import (
     format_currency,
     format_date,
@@ -89,8 +89,17 @@ def _grouped(value: Number, digits: int, symbols: NumberSymbols) -> str:
     return text.translate({ord(","): symbols.group, ord("."): symbols.decimal})
 
 
+def _current_locale() -> Locale:
+    """Flask-Babel's locale of this request. ``get_locale()`` reaches it through three
+    look-ups of ``flask.g`` (2 µs; a table page asks a thousand times); its per-request
+    answer is read here in one, and ``get_locale()`` asked only when there is none yet.
+    ``force_locale`` and ``refresh`` change that same answer, so they still act at once."""
+    locale = getattr(getattr(g, "_flask_babel", None), "babel_locale", None)
+    return locale if locale is not None else get_locale()
+
+
 def _locale() -> str:
-    return _locale_name(get_locale())
+    return _locale_name(_current_locale())
 
 
 @cache
@@ -109,7 +118,7 @@ def _translations(locale: Locale) -> Translations:
 def _catalogue() -> Translations:
     """The current locale's catalogue. The locale is still Flask-Babel's choice (so
     ``force_locale`` and ``refresh`` act at once); only the look-up is cached."""
-    return _translations(get_locale())
+    return _translations(_current_locale())
 
 
 def money(amount: Number | None) -> str:

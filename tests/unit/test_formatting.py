@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
+from flask import g, render_template_string
+from flask_babel import force_locale, refresh
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -103,3 +105,20 @@ def test_moments_are_what_babel_prints_in_the_deployments_time_zone(app, locale,
     with in_locale(app, locale):
         expected = format_datetime(value, style, tzinfo=ZoneInfo("Europe/Budapest"), locale=locale)
         assert formatting.moment(value, style) == expected
+
+
+def test_cells_and_texts_follow_a_locale_switched_within_the_request(app):
+    """A mail to a Russian customer sent while a Hungarian operator's page is built: the
+    per-request shortcuts must not hold on to the page's locale."""
+    page = "{{ _('Month') }} {{ amount|money }} {{ when|month }}"
+    values = {"amount": Decimal("1234.5"), "when": date(2026, 3, 1)}
+    with in_locale(app, "hu"):
+        hungarian = render_template_string(page, **values)
+        assert hungarian == "Hónap 1\xa0234,50\xa0EUR március 2026"
+        with force_locale("ru"):
+            assert render_template_string(page, **values) == "Месяц 1\xa0234,50\xa0€ март 2026"
+            assert formatting.number(Decimal("0.5"), 1) == "0,5"
+        assert render_template_string(page, **values) == hungarian
+        g.languages_override = ["en"]  # the choice changes: refresh() drops the cached one
+        refresh()
+        assert render_template_string(page, **values) == "Month €1,234.50 March 2026"
