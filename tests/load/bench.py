@@ -5,12 +5,14 @@ against a floor in the same gunicorn configuration and the same run.
 
 Steps: build (or reuse, from ``.bench/``) SQLite databases of demo data with the demo
 generator: ``BENCH_CONTRACTS`` x ``BENCH_YEARS`` (default 100,000 x 5) and a small one of
-``BENCH_SMALL_CONTRACTS`` (default 1,000) for the size comparison; for each, start gunicorn
+``BENCH_SMALL_CONTRACTS`` (default 1,000) for the size comparison; start a gunicorn for each
 (sync workers, ``-w 2``, 127.0.0.1 on a free port) serving ``tests.load.floor_app`` (the app plus
 the floor route and the ``X-SQL-Count`` header, neither of which ships), sign in as the demo
 customer and drive every scenario with 16 concurrent connections for ``BENCH_SECONDS`` (default
-6) after a one-second warm-up. Prints the table and writes it into ``docs/benchmarks.md``
-(between the ``bench:start``/``bench:end`` markers; the notes around them stay).
+6) after a one-second warm-up: every scenario on the large database, and each HTML page on the
+small one right after (in turns, which goes first), one server at a time. Prints the table and
+writes it into ``docs/benchmarks.md`` (between the ``bench:start``/``bench:end`` markers; the
+notes around them stay).
 
 The bench's writes (readings submitted, their receipt mails and audit events, sign-in
 sessions) are deleted from the cached database after the run, so every run starts from the
@@ -371,108 +373,163 @@ def wait_for_quiet(label: str) -> None:
         time.sleep(15)
 
 
-def run_all(database: Path, label: str, full: bool) -> tuple[list[Row], dict]:
-    """Every scenario against one database; ``full`` adds the PDFs and the reading POST."""
-    wait_for_quiet(label)
-    load_before = load_average()
+@dataclass
+class Target:
+    """One database under test: its server, the demo customer's session and the rows measured."""
+
+    label: str
+    database: Path
+    fixture: Fixture
+    before: dict[str, int]
+    server: Server
+    session: Session
+    contract: str  # the demo customer's contract with the most meters (the heavier Readings tab)
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def signed(self) -> dict[str, str]:
+        return {"Cookie": self.session.cookie}
+
+
+def open_target(database: Path, label: str) -> Target:
     fixture = read_fixture(database)
     before = snapshot(database)
-    # The contract with the most meters (the heavier Readings tab) for the tab scenarios.
-    by_meters = sorted(
-        fixture.contracts, key=lambda n: -sum(1 for m in fixture.meters if m[1] == n)
-    )
-    number = by_meters[0]
-    contract = f"/electricity/{quote(number)}"
+    number = min(fixture.contracts, key=lambda n: -sum(1 for m in fixture.meters if m[1] == n))
     log(f"{label}: starting gunicorn")
     server = Server(database, label)
-    rows: list[Row] = []
-    info = {"contract": number, "window": server.extra.get("LKAPP_READINGS_WINDOW", "15-25")}
     try:
-        session = sign_in(server.port, contract + "/readings")
-        signed = {"Cookie": session.cookie}
-        htmx = {**signed, "HX-Request": "true"}
+        session = sign_in(server.port, f"/electricity/{quote(number)}/readings")
+    except BaseException:
+        server.stop()
+        raise
+    return Target(label, database, fixture, before, server, session, number)
 
-        def measure(name, kind, request, note=""):
-            server.drain()
-            log(f"{label}: {name}")
-            result = driver.run(
-                "127.0.0.1", server.port, request, connections=CONNECTIONS, seconds=SECONDS
-            )
-            row = Row(name, kind, result, server.rss_mb(), note)
-            rows.append(row)
-            return row
 
-        measure("floor (start)", "floor", Request("GET", "/_bench/floor"))
+def close_target(target: Target) -> None:
+    target.server.stop()
+    removed = undo_writes(target.database, target.before, target.fixture.user_id)
+    log(f"{target.label}: undid the run's writes {removed}")
+
+
+def measure(target: Target, name: str, kind: str, request: Request, note: str = "") -> Row:
+    target.server.drain()
+    log(f"{target.label}: {name}")
+    result = driver.run(
+        "127.0.0.1", target.server.port, request, connections=CONNECTIONS, seconds=SECONDS
+    )
+    row = Row(name, kind, result, target.server.rss_mb(), note)
+    target.rows.append(row)
+    return row
+
+
+def page_scenarios(target: Target) -> list[tuple[str, Request]]:
+    """The HTML pages of the demo customer, as (name, request) on ``target``."""
+    contract = f"/electricity/{quote(target.contract)}"
+    signed = target.signed
+    htmx = {**signed, "HX-Request": "true"}
+    pages = [
+        ("sign-in page", Request("GET", "/login")),
+        ("dashboard /", Request("GET", "/", signed)),
+    ]
+    for tab, suffix in (
+        ("Overview", ""),
+        ("Documents", "/documents"),
+        ("Readings", "/readings"),
+        ("Payments", "/payments"),
+    ):
+        pages.append((f"{tab} tab", Request("GET", contract + suffix, signed)))
+        pages.append((f"{tab} tab (htmx)", Request("GET", contract + suffix, htmx)))
+    return pages
+
+
+def run_all(large_db: Path, small_db: Path | None) -> tuple[Target, Target | None, dict]:
+    """Every scenario against the large database; each HTML page also against the small one,
+    right after it (in turns, which goes first), so that both figures of a page see the
+    machine in the same state and the size comparison needs no correction."""
+    wait_for_quiet("bench")
+    window = window_setting().get("LKAPP_READINGS_WINDOW", "15-25")
+    info = {"load_before": load_average(), "window": window}
+    large = open_target(large_db, f"{CONTRACTS}x{YEARS}")
+    info["contract"] = large.contract
+    small = None
+    try:
+        if small_db is not None:
+            small = open_target(small_db, f"{SMALL_CONTRACTS}x{YEARS}")
+        measure(large, "floor (start)", "floor", Request("GET", "/_bench/floor"))
         measure(
+            large,
             "reference: floor with formatted cells",
             "reference",
             Request("GET", "/_bench/floor-formatted"),
             "the floor's table through the app's money/date cell macros (Babel)",
         )
-        measure("sign-in page", "html", Request("GET", "/login"))
-        measure("dashboard /", "html", Request("GET", "/", signed))
-        for tab, suffix in (
-            ("Overview", ""),
-            ("Documents", "/documents"),
-            ("Readings", "/readings"),
-            ("Payments", "/payments"),
-        ):
-            measure(f"{tab} tab", "html", Request("GET", contract + suffix, signed))
-            measure(f"{tab} tab (htmx)", "html", Request("GET", contract + suffix, htmx))
-        if full:
-            pdfs = [
-                Request("GET", f"/electricity/{quote(n)}/documents/{kind}/{quote(doc)}/pdf", signed)
-                for n, kind, doc in fixture.documents[:FIRST_PDFS]
-            ]
-            log(f"{label}: first render of {len(pdfs)} distinct PDFs, one at a time")
-            server.drain()
-            first = driver.run_each("127.0.0.1", server.port, pdfs)
-            rows.append(
-                Row(
-                    "document PDF, first render",
-                    "pdf-first",
-                    first,
-                    server.rss_mb(),
-                    f"{len(pdfs)} distinct documents one after another; req/s = 1 / mean",
-                )
-            )
-            measure("document PDF, cached", "pdf-cached", pdfs[0], "the same document again")
-            meter_id, meter_contract, zones, last = next(
-                (m for m in fixture.meters if m[1] == number), fixture.meters[0]
-            )
-            values = {zone: reading_value(last.get(zone)) for zone in zones.split(",")}
-            body = urllib.parse.urlencode(
-                {"csrf_token": session.csrf, **values, "confirm": "y"}
-            ).encode()
-            post = Request(
-                "POST",
-                f"/electricity/{quote(meter_contract)}/readings/meters/{meter_id}",
-                {**signed, "Content-Type": "application/x-www-form-urlencoded"},
-                body,
-            )
-            measure(
-                "reading submission (POST)",
-                "post",
-                post,
-                f"meter {meter_id}, the same values each time: each POST after the first is a "
-                "correction that supersedes the previous one; answer 302 to the receipt",
-            )
-        measure("floor (end)", "floor", Request("GET", "/_bench/floor"))
-        info["rss_peak_mb"] = server.rss_mb("VmHWM")
-        info["load"] = f"{load_before:.1f} before, {load_average():.1f} after"
+        small_pages = dict(page_scenarios(small)) if small else {}
+        for turn, (name, request) in enumerate(page_scenarios(large)):
+            runs = [(large, request)] + ([(small, small_pages[name])] if small else [])
+            if turn % 2:
+                runs.reverse()
+            for target, each in runs:
+                measure(target, name, "html", each)
+        run_pdfs_and_post(large)
+        measure(large, "floor (end)", "floor", Request("GET", "/_bench/floor"))
+        info["rss_peak_mb"] = large.server.rss_mb("VmHWM")
+        info["load"] = f"{info['load_before']:.1f} before, {load_average():.1f} after"
     finally:
-        server.stop()
-        removed = undo_writes(database, before, fixture.user_id)
-        log(f"{label}: undid the run's writes {removed}")
-    return rows, info
+        close_target(large)
+        if small is not None:
+            close_target(small)
+    return large, small, info
+
+
+def run_pdfs_and_post(target: Target) -> None:
+    signed = target.signed
+    pdfs = [
+        Request("GET", f"/electricity/{quote(n)}/documents/{kind}/{quote(doc)}/pdf", signed)
+        for n, kind, doc in target.fixture.documents[:FIRST_PDFS]
+    ]
+    log(f"{target.label}: first render of {len(pdfs)} distinct PDFs, one at a time")
+    target.server.drain()
+    first = driver.run_each("127.0.0.1", target.server.port, pdfs)
+    target.rows.append(
+        Row(
+            "document PDF, first render",
+            "pdf-first",
+            first,
+            target.server.rss_mb(),
+            f"{len(pdfs)} distinct documents one after another; req/s = 1 / mean",
+        )
+    )
+    measure(target, "document PDF, cached", "pdf-cached", pdfs[0], "the same document again")
+    meter_id, meter_contract, zones, last = next(
+        (m for m in target.fixture.meters if m[1] == target.contract), target.fixture.meters[0]
+    )
+    values = {zone: reading_value(last.get(zone)) for zone in zones.split(",")}
+    body = urllib.parse.urlencode(
+        {"csrf_token": target.session.csrf, **values, "confirm": "y"}
+    ).encode()
+    post = Request(
+        "POST",
+        f"/electricity/{quote(meter_contract)}/readings/meters/{meter_id}",
+        {**signed, "Content-Type": "application/x-www-form-urlencoded"},
+        body,
+    )
+    measure(
+        target,
+        "reading submission (POST)",
+        "post",
+        post,
+        f"meter {meter_id}, the same values each time: each POST after the first is a "
+        "correction that supersedes the previous one; answer 302 to the receipt",
+    )
 
 
 # --- evaluation and report -----------------------------------------------------------------
 
 
-def evaluate(rows: list[Row]) -> float:
-    floors = [r.result.rps for r in rows if r.kind == "floor"]
-    floor = statistics.mean(floors)
+def evaluate(rows: list[Row], floor: float | None = None) -> float:
+    """Ratios to the floor (the mean of ``rows``' floor runs unless given) and the verdicts."""
+    if floor is None:
+        floor = statistics.mean(r.result.rps for r in rows if r.kind == "floor")
     for row in rows:
         res = row.result
         if row.kind in ("html", "pdf-cached", "post", "floor", "reference"):
@@ -525,10 +582,10 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def size_table(small: list[Row], large: list[Row], small_floor: float, large_floor: float):
+def size_table(small: list[Row], large: list[Row]) -> tuple[str, list[bool]]:
     lines = [
-        f"| Page | req/s {SMALL_CONTRACTS:,} | req/s {CONTRACTS:,} | raw difference | "
-        "difference of × floor | SQL 1k / 100k | within 20 % |",
+        f"| Page | req/s {SMALL_CONTRACTS:,} | req/s {CONTRACTS:,} | difference | "
+        f"p99 ms {SMALL_CONTRACTS:,} / {CONTRACTS:,} | SQL | within {SIZE_SPREAD:.0%} |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     verdicts = []
@@ -537,13 +594,13 @@ def size_table(small: list[Row], large: list[Row], small_floor: float, large_flo
         if row.kind != "html" or row.name not in by_name:
             continue
         other = by_name[row.name]
-        raw = row.result.rps / other.result.rps - 1
-        normalised = (row.result.rps / large_floor) / (other.result.rps / small_floor) - 1
-        ok = abs(normalised) < SIZE_SPREAD
+        difference = row.result.rps / other.result.rps - 1
+        ok = abs(difference) < SIZE_SPREAD
         verdicts.append(ok)
         lines.append(
-            f"| {row.name} | {other.result.rps:,.0f} | {row.result.rps:,.0f} | {raw:+.0%} | "
-            f"{normalised:+.0%} | {other.result.sql} / {row.result.sql} | {mark(ok)} |"
+            f"| {row.name} | {other.result.rps:,.0f} | {row.result.rps:,.0f} | "
+            f"{difference:+.0%} | {other.result.p99:.1f} / {row.result.p99:.1f} | "
+            f"{other.result.sql} / {row.result.sql} | {mark(ok)} |"
         )
     return "\n".join(lines), verdicts
 
@@ -567,7 +624,7 @@ def machine() -> dict:
     }
 
 
-def report(large, large_info, small, small_info) -> str:
+def report(large: list[Row], small: list[Row], info: dict) -> str:
     host = machine()
     large_floor = evaluate(large)
     out = [
@@ -578,39 +635,31 @@ def report(large, large_info, small, small_info) -> str:
         "Command: `make bench` (= `.venv/bin/python -m tests.load.bench`), "
         f"BENCH_CONTRACTS={CONTRACTS} BENCH_YEARS={YEARS} BENCH_SECONDS={SECONDS:g}, "
         f"{CONNECTIONS} connections, gunicorn `--worker-class sync --workers {WORKERS}` on "
-        f"127.0.0.1, SQLite, LKAPP_ENV=development, readings window {large_info['window']}. "
+        f"127.0.0.1, SQLite, LKAPP_ENV=development, readings window {info['window']}. "
         "The load driver (Python threads, tests/load/driver.py) runs on the same machine.",
         "",
         f"### {CONTRACTS:,} contracts × {YEARS} years "
-        f"(demo customer's contract {large_info['contract']})",
+        f"(demo customer's contract {info['contract']})",
         "",
         table(large),
         "",
         f"Floor: {large_floor:,.0f} req/s (mean of the start and end runs). "
-        f"1-minute load average: {large_info['load']}. "
-        f"Peak worker RSS (VmHWM) over the run: {large_info['rss_peak_mb']:.0f} MB.",
+        f"1-minute load average: {info['load']}. "
+        f"Peak worker RSS (VmHWM) over the run: {info['rss_peak_mb']:.0f} MB.",
     ]
     size_verdicts = []
     if small:
-        small_floor = evaluate(small)
-        sizes, size_verdicts = size_table(small, large, small_floor, large_floor)
+        evaluate(small, large_floor)
+        sizes, size_verdicts = size_table(small, large)
         out += [
             "",
             f"### {SMALL_CONTRACTS:,} contracts × {YEARS} years against {CONTRACTS:,}",
             "",
-            f"Floor on the small database's run: {small_floor:,.0f} req/s (load average "
-            f"{small_info['load']}). The verdict uses the "
-            "throughput relative to each run's floor, so that load from other processes on the "
-            "machine during one run does not count as a size effect; the raw figures are "
-            "beside it.",
+            "Both servers run side by side; each page is measured on one database and at once "
+            "on the other (in turns, which goes first), so that both figures see the machine in "
+            "the same state.",
             "",
             sizes,
-            "",
-            "<details><summary>The 1,000-contract run in full</summary>",
-            "",
-            table(small),
-            "",
-            "</details>",
         ]
     out += ["", "### Targets", ""]
     html_rows = [r for r in large if r.kind == "html"]
@@ -666,11 +715,8 @@ def main() -> None:
     small_db = None
     if os.environ.get("BENCH_SKIP_SMALL") != "1":
         small_db = database_for(SMALL_CONTRACTS, YEARS)
-    small, small_info = [], {}
-    if small_db:
-        small, small_info = run_all(small_db, f"{SMALL_CONTRACTS}x{YEARS}", full=False)
-    large, large_info = run_all(large_db, f"{CONTRACTS}x{YEARS}", full=True)
-    section = report(large, large_info, small, small_info)
+    large, small, info = run_all(large_db, small_db)
+    section = report(large.rows, small.rows if small else [], info)
     print(section)
     write_doc(section)
     log(f"wrote {DOC.relative_to(ROOT)}")
