@@ -27,6 +27,7 @@ from .forms import (
     ReadingForm,
     apply_verdicts,
     reading_form,
+    reading_lines,
     reading_value,
     table_texts,
     zone_labels,
@@ -37,6 +38,7 @@ bp = Blueprint("readings", __name__)
 bp.add_app_template_filter(reading_value, "reading")
 bp.add_app_template_global(zone_labels)
 bp.add_app_template_global(table_texts)
+bp.add_app_template_global(reading_lines)
 
 T = TypeVar("T")
 
