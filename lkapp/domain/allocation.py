@@ -6,9 +6,11 @@ date, then number). Only invoices are payable. Whatever no invoice takes stays w
 as an advance, and pays invoices that come later.
 
 The result depends only on the set of documents and payments, not on the order they come in:
-payments are taken by (paid_on, reference, amount) and invoices by (due_on, number), so
+payments are taken by (paid_on, reference, amount, key) and invoices by (due_on, number), so
 allocating everything afresh after an older payment turns up gives the same answer as if it had
-been there from the start. Callers therefore always reallocate a contract from scratch.
+been there from the start (the key settles payments alike in all else: two transfers of the
+same amount on the same day must not swap invoices with the order they come in). Callers
+therefore always reallocate a contract from scratch.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class DocumentEntry(NamedTuple):
 
 
 class PaymentEntry(NamedTuple):
-    key: Hashable
+    key: Hashable  # orderable among one contract's payments (the database id)
     paid_on: date
     amount: Decimal
     reference: str = ""
@@ -91,7 +93,7 @@ def allocate(
         result.allocations.append(Allocation(payment.key, invoice.key, amount))
         return money - amount
 
-    for payment in sorted(payments, key=lambda p: (p.paid_on, p.reference, p.amount)):
+    for payment in sorted(payments, key=lambda p: (p.paid_on, p.reference, p.amount, p.key)):
         money = payment.amount
         for invoice in _named_invoices(payment.reference, by_number):
             money = pay(payment, invoice, money)

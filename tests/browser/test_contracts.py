@@ -53,6 +53,9 @@ def test_office_issues_a_code_and_the_customer_adds_the_contract(page, make_user
     sign_in(page, "op@example.org", staff=True)
     page.wait_for_url("**/staff/")
     page.get_by_role("link", name="Contracts").click()
+    # Loaded, so htmx has wired up the live search (typed before that, the text would wait
+    # for Enter: the search is a plain GET form without JavaScript).
+    page.wait_for_url("**/staff/contracts")
     page.get_by_label("Number, holder name or tax ID").fill("tisza")
     page.locator("#contract-results").get_by_text("1 contract matches").wait_for()
     assert "q=tisza" in page.url, "the address follows the search"

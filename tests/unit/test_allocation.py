@@ -124,6 +124,17 @@ def test_result_depends_on_the_set_not_on_arrival_order():
         assert allocate(docs, pays) == after
 
 
+def test_twin_payments_pay_the_same_invoices_whatever_order_they_come_in():
+    """Two transfers of the same amount on the same day with the same reference: each keeps
+    its invoice when the contract is reallocated with the rows in another order (hypothesis
+    found them swapping)."""
+    twins = [payment(11, date(2025, 3, 5), "100.00"), payment(12, date(2025, 3, 5), "100.00")]
+    two = [JAN, invoice(4, "INV-2025-0000004", date(2025, 2, 20), "100.00")]
+    expected = [Allocation(11, 1, D("100.00")), Allocation(12, 4, D("100.00"))]
+    assert allocate(two, twins).allocations == expected
+    assert allocate(two[::-1], twins[::-1]).allocations == expected
+
+
 def test_document_status():
     due = date(2025, 3, 20)
     assert document_status(D("100.00"), D("100.00"), due, date(2025, 4, 1)) == "paid"
