@@ -29,8 +29,11 @@ from ..services.pdf import cached_pdf
 from . import services
 from .figures import figure_problems
 from .forms import KIND_LABELS, STATUS_LABELS, DocumentFilterForm, StatementForm
+from .table import document_lines, vat_rate
 
 bp = Blueprint("documents", __name__)
+bp.add_app_template_global(document_lines)
+bp.add_app_template_global(vat_rate)
 
 PER_PAGE = 24
 RESULTS_ID = "document-results"

@@ -1,0 +1,52 @@
+"""The rows of the documents table with every cell formatted, in one Python pass per page: a
+Jinja filter or macro per cell cost twice as much (24 rows of ten cells on every view)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import url_for
+
+from ..formatting import day, money, month, number
+from .forms import KIND_LABELS
+from .services import DocumentRow
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    row: DocumentRow
+    kind: str
+    url: str
+    issued: str
+    period: str
+    net: str
+    vat_rate: str
+    vat: str
+    total: str
+    due: str  # empty when the document has no due date
+
+
+def vat_rate(rate) -> str:
+    """``20 %``, ``5.5 %``: decimals only when the rate has them."""
+    return f"{number(rate, 2 if rate % 1 else 0)} %"
+
+
+def document_lines(contract_number: str, rows: list[DocumentRow]) -> list[DocumentLine]:
+    kinds = {kind: str(label) for kind, label in KIND_LABELS.items()}
+    return [
+        DocumentLine(
+            row=row,
+            kind=kinds[row.kind],
+            url=url_for(
+                "documents.document", number=contract_number, kind=row.kind, doc_number=row.number
+            ),
+            issued=day(row.issued_on),
+            period=month(row.period),
+            net=money(row.net),
+            vat_rate=vat_rate(row.vat_rate),
+            vat=money(row.vat),
+            total=money(row.total),
+            due=day(row.due_on),
+        )
+        for row in rows
+    ]
