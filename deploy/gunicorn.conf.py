@@ -4,6 +4,7 @@ gthread pins keep-alive connections to one worker and measured slower here; ngin
 buffers slow clients, so sync workers are not held by them.
 """
 
+import gc
 import multiprocessing
 import os
 
@@ -17,3 +18,11 @@ max_requests_jitter = 500
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = "127.0.0.1"
+
+
+def post_worker_init(worker):
+    """Move what the worker loaded at start (the app, its modules, templates and catalogues:
+    about 130,000 objects) to the permanent generation of the garbage collector. A full
+    collection then looks only at what requests create: 0.3 ms instead of 60 ms, once every few
+    hundred requests, which was the p99 of the table pages."""
+    gc.freeze()

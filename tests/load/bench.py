@@ -6,13 +6,13 @@ against a floor in the same gunicorn configuration and the same run.
 Steps: build (or reuse, from ``.bench/``) SQLite databases of demo data with the demo
 generator: ``BENCH_CONTRACTS`` x ``BENCH_YEARS`` (default 100,000 x 5) and a small one of
 ``BENCH_SMALL_CONTRACTS`` (default 1,000) for the size comparison; start a gunicorn for each
-(sync workers, ``-w 2``, 127.0.0.1 on a free port) serving ``tests.load.floor_app`` (the app plus
-the floor route and the ``X-SQL-Count`` header, neither of which ships), sign in as the demo
-customer and drive every scenario with 16 concurrent connections for ``BENCH_SECONDS`` (default
-6) after a one-second warm-up: every scenario on the large database, and each HTML page on the
-small one right after (in turns, which goes first), one server at a time. Prints the table and
-writes it into ``docs/benchmarks.md`` (between the ``bench:start``/``bench:end`` markers; the
-notes around them stay).
+(``deploy/gunicorn.conf.py`` with ``-w 2``, 127.0.0.1 on a free port) serving
+``tests.load.floor_app`` (the app plus the floor route and the ``X-SQL-Count`` header, neither
+of which ships), sign in as the demo customer and drive every scenario with 16 concurrent
+connections for ``BENCH_SECONDS`` (default 6) after a one-second warm-up: every scenario on
+the large database, and each HTML page on the small one right after (in turns, which goes
+first), one server at a time. Prints the table and writes it into ``docs/benchmarks.md``
+(between the ``bench:start``/``bench:end`` markers; the notes around them stay).
 
 The bench's writes (readings submitted, their receipt mails and audit events, sign-in
 sessions) are deleted from the cached database after the run, so every run starts from the
@@ -223,13 +223,19 @@ class Server:
             for path in cache.iterdir():
                 path.unlink()
         self.log = CACHE / f"gunicorn-{label}.log"
+        self.access_log = self.instance / "access.log"
+        self.access_log.unlink(missing_ok=True)
         self.extra = {"LKAPP_BENCH_SQL_COUNT": "1", **window_setting()}
         env = app_env(database, self.instance, **self.extra)
+        # The shipped configuration (deploy/gunicorn.conf.py), with two workers, no worker
+        # recycling in the middle of a scenario, and the logs in the bench's file.
         command = [
             str(BIN / "gunicorn"),
-            "--worker-class", "sync",
+            "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
             "--workers", str(WORKERS),
+            "--max-requests", "0",
             "--bind", f"127.0.0.1:{self.port}",
+            "--access-logfile", str(self.access_log),
             "--error-logfile", str(self.log),
             "--log-level", "warning",
             "tests.load.floor_app:create_app()",
@@ -680,7 +686,8 @@ def report(large: list[Row], small: list[Row], info: dict) -> str:
         "",
         "Command: `make bench` (= `.venv/bin/python -m tests.load.bench`), "
         f"BENCH_CONTRACTS={CONTRACTS} BENCH_YEARS={YEARS} BENCH_SECONDS={SECONDS:g}, "
-        f"{CONNECTIONS} connections, gunicorn `--worker-class sync --workers {WORKERS}` on "
+        f"{CONNECTIONS} connections, gunicorn with `deploy/gunicorn.conf.py` (sync workers, "
+        f"access log, GC frozen after start) and `--workers {WORKERS} --max-requests 0` on "
         f"127.0.0.1, SQLite, LKAPP_ENV=development, readings window {info['window']}. "
         "The load driver (Python threads, tests/load/driver.py) runs on the same machine.",
         "",

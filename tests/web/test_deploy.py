@@ -1,6 +1,9 @@
-"""The deployment kit: proxy headers trusted only when configured, and the SQLite backup."""
+"""The deployment kit: proxy headers trusted only when configured, the SQLite backup, and the
+gunicorn workers' garbage collector."""
 
+import gc
 import os
+import runpy
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -49,3 +52,15 @@ def test_sqlite_backup_is_a_consistent_copy(tmp_path):
     with sqlite3.connect(backup) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     assert {"users", "contracts", "documents"} <= tables
+
+
+def test_gunicorn_workers_put_what_they_loaded_out_of_the_collectors_way(app):
+    """Once the app is loaded, a worker freezes it: a full collection then walks only what
+    requests made (a 60 ms stall every few hundred requests otherwise, the p99 of table pages).
+    """
+    config = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    try:
+        config["post_worker_init"](None)
+        assert gc.get_freeze_count() > 10_000  # the app, its modules and templates
+    finally:
+        gc.unfreeze()
