@@ -17,6 +17,7 @@ from wtforms import BooleanField, StringField
 
 from ..formatting import moment, month, number
 from ..models import Meter
+from .chart import Bar, Chart
 from .services import Row, Submission, ZoneResult
 
 ZONE_NAMES = {"T1": _l("T1 day"), "T2": _l("T2 night"), "T3": _l("T3 peak")}
@@ -92,6 +93,32 @@ def reading_lines(
             )
         )
     return lines
+
+
+@dataclass(frozen=True)
+class ChartText:
+    """The words and figures of a consumption chart, formatted in one pass like the history."""
+
+    bars: list[tuple[Bar, str]]  # each bar with its tooltip: "T1 day, March 2026: 1,234 kWh"
+    rows: list[tuple[str, list[str | None]]]  # the table: month, then kWh per zone, newest first
+
+
+def chart_text(chart: Chart, labels: dict[str, str]) -> ChartText:
+    names = {start: month(start) for start in chart.months}
+    unit = _("%(kwh)s kWh")
+
+    def figure(kwh: Decimal | None) -> str | None:
+        return None if kwh is None else reading_value(kwh)
+
+    bars = [
+        (bar, f"{labels[bar.zone]}, {names[bar.month]}: " + unit % {"kwh": figure(bar.kwh)})
+        for bar in chart.bars
+    ]
+    rows = [
+        (names[start], [figure(chart.series[zone][index]) for zone in chart.zones])
+        for index, start in reversed(list(enumerate(chart.months)))
+    ]
+    return ChartText(bars, rows)
 
 
 class ReadingForm(FlaskForm):

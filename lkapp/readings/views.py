@@ -26,6 +26,7 @@ from .chart import bar_chart
 from .forms import (
     ReadingForm,
     apply_verdicts,
+    chart_text,
     reading_form,
     reading_lines,
     reading_value,
@@ -39,6 +40,7 @@ bp.add_app_template_filter(reading_value, "reading")
 bp.add_app_template_global(zone_labels)
 bp.add_app_template_global(table_texts)
 bp.add_app_template_global(reading_lines)
+bp.add_app_template_global(chart_text)
 
 T = TypeVar("T")
 
