@@ -206,8 +206,8 @@ def month(value: date | None) -> str:
 
 def register(app) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
-    # Flask-Babel's own callables, each with the cheaper catalogue look-up (about 7 µs less
-    # per text; a table page has a few hundred).
+    # Flask-Babel's own callables, each with the cheaper catalogue look-up (a template's `_()`
+    # 12.7 -> 6.8 µs; a table page has a few hundred).
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: _catalogue().ugettext(s),
         ngettext=lambda s, p, n: _catalogue().ungettext(s, p, n),

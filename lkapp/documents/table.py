@@ -26,6 +26,13 @@ class DocumentLine:
     due: str  # empty when the document has no due date
 
 
+def document_url(contract_number: str, document) -> str:
+    """The page of ``document`` (a Document or a DocumentRow) of the contract."""
+    return url_for(
+        "documents.document", number=contract_number, kind=document.kind, doc_number=document.number
+    )
+
+
 def vat_rate(rate) -> str:
     """``20 %``, ``5.5 %``: decimals only when the rate has them."""
     return f"{number(rate, 2 if rate % 1 else 0)} %"
@@ -37,9 +44,7 @@ def document_lines(contract_number: str, rows: list[DocumentRow]) -> list[Docume
         DocumentLine(
             row=row,
             kind=kinds[row.kind],
-            url=url_for(
-                "documents.document", number=contract_number, kind=row.kind, doc_number=row.number
-            ),
+            url=document_url(contract_number, row),
             issued=day(row.issued_on),
             period=month(row.period),
             net=money(row.net),

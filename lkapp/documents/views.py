@@ -27,12 +27,12 @@ from ..main.errors import render_error
 from ..models import DOCUMENT_KINDS, Contract, Document
 from ..services.pdf import cached_pdf
 from . import services
-from .figures import figure_problems
 from .forms import KIND_LABELS, STATUS_LABELS, DocumentFilterForm, StatementForm
-from .table import document_lines, vat_rate
+from .table import document_lines, document_url, vat_rate
 
 bp = Blueprint("documents", __name__)
 bp.add_app_template_global(document_lines)
+bp.add_app_template_global(document_url)
 bp.add_app_template_global(vat_rate)
 
 PER_PAGE = 24
@@ -238,10 +238,7 @@ def year_zip(number: str, year: int):
     left_out = []
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
         for doc in documents:
-            problems = figure_problems(
-                doc.net, doc.vat, doc.total, [line.amount for line in doc.lines]
-            )
-            if problems:
+            if services.document_problems(doc):
                 left_out.append(doc.number)
                 continue
             name = _zip_name(doc)

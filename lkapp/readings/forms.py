@@ -3,6 +3,10 @@
 A meter's zones decide the fields, so the form class is made per meter. The fields are named
 by zone (``T1``) and their ids carry the meter's id (``m12-T1``): the Readings tab shows one
 form per meter.
+
+Beside the form, the words and figures the readings pages show: zone labels, the tables' texts
+(``table_texts``), and the history, receipt and chart formatted in one pass per table
+(``reading_lines``, ``chart_text``).
 """
 
 from __future__ import annotations
