@@ -7,9 +7,7 @@ has typed a valid code from it. Recovery codes are stored as SHA-256 digests and
 
 from __future__ import annotations
 
-import base64
 import hmac
-import io
 from datetime import datetime
 
 import pyotp
@@ -25,6 +23,7 @@ from ..domain.accounts import (
 )
 from ..models import User, utcnow
 from ..services import audit
+from ..services.qr import png_data_uri, qr_png
 
 SETUP_FOR_SECONDS = 15 * 60
 # Accept the code of the previous and the next 30-second step too: phone clocks drift.
@@ -60,14 +59,9 @@ def provisioning_uri(user: User, secret: str) -> str:
 
 
 def qr_data_uri(uri: str) -> str:
-    """The QR code as an SVG ``data:`` URI (the CSP allows ``img-src data:``)."""
-    import qrcode
-    from qrcode.image.svg import SvgPathImage
-
-    image = qrcode.make(uri, image_factory=SvgPathImage, box_size=10, border=4)
-    buffer = io.BytesIO()
-    image.save(buffer)
-    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+    """The QR code of the provisioning URI as a PNG ``data:`` URI (the CSP allows
+    ``img-src data:``); 8 px a module, so that it stays sharp at 240 px on a phone's screen."""
+    return png_data_uri(qr_png(uri.encode(), module_px=8))
 
 
 def grouped_secret(secret: str) -> str:

@@ -7,8 +7,6 @@ through a join on a grouped subquery, and the lines' sums through another, never
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import asdict, astuple, dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -22,6 +20,7 @@ from ..domain.payment_qr import document_purpose, epc_payload
 from ..domain.statement import Entry, Statement, reconciliation
 from ..extensions import db
 from ..models import Contract, Document, DocumentLine, Payment, PaymentAllocation
+from ..services.qr import png_data_uri, qr_png
 from .figures import ZERO, figure_problems, status_of
 
 KIND_ORDER = {"invoice": 0, "vat_invoice": 1, "act": 2}
@@ -359,21 +358,10 @@ def payment_payload(contract: Contract, document: Document) -> str | None:
     )
 
 
-def qr_png(payload: str) -> bytes:
-    """The QR code of ``payload`` as a PNG (error correction M, as EPC069-12 asks)."""
-    import qrcode
-    from qrcode.constants import ERROR_CORRECT_M
-
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=6, border=4)
-    code.add_data(payload.encode("utf-8"))
-    code.make(fit=True)
-    out = io.BytesIO()
-    code.make_image().save(out, format="PNG")
-    return out.getvalue()
-
-
-def qr_data_uri(payload: str) -> str:
-    return "data:image/png;base64," + base64.b64encode(qr_png(payload)).decode("ascii")
+def payment_qr_data_uri(payload: str) -> str:
+    """The payment QR code as a PNG ``data:`` URI: error correction M, as EPC069-12 asks, and
+    6 px a module (about 190 dpi at the 110 pt the PDF prints it)."""
+    return png_data_uri(qr_png(payload.encode("utf-8"), module_px=6, ec_level="M"))
 
 
 # --- reconciliation statement -----------------------------------------------------------

@@ -190,7 +190,7 @@ def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
                 contract=contract,
                 doc=doc,
                 payload=payload,
-                qr=services.qr_data_uri(payload) if payload else None,
+                qr=services.payment_qr_data_uri(payload) if payload else None,
                 page_total=page_total,
             ),
         )

@@ -1,11 +1,16 @@
 """Two-factor sign-in: enrolment with a QR code, codes once only, recovery codes, staff gate."""
 
+import base64
+import io
 import re
 import time
 from datetime import timedelta
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyotp
 import sqlalchemy as sa
+import zxingcpp
+from PIL import Image
 
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, User, UserSession, utcnow
@@ -54,7 +59,14 @@ def test_enrolment_shows_a_qr_code_and_then_recovery_codes_once(
     page = client.get("/profile/two-factor").get_data(as_text=True)
     assert "Set up two-factor sign-in" in page
     setup = client.get("/profile/two-factor/setup").get_data(as_text=True)
-    assert '<img class="qr" src="data:image/svg+xml;base64,' in setup
+    # The QR code scans to the key the page shows, for this account and this utility.
+    qr = re.search(r'<img class="qr" src="data:image/png;base64,([^"]+)"', setup).group(1)
+    scanned = zxingcpp.read_barcode(Image.open(io.BytesIO(base64.b64decode(qr))))
+    uri = urlsplit(scanned.text)
+    shown = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', setup).group(1)
+    assert uri.scheme == "otpauth" and uri.netloc == "totp"
+    assert unquote(uri.path) == f"/{app.config['UTILITY_NAME']}:ann@example.com"
+    assert parse_qs(uri.query)["secret"] == [shown.replace(" ", "")]
     assert ">Code from the app</label>" in setup
 
     token = re.search(r'name="token" type="hidden" value="([^"]+)"', setup).group(1)

@@ -74,11 +74,11 @@ def test_slip_pdf_names_contract_code_expiry_and_how_to_use_it(app, client, make
 def test_pdf_helper_keeps_cyrillic_and_hungarian_letters():
     data = render_pdf(
         "<html><body><h1>Счёт № 5 — Fő utca ő ű</h1>"
-        "<p>Plain <b>Bold ŐŰ</b> <code>KQ7M-3XTA</code></p></body></html>"
+        "<p>Plain <b>Bold ŐŰ</b> <i>Dőlt ű</i> <code>KQ7M-3XTA</code></p></body></html>"
     )
     text = pdf_text(data)
     assert "Счёт № 5 — Fő utca ő ű" in text
-    assert "Bold ŐŰ" in text and "KQ7M-3XTA" in text
+    assert "Bold ŐŰ" in text and "Dőlt ű" in text and "KQ7M-3XTA" in text
 
 
 def test_a_missing_font_is_an_error_not_blank_text(tmp_path):
