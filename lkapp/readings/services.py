@@ -62,7 +62,8 @@ class MeterReadings:
     """A meter and everything the Readings tab shows of it."""
 
     meter: Meter
-    rows: list[Row]  # every reading, oldest month first; within a month, oldest first
+    rows: list[Row]  # as loaded (see contract_readings), oldest month first; within a month,
+    # in the order they arrived
     period: date  # the month the window is (or will be) for
     accepts: bool  # installed and not removed for that month
 
@@ -122,30 +123,67 @@ def meter_accepts(meter: Meter, period: date) -> bool:
     )
 
 
-def contract_readings(contract: Contract, window: Window) -> list[MeterReadings]:
-    """The meters of ``contract`` (installed ones first) with all their readings: two queries
-    whatever the number of meters and months."""
+def contract_readings(
+    contract: Contract, window: Window, since: date | None = None
+) -> list[MeterReadings]:
+    """The meters of ``contract`` (installed ones first) with their readings, in two queries
+    whatever the number of meters and months: all of them, or with ``since`` only those of
+    that month on, plus each zone's last live reading before it (what the first month's
+    consumption counts from, and the last reading of a meter read no more since)."""
     meters = db.session.scalars(
         sa.select(Meter)
         .where(Meter.contract_id == contract.id)
         .order_by(Meter.removed_on.is_not(None), Meter.serial)
     ).all()
-    return _with_readings(meters, window)
+    return _with_readings(meters, window, since)
 
 
 def meter_readings(meter: Meter, window: Window) -> MeterReadings:
     return _with_readings([meter], window)[0]
 
 
-def _with_readings(meters, window: Window) -> list[MeterReadings]:
+_ROW_COLUMNS = (
+    Reading.meter_id,
+    Reading.id,
+    Reading.zone,
+    Reading.period,
+    Reading.value,
+    Reading.submitted_at,
+    Reading.source,
+    Reading.status,
+)
+
+
+def _readings_query(meter_ids: list[int], since: date | None):
+    if since is None:
+        return sa.select(*_ROW_COLUMNS).where(Reading.meter_id.in_(meter_ids))
+    last_before = (
+        sa.select(Reading.meter_id, Reading.zone, sa.func.max(Reading.period).label("period"))
+        .where(Reading.meter_id.in_(meter_ids), Reading.period < since, LIVE)
+        .group_by(Reading.meter_id, Reading.zone)
+        .subquery()
+    )
+    return sa.union_all(
+        sa.select(*_ROW_COLUMNS).where(Reading.meter_id.in_(meter_ids), Reading.period >= since),
+        sa.select(*_ROW_COLUMNS)
+        .join(
+            last_before,
+            sa.and_(
+                Reading.meter_id == last_before.c.meter_id,
+                Reading.zone == last_before.c.zone,
+                Reading.period == last_before.c.period,
+            ),
+        )
+        .where(LIVE),
+    )
+
+
+def _with_readings(meters, window: Window, since: date | None = None) -> list[MeterReadings]:
     if not meters:
         return []
-    r = Reading.__table__.c
-    rows = db.session.execute(
-        sa.select(r.meter_id, r.id, r.zone, r.period, r.value, r.submitted_at, r.source, r.status)
-        .where(r.meter_id.in_([m.id for m in meters]))
-        .order_by(r.meter_id, r.period, r.submitted_at, r.id)
-    ).all()
+    rows = db.session.execute(_readings_query([m.id for m in meters], since)).all()
+    # Oldest month first; within a month, in the order they arrived.
+    rows.sort(key=lambda r: (r.meter_id, r.period, r.submitted_at, r.id))
     by_meter: dict[int, list[Row]] = defaultdict(list)
     for meter_id, *values in rows:
         by_meter[meter_id].append(Row(*values))

@@ -83,12 +83,13 @@ def problem_text(problem: str | None) -> str | None:
 def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None) -> dict:
     """What the Readings tab shows: the window, each meter with its form, history and chart."""
     window = clock.window()
-    meters = services.contract_readings(contract, window)
-    forms = dict(forms or {})
     months = services.chart_months(clock.local_today())
     # The history table shows the chart's months unless the customer asks for all of it: five
-    # years of every zone is a long page to build on every visit.
-    whole_history = request.args.get("history") == "all"
+    # years of every zone is a long page to build on every visit, and the older months are
+    # not even loaded.
+    history_since = None if request.args.get("history") == "all" else months[0]
+    meters = services.contract_readings(contract, window, since=history_since)
+    forms = dict(forms or {})
     charts = {}
     for item in meters:
         if item.accepts and item.meter.id not in forms:
@@ -103,7 +104,7 @@ def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None)
         "meters": meters,
         "forms": forms,
         "charts": charts,
-        "history_since": None if whole_history else months[0],
+        "history_since": history_since,
     }
 
 

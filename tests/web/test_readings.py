@@ -495,3 +495,60 @@ def test_history_shows_the_charts_months_unless_asked_for_all(app, client, ann):
     assert f'href="{link}"' in page and "Show the whole history" in page
     whole = client.get(f"/electricity/{NUMBER}/readings?history=all").text
     assert "January 2023" in whole and "Show the whole history" not in whole
+
+
+def test_the_first_month_shown_counts_from_a_reading_before_it_and_old_meters_keep_theirs(
+    app, client, ann
+):
+    """The tab loads only the chart's months (since December 2024) and, per zone, the last
+    live reading before them: December 2024's consumption counts from November's, and a
+    meter read only years ago still shows its last reading."""
+
+    def reading(meter_id, period, value, status="accepted"):
+        return Reading(
+            meter_id=meter_id,
+            zone="T1",
+            period=period,
+            value=Decimal(value),
+            submitted_at=datetime(period.year, period.month, 18, 9, tzinfo=UTC),
+            source="import",
+            status=status,
+        )
+
+    with app.app_context():
+        contract = db.session.scalar(sa.select(Contract).where(Contract.number == NUMBER))
+        old = Meter(contract_id=contract.id, serial="SN-OLD", installed_on=date(2020, 1, 1))
+        db.session.add(old)
+        db.session.flush()
+        db.session.add_all(
+            [
+                reading(ann["ct"], date(2023, 3, 1), "100"),
+                reading(ann["ct"], date(2024, 11, 1), "140", status="superseded"),
+                reading(ann["ct"], date(2024, 11, 1), "150"),
+                reading(ann["ct"], date(2024, 12, 1), "160"),
+                reading(old.id, date(2023, 3, 1), "4321"),
+            ]
+        )
+        db.session.commit()
+        old_id = old.id
+
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    ct = page[
+        page.index(f'id="meter-{ann["ct"]}-title"') : page.index(f'id="meter-{old_id}-title"')
+    ]
+    history = ct[ct.index('class="readings-history"') :]
+    # (160 - 150) x CT ratio 40 = 400 kWh, counted from the live November reading.
+    assert re.search(
+        r"<td>December 2024</td>\s*<td>T1</td>\s*<td class=\"num\">160</td>\s*"
+        r"<td class=\"num\">400</td>",
+        history,
+    )
+    assert "November 2024" not in history and "March 2023" not in history
+    assert "Show the whole history" in ct
+    meter_old = page[page.index(f'id="meter-{old_id}-title"') :]
+    last = meter_old[: meter_old.index("</table>")]
+    assert re.search(r'<td class="num">4,321</td>\s*<td>March 2023</td>', last), last
+    assert "No readings yet." in meter_old and "Show the whole history" in meter_old
+
+    whole = client.get(f"/electricity/{NUMBER}/readings?history=all").text
+    assert whole.count("<td>November 2024</td>") == 2 and "<td>March 2023</td>" in whole
