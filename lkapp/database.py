@@ -1,9 +1,12 @@
-"""Engine settings per backend."""
+"""Engine settings per backend, and ``unicode_lower`` (lower case in every alphabet)."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
 
 CONNECT_TIMEOUT = 5  # seconds, PostgreSQL (unless the URL sets connect_timeout)
 
@@ -13,7 +16,8 @@ def configure_engine(engine: Engine, lock_timeout: float) -> None:
     transaction holds, then fails, and the request is answered 503 (lkapp.main.errors) instead
     of hanging behind it; a long transaction of its own (an import, the demo loader) is not cut.
 
-    SQLite: foreign keys on, WAL for readers beside a writer, ``busy_timeout``.
+    SQLite: foreign keys on, WAL for readers beside a writer, ``busy_timeout``, and the
+    function behind ``unicode_lower``.
     PostgreSQL: ``lock_timeout`` (never ``statement_timeout``: an import may run for minutes)
     and a connect timeout, so an unreachable server fails a request instead of hanging it.
     """
@@ -41,6 +45,34 @@ def configure_engine(engine: Engine, lock_timeout: float) -> None:
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
+        dbapi_connection.create_function(_SQLITE_LOWER, 1, _lower, deterministic=True)
+
+
+class unicode_lower(GenericFunction):
+    """``lower()`` that knows every alphabet, for searching names ("ёлка" finds "Ёлка ООО",
+    "gépház" finds "GÉPHÁZ"). PostgreSQL's ``lower()`` does (in a UTF-8 locale); SQLite's
+    knows ASCII only, so there it is Python's ``str.lower``, under a name of its own: the
+    built-in stays what the ``lower(email)`` index was built with."""
+
+    type = sa.String()
+    inherit_cache = True
+
+
+_SQLITE_LOWER = "lkapp_lower"
+
+
+def _lower(text: str | None) -> str | None:
+    return text.lower() if isinstance(text, str) else text
+
+
+@compiles(unicode_lower)
+def _unicode_lower(element, compiler, **kw) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(unicode_lower, "sqlite")
+def _unicode_lower_sqlite(element, compiler, **kw) -> str:
+    return f"{_SQLITE_LOWER}({compiler.process(element.clauses, **kw)})"
 
 
 def database_is_empty() -> bool:

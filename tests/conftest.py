@@ -167,7 +167,10 @@ class PostgresCluster:
         subprocess.run(command, check=True, capture_output=True)
 
     def start(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
+        self._run(
+            "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+            "--locale=C.UTF-8",
+        )  # fmt: skip
         options = f"-p {self.port} -k {self.root} -c listen_addresses='' -c fsync=off"
         options += " -c synchronous_commit=off -c full_page_writes=off"
         self._run(

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
+from ..database import unicode_lower
 from ..domain import balance
 from ..domain.attach import (
     ACCOUNT_WINDOW,
@@ -99,8 +100,8 @@ def search_contracts(query: str, page: int = 1, per_page: int = 20) -> SearchPag
     if query:
         lowered = query.lower()
         conditions = [
-            sa.func.lower(Contract.number).contains(lowered, autoescape=True),
-            sa.func.lower(Contract.holder_name).contains(lowered, autoescape=True),
+            unicode_lower(Contract.number).contains(lowered, autoescape=True),
+            unicode_lower(Contract.holder_name).contains(lowered, autoescape=True),
             Contract.tax_id.contains(query, autoescape=True),
         ]
         bare = query.replace("-", "").replace(" ", "")

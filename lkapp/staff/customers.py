@@ -16,6 +16,7 @@ from ..auth import mails
 from ..auth import services as accounts
 from ..auth.decorators import staff_required
 from ..auth.sessions import active_sessions
+from ..database import unicode_lower
 from ..extensions import db
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
@@ -52,8 +53,8 @@ def search_customers(query: str, page: int) -> tuple[list, int, int, int]:
     if query:
         lowered = query.lower()
         conditions = [
-            sa.func.lower(User.email).contains(lowered, autoescape=True),
-            sa.func.lower(User.name).contains(lowered, autoescape=True),
+            unicode_lower(User.email).contains(lowered, autoescape=True),
+            unicode_lower(User.name).contains(lowered, autoescape=True),
             User.tax_id.contains(query, autoescape=True),
         ]
         bare = query.replace("-", "").replace(" ", "")

@@ -102,6 +102,9 @@ def test_search_by_number_name_or_tax_id(client, staff, contracts, make_user):
     assert found("0000042") == {"EL-0000042"}
     assert found("el-00000") == {"EL-0000042", "EL-0000043", "EL-0000050"}
     assert found("gépház") == {"EL-0000043"}
+    assert found("GÉPHÁZ") == {"EL-0000043"}
+    assert found("ёлка") == {"EL-0000050"}, "any letter case, not only ASCII"
+    assert found("ЁЛКА ооо") == {"EL-0000050"}
     assert found("tisza bakery") == {"EL-0000042"}
     assert found("87654321-1") == {"EL-0000043"}
     assert found("8765432111") == {"EL-0000043"}, "a tax id without its dashes"
