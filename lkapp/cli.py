@@ -17,10 +17,11 @@ contracts_cli = AppGroup("contracts", help="Contracts and confirmation codes.")
 outbox_cli = AppGroup("outbox", help="The mail outbox.")
 import_cli = AppGroup("import", help="Import the billing system's CSV files (all or nothing).")
 export_cli = AppGroup("export", help="Export data as CSV files (UTF-8 with BOM, ';').")
+pdf_cache_cli = AppGroup("pdf-cache", help="The cache of rendered document PDFs.")
 
 
 def register(app: Flask) -> None:
-    for group in (users_cli, contracts_cli, outbox_cli, import_cli, export_cli):
+    for group in (users_cli, contracts_cli, outbox_cli, import_cli, export_cli, pdf_cache_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo)
     app.cli.add_command(notify)
@@ -176,6 +177,24 @@ def outbox_send() -> None:
     click.echo(f"Sent {sent} message(s); {failed} failed and stay in the outbox.")
     if failed:
         sys.exit(1)
+
+
+@pdf_cache_cli.command("prune")
+@click.option(
+    "--days", type=click.IntRange(min=1), default=90, show_default=True,
+    help="Delete the PDFs not downloaded for this many days.",
+)  # fmt: skip
+def pdf_cache_prune(days: int) -> None:
+    """Delete cached PDFs nobody has downloaded for a while (run daily: cron or systemd timer);
+    they are rendered again when next asked for."""
+    from datetime import timedelta
+
+    from .services.pdf import instance_cache_dir, prune_cache
+
+    removed, freed = prune_cache(instance_cache_dir(), timedelta(days=days))
+    click.echo(
+        f"Deleted {removed} PDF(s) not downloaded for {days} days ({freed / 1_000_000:.1f} MB)."
+    )
 
 
 # --- billing exchange: import and export ---------------------------------------------------

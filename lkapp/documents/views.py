@@ -25,7 +25,7 @@ from ..electricity.views import TABS, own_contract, render_tab
 from ..htmx import render, wants_fragment
 from ..main.errors import render_error
 from ..models import DOCUMENT_KINDS, Contract, Document
-from ..services.pdf import cached_pdf
+from ..services.pdf import cached_pdf, instance_cache_dir
 from . import services
 from .forms import KIND_LABELS, STATUS_LABELS, DocumentFilterForm, StatementForm
 from .table import document_lines, document_url, vat_rate
@@ -195,11 +195,7 @@ def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
             ),
         )
 
-    return cached_pdf(content, make_html, cache_dir=_cache_dir())
-
-
-def _cache_dir() -> Path:
-    return Path(current_app.instance_path) / "pdf-cache"
+    return cached_pdf(content, make_html, cache_dir=instance_cache_dir())
 
 
 @functools.cache
@@ -326,7 +322,7 @@ def statement_pdf(number: str):
             **_context(contract=contract, statement=result, page_total=page_total),
         )
 
-    data = cached_pdf(content, make_html, cache_dir=_cache_dir())
+    data = cached_pdf(content, make_html, cache_dir=instance_cache_dir())
     return _pdf_response(
         make_response(data),
         f"statement-{contract.number}-{result.start.isoformat()}-{result.end.isoformat()}.pdf",

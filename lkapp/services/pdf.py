@@ -29,6 +29,7 @@ secrets (a code slip).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -36,8 +37,10 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 # Debian's fonts-dejavu-core.
@@ -178,7 +181,8 @@ def cached_pdf(content, make_html: Callable[[int], str], *, cache_dir: Path | No
 
     ``content`` must hold everything the PDF shows (the document's data, the locale, the
     template version): the key is its hash, so the cache never serves a stale PDF and needs no
-    invalidation. Order of lookup: this process's LRU, then ``cache_dir/<key>.pdf``.
+    invalidation. Order of lookup: this process's LRU, then ``cache_dir/<key>.pdf``. A file's
+    modification time is when it was last served from there (see ``prune_cache``).
     """
     key = "c:" + content_key(content)
     with _lock:
@@ -194,6 +198,8 @@ def cached_pdf(content, make_html: Callable[[int], str], *, cache_dir: Path | No
             data = None
         if data is not None and not data.startswith(b"%PDF-"):
             data = None  # a damaged file: render again and replace it
+        elif data is not None:
+            _mark_used(path)
     if data is None:
         data = render_paged_pdf(make_html)
         if path is not None:
@@ -218,6 +224,37 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except OSError:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+def instance_cache_dir() -> Path:
+    """The app's shared PDF cache: ``instance/pdf-cache``."""
+    from flask import current_app
+
+    return Path(current_app.instance_path) / "pdf-cache"
+
+
+def _mark_used(path: Path) -> None:
+    with contextlib.suppress(OSError):  # read-only, or just pruned: the PDF is still served
+        os.utime(path)
+
+
+def prune_cache(cache_dir: Path, unused_for: timedelta) -> tuple[int, int]:
+    """Delete the cached PDFs not served from ``cache_dir`` for ``unused_for`` (and temp files
+    a killed worker left): the cache keeps every version of every document ever downloaded,
+    about 50 KB each. Returns (files deleted, bytes freed); a deleted PDF is rendered again
+    when it is next asked for."""
+    cutoff = time.time() - unused_for.total_seconds()
+    removed = freed = 0
+    for path in cache_dir.glob("*.pdf") if cache_dir.is_dir() else ():
+        try:
+            stat = path.stat()
+            if stat.st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+                freed += stat.st_size
+        except OSError:
+            continue  # another worker or prune got there first
+    return removed, freed
 
 
 def clear_cache() -> None:

@@ -5,9 +5,13 @@ the year's ZIP."""
 from __future__ import annotations
 
 import io
+import os
+import re
+import time
 import zipfile
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import zxingcpp
@@ -185,7 +189,7 @@ def test_the_same_pdf_twice_is_served_from_the_cache(app, client, invoice, monke
     # another worker (empty LRU) finds it in instance/pdf-cache
     pdf_service.clear_cache()
     assert client.get(url).data == first and len(renders) == 1
-    files = list((pytest.importorskip("pathlib").Path(app.instance_path) / "pdf-cache").glob("*"))
+    files = list((Path(app.instance_path) / "pdf-cache").glob("*"))
     assert len(files) == 1 and files[0].read_bytes() == first
     # changed content, a new PDF
     with app.app_context():
@@ -204,8 +208,6 @@ def test_the_same_pdf_twice_is_served_from_the_cache(app, client, invoice, monke
 def test_a_damaged_cache_file_is_rendered_again(app, client, invoice):
     url = f"{DOC_URL}/invoice/INV-2026-0042/pdf"
     first = client.get(url).data
-    from pathlib import Path
-
     (cached,) = (Path(app.instance_path) / "pdf-cache").glob("*.pdf")
     cached.write_bytes(b"garbage")
     pdf_service.clear_cache()
@@ -214,6 +216,30 @@ def test_a_damaged_cache_file_is_rendered_again(app, client, invoice):
         PdfReader(io.BytesIO(first))
     )
     assert cached.read_bytes() == again
+
+
+def test_pruning_deletes_the_pdfs_nobody_downloaded_for_a_while(app, client, runner, invoice):
+    url = f"{DOC_URL}/invoice/INV-2026-0042/pdf"
+    first = client.get(url).data
+    cache = Path(app.instance_path) / "pdf-cache"
+    (downloaded,) = cache.glob("*.pdf")
+    forgotten = cache / f"{'0' * 64}.pdf"
+    forgotten.write_bytes(first)
+    long_ago = time.time() - 91 * 86400
+    for path in (downloaded, forgotten):
+        os.utime(path, (long_ago, long_ago))
+    pdf_service.clear_cache()  # another worker: served from the file, which marks it used
+    assert client.get(url).data == first
+
+    result = runner.invoke(args=["pdf-cache", "prune", "--days", "90"])
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"Deleted 1 PDF\(s\) not downloaded for 90 days \(\d+\.\d MB\)\.", result.output
+    )
+    assert downloaded.exists() and not forgotten.exists()
+    refused = runner.invoke(args=["pdf-cache", "prune", "--days", "0"])
+    assert refused.exit_code == 2 and "Invalid value for '--days'" in refused.output
+    assert downloaded.exists()
 
 
 def test_year_zip_holds_the_years_pdfs_and_names_the_ones_left_out(app, client, customer):
