@@ -94,6 +94,11 @@ def _deliver(messages: list[OutboxMail]) -> tuple[int, int]:
                     connection.send(_as_message(message))
                 except Exception as error:  # noqa: BLE001 - a refused message is kept, not raised
                     message.last_error = f"{type(error).__name__}: {error}"[:2000]
+                    log.warning(
+                        "Mail %s refused by the mail server, it stays in the outbox: %s",
+                        message.id,
+                        message.last_error,
+                    )
                 else:
                     message.sent_at = utcnow()
                     message.last_error = ""

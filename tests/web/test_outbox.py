@@ -38,12 +38,15 @@ def test_mail_of_a_rolled_back_transaction_is_never_sent(app, mailbox):
     assert _outbox(app) == []
 
 
-def test_refused_mail_stays_with_its_error_and_is_resent(app, mailbox, runner):
+def test_refused_mail_stays_with_its_error_and_is_resent(app, mailbox, runner, caplog):
     mailbox.refuse = True
     _queue(app)
     [row] = _outbox(app)
     assert row.sent_at is None and "554" in row.last_error
     assert mailbox.messages == []
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert f"Mail {row.id} refused by the mail server, it stays in the outbox" in warning.message
+    assert "554" in warning.message
 
     mailbox.refuse = False
     result = runner.invoke(args=["outbox", "send"])
