@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from babel.core import Locale
 from babel.dates import format_date as babel_format_date
+from babel.dates import format_skeleton as babel_format_skeleton
 from babel.dates import format_time as babel_format_time
 from babel.dates import get_datetime_format
 from babel.numbers import format_currency as babel_format_currency
@@ -200,8 +201,21 @@ def moment(value: datetime | None, style: str = "medium") -> str:
     )
 
 
+@lru_cache(maxsize=4096)
+def _skeleton(value: date, skeleton: str, locale: str) -> str:
+    return babel_format_skeleton(skeleton, value, locale=locale)
+
+
 def month(value: date | None) -> str:
-    return day(value, "LLLL y")
+    """A month as the locale writes it: "November 2026", "2026. november", "ноябрь 2026 г."
+    (a fixed "LLLL y" put the Hungarian year last)."""
+    return _skeleton(value, "yMMMM", _locale()) if value else ""
+
+
+def numeric_month(value: date | None) -> str:
+    """A month in figures, for the chart's axis: "11/2026", "11.2026", "2026. 11." (short and
+    unambiguous: a Hungarian "nov. 26" reads as the 26th of November)."""
+    return _skeleton(value, "yMM", _locale()) if value else ""
 
 
 def register(app) -> None:

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 36
+LEFT, RIGHT, TOP, BOTTOM = 64, 32, 12, 36  # RIGHT: room for half the newest month's label
 GRID_LINES = 4
 
 
@@ -52,6 +52,7 @@ class Chart:
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
+    right: int = WIDTH - RIGHT  # where the plot ends
     baseline: float = HEIGHT - BOTTOM
 
     @property

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from ..domain.csvformat import CellError, parse_period
 from ..electricity.views import TABS, own_contract, render_tab
 from ..extensions import db
+from ..formatting import numeric_month
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import Contract, Meter
@@ -97,7 +98,7 @@ def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None)
         charts[item.meter.id] = bar_chart(
             months,
             item.monthly_kwh(months),
-            label=lambda month: format_date(month, "LLL yy"),
+            label=numeric_month,
         )
     return {
         "window": window,

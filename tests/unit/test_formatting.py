@@ -8,7 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.numbers import format_currency, format_decimal
 from flask import g, render_template_string
 from flask_babel import force_locale, refresh
@@ -91,7 +91,20 @@ def test_days_and_months_are_what_babel_prints(app, locale):
         for value in (date(2026, 1, 31), date(2026, 3, 4), date(2025, 12, 1)):
             assert formatting.day(value) == format_date(value, "medium", locale=locale)
             assert formatting.day(value, "long") == format_date(value, "long", locale=locale)
-            assert formatting.month(value) == format_date(value, "LLLL y", locale=locale)
+            assert formatting.month(value) == format_skeleton("yMMMM", value, locale=locale)
+            assert formatting.numeric_month(value) == format_skeleton("yMM", value, locale=locale)
+
+
+def test_months_are_in_the_order_each_language_writes_them(app):
+    expected = {
+        "en": ("November 2026", "11/2026"),
+        "ru": ("ноябрь 2026\u202fг.", "11.2026"),
+        "hu": ("2026. november", "2026. 11."),
+    }
+    for locale, (words, figures) in expected.items():
+        with in_locale(app, locale):
+            assert formatting.month(date(2026, 11, 1)) == words
+            assert formatting.numeric_month(date(2026, 11, 1)) == figures
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -114,9 +127,11 @@ def test_cells_and_texts_follow_a_locale_switched_within_the_request(app):
     values = {"amount": Decimal("1234.5"), "when": date(2026, 3, 1)}
     with in_locale(app, "hu"):
         hungarian = render_template_string(page, **values)
-        assert hungarian == "Hónap 1\xa0234,50\xa0EUR március 2026"
+        assert hungarian == "Hónap 1\xa0234,50\xa0EUR 2026. március"
         with force_locale("ru"):
-            assert render_template_string(page, **values) == "Месяц 1\xa0234,50\xa0€ март 2026"
+            assert (
+                render_template_string(page, **values) == "Месяц 1\xa0234,50\xa0€ март 2026\u202fг."
+            )
             assert formatting.number(Decimal("0.5"), 1) == "0,5"
         assert render_template_string(page, **values) == hungarian
         g.languages_override = ["en"]  # the choice changes: refresh() drops the cached one

@@ -552,3 +552,28 @@ def test_the_first_month_shown_counts_from_a_reading_before_it_and_old_meters_ke
 
     whole = client.get(f"/electricity/{NUMBER}/readings?history=all").text
     assert whole.count("<td>November 2024</td>") == 2 and "<td>March 2023</td>" in whole
+
+
+@pytest.mark.parametrize("locale", ["ru", "hu"])
+@pytest.mark.parametrize(
+    "when",
+    [datetime(2026, 11, 3, 9, tzinfo=UTC), datetime(2026, 11, 20, 9, tzinfo=UTC)],
+    ids=["before the window", "inside it"],
+)
+def test_a_sentence_ending_in_a_date_ends_in_one_full_stop(client, ann, monkeypatch, locale, when):
+    """Russian and Hungarian dates and Russian months end in a full stop of their own
+    ("28 ноября 2026 г.", "2026. november 28.", "октябрь 2026 г."): the sentences that end
+    with one add no second."""
+    set_now(monkeypatch, when)
+    client.post("/language", data={"locale": locale, "next": "/"})
+    pages = {
+        "tab": client.get(f"/electricity/{NUMBER}/readings").text,
+        "dashboard": client.get("/").text,
+        # before the window: it is closed; inside: below the last accepted reading of October
+        "refused": send(client, ann["two"], T1="1", T2="1").text,
+    }
+    for name, page in pages.items():
+        text = re.sub(r"<[^>]+>", " ", page)
+        doubled = re.findall(r".{40}(?<!\.)\.\.(?!\.)", text)
+        assert doubled == [], (name, doubled)
+    assert "2026" in pages["tab"] and '<html lang="' + locale in pages["tab"]
