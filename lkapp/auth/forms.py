@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Valid
 
 from ..domain.accounts import phone_is_valid, tax_id_is_valid
 from ..domain.passwords import MAX_LENGTH, MIN_LENGTH, password_problems
-from ..forms import strip
+from ..forms import mail_can_reach, strip
 
 
 def password_messages(problems: list[str]) -> list[str]:
@@ -31,7 +31,8 @@ def password_messages(problems: list[str]) -> list[str]:
     return [messages[problem] for problem in problems]
 
 
-def _email_field(label=None, autocomplete="username"):
+def _email_field(label=None, autocomplete="username", mailed=False):
+    """``mailed``: an address the portal is about to write to (see ``mail_can_reach``)."""
     return EmailField(
         label or _l("Email"),
         filters=[strip],
@@ -39,6 +40,7 @@ def _email_field(label=None, autocomplete="username"):
             DataRequired(_l("Enter your email.")),
             Length(max=254, message=_l("An email address has at most 254 characters.")),
             Email(_l("Enter a valid email, like name@example.com.")),
+            *([mail_can_reach] if mailed else []),
         ],
         render_kw={"autocomplete": autocomplete, "maxlength": 254, "spellcheck": "false"},
     )
@@ -121,7 +123,7 @@ class LoginForm(FlaskForm):
 
 
 class RegisterForm(NewPasswordMixin, FlaskForm):
-    email = _email_field(autocomplete="email")
+    email = _email_field(autocomplete="email", mailed=True)
     password = _new_password_field(_l("Password"))
     password2 = _repeat_field(_l("Repeat password"))
     name = StringField(
@@ -244,7 +246,7 @@ class ChangePasswordForm(NewPasswordMixin, CurrentPasswordForm):
 
 
 class ChangeEmailForm(CurrentPasswordForm):
-    email = _email_field(_l("New email"), autocomplete="email")
+    email = _email_field(_l("New email"), autocomplete="email", mailed=True)
 
 
 class ProfileForm(FlaskForm):

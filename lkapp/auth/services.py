@@ -31,8 +31,12 @@ def normalize_email(email: str) -> str:
 
 
 def find_user_by_email(email: str) -> User | None:
+    """The account of ``email`` in any letter case. Both sides go through the database's own
+    ``lower()``, as the unique index on ``lower(email)`` does: SQLite's knows ASCII only, and
+    against Python's ``str.lower`` an address with a capital "Ü" never matched, not even
+    typed as registered."""
     return db.session.scalar(
-        sa.select(User).where(sa.func.lower(User.email) == email.strip().lower())
+        sa.select(User).where(sa.func.lower(User.email) == sa.func.lower(email.strip()))
     )
 
 

@@ -27,7 +27,7 @@ from ..auth import services as accounts
 from ..auth import tokens
 from ..auth.decorators import staff_required
 from ..extensions import db
-from ..forms import strip
+from ..forms import mail_can_reach, strip
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import User, utcnow
@@ -57,6 +57,7 @@ class StaffForm(FlaskForm):
             DataRequired(_l("Enter the email address.")),
             Length(max=254),
             Email(_l("Enter a valid email address.")),
+            mail_can_reach,
         ],
         filters=[strip],
     )

@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 
 from ..auth.forms import captcha_field
 from ..domain import questions as rules
-from ..forms import strip
+from ..forms import mail_can_reach, strip
 from .services import Upload
 
 
@@ -104,6 +104,7 @@ class AskForm(AttachmentsMixin, FlaskForm):
             DataRequired(_l("Enter your email.")),
             Length(max=254, message=_l("An email address has at most 254 characters.")),
             Email(_l("Enter a valid email, like name@example.com.")),
+            mail_can_reach,
         ],
         description=_l("The answer comes to this address."),
         render_kw={"autocomplete": "email", "maxlength": 254, "spellcheck": "false"},

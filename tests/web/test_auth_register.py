@@ -250,3 +250,26 @@ def test_signed_in_user_is_sent_away_from_register(client, make_user, auth):
     auth.login()
     assert client.get("/register").status_code == 302
     assert TEST_PASSWORD  # the fixture password is the one make_user set
+
+
+def test_an_address_mail_cannot_carry_is_refused_with_a_reason(app, client, mailbox):
+    response = _register(client, email="Ügyfél@example.hu")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Before the @, use only Latin letters, digits and . _ - +" in page
+    assert 'value="Ügyfél@example.hu"' in page and 'value="Bob&#39;s Hardware Kft"' in page
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
+    assert mailbox.messages == []
+    # Other letters after the @ are fine: the domain travels as punycode.
+    assert _register(client, email="info@пример.рф").status_code == 302
+    [message] = mailbox.messages
+    assert "info@xn--e1afmkfd.xn--p1ai" in message["To"]
+
+
+def test_an_older_address_with_accented_capitals_signs_in_in_any_ascii_case(client, make_user):
+    make_user(email="Ügyfél@Example.hu")  # registered before such addresses were refused
+    for typed in ("Ügyfél@Example.hu", "Ügyfél@example.HU"):
+        response = client.post("/login", data={"email": typed, "password": TEST_PASSWORD})
+        assert response.status_code == 302, typed
+        client.post("/logout")
