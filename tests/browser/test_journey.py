@@ -351,9 +351,14 @@ def test_keyboard_only_sign_in_and_add_a_contract(page, make_user, runner, billi
     keyboard_sign_in(page)
 
     # The form opens in place; a wrong code is refused in place, then the right one works.
+    # Each time, Tab starts from where app.js puts focus once the swap has settled (tabbing
+    # before that races the move, and the typing lands nowhere).
+    settled_on = "sel => document.activeElement.matches(sel)"
+    form_heading = "#add-contract :is(h1, h2, [data-focus])"
     tab_to(page, lambda f: f["tag"] == "a" and f["text"] == "Add contract")
     page.keyboard.press("Enter")
     page.locator("#add-contract").wait_for()
+    page.wait_for_function(settled_on, arg=form_heading, timeout=2000)
     tab_to(page, lambda f: f["label"] == "Contract number")
     page.keyboard.type(NUMBER)
     tab_to(page, lambda f: f["label"] == "Confirmation code")
@@ -361,6 +366,7 @@ def test_keyboard_only_sign_in_and_add_a_contract(page, make_user, runner, billi
     page.keyboard.press("Enter")
     alert = page.locator("#add-contract [role=alert]")
     alert.get_by_text("The contract number or the confirmation code is wrong.").wait_for()
+    page.wait_for_function(settled_on, arg=form_heading, timeout=2000)
 
     tab_to(page, lambda f: f["label"] == "Confirmation code")
     page.keyboard.type(code)
@@ -372,6 +378,7 @@ def test_keyboard_only_sign_in_and_add_a_contract(page, make_user, runner, billi
     assert flashes.get_attribute("role") == "status"
 
     # Focus went to the new contract's link in the swapped list; it opens with Enter.
+    page.wait_for_function(settled_on, arg="#contracts a", timeout=2000)
     focused = page.evaluate(FOCUSED)
     assert (focused["tag"], focused["text"]) == ("a", NUMBER)
     page.keyboard.press("Enter")
