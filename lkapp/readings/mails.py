@@ -32,7 +32,7 @@ def queue_receipt(contract: Contract, submission: Submission, entered_by_office:
     link = receipt_url(contract, submission) if has_request_context() else None
     with force_locale(account.locale):
         paragraphs = [
-            _("Hello, %(name)s.", name=account.name),
+            _("Hello, %(name)s,", name=account.name),
             _(
                 "We received the readings of meter %(serial)s (contract %(number)s) for %(month)s:",
                 serial=meter.serial,

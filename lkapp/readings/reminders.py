@@ -106,7 +106,7 @@ def _queue_reminder(user: User, numbers: list[str], period: date, closes_on: dat
     link = link or _link("electricity.index")
     with force_locale(user.locale):
         paragraphs = [
-            _("Hello, %(name)s.", name=user.name),
+            _("Hello, %(name)s,", name=user.name),
             _(
                 "The meter readings for %(month)s are accepted until %(date)s.",
                 month=month(period),

@@ -17,7 +17,7 @@ DAY = date(2026, 3, 10)
 
 @pytest.fixture
 def ann(make_user):
-    return make_user(name="Ann's Bakery Ltd")
+    return make_user(name="Ann's Bakery Kft.")
 
 
 @pytest.fixture
@@ -54,7 +54,8 @@ def test_debt_appears_once_and_clears_once(app, runner, mailbox, late_invoice, l
     [message] = mailbox.to("ann@example.com")
     assert message["Subject"] == "Overdue debt on contract EL-1"
     text = mailbox.text(message)
-    assert "Hello, Ann's Bakery Ltd." in text
+    # A name ending in "Kft." or "Ltd." gets no second full stop.
+    assert "Hello, Ann's Bakery Kft.," in text and "Kft.." not in text
     assert "Contract EL-1 (Tisza Bakery Kft.)" in text
     assert "Overdue debt: €100.00" in text
     assert "Oldest overdue invoice: INV-77, due Mar 1, 2026 (9 days ago)" in text
