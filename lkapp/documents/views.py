@@ -15,11 +15,13 @@ import zipfile
 from datetime import date
 from pathlib import Path
 
+import babel
 from flask import Blueprint, abort, current_app, make_response, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from .. import formatting
 from ..electricity.services import local_today
 from ..electricity.views import TABS, own_contract, render_tab
 from ..htmx import render, wants_fragment
@@ -158,7 +160,7 @@ def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
     """From the cache when a PDF of exactly these data exists; else rendered and kept."""
     config = current_app.config
     content = {
-        "template": template_version("pdf/document.html"),
+        "rendering": rendering_version(),
         "locale": str(get_locale()),
         "utility": [
             config["UTILITY_NAME"],
@@ -198,20 +200,33 @@ def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
     return cached_pdf(content, make_html, cache_dir=instance_cache_dir())
 
 
+def _rendering_inputs() -> list[Path]:
+    """What a PDF's text depends on besides its data: the PDF templates (includes too), the
+    compiled catalogues and the formatting code."""
+    templates = Path(current_app.template_folder) / "pdf"
+    catalogues = Path(current_app.config["BABEL_TRANSLATION_DIRECTORIES"])
+    return [
+        *sorted(templates.glob("*.html")),
+        *sorted(catalogues.glob("*/LC_MESSAGES/*.mo")),
+        Path(formatting.__file__),
+    ]
+
+
 @functools.cache
-def _templates_hash(folder: str, stamp: tuple) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(Path(folder).glob("*.html")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+def _inputs_hash(stamp: tuple) -> str:
+    digest = hashlib.sha256(babel.__version__.encode())
+    for name, _mtime in stamp:  # contents only: the same files elsewhere, the same keys
+        digest.update(b"\0" + Path(name).read_bytes())
     return digest.hexdigest()[:16]
 
 
-def template_version(name: str = "") -> str:
-    """A hash of the PDF templates (templates/pdf/*.html, includes too): editing any of them
-    makes new cache keys, so no stale PDF is served after a deployment."""
-    folder = Path(current_app.template_folder) / "pdf"
-    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.html")))
-    return _templates_hash(str(folder), stamp)
+def rendering_version() -> str:
+    """A hash of ``_rendering_inputs()`` and Babel's version: editing a PDF template, a
+    translation or a format makes new cache keys, so no stale PDF is served after a
+    deployment (a fixed Hungarian word too, not only a new layout). Hashed again only when a
+    file's modification time changes."""
+    stamp = tuple((str(path), path.stat().st_mtime_ns) for path in _rendering_inputs())
+    return _inputs_hash(stamp)
 
 
 def _pdf_response(response, filename: str):
@@ -303,7 +318,7 @@ def statement_pdf(number: str):
     result = services.contract_statement(contract, form.start.data, form.end.data)
     config = current_app.config
     content = {
-        "template": template_version("pdf/statement.html"),
+        "rendering": rendering_version(),
         "locale": str(get_locale()),
         "utility": [config["UTILITY_NAME"], config["UTILITY_DETAILS"], config["CURRENCY"]],
         "contract": [contract.number, contract.holder_name, contract.tax_id, contract.address],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import time
 import zipfile
 from datetime import date, timedelta
@@ -203,6 +204,29 @@ def test_the_same_pdf_twice_is_served_from_the_cache(app, client, invoice, monke
     client.post("/language", data={"locale": "hu", "next": "/"})
     client.get(url)
     assert len(renders) == 3
+
+
+def test_a_changed_translation_renders_the_pdf_again(app, client, invoice, monkeypatch, tmp_path):
+    """A fixed word in a catalogue (or a template, or a format) must reach PDFs already
+    cached: what they were rendered with is part of their key."""
+    renders = []
+    real = pdf_service.render_pdf
+
+    def counting(html, **kwargs):
+        renders.append(html)
+        return real(html, **kwargs)
+
+    monkeypatch.setattr(pdf_service, "render_pdf", counting)
+    url = f"{DOC_URL}/invoice/INV-2026-0042/pdf"
+    first = client.get(url).data
+    catalogues = tmp_path / "translations"
+    shutil.copytree(app.config["BABEL_TRANSLATION_DIRECTORIES"], catalogues)
+    monkeypatch.setitem(app.config, "BABEL_TRANSLATION_DIRECTORIES", str(catalogues))
+    assert client.get(url).data == first and len(renders) == 1, "the same files elsewhere"
+    hungarian = catalogues / "hu" / "LC_MESSAGES" / "messages.mo"
+    hungarian.write_bytes(hungarian.read_bytes() + b"\0")
+    client.get(url)
+    assert len(renders) == 2
 
 
 def test_a_damaged_cache_file_is_rendered_again(app, client, invoice):
