@@ -20,11 +20,11 @@ total of 1 (what almost every invoice is) and again only when the PDF has more p
 
 Two caches: ``render_pdf(html, cache=True)`` keeps recent results keyed by the HTML; and
 ``cached_pdf(content, make_html, cache_dir=...)`` is keyed by the *data* the PDF shows (plus
-the template version), so a hit costs neither the template, nor the QR code, nor xhtml2pdf. It
-looks in this process's LRU first, then in ``cache_dir`` (files shared by every worker and kept
-across restarts; the folder is a pure cache, safe to delete at any time), and renders only on a
-miss. Use it only for content that is the same for whoever may see it (a document), never for
-secrets (a code slip).
+what it is rendered with: templates, catalogues, formats), so a hit costs neither the
+template, nor the QR code, nor xhtml2pdf. It looks in this process's LRU first, then in
+``cache_dir`` (files shared by every worker and kept across restarts; the folder is a pure
+cache, safe to delete at any time), and renders only on a miss. Use it only for content that
+is the same for whoever may see it (a document), never for secrets (a code slip).
 """
 
 from __future__ import annotations
@@ -180,9 +180,10 @@ def cached_pdf(content, make_html: Callable[[int], str], *, cache_dir: Path | No
     PDF of the same ``content`` exists.
 
     ``content`` must hold everything the PDF shows (the document's data, the locale, the
-    template version): the key is its hash, so the cache never serves a stale PDF and needs no
-    invalidation. Order of lookup: this process's LRU, then ``cache_dir/<key>.pdf``. A file's
-    modification time is when it was last served from there (see ``prune_cache``).
+    templates, catalogues and formats it is rendered with): the key is its hash, so the cache
+    never serves a stale PDF and needs no invalidation. Order of lookup: this process's LRU,
+    then ``cache_dir/<key>.pdf``. A file's modification time is when it was last served from
+    there (see ``prune_cache``).
     """
     key = "c:" + content_key(content)
     with _lock:
