@@ -174,7 +174,9 @@ def test_long_document_repeats_the_table_header_and_numbers_pages(app, client, c
             assert "Description" in text and "Amount" in text, f"page {number} lost the header"
 
 
-def test_the_same_pdf_twice_is_served_from_the_cache(app, client, invoice, monkeypatch):
+@pytest.fixture
+def renders(monkeypatch) -> list[str]:
+    """The HTML of every PDF actually rendered (not served from a cache)."""
     renders = []
     real = pdf_service.render_pdf
 
@@ -183,6 +185,10 @@ def test_the_same_pdf_twice_is_served_from_the_cache(app, client, invoice, monke
         return real(html, **kwargs)
 
     monkeypatch.setattr(pdf_service, "render_pdf", counting)
+    return renders
+
+
+def test_the_same_pdf_twice_is_served_from_the_cache(app, client, invoice, renders):
     url = f"{DOC_URL}/invoice/INV-2026-0042/pdf"
     first = client.get(url).data
     assert client.get(url).data == first
@@ -206,17 +212,11 @@ def test_the_same_pdf_twice_is_served_from_the_cache(app, client, invoice, monke
     assert len(renders) == 3
 
 
-def test_a_changed_translation_renders_the_pdf_again(app, client, invoice, monkeypatch, tmp_path):
+def test_a_changed_translation_renders_the_pdf_again(
+    app, client, invoice, renders, monkeypatch, tmp_path
+):
     """A fixed word in a catalogue (or a template, or a format) must reach PDFs already
     cached: what they were rendered with is part of their key."""
-    renders = []
-    real = pdf_service.render_pdf
-
-    def counting(html, **kwargs):
-        renders.append(html)
-        return real(html, **kwargs)
-
-    monkeypatch.setattr(pdf_service, "render_pdf", counting)
     url = f"{DOC_URL}/invoice/INV-2026-0042/pdf"
     first = client.get(url).data
     catalogues = tmp_path / "translations"
