@@ -38,9 +38,16 @@ def zone_labels(meter: Meter) -> dict[str, str]:
 
 
 def table_texts() -> dict[str, str]:
-    """The words of the readings tables (sources, statuses), translated once per table rather
-    than once per row: a history has hundreds of rows."""
+    """The words of the readings tables (column names, sources, statuses), translated once per
+    table rather than once per row: a history has hundreds of rows."""
     return {
+        "month": _("Month"),
+        "zone": _("Zone"),
+        "value": _("Value"),
+        "kwh": _("Consumption, kWh"),
+        "source": _("Source"),
+        "received": _("Received"),
+        "status": _("Status"),
         "portal": _("portal"),
         "operator": _("operator"),
         "import": _("import"),

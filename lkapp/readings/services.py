@@ -29,6 +29,7 @@ from . import clock
 
 LIVE = Reading.status != "superseded"
 CHART_MONTHS = 24
+HISTORY_MONTHS = 12
 RECENT_MONTHS = 12
 EXPORT_COLUMNS = (
     "contract_number", "meter_serial", "zone", "period", "value", "submitted_at", "source"
@@ -463,3 +464,9 @@ def export_readings(
 def chart_months(today: date) -> list[date]:
     """The months of the consumption chart: the last 24, ending with this one."""
     return month_span(today, CHART_MONTHS)
+
+
+def history_start(today: date) -> date:
+    """The first month the history table shows unless asked for all of it: the last 12,
+    ending with this one (the chart compares two years)."""
+    return shift_month(today.replace(day=1), 1 - HISTORY_MONTHS)

@@ -84,12 +84,14 @@ def problem_text(problem: str | None) -> str | None:
 def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None) -> dict:
     """What the Readings tab shows: the window, each meter with its form, history and chart."""
     window = clock.window()
-    months = services.chart_months(clock.local_today())
-    # The history table shows the chart's months unless the customer asks for all of it: five
-    # years of every zone is a long page to build on every visit, and the older months are
-    # not even loaded.
-    history_since = None if request.args.get("history") == "all" else months[0]
-    meters = services.contract_readings(contract, window, since=history_since)
+    today = clock.local_today()
+    months = services.chart_months(today)
+    # The history table shows the last year unless the customer asks for all of it: every
+    # reading of every zone is a long page, on a phone above all, and the months before the
+    # chart's are not even loaded.
+    whole = request.args.get("history") == "all"
+    history_since = None if whole else services.history_start(today)
+    meters = services.contract_readings(contract, window, since=None if whole else months[0])
     forms = dict(forms or {})
     charts = {}
     for item in meters:
@@ -106,6 +108,7 @@ def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None)
         "forms": forms,
         "charts": charts,
         "history_since": history_since,
+        "history_months": services.HISTORY_MONTHS,
     }
 
 

@@ -34,6 +34,37 @@ def setup(app, make_user, tmp_path):
         db.session.commit()
 
 
+CELLS = """() => [...document.querySelectorAll('table.documents tbody tr:first-child > *')]
+  .map(c => ({text: c.innerText.trim(), label: getComputedStyle(c, '::before').content,
+              left: c.getBoundingClientRect().left, right: c.getBoundingClientRect().right,
+              top: c.getBoundingClientRect().top}))"""
+
+
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 390, "height": 844}}])
+def test_on_a_phone_each_document_is_a_card_that_names_its_figures(page, setup):
+    """In Hungarian, the longest of the three languages: no column is out of sight, and each
+    figure stands under its column's name."""
+    sign_in(page, "ann@example.com")
+    page.wait_for_url("**/")
+    page.get_by_label("Language").select_option("hu")
+    page.get_by_role("button", name="Change").click()
+    page.wait_for_load_state()
+    page.goto(TAB)
+    region = page.locator("#document-results").get_by_role(
+        "region", name="Dokumentumok", exact=True
+    )
+    assert region.evaluate("e => e.scrollWidth <= e.clientWidth")
+    cells = page.evaluate(CELLS)
+    assert all(c["left"] >= 0 and c["right"] <= 390 for c in cells), cells
+    labels = {c["label"].strip('"'): c["text"] for c in cells if c["label"] != "none"}
+    assert labels["Bruttó"] == "1,27\xa0EUR" and labels["Nettó"] == "1,00\xa0EUR", labels
+    assert labels["Típus"] == "Számla" and labels["Állapot"], labels
+    number = next(c for c in cells if c["label"] == "none")
+    assert number["text"].startswith("INV-") and number["top"] < min(
+        c["top"] for c in cells if c is not number
+    )
+
+
 def test_filters_and_pager_swap_in_place_and_back_works(page, setup):
     sign_in(page, "ann@example.com")
     page.wait_for_url("**/")

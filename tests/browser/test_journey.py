@@ -132,6 +132,13 @@ class Checks:
                 "() => [document.documentElement.scrollWidth, window.innerWidth]"
             )
             assert widths[0] <= widths[1], f"{where} scrolls sideways: {widths}"
+            # Nor does any table: on a phone a wide table is a card per row.
+            wide = page.evaluate(
+                "() => [...document.querySelectorAll('.table-wrap')]"
+                ".filter(e => e.scrollWidth > e.clientWidth + 1)"
+                ".map(e => e.getAttribute('aria-label') || e.className)"
+            )
+            assert wide == [], f"{where}: these tables scroll sideways: {wide}"
         self.pages.append(name)
 
 

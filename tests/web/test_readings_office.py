@@ -3,6 +3,7 @@ guard, idempotence), a reading entered for a customer, and the window reminder."
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -210,7 +211,7 @@ def test_operator_finds_the_meter_and_enters_readings_with_the_same_checks(
     assert [row[2:] for row in all_of(app, setup["two"])] == [("accepted", "operator")] * 2
     page = operator.get(url).text
     assert "Readings of meter SN-2Z entered for the customer." in page
-    assert page.count("<td>operator</td>") == 2
+    assert len(re.findall(r"<td[^>]*>operator</td>", page)) == 2
     [mail] = mailbox.to("ann@example.com")
     assert "The office entered these readings on your behalf." in mailbox.text(mail)
     with app.app_context():
