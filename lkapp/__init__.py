@@ -10,6 +10,7 @@ from babel.core import Locale
 from flask import Flask, g, request, session
 from flask_login import current_user
 
+from .closing import CloseWhenSent
 from .config import ConfigError, load_config
 from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
@@ -28,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     load_config(app, test_config)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)
+    app.wsgi_app = CloseWhenSent(app.wsgi_app)
     if app.config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
