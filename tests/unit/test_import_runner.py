@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lkapp.domain.processes import Runner, runner_alive
 from lkapp.models import ImportJob, utcnow
-from lkapp.services.billing.runner import process_here, this_process
+from lkapp.services.billing.runner import process_here, this_host, this_process
 from lkapp.staff.imports import STALE_AFTER, job_state
 from tests.conftest import wait_for
 
@@ -43,9 +43,10 @@ def test_nothing_is_known_of_a_runner_on_another_host_or_hidden_or_without_start
 
 def test_this_process_is_alive():
     here = this_process()
-    assert (here.host, here.pid) == (socket.gethostname(), os.getpid())
+    assert (here.host, here.pid) == (this_host(), os.getpid())
+    assert here.host.startswith(socket.gethostname() + " ")  # Linux: boot and pid namespace
     assert here.started is not None  # Linux: read from /proc
-    assert runner_alive(here, socket.gethostname(), process_here) is True
+    assert runner_alive(here, this_host(), process_here) is True
 
 
 def test_a_killed_process_is_gone_even_before_it_is_reaped():
@@ -53,15 +54,15 @@ def test_a_killed_process_is_gone_even_before_it_is_reaped():
     try:
         seen = process_here(child.pid)
         assert seen is not None and seen.started is not None
-        assert runner_alive(seen, socket.gethostname(), process_here) is True
+        assert runner_alive(seen, this_host(), process_here) is True
         child.kill()
         stat = Path(f"/proc/{child.pid}/stat")
         assert wait_for(lambda: stat.read_bytes().rpartition(b")")[2].split()[0] == b"Z", 10)
-        assert runner_alive(seen, socket.gethostname(), process_here) is False  # a zombie
+        assert runner_alive(seen, this_host(), process_here) is False  # a zombie
     finally:
         child.kill()
         child.wait()
-    assert runner_alive(seen, socket.gethostname(), process_here) is False  # reaped
+    assert runner_alive(seen, this_host(), process_here) is False  # reaped
 
 
 def test_a_job_run_on_another_host_is_interrupted_only_after_the_stale_time():
@@ -80,3 +81,20 @@ def test_a_job_run_on_another_host_is_interrupted_only_after_the_stale_time():
 
     assert job_state(job(timedelta(minutes=1))) == "checking"
     assert job_state(job(STALE_AFTER + timedelta(minutes=1))) == "interrupted"
+
+
+def test_a_runner_in_another_container_of_the_same_name_is_not_judged_from_here():
+    """Its pid means another process here (or none): the job is not interrupted for that."""
+    name, boot, _namespace = this_host().split(" ")
+    job = ImportJob(
+        id=1,
+        status="running",
+        rows_total=10,
+        rows_done=3,
+        created_at=utcnow(),
+        started_at=utcnow(),
+        runner_host=f"{name} {boot} pid:[1]",
+        runner_pid=os.getpid(),  # alive here, but another process than the runner
+        runner_started=1,
+    )
+    assert job_state(job) == "checking"

@@ -4,8 +4,24 @@ from __future__ import annotations
 
 import os
 import socket
+from functools import cache
+from pathlib import Path
 
 from ...domain.processes import Runner, runner_alive
+
+
+@cache
+def this_host() -> str:
+    """Where a pid names one process: the host's name and, on Linux, its boot and its pid
+    namespace. Two containers (or machines) may share a name; a pid from one of them must not
+    be looked up in the other, where it is another process or none."""
+    name = socket.gethostname()
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:
+        return name
+    return f"{name} {boot} {namespace}"
 
 
 def process_here(pid: int) -> Runner | None:
@@ -15,7 +31,7 @@ def process_here(pid: int) -> Runner | None:
     read: no /proc, or a process /proc hides (``hidepid``, systemd's ``ProtectProc``), which
     ``kill(pid, 0)`` still finds. A zombie (dead, not yet reaped) is no process.
     """
-    host = socket.gethostname()
+    host = this_host()
     try:
         with open(f"/proc/{pid}/stat", "rb") as file:
             stat = file.read()
@@ -40,11 +56,11 @@ def process_here(pid: int) -> Runner | None:
 
 def this_process() -> Runner:
     """The runner to record on a job this process starts."""
-    return process_here(os.getpid()) or Runner(socket.gethostname(), os.getpid())
+    return process_here(os.getpid()) or Runner(this_host(), os.getpid())
 
 
 def recorded_runner_alive(host: str | None, pid: int | None, started: int | None) -> bool | None:
     """Whether the recorded runner of a job still runs (``runner_alive``); None: unknown."""
     if host is None or pid is None:
         return None
-    return runner_alive(Runner(host, pid, started), socket.gethostname(), process_here)
+    return runner_alive(Runner(host, pid, started), this_host(), process_here)
