@@ -2,10 +2,10 @@
 
 What a response does on close (``call_on_close``: the mail sent after the answer, see
 ``lkapp.auth.mails.send_after_response``) must happen once the client has the answer. PEP 3333
-asks servers to call ``close()`` in every case, and gunicorn does. Werkzeug's server (``make
-run``, the browser tests) does not when the client resets the connection right after reading
-the answer, as Chromium does after a redirect: the mail then waited in the outbox for the next
-``outbox send``.
+asks servers to call ``close()`` in every case, and gunicorn (``make run``, the deployment)
+does. Werkzeug's server (``flask run``, the browser tests' live server) does not when the
+client resets the connection right after reading the answer, as Chromium sometimes does after
+a redirect: the mail then waited in the outbox for the next ``outbox send``.
 """
 
 from __future__ import annotations

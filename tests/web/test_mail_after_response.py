@@ -1,7 +1,7 @@
 """Mail sent after the answer (password recovery, registration, questions) goes out even when
 the client hangs up the moment it has the answer, as browsers do after a redirect.
 
-Served by Werkzeug's server, as ``make run`` and the browser tests serve the app: it skips the
+Served by Werkzeug's server, as ``flask run`` and the browser tests serve the app: it skips the
 response's ``close()`` when the client's reset reaches it first, and the mail waited for that.
 """
 
