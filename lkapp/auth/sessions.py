@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from flask import g, request, session
@@ -36,13 +37,19 @@ def session_is_alive(record: UserSession, now: datetime) -> bool:
     return now - record.last_seen_at < IDLE_TIMEOUT and now - record.created_at < ABSOLUTE_TIMEOUT
 
 
-def load_user(session_id: str) -> User | None:
-    """Flask-Login's loader: session and user in one query; touches last_seen once a minute."""
-    row = db.session.execute(
+@cache
+def _session_and_user() -> sa.Select:
+    """Built once, the session id a parameter: every signed-in request runs it."""
+    return (
         sa.select(UserSession, User)
         .join(User, User.id == UserSession.user_id)
-        .where(UserSession.id == session_id)
-    ).first()
+        .where(UserSession.id == sa.bindparam("session_id"))
+    )
+
+
+def load_user(session_id: str) -> User | None:
+    """Flask-Login's loader: session and user in one query; touches last_seen once a minute."""
+    row = db.session.execute(_session_and_user(), {"session_id": session_id}).first()
     if row is None:
         return None
     record, user = row

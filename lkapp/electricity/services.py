@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -33,9 +33,7 @@ from ..models import (
     AuditEvent,
     ConfirmationCode,
     Contract,
-    Document,
     Meter,
-    Payment,
     Reading,
     User,
     utcnow,
@@ -58,12 +56,20 @@ def find_contract(number: str) -> Contract | None:
     return db.session.scalar(sa.select(Contract).where(Contract.number == number.strip()))
 
 
+@cache
+def _own_contract_statement() -> sa.Select:
+    """Built once: every contract page runs it."""
+    return sa.select(Contract).where(
+        Contract.number == sa.bindparam("number"),
+        Contract.account_id == sa.bindparam("account_id"),
+    )
+
+
 def contract_of(user: User, number: str) -> Contract | None:
     """``user``'s contract with this number; None when there is none or it is someone else's
     (the caller answers 404 for both)."""
-    return db.session.scalar(
-        sa.select(Contract).where(Contract.number == number, Contract.account_id == user.id)
-    )
+    params = {"number": number, "account_id": user.id}
+    return db.session.scalar(_own_contract_statement(), params)
 
 
 def latest_code(contract: Contract) -> ConfirmationCode | None:
@@ -445,105 +451,35 @@ class ContractRow:
     summary: balance.Summary
 
 
-def _summary_rows(contract_ids: sa.Select | list[int], today: date) -> sa.Select:
-    """One grouped query for the balance figures of many contracts (see domain.balance)."""
-    unpaid = Document.total > Document.paid
-    invoices = (
-        sa.select(
-            Document.contract_id,
-            sa.func.sum(Document.total, type_=Document.total.type).label("invoiced"),
-            sa.func.sum(
-                sa.case(
-                    (sa.and_(Document.due_on < today, unpaid), Document.total - Document.paid),
-                    else_=sa.literal(Decimal("0.00"), Document.total.type),
-                ),
-                type_=Document.total.type,
-            ).label("overdue"),
-            sa.func.min(
-                sa.case((sa.and_(Document.due_on >= today, unpaid), Document.due_on)),
-                type_=sa.Date,
-            ).label("next_due_on"),
-        )
-        .where(Document.kind == "invoice", Document.contract_id.in_(contract_ids))
-        .group_by(Document.contract_id)
-        .subquery()
-    )
-    payments = (
-        sa.select(
-            Payment.contract_id,
-            sa.func.sum(Payment.amount, type_=Payment.amount.type).label("paid"),
-        )
-        .where(Payment.contract_id.in_(contract_ids))
-        .group_by(Payment.contract_id)
-        .subquery()
-    )
-    return (
-        sa.select(
-            Contract.id,
-            Contract.number,
-            Contract.holder_name,
-            Contract.address,
-            Contract.status,
-            invoices.c.invoiced,
-            invoices.c.overdue,
-            invoices.c.next_due_on,
-            payments.c.paid,
-        )
-        .outerjoin(invoices, invoices.c.contract_id == Contract.id)
-        .outerjoin(payments, payments.c.contract_id == Contract.id)
-        .where(Contract.id.in_(contract_ids))
-        .order_by(Contract.number)
-    )
-
-
-def _summary(row) -> balance.Summary:
-    invoiced = row.invoiced or balance.ZERO
-    return balance.Summary(
-        balance=invoiced - (row.paid or balance.ZERO),
-        overdue=row.overdue or balance.ZERO,
-        next_due_on=row.next_due_on,
-    )
-
-
-def account_contracts(user: User, today: date | None = None) -> list[ContractRow]:
-    """The contracts attached to ``user`` with balance, overdue debt and next due date, in
-    one query whatever their number."""
-    ids = sa.select(Contract.id).where(Contract.account_id == user.id)
-    rows = db.session.execute(_summary_rows(ids, today or local_today())).all()
-    return [
-        ContractRow(r.id, r.number, r.holder_name, r.address, r.status, _summary(r)) for r in rows
-    ]
-
-
-def contract_summary(contract: Contract, today: date | None = None) -> balance.Summary:
-    row = db.session.execute(_summary_rows([contract.id], today or local_today())).one()
-    return _summary(row)
-
-
 @dataclass(frozen=True)
 class MeterView:
     meter: Meter
     latest: dict  # zone -> (period, value) of the latest live reading
 
 
-def contract_meters(contract: Contract) -> list[MeterView]:
-    """The meters of ``contract`` (installed ones first) with each zone's latest reading, in
-    two queries."""
-    meters = db.session.scalars(
+@cache
+def _meters_statement() -> sa.Select:
+    """A contract's meters, installed ones first: built once, the contract a parameter."""
+    return (
         sa.select(Meter)
-        .where(Meter.contract_id == contract.id)
+        .where(Meter.contract_id == sa.bindparam("contract_id"))
         .order_by(Meter.removed_on.is_not(None), Meter.serial)
-    ).all()
-    if not meters:
-        return []
-    live = sa.and_(Reading.meter_id.in_([m.id for m in meters]), Reading.status != "superseded")
+    )
+
+
+@cache
+def _latest_readings_statement() -> sa.Select:
+    """Each zone's latest live reading of a contract's meters: built once (building it anew
+    cost more than running it), the contract a parameter."""
+    meter_ids = sa.select(Meter.id).where(Meter.contract_id == sa.bindparam("contract_id"))
+    live = sa.and_(Reading.meter_id.in_(meter_ids), Reading.status != "superseded")
     newest = (
         sa.select(Reading.meter_id, Reading.zone, sa.func.max(Reading.period).label("period"))
         .where(live)
         .group_by(Reading.meter_id, Reading.zone)
         .subquery()
     )
-    rows = db.session.execute(
+    return (
         sa.select(Reading.meter_id, Reading.zone, Reading.period, Reading.value)
         .join(
             newest,
@@ -554,7 +490,17 @@ def contract_meters(contract: Contract) -> list[MeterView]:
             ),
         )
         .where(live)
-    ).all()
+    )
+
+
+def contract_meters(contract: Contract) -> list[MeterView]:
+    """The meters of ``contract`` (installed ones first) with each zone's latest reading, in
+    two queries."""
+    params = {"contract_id": contract.id}
+    meters = db.session.scalars(_meters_statement(), params).all()
+    if not meters:
+        return []
+    rows = db.session.execute(_latest_readings_statement(), params).all()
     latest: dict[int, dict] = {}
     for row in rows:
         latest.setdefault(row.meter_id, {})[row.zone] = (row.period, row.value)

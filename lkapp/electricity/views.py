@@ -157,7 +157,7 @@ def contract(number: str):
         contract,
         "overview",
         "electricity/tabs/overview.html",
-        summary=services.contract_summary(contract),
+        summary=payment_services.contract_debt(contract),
         meters=services.contract_meters(contract),
     )
 

@@ -316,12 +316,12 @@ class DocumentView:
     status: str | None  # None: a VAT invoice or act whose invoice has not arrived
 
 
-def latest_documents(user: User, today: date | None = None, limit: int = 6) -> list:
-    """The newest documents of all ``user``'s contracts, each with its status: an invoice its
-    own, a VAT invoice or an act that of the invoices of its contract and period (one
-    statement)."""
-    today = today or local_today()
-    mine = sa.select(Contract.id).where(Contract.account_id == user.id)
+@cache
+def _latest_documents_statement(limit: int) -> sa.Select:
+    """Built once per ``limit``, the account a parameter (building it anew cost more than
+    running it)."""
+    account = sa.bindparam("account_id")
+    mine = sa.select(Contract.id).where(Contract.account_id == account)
     period_invoices = (
         sa.select(
             Document.contract_id,
@@ -337,7 +337,7 @@ def latest_documents(user: User, today: date | None = None, limit: int = 6) -> l
         .group_by(Document.contract_id, Document.period)
         .subquery()
     )
-    rows = db.session.execute(
+    return (
         sa.select(
             Document.id,
             Contract.number.label("contract_number"),
@@ -360,10 +360,19 @@ def latest_documents(user: User, today: date | None = None, limit: int = 6) -> l
                 period_invoices.c.period == Document.period,
             ),
         )
-        .where(Contract.account_id == user.id)
+        .where(Contract.account_id == account)
         .order_by(Document.issued_on.desc(), Document.id.desc())
         .limit(limit)
-    ).all()
+    )
+
+
+def latest_documents(user: User, today: date | None = None, limit: int = 6) -> list:
+    """The newest documents of all ``user``'s contracts, each with its status: an invoice its
+    own, a VAT invoice or an act that of the invoices of its contract and period (one
+    statement)."""
+    today = today or local_today()
+    statement = _latest_documents_statement(limit)
+    rows = db.session.execute(statement, {"account_id": user.id}).all()
     return [_document_view(r, today) for r in rows]
 
 
@@ -415,14 +424,11 @@ class ReadingsStatus:
         return sum(1 for m in self.meters for z in m.zones if z.value is None)
 
 
-def readings_status(user: User, today: date | None = None) -> ReadingsStatus:
-    """For every meter in use on ``user``'s contracts: which zones have a reading for this
-    month (one statement)."""
-    today = today or local_today()
-    first, last = (int(day) for day in current_app.config["READINGS_WINDOW"].split("-"))
-    window = reading_window(today, first, last)
-    period = today.replace(day=1)
-    rows = db.session.execute(
+@cache
+def _readings_status_statement() -> sa.Select:
+    """Built once, the account and the month parameters."""
+    period = sa.bindparam("period", type_=sa.Date)
+    return (
         sa.select(
             Contract.number,
             Meter.id,
@@ -441,13 +447,24 @@ def readings_status(user: User, today: date | None = None) -> ReadingsStatus:
             ),
         )
         .where(
-            Contract.account_id == user.id,
+            Contract.account_id == sa.bindparam("account_id"),
             Contract.status == "active",
-            Meter.installed_on < next_month(period),
+            Meter.installed_on < sa.bindparam("next_period", type_=sa.Date),
             sa.or_(Meter.removed_on.is_(None), Meter.removed_on >= period),
         )
         .order_by(Contract.number, Meter.serial)
-    ).all()
+    )
+
+
+def readings_status(user: User, today: date | None = None) -> ReadingsStatus:
+    """For every meter in use on ``user``'s contracts: which zones have a reading for this
+    month (one statement)."""
+    today = today or local_today()
+    first, last = (int(day) for day in current_app.config["READINGS_WINDOW"].split("-"))
+    window = reading_window(today, first, last)
+    period = today.replace(day=1)
+    params = {"account_id": user.id, "period": period, "next_period": next_month(period)}
+    rows = db.session.execute(_readings_status_statement(), params).all()
     meters: dict[int, MeterReadings] = {}
     values: dict[int, dict[str, Decimal]] = {}
     for r in rows:
@@ -461,9 +478,10 @@ def readings_status(user: User, today: date | None = None) -> ReadingsStatus:
     return ReadingsStatus(window, period, list(meters.values()))
 
 
-def open_questions(user: User, limit: int = 5) -> list:
-    """``user``'s questions that are not closed (new or answered), newest activity first."""
-    return db.session.execute(
+@cache
+def _open_questions_statement(limit: int) -> sa.Select:
+    """Built once per ``limit``, the account a parameter."""
+    return (
         sa.select(
             Question.id,
             Question.reference,
@@ -472,10 +490,18 @@ def open_questions(user: User, limit: int = 5) -> list:
             Question.contract_number,
             Question.updated_at,
         )
-        .where(Question.user_id == user.id, Question.status.in_(("new", "answered")))
+        .where(
+            Question.user_id == sa.bindparam("user_id"),
+            Question.status.in_(("new", "answered")),
+        )
         .order_by(Question.updated_at.desc(), Question.id.desc())
         .limit(limit)
-    ).all()
+    )
+
+
+def open_questions(user: User, limit: int = 5) -> list:
+    """``user``'s questions that are not closed (new or answered), newest activity first."""
+    return db.session.execute(_open_questions_statement(limit), {"user_id": user.id}).all()
 
 
 __all__ = [

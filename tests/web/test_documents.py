@@ -11,9 +11,9 @@ import pytest
 
 from lkapp.documents import services as doc_services
 from lkapp.documents.figures import status_of
-from lkapp.electricity import services as contract_services
 from lkapp.extensions import db
 from lkapp.models import Contract, Document, DocumentLine, Payment, PaymentAllocation, utcnow
+from lkapp.payments import services as payment_services
 
 NUMBER = "EL-0000077"
 HOLDER = "Тепловой пункт Fő utca Győr Kft."
@@ -548,7 +548,7 @@ def test_statement_lists_range_and_closing_equals_overview_balance(app, client, 
     assert "Reconciliation statement" in page and 'aria-current="page">Documents</a>' in page
     with app.app_context():
         contract = db.session.get(Contract, docs)
-        balance = contract_services.contract_summary(contract, today).balance
+        balance = payment_services.contract_debt(contract, today).balance
         statement = doc_services.contract_statement(contract, date(2025, 11, 10), today)
     # invoices 127 + 254 + 12.70 + 25.40 + 31.75, payments 127 + 54
     assert balance == D("269.85") == statement.closing

@@ -23,6 +23,7 @@ from lkapp.models import (
     User,
     utcnow,
 )
+from lkapp.payments import services as payment_services
 
 NUMBER = "EL-0000042"
 NO_MATCH = "The contract number or the confirmation code is wrong."
@@ -632,7 +633,7 @@ def test_grouped_query_agrees_with_the_domain_rule(app, customer, contracts):
             expected[contract.number] = balance.summarize(invoices, paid_total, today)
         db.session.commit()
         user = db.session.get(User, customer)
-        rows = services.account_contracts(user, today)
+        rows = payment_services.account_contracts(user, today)
         for row in rows:
             want = expected[row.number]
             assert row.summary.balance == want.balance
