@@ -328,13 +328,17 @@ def documents_of_year(contract: Contract, year: int) -> list[Document]:
     ).all()
 
 
+@cache
+def _years_statement() -> sa.Select:
+    """Built once, the contract a parameter (the Documents tab runs it every time)."""
+    return sa.select(sa.func.min(Document.issued_on), sa.func.max(Document.issued_on)).where(
+        Document.contract_id == sa.bindparam("contract_id")
+    )
+
+
 def document_years(contract: Contract) -> list[int]:
     """The years in which the contract has documents, newest first."""
-    dates = db.session.execute(
-        sa.select(sa.func.min(Document.issued_on), sa.func.max(Document.issued_on)).where(
-            Document.contract_id == contract.id
-        )
-    ).one()
+    dates = db.session.execute(_years_statement(), {"contract_id": contract.id}).one()
     if dates[0] is None:
         return []
     return list(range(dates[1].year, dates[0].year - 1, -1))

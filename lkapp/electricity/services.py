@@ -458,7 +458,7 @@ class MeterView:
 
 
 @cache
-def _meters_statement() -> sa.Select:
+def meters_statement() -> sa.Select:
     """A contract's meters, installed ones first: built once, the contract a parameter."""
     return (
         sa.select(Meter)
@@ -497,7 +497,7 @@ def contract_meters(contract: Contract) -> list[MeterView]:
     """The meters of ``contract`` (installed ones first) with each zone's latest reading, in
     two queries."""
     params = {"contract_id": contract.id}
-    meters = db.session.scalars(_meters_statement(), params).all()
+    meters = db.session.scalars(meters_statement(), params).all()
     if not meters:
         return []
     rows = db.session.execute(_latest_readings_statement(), params).all()

@@ -209,14 +209,25 @@ class PaymentsPage:
     pages: int
 
 
-def _period_filter(since: date | None, until: date | None) -> list:
-    """Payments received from the first day of ``since`` to the last day of ``until``."""
-    conditions = []
-    if since is not None:
-        conditions.append(Payment.paid_on >= since.replace(day=1))
-    if until is not None:
-        conditions.append(Payment.paid_on < next_month(until))
-    return conditions
+@cache
+def _payments_statements(since: bool, until: bool) -> tuple[sa.Select, sa.Select]:
+    """The count-and-sum and the page statements of ``payments_page``, built once for each
+    shape of the period filter, the contract, the period and the page as parameters:
+    payments received from ``from_day`` on and before ``before_day``."""
+    where = [Payment.contract_id == sa.bindparam("contract_id")]
+    if since:
+        where.append(Payment.paid_on >= sa.bindparam("from_day", type_=sa.Date))
+    if until:
+        where.append(Payment.paid_on < sa.bindparam("before_day", type_=sa.Date))
+    totals = sa.select(sa.func.count(Payment.id), _sum(Payment.amount)).where(*where)
+    page = (
+        sa.select(Payment.id, Payment.paid_on, Payment.amount, Payment.reference)
+        .where(*where)
+        .order_by(Payment.paid_on.desc(), Payment.id.desc())
+        .limit(sa.bindparam("limit"))
+        .offset(sa.bindparam("offset"))
+    )
+    return totals, page
 
 
 def next_month(month: date) -> date:
@@ -233,19 +244,17 @@ def payments_page(
 ) -> PaymentsPage:
     """One page of ``contract``'s payments, newest first, with what each paid: three
     statements (totals, the page, its allocations) whatever the history."""
-    where = [Payment.contract_id == contract.id, *_period_filter(since, until)]
-    count, total = db.session.execute(
-        sa.select(sa.func.count(Payment.id), _sum(Payment.amount)).where(*where)
-    ).one()
+    totals_statement, page_statement = _payments_statements(since is not None, until is not None)
+    params = {
+        "contract_id": contract.id,
+        "from_day": since and since.replace(day=1),
+        "before_day": until and next_month(until),
+    }
+    count, total = db.session.execute(totals_statement, params).one()
     pages = max(1, -(-count // per_page))
     page = min(max(page, 1), pages)
-    rows = db.session.execute(
-        sa.select(Payment.id, Payment.paid_on, Payment.amount, Payment.reference)
-        .where(*where)
-        .order_by(Payment.paid_on.desc(), Payment.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+    params.update(limit=per_page, offset=(page - 1) * per_page)
+    rows = db.session.execute(page_statement, params).all()
     views = [PaymentView(r.id, r.paid_on, r.amount, r.reference) for r in rows]
     _attach_shares(views, today or local_today())
     return PaymentsPage(views, count, total, page, pages)
@@ -266,12 +275,10 @@ def payment_of(contract: Contract, payment_id: int, today: date | None = None):
     return view
 
 
-def _attach_shares(views: list[PaymentView], today: date) -> None:
-    """The allocations of ``views`` with their documents' status, in one statement."""
-    if not views:
-        return
-    by_id = {view.id: view for view in views}
-    rows = db.session.execute(
+@cache
+def _shares_statement() -> sa.Select:
+    """The allocations of some payments (``payment_ids``) with their documents: built once."""
+    return (
         sa.select(
             PaymentAllocation.payment_id,
             PaymentAllocation.amount,
@@ -284,9 +291,17 @@ def _attach_shares(views: list[PaymentView], today: date) -> None:
             Document.due_on,
         )
         .join(Document, Document.id == PaymentAllocation.document_id)
-        .where(PaymentAllocation.payment_id.in_(by_id))
+        .where(PaymentAllocation.payment_id.in_(sa.bindparam("payment_ids", expanding=True)))
         .order_by(PaymentAllocation.payment_id, Document.due_on, Document.number)
-    ).all()
+    )
+
+
+def _attach_shares(views: list[PaymentView], today: date) -> None:
+    """The allocations of ``views`` with their documents' status, in one statement."""
+    if not views:
+        return
+    by_id = {view.id: view for view in views}
+    rows = db.session.execute(_shares_statement(), {"payment_ids": list(by_id)}).all()
     for r in rows:
         by_id[r.payment_id].shares.append(
             Share(

@@ -15,12 +15,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import TextIO
 
 import sqlalchemy as sa
 
 from ..domain.readings import Check, Window, check_reading, consumption, month_span, shift_month
 from ..domain.readings import parse_value as parse_register
+from ..electricity.services import meters_statement
 from ..extensions import db
 from ..models import Contract, Meter, Reading, User
 from ..services import audit
@@ -131,11 +133,7 @@ def contract_readings(
     whatever the number of meters and months: all of them, or with ``since`` only those of
     that month on, plus each zone's last live reading before it (what the first month's
     consumption counts from, and the last reading of a meter read no more since)."""
-    meters = db.session.scalars(
-        sa.select(Meter)
-        .where(Meter.contract_id == contract.id)
-        .order_by(Meter.removed_on.is_not(None), Meter.serial)
-    ).all()
+    meters = db.session.scalars(meters_statement(), {"contract_id": contract.id}).all()
     return _with_readings(meters, window, since)
 
 
@@ -155,9 +153,15 @@ _ROW_COLUMNS = (
 )
 
 
-def _readings_query(meter_ids: list[int], since: date | None):
-    if since is None:
+@cache
+def _readings_statement(whole: bool) -> sa.Select | sa.CompoundSelect:
+    """The readings of some meters (``meter_ids``): all of them, or those from the month
+    ``since`` on plus each zone's last live reading before it. Built once per kind, with
+    parameters: building it anew cost more than running it."""
+    meter_ids = sa.bindparam("meter_ids", expanding=True)
+    if whole:
         return sa.select(*_ROW_COLUMNS).where(Reading.meter_id.in_(meter_ids))
+    since = sa.bindparam("since", type_=sa.Date)
     last_before = (
         sa.select(Reading.meter_id, Reading.zone, sa.func.max(Reading.period).label("period"))
         .where(Reading.meter_id.in_(meter_ids), Reading.period < since, LIVE)
@@ -182,7 +186,8 @@ def _readings_query(meter_ids: list[int], since: date | None):
 def _with_readings(meters, window: Window, since: date | None = None) -> list[MeterReadings]:
     if not meters:
         return []
-    rows = db.session.execute(_readings_query([m.id for m in meters], since)).all()
+    params = {"meter_ids": [m.id for m in meters], "since": since}
+    rows = db.session.execute(_readings_statement(since is None), params).all()
     # Oldest month first; within a month, in the order they arrived.
     rows.sort(key=lambda r: (r.meter_id, r.period, r.submitted_at, r.id))
     by_meter: dict[int, list[Row]] = defaultdict(list)
