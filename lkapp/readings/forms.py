@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -37,26 +38,28 @@ def zone_labels(meter: Meter) -> dict[str, str]:
     return {zone: zone_label(meter, zone) for zone in meter.zone_list}
 
 
-def table_texts() -> dict[str, str]:
+def table_texts() -> SimpleNamespace:
     """The words of the readings tables (column names, sources, statuses), translated once per
-    table rather than once per row: a history has hundreds of rows."""
-    return {
-        "month": _("Month"),
-        "zone": _("Zone"),
-        "value": _("Value"),
-        "kwh": _("Consumption, kWh"),
-        "source": _("Source"),
-        "received": _("Received"),
-        "status": _("Status"),
-        "portal": _("portal"),
-        "operator": _("operator"),
-        "import": _("import"),
-        "replaced": _("replaced"),
-        "exported": _("sent to billing"),
-        "accepted": _("accepted"),
-        "rolled_over": _("meter rolled over"),
-        "no_previous": _("No earlier reading to count from"),
-    }
+    table rather than once per row: a history has hundreds of rows. A namespace, not a dict:
+    Jinja tries ``texts.value`` as an attribute first, and on a dict that fails, an exception
+    per cell."""
+    return SimpleNamespace(
+        month=_("Month"),
+        zone=_("Zone"),
+        value=_("Value"),
+        kwh=_("Consumption, kWh"),
+        source=_("Source"),
+        received=_("Received"),
+        status=_("Status"),
+        portal=_("portal"),
+        operator=_("operator"),
+        imported=_("import"),
+        replaced=_("replaced"),
+        exported=_("sent to billing"),
+        accepted=_("accepted"),
+        rolled_over=_("meter rolled over"),
+        no_previous=_("No earlier reading to count from"),
+    )
 
 
 def reading_value(value) -> str:
@@ -80,10 +83,11 @@ class ReadingLine:
 
 
 def reading_lines(
-    rows: list[Row], labels: dict[str, str], texts: dict[str, str], style: str = "short"
+    rows: list[Row], labels: dict[str, str], texts: SimpleNamespace, style: str = "short"
 ) -> list[ReadingLine]:
     """The table lines of ``rows``, formatted in one Python pass: a history has hundreds of
     rows, and a Jinja filter or macro per cell cost twice as much (2.2 against 1.1 ms for 69)."""
+    sources = {"portal": texts.portal, "operator": texts.operator}
     months: dict = {}
     lines = []
     for row in rows:
@@ -97,9 +101,9 @@ def reading_lines(
                 zone=labels[row.zone],
                 value=reading_value(row.value),
                 kwh=None if row.kwh is None else reading_value(row.kwh),
-                source=texts[row.source if row.source in ("portal", "operator") else "import"],
+                source=sources.get(row.source, texts.imported),
                 received=moment(row.submitted_at, style),
-                status=texts[status if row.live else "replaced"],
+                status=getattr(texts, status) if row.live else texts.replaced,
                 badge="badge badge-ok" if row.live else "badge",
             )
         )
