@@ -68,7 +68,7 @@ code, pre, tt, kbd, samp {{ font-family: "{MONO_FAMILY}"; }}
 _lock = threading.Lock()
 _CACHE_SIZE = 32
 _cache: OrderedDict[str, bytes] = OrderedDict()
-_reportlab_ready = False
+_reportlab_fonts: Path | None = None  # the folder the registered faces were read from
 
 
 class PdfError(RuntimeError):
@@ -131,11 +131,11 @@ def _fetch_nothing(_uri: str, _relative: str) -> str:
 
 
 def _prepare_reportlab(font_dir: Path) -> None:
-    """Once per process (under ``_lock``): register the fonts (see the module's docstring) and
-    write streams in binary; ASCII85 only makes them a quarter larger, for 7-bit channels no
-    PDF travels over now, and costs 1.5 ms a document."""
-    global _reportlab_ready
-    if _reportlab_ready:
+    """Once per process and font folder (under ``_lock``): register the fonts (see the
+    module's docstring) and write streams in binary; ASCII85 only makes them a quarter larger,
+    for 7-bit channels no PDF travels over now, and costs 1.5 ms a document."""
+    global _reportlab_fonts
+    if _reportlab_fonts == font_dir:
         return
     from reportlab import rl_config
     from reportlab.lib.fonts import addMapping
@@ -152,7 +152,7 @@ def _prepare_reportlab(font_dir: Path) -> None:
     default.DEFAULT_FONT[FONT_FAMILY.lower()] = "DejaVuSans"
     default.DEFAULT_FONT[MONO_FAMILY.lower()] = "DejaVuSansMono"
     rl_config.useA85 = 0
-    _reportlab_ready = True
+    _reportlab_fonts = font_dir
 
 
 def page_count(data: bytes) -> int:
