@@ -77,7 +77,8 @@ class ReadingLine:
     value: str
     kwh: str | None  # None: no earlier reading to count from
     source: str
-    received: str  # in the deployment's time zone; ``row.submitted_at`` for the machine
+    received: str  # in the deployment's time zone
+    stamp: str  # ``row.submitted_at`` for the machine (ISO 8601, UTC)
     status: str  # the badge's text
     badge: str  # the badge's classes
 
@@ -103,6 +104,7 @@ def reading_lines(
                 kwh=None if row.kwh is None else reading_value(row.kwh),
                 source=sources.get(row.source, texts.imported),
                 received=moment(row.submitted_at, style),
+                stamp=row.submitted_at.isoformat(),
                 status=getattr(texts, status) if row.live else texts.replaced,
                 badge="badge badge-ok" if row.live else "badge",
             )
@@ -112,26 +114,31 @@ def reading_lines(
 
 @dataclass(frozen=True)
 class ChartText:
-    """The words and figures of a consumption chart, formatted in one pass like the history."""
+    """The words and figures of a consumption chart, formatted in one pass like the history
+    (each figure once, for its bar and its table cell)."""
 
-    bars: list[tuple[Bar, str]]  # each bar with its tooltip: "T1 day, March 2026: 1,234 kWh"
-    rows: list[tuple[str, list[str | None]]]  # the table: month, then kWh per zone, newest first
+    bars: list[tuple[Bar, str, str]]  # each bar with its zone's class and its tooltip:
+    # "zone-t1", "T1 day, March 2026: 1,234 kWh"
+    rows: list[tuple[str, list[tuple[str, str | None]]]]  # the table, newest month first:
+    # the month, then each zone's label and kWh (None: no reading)
 
 
 def chart_text(chart: Chart, labels: dict[str, str]) -> ChartText:
-    names = {start: month(start) for start in chart.months}
+    names = [month(start) for start in chart.months]
+    index = {start: i for i, start in enumerate(chart.months)}
+    figures = {
+        zone: [None if kwh is None else reading_value(kwh) for kwh in chart.series[zone]]
+        for zone in chart.zones
+    }
     unit = _("%(kwh)s kWh")
-
-    def figure(kwh: Decimal | None) -> str | None:
-        return None if kwh is None else reading_value(kwh)
-
-    bars = [
-        (bar, f"{labels[bar.zone]}, {names[bar.month]}: " + unit % {"kwh": figure(bar.kwh)})
-        for bar in chart.bars
-    ]
+    bars = []
+    for bar in chart.bars:
+        i = index[bar.month]
+        tooltip = f"{labels[bar.zone]}, {names[i]}: " + unit % {"kwh": figures[bar.zone][i]}
+        bars.append((bar, f"zone-{bar.zone.lower()}", tooltip))
     rows = [
-        (names[start], [figure(chart.series[zone][index]) for zone in chart.zones])
-        for index, start in reversed(list(enumerate(chart.months)))
+        (names[i], [(labels[zone], figures[zone][i]) for zone in chart.zones])
+        for i in reversed(range(len(chart.months)))
     ]
     return ChartText(bars, rows)
 

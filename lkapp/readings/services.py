@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from typing import TextIO
 
 import sqlalchemy as sa
@@ -74,13 +74,29 @@ class MeterReadings:
     def zones(self) -> list[str]:
         return self.meter.zone_list
 
+    @cached_property
+    def _live_by_zone(self) -> dict[str, list[Row]]:
+        """Each zone's live readings, grouped once: the tab asks for them a dozen times (the
+        rows are not changed after loading)."""
+        live = defaultdict(list)
+        for row in self.rows:
+            if row.live:
+                live[row.zone].append(row)
+        return live
+
     def live_series(self, zone: str) -> list[Row]:
-        return [row for row in self.rows if row.zone == zone and row.live]
+        return self._live_by_zone.get(zone, [])
 
     def latest(self, zone: str, before: date | None = None) -> Row | None:
         """The newest live reading of ``zone`` (of a month before ``before``, if given)."""
-        series = [r for r in self.live_series(zone) if before is None or r.period < before]
-        return series[-1] if series else None
+        return next(
+            (
+                row
+                for row in reversed(self.live_series(zone))
+                if before is None or row.period < before
+            ),
+            None,
+        )
 
     def of_period(self, period: date) -> list[Row]:
         return [row for row in self.rows if row.period == period]
