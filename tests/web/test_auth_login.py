@@ -153,6 +153,20 @@ def test_absolute_timeout_is_12_hours_even_when_active(app, client, make_user, a
     assert not _signed_in(client)
 
 
+def test_page_views_do_not_rewrite_the_session_cookie(app, client, make_user, auth):
+    """The cookie only names the server-side session (the timeouts above live in the
+    database), so a page that changes nothing in it answers without a Set-Cookie."""
+    make_user()
+    auth.login()
+    client.get("/")  # the first page may still add the CSRF token to the cookie
+    response = client.get("/")
+    assert response.status_code == 200 and "Sign out" in response.text
+    assert "Set-Cookie" not in response.headers
+    record = _session_record(app)
+    _shift(app, record.id, last_seen=timedelta(minutes=31))
+    assert not _signed_in(client)
+
+
 def test_remember_me_keeps_a_customer_for_30_days(app, client, make_user, auth):
     make_user()
     auth.login(remember="y")
