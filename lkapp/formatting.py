@@ -27,14 +27,7 @@ from babel.numbers import format_decimal as babel_format_decimal
 from babel.numbers import get_currency_precision
 from babel.support import Translations
 from flask import current_app, g
-from flask_babel import (
-    format_currency,
-    format_date,
-    format_datetime,
-    format_decimal,
-    get_locale,
-    get_translations,
-)
+from flask_babel import format_date, format_datetime, get_locale, get_translations
 
 Number = Decimal | int | float
 
@@ -122,52 +115,19 @@ def _catalogue() -> Translations:
     return _translations(_current_locale())
 
 
-def money(amount: Number | None) -> str:
-    if amount is None:
-        return ""
-    currency = current_app.config["CURRENCY"]
-    pattern = currency_pattern(_locale(), currency)
-    if pattern is None:
-        return format_currency(amount, currency)
-    text = _grouped(amount, pattern.digits, pattern.symbols)
-    if amount < 0:
-        return pattern.negative_prefix + text + pattern.negative_suffix
-    return pattern.prefix + text + pattern.suffix
-
-
-def number(value: Number | None, digits: int = 0, *, trim: bool = False) -> str:
-    """``value`` grouped with ``digits`` decimals; ``trim`` drops trailing zero decimals (the
-    ``#,##0.###`` pattern). What rounds to zero has no minus sign (Babel would print "-0")."""
-    if value is None:
-        return ""
-    symbols = number_symbols(_locale())
-    if symbols is None:
-        pattern = "#,##0" + ("." + ("#" if trim else "0") * digits if digits else "")
-        return format_decimal(value, format=pattern)
-    text = _grouped(value, digits, symbols)
-    if trim and digits:
-        text = text.rstrip("0").removesuffix(symbols.decimal)
-    if value < 0 and text.strip("0" + symbols.group + symbols.decimal):
-        return symbols.minus + text
-    return text
-
-
 @lru_cache(maxsize=4096)
 def _date(value: date, style: str, locale: str) -> str:
     return babel_format_date(value, style, locale=locale)
 
 
-def day(value: date | None, style: str = "medium") -> str:
-    if not value:
-        return ""
-    if isinstance(value, datetime):  # the day of a moment in the deployment's time zone
-        return format_date(value, style)
-    return _date(value, style, _locale())
-
-
 @lru_cache(maxsize=4096)
 def _time(value: time, style: str, locale: str) -> str:
     return babel_format_time(value, style, locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _skeleton(value: date, skeleton: str, locale: str) -> str:
+    return babel_format_skeleton(skeleton, value, locale=locale)
 
 
 @cache
@@ -180,42 +140,118 @@ def _date_and_time(style: str, locale: str) -> str:
     return get_datetime_format(style, locale=locale).replace("'", "")
 
 
+class Formats:
+    """Money, numbers, days, months and moments in one locale, currency and time zone.
+
+    The filters below take the request's (``formats()``) for each value; a table takes them
+    once and formats its hundreds of cells with them: looking up the request's locale was
+    half of what each call cost."""
+
+    def __init__(self, locale: str, currency: str, timezone: str):
+        self.locale = locale
+        self.currency = currency
+        self.zone = _zone(timezone)
+        self.symbols = number_symbols(locale)
+        self.currency_pattern = currency_pattern(locale, currency)
+
+    def money(self, amount: Number | None) -> str:
+        if amount is None:
+            return ""
+        pattern = self.currency_pattern
+        if pattern is None:
+            return babel_format_currency(amount, self.currency, locale=self.locale)
+        text = _grouped(amount, pattern.digits, pattern.symbols)
+        if amount < 0:
+            return pattern.negative_prefix + text + pattern.negative_suffix
+        return pattern.prefix + text + pattern.suffix
+
+    def number(self, value: Number | None, digits: int = 0, *, trim: bool = False) -> str:
+        """``value`` grouped with ``digits`` decimals; ``trim`` drops trailing zero decimals
+        (the ``#,##0.###`` pattern). What rounds to zero has no minus sign (Babel would print
+        "-0")."""
+        if value is None:
+            return ""
+        symbols = self.symbols
+        if symbols is None:
+            pattern = "#,##0" + ("." + ("#" if trim else "0") * digits if digits else "")
+            return babel_format_decimal(value, format=pattern, locale=self.locale)
+        text = _grouped(value, digits, symbols)
+        if trim and digits:
+            text = text.rstrip("0").removesuffix(symbols.decimal)
+        if value < 0 and text.strip("0" + symbols.group + symbols.decimal):
+            return symbols.minus + text
+        return text
+
+    def day(self, value: date | None, style: str = "medium") -> str:
+        if not value:
+            return ""
+        if isinstance(value, datetime):  # the day of a moment in the deployment's time zone
+            return format_date(value, style)
+        return _date(value, style, self.locale)
+
+    def moment(self, value: datetime | None, style: str = "medium") -> str:
+        """A UTC time shown in the deployment's time zone.
+
+        For the short and medium styles this is Babel's own recipe (the locale's date and
+        time patterns joined by its date-time pattern) with both halves cached; longer styles
+        name the time zone and go to Babel whole."""
+        if not value:
+            return ""
+        if style not in ("short", "medium"):
+            return format_datetime(value, style)
+        if value.tzinfo is None:  # stored times are UTC
+            value = value.replace(tzinfo=UTC)
+        local = value.astimezone(self.zone)
+        return (
+            _date_and_time(style, self.locale)
+            .replace("{0}", _time(local.time(), style, self.locale))
+            .replace("{1}", _date(local.date(), style, self.locale))
+        )
+
+    def month(self, value: date | None) -> str:
+        """A month as the locale writes it: "November 2026", "2026. november", "ноябрь 2026
+        г." (a fixed "LLLL y" put the Hungarian year last)."""
+        return _skeleton(value, "yMMMM", self.locale) if value else ""
+
+    def numeric_month(self, value: date | None) -> str:
+        """A month in figures, for the chart's axis: "11/2026", "11.2026", "2026. 11." (short
+        and unambiguous: a Hungarian "nov. 26" reads as the 26th of November)."""
+        return _skeleton(value, "yMM", self.locale) if value else ""
+
+
+@cache
+def _formats(locale: str, currency: str, timezone: str) -> Formats:
+    return Formats(locale, currency, timezone)
+
+
+def formats() -> Formats:
+    """The formats of this request: its locale, the deployment's currency and time zone."""
+    config = current_app.config
+    return _formats(_locale(), config["CURRENCY"], config["TIMEZONE"])
+
+
+def money(amount: Number | None) -> str:
+    return formats().money(amount)
+
+
+def number(value: Number | None, digits: int = 0, *, trim: bool = False) -> str:
+    return formats().number(value, digits, trim=trim)
+
+
+def day(value: date | None, style: str = "medium") -> str:
+    return formats().day(value, style)
+
+
 def moment(value: datetime | None, style: str = "medium") -> str:
-    """A UTC time shown in the deployment's time zone.
-
-    For the short and medium styles this is Babel's own recipe (the locale's date and time
-    patterns joined by its date-time pattern) with both halves cached; longer styles name the
-    time zone and go to Babel whole."""
-    if not value:
-        return ""
-    if style not in ("short", "medium"):
-        return format_datetime(value, style)
-    if value.tzinfo is None:  # stored times are UTC
-        value = value.replace(tzinfo=UTC)
-    local = value.astimezone(_zone(current_app.config["TIMEZONE"]))
-    locale = _locale()
-    return (
-        _date_and_time(style, locale)
-        .replace("{0}", _time(local.time(), style, locale))
-        .replace("{1}", _date(local.date(), style, locale))
-    )
-
-
-@lru_cache(maxsize=4096)
-def _skeleton(value: date, skeleton: str, locale: str) -> str:
-    return babel_format_skeleton(skeleton, value, locale=locale)
+    return formats().moment(value, style)
 
 
 def month(value: date | None) -> str:
-    """A month as the locale writes it: "November 2026", "2026. november", "ноябрь 2026 г."
-    (a fixed "LLLL y" put the Hungarian year last)."""
-    return _skeleton(value, "yMMMM", _locale()) if value else ""
+    return formats().month(value)
 
 
 def numeric_month(value: date | None) -> str:
-    """A month in figures, for the chart's axis: "11/2026", "11.2026", "2026. 11." (short and
-    unambiguous: a Hungarian "nov. 26" reads as the 26th of November)."""
-    return _skeleton(value, "yMM", _locale()) if value else ""
+    return formats().numeric_month(value)
 
 
 def register(app) -> None:

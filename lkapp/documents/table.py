@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import url_for
 
-from ..formatting import day, money, month, number
+from ..formatting import Formats, formats
 from .forms import KIND_LABELS
 from .services import DocumentRow
 
@@ -33,25 +33,26 @@ def document_url(contract_number: str, document) -> str:
     )
 
 
-def vat_rate(rate) -> str:
+def vat_rate(rate, fmt: Formats | None = None) -> str:
     """``20 %``, ``5.5 %``: decimals only when the rate has them."""
-    return f"{number(rate, 2 if rate % 1 else 0)} %"
+    return f"{(fmt or formats()).number(rate, 2 if rate % 1 else 0)} %"
 
 
 def document_lines(contract_number: str, rows: list[DocumentRow]) -> list[DocumentLine]:
     kinds = {kind: str(label) for kind, label in KIND_LABELS.items()}
+    fmt = formats()
     return [
         DocumentLine(
             row=row,
             kind=kinds[row.kind],
             url=document_url(contract_number, row),
-            issued=day(row.issued_on),
-            period=month(row.period),
-            net=money(row.net),
-            vat_rate=vat_rate(row.vat_rate),
-            vat=money(row.vat),
-            total=money(row.total),
-            due=day(row.due_on),
+            issued=fmt.day(row.issued_on),
+            period=fmt.month(row.period),
+            net=fmt.money(row.net),
+            vat_rate=vat_rate(row.vat_rate, fmt),
+            vat=fmt.money(row.vat),
+            total=fmt.money(row.total),
+            due=fmt.day(row.due_on),
         )
         for row in rows
     ]
