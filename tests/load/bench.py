@@ -718,7 +718,7 @@ def report(large: list[Row], small: list[Row], info: dict) -> str:
             sizes,
             "",
             f"In-process service time (`tests/load/service_times.py`: one request at a time "
-            f"through the Flask test client, the fastest of {SERVICE_REPEAT}):",
+            f"through the Flask test client, the fastest of {SERVICE_REPEAT}, the pages in turns):",
             "",
             service_sizes,
         ]
