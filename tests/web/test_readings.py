@@ -575,6 +575,18 @@ def test_the_first_month_shown_counts_from_a_reading_before_it_and_old_meters_ke
     assert re.search(r"<td[^>]*>March 2023</td>", whole)
 
 
+def test_the_form_speaks_the_language_of_each_view(client, ann):
+    """A meter's form class is made once per process; its labels are translated per view."""
+    url = f"/electricity/{NUMBER}/readings"
+    assert f'<label for="m{ann["two"]}-T2">T2 night</label>' in client.get(url).text
+    client.post("/language", data={"locale": "hu", "next": "/"})
+    page = client.get(url).text
+    assert f'<label for="m{ann["two"]}-T2">T2 éjszakai</label>' in page
+    assert f'<label for="m{ann["ct"]}-T1">T1</label>' in page
+    client.post("/language", data={"locale": "en", "next": "/"})
+    assert f'<label for="m{ann["two"]}-T1">T1 day</label>' in client.get(url).text
+
+
 @pytest.mark.parametrize("locale", ["ru", "hu"])
 @pytest.mark.parametrize(
     "when",
