@@ -3,11 +3,14 @@ Jinja filter or macro per cell cost twice as much (24 rows of ten cells on every
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import url_for
+from flask_babel import gettext as _
 
 from ..formatting import Formats, formats
+from ..payments.badges import PAYMENT_BADGES
 from .forms import KIND_LABELS
 from .services import DocumentRow
 
@@ -24,6 +27,8 @@ class DocumentLine:
     vat: str
     total: str
     due: str  # empty when the document has no due date
+    status: str  # the payment status badge's words
+    status_class: str  # and its classes
 
 
 def document_url(contract_number: str, document) -> str:
@@ -38,21 +43,45 @@ def vat_rate(rate, fmt: Formats | None = None) -> str:
     return f"{(fmt or formats()).number(rate, 2 if rate % 1 else 0)} %"
 
 
+def document_badges() -> Callable[[str | None, list | None], tuple[str, str]]:
+    """The badge (classes, words) of a document: its payment status, "no invoice" for a VAT
+    invoice or an act whose invoice has not come, or a warning when its figures do not add
+    up. The words are translated once, for a whole table."""
+    badges = {status: (css, str(text)) for status, (css, text) in PAYMENT_BADGES.items()}
+    problem = ("badge badge-bad", _("Figures do not add up"))
+    no_invoice = ("muted", _("no invoice"))
+
+    def badge(status: str | None, problems: list | None = None) -> tuple[str, str]:
+        return problem if problems else badges.get(status or "", no_invoice)
+
+    return badge
+
+
+def document_badge(status: str | None, problems: list | None = None) -> tuple[str, str]:
+    return document_badges()(status, problems)
+
+
 def document_lines(contract_number: str, rows: list[DocumentRow]) -> list[DocumentLine]:
     kinds = {kind: str(label) for kind, label in KIND_LABELS.items()}
     fmt = formats()
-    return [
-        DocumentLine(
-            row=row,
-            kind=kinds[row.kind],
-            url=document_url(contract_number, row),
-            issued=fmt.day(row.issued_on),
-            period=fmt.month(row.period),
-            net=fmt.money(row.net),
-            vat_rate=vat_rate(row.vat_rate, fmt),
-            vat=fmt.money(row.vat),
-            total=fmt.money(row.total),
-            due=fmt.day(row.due_on),
+    badge = document_badges()
+    lines = []
+    for row in rows:
+        css, status = badge(row.status, row.problems)
+        lines.append(
+            DocumentLine(
+                row=row,
+                kind=kinds[row.kind],
+                url=document_url(contract_number, row),
+                issued=fmt.day(row.issued_on),
+                period=fmt.month(row.period),
+                net=fmt.money(row.net),
+                vat_rate=vat_rate(row.vat_rate, fmt),
+                vat=fmt.money(row.vat),
+                total=fmt.money(row.total),
+                due=fmt.day(row.due_on),
+                status=status,
+                status_class=css,
+            )
         )
-        for row in rows
-    ]
+    return lines

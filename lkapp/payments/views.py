@@ -9,9 +9,13 @@ from ..electricity.services import local_today
 from ..electricity.views import own_contract, render_tab
 from ..htmx import render, wants_fragment
 from . import services
+from .badges import payment_badge
 from .forms import PeriodForm
+from .table import payment_lines
 
 bp = Blueprint("payments", __name__)
+bp.add_app_template_global(payment_badge)
+bp.add_app_template_global(payment_lines)
 
 PER_PAGE = 20
 # The id of the block the filter and the pager swap (the root of payments/_payments.html).
