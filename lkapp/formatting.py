@@ -30,8 +30,9 @@ from babel.numbers import format_currency as babel_format_currency
 from babel.numbers import format_decimal as babel_format_decimal
 from babel.numbers import get_currency_precision
 from babel.support import Translations
-from flask import current_app, g
+from flask import current_app, g, has_app_context
 from flask_babel import format_date, format_datetime, get_locale, get_translations
+from flask_babel.speaklater import LazyString
 
 Number = Decimal | int | float
 
@@ -117,6 +118,20 @@ def _catalogue() -> Translations:
     """The current locale's catalogue. The locale is still Flask-Babel's choice (so
     ``force_locale`` and ``refresh`` act at once); only the look-up is cached."""
     return _translations(_current_locale())
+
+
+def _gettext(string: str, **variables) -> str:
+    """Flask-Babel's ``gettext`` with the cheaper catalogue look-up (and, like it, the text
+    as it is outside an application)."""
+    text = _catalogue().ugettext(string) if has_app_context() else string
+    return text % variables if variables else text
+
+
+def lazy_gettext(string: str, **variables) -> LazyString:
+    """Flask-Babel's ``lazy_gettext`` with the cheaper catalogue look-up. A lazy string is
+    translated every time it is used, and twice when escaped (``escape`` asks it for
+    ``__html__`` first): a select's options and a field's label cost 25 µs each."""
+    return LazyString(_gettext, string, **variables)
 
 
 @lru_cache(maxsize=4096)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
 
 from ..domain.accounts import phone_is_valid, tax_id_is_valid
 from ..domain.passwords import MAX_LENGTH, MIN_LENGTH, password_problems
+from ..formatting import lazy_gettext as _l
 from ..forms import mail_can_reach, strip
 
 

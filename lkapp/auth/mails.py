@@ -7,8 +7,8 @@ are absolute (``_external=True``).
 from __future__ import annotations
 
 from flask import current_app, g, url_for
-from flask_babel import lazy_gettext as _l
 
+from ..formatting import lazy_gettext as _l
 from ..models import User
 from ..services import mail as outbox
 from ..services.mail import queue_mail

@@ -6,12 +6,13 @@ every filtered view a bookmark.
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, MonthField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional, ValidationError
 from wtforms.widgets import TextInput
+
+from ..formatting import lazy_gettext as _l
 
 KIND_LABELS = {
     "invoice": _l("Invoice"),

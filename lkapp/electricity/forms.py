@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..domain.attach import code_is_well_formed
 from ..domain.codes import CODE_LENGTH
+from ..formatting import lazy_gettext as _l
 from ..forms import strip
 
 

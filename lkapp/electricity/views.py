@@ -6,12 +6,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from ..domain.attach import Outcome, minutes_to_wait
 from ..extensions import db, limiter
+from ..formatting import lazy_gettext as _l
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render, wants_fragment
 from ..models import Contract

@@ -3,7 +3,7 @@ appears (the status itself is ``lkapp.domain.allocation.document_status``)."""
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from ..formatting import lazy_gettext as _l
 
 PAYMENT_BADGES = {
     "paid": ("badge badge-ok", _l("Paid")),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import ValidationError
+
+from ..formatting import lazy_gettext as _l
 
 _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 

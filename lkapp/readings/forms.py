@@ -17,11 +17,11 @@ from functools import lru_cache
 from types import SimpleNamespace
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
 
 from ..formatting import formats, month, number
+from ..formatting import lazy_gettext as _l
 from ..models import Meter
 from .chart import Bar, Chart
 from .services import Row, Submission, ZoneResult

@@ -13,7 +13,6 @@ from datetime import date
 
 from flask import Blueprint, Response, abort, flash, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +23,7 @@ from ..auth.decorators import staff_required
 from ..domain.csvformat import CellError, parse_period
 from ..domain.readings import shift_month
 from ..extensions import db
+from ..formatting import lazy_gettext as _l
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import Meter

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Response, current_app, request, stream_with_context, url_for
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
@@ -24,6 +23,7 @@ from wtforms.validators import Length, Optional, ValidationError
 from ..auth.decorators import staff_required
 from ..domain.csvformat import format_cell
 from ..extensions import db
+from ..formatting import lazy_gettext as _l
 from ..forms import strip
 from ..htmx import render
 from ..models import AuditEvent, Contract, User, utcnow

@@ -41,7 +41,6 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import abort, current_app, flash, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
@@ -49,6 +48,7 @@ from wtforms.validators import ValidationError
 
 from ..auth.decorators import staff_required
 from ..extensions import db
+from ..formatting import lazy_gettext as _l
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..main.errors import render_error

@@ -16,7 +16,6 @@ from functools import wraps
 import sqlalchemy as sa
 from flask import abort, flash, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
@@ -27,6 +26,7 @@ from ..auth import services as accounts
 from ..auth import tokens
 from ..auth.decorators import staff_required
 from ..extensions import db
+from ..formatting import lazy_gettext as _l
 from ..forms import mail_can_reach, strip
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, MultipleFileField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -11,6 +10,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 
 from ..auth.forms import captcha_field
 from ..domain import questions as rules
+from ..formatting import lazy_gettext as _l
 from ..forms import mail_can_reach, strip
 from .services import Upload
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import url_for
-from flask_babel import lazy_gettext as _l
 
+from ..formatting import lazy_gettext as _l
 from ..models import Message, Question, User
 from ..services.mail import queue_mail
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import flask_babel
 import pytest
 from babel.dates import format_date, format_datetime, format_skeleton
 from babel.numbers import format_currency, format_decimal
@@ -14,6 +15,7 @@ from flask import g, render_template_string
 from flask_babel import force_locale, refresh
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from markupsafe import escape
 
 from lkapp import create_app, formatting
 
@@ -137,3 +139,24 @@ def test_cells_and_texts_follow_a_locale_switched_within_the_request(app):
         g.languages_override = ["en"]  # the choice changes: refresh() drops the cached one
         refresh()
         assert render_template_string(page, **values) == "Month €1,234.50 March 2026"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_lazy_texts_are_what_flask_babel_translates(app, locale):
+    """The portal's lazy texts only look the catalogue up faster than Flask-Babel's."""
+    with app.test_request_context(), force_locale(locale):
+        for text, variables in [
+            ("T2 night", {}),
+            ("I have checked the reading", {}),
+            ("%(num)s days overdue", {"num": 3}),
+        ]:
+            ours = formatting.lazy_gettext(text, **variables)
+            theirs = flask_babel.lazy_gettext(text, **variables)
+            assert str(ours) == str(theirs) and escape(ours) == escape(theirs)
+    if locale != "en":
+        with app.test_request_context(), force_locale(locale):
+            assert str(formatting.lazy_gettext("T2 night")) != "T2 night"
+
+
+def test_lazy_texts_outside_an_application_are_the_source_text():
+    assert str(formatting.lazy_gettext("%(n)s kWh", n=5)) == "5 kWh"
