@@ -39,14 +39,10 @@ def reading_window(today: date, first_day: int, last_day: int) -> Window:
         return Window(False, this_month, opens, closes)
     if today <= closes:
         return Window(True, this_month, opens, closes)
-    next_month = _add_month(this_month)
+    next_month = shift_month(this_month, 1)
     return Window(
         False, next_month, next_month.replace(day=first_day), next_month.replace(day=last_day)
     )
-
-
-def _add_month(month: date) -> date:
-    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 
 def shift_month(month: date, months: int) -> date:

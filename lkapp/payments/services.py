@@ -18,7 +18,7 @@ from flask import current_app
 
 from ..domain import balance
 from ..domain.allocation import document_status
-from ..domain.readings import Window, reading_window
+from ..domain.readings import Window, reading_window, shift_month
 from ..electricity.services import ContractRow, local_today
 from ..extensions import db
 from ..models import (
@@ -230,10 +230,6 @@ def _payments_statements(since: bool, until: bool) -> tuple[sa.Select, sa.Select
     return totals, page
 
 
-def next_month(month: date) -> date:
-    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
-
-
 def payments_page(
     contract: Contract,
     since: date | None = None,
@@ -248,7 +244,7 @@ def payments_page(
     params = {
         "contract_id": contract.id,
         "from_day": since and since.replace(day=1),
-        "before_day": until and next_month(until),
+        "before_day": until and shift_month(until, 1),
     }
     count, total = db.session.execute(totals_statement, params).one()
     pages = max(1, -(-count // per_page))
@@ -478,7 +474,7 @@ def readings_status(user: User, today: date | None = None) -> ReadingsStatus:
     first, last = (int(day) for day in current_app.config["READINGS_WINDOW"].split("-"))
     window = reading_window(today, first, last)
     period = today.replace(day=1)
-    params = {"account_id": user.id, "period": period, "next_period": next_month(period)}
+    params = {"account_id": user.id, "period": period, "next_period": shift_month(period, 1)}
     rows = db.session.execute(_readings_status_statement(), params).all()
     meters: dict[int, MeterReadings] = {}
     values: dict[int, dict[str, Decimal]] = {}
@@ -529,7 +525,6 @@ __all__ = [
     "contract_debt",
     "debts_of",
     "latest_documents",
-    "next_month",
     "open_questions",
     "payment_of",
     "payments_page",

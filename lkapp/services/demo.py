@@ -37,6 +37,7 @@ import sqlalchemy as sa
 
 from ..domain.allocation import DocumentEntry, PaymentEntry, allocate
 from ..domain.money import to_money, vat_of
+from ..domain.readings import shift_month
 from ..extensions import db
 from ..models import AuditEvent, User, utcnow
 from ..security import hash_password
@@ -214,11 +215,6 @@ def _day_text(ordinal: int) -> str:
     return date.fromordinal(ordinal).isoformat()
 
 
-def _add_months(day: date, months: int) -> date:
-    years, month = divmod(day.month - 1 + months, 12)
-    return day.replace(year=day.year + years, month=month + 1)
-
-
 @dataclass(frozen=True)
 class _Month:
     index: int
@@ -238,12 +234,12 @@ class _Calendar:
     def __init__(self, today: date, years: int, stamp_suffix: str):
         self.yesterday = today.toordinal() - 1
         self.stamp_suffix = stamp_suffix
-        last = _add_months(today.replace(day=1), -1)
-        first = _add_months(last, 1 - 12 * years)
+        last = shift_month(today.replace(day=1), -1)
+        first = shift_month(last, 1 - 12 * years)
         self.months: list[_Month] = []
         for index in range(12 * years):
-            period = _add_months(first, index)
-            issued = min(_add_months(period, 1).replace(day=3).toordinal(), self.yesterday)
+            period = shift_month(first, index)
+            issued = min(shift_month(period, 1).replace(day=3).toordinal(), self.yesterday)
             self.months.append(
                 _Month(
                     index=index,
@@ -382,7 +378,7 @@ class _Book:
         )
         zones = profile.zones if profile else rng.choices(tuple(TARIFFS), weights=(50, 35, 15))[0]
         meter_count = profile.meters if profile else (2 if rng.random() < 0.15 else 1)
-        removed = _add_months(months[-1].period, 1) if terminated else None
+        removed = shift_month(months[-1].period, 1) if terminated else None
         kwh = self._meters(rng, contract_id, zones, meter_count, since, months, removed)
         invoices = self._invoices(rng, index, zones, months, kwh)
         behaviour = (
