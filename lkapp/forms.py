@@ -22,7 +22,8 @@ def html_params(**attributes) -> Markup:
         if value is True:
             params.append(name)
         elif value is not False:
-            params.append(f'{name}="{str(escape(value)).replace(chr(34), "&quot;")}"')
+            text = str(escape(value)).replace('"', "&quot;")  # as WTForms: for Markup values
+            params.append(f'{name}="{text}"')
     # Every name and value above went through escape().
     return Markup(" ".join(params))  # noqa: S704  # nosec B704
 

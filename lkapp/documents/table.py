@@ -10,7 +10,7 @@ from flask import url_for
 from flask_babel import gettext as _
 
 from ..formatting import Formats, formats
-from ..payments.badges import PAYMENT_BADGES
+from ..payments.badges import payment_badges
 from .forms import KIND_LABELS
 from .services import DocumentRow
 
@@ -38,6 +38,11 @@ def document_url(contract_number: str, document) -> str:
     )
 
 
+def kind_label(kind: str) -> str:
+    """ "Invoice", "VAT invoice" or "Act", in the reader's language."""
+    return str(KIND_LABELS[kind])
+
+
 def vat_rate(rate, fmt: Formats | None = None) -> str:
     """``20 %``, ``5.5 %``: decimals only when the rate has them."""
     return f"{(fmt or formats()).number(rate, 2 if rate % 1 else 0)} %"
@@ -47,7 +52,7 @@ def document_badges() -> Callable[[str | None, list | None], tuple[str, str]]:
     """The badge (classes, words) of a document: its payment status, "no invoice" for a VAT
     invoice or an act whose invoice has not come, or a warning when its figures do not add
     up. The words are translated once, for a whole table."""
-    badges = {status: (css, str(text)) for status, (css, text) in PAYMENT_BADGES.items()}
+    badges = payment_badges()
     problem = ("badge badge-bad", _("Figures do not add up"))
     no_invoice = ("muted", _("no invoice"))
 

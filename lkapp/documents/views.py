@@ -30,12 +30,13 @@ from ..models import DOCUMENT_KINDS, Contract, Document
 from ..services.pdf import cached_pdf, instance_cache_dir
 from . import services
 from .forms import KIND_LABELS, STATUS_LABELS, DocumentFilterForm, StatementForm
-from .table import document_badge, document_lines, document_url, vat_rate
+from .table import document_badge, document_lines, document_url, kind_label, vat_rate
 
 bp = Blueprint("documents", __name__)
 bp.add_app_template_global(document_lines)
 bp.add_app_template_global(document_badge)
 bp.add_app_template_global(document_url)
+bp.add_app_template_global(kind_label)
 bp.add_app_template_global(vat_rate)
 
 PER_PAGE = 24

@@ -13,6 +13,11 @@ PAYMENT_BADGES = {
 }
 
 
+def payment_badges() -> dict[str, tuple[str, str]]:
+    """Every status's badge (classes, words), the words translated: once for a whole table."""
+    return {status: (css, str(text)) for status, (css, text) in PAYMENT_BADGES.items()}
+
+
 def payment_badge(status: str | None) -> tuple[str, str] | None:
     """The classes and words of ``status``'s badge; None without a status (a VAT invoice or
     an act whose invoice has not come yet)."""

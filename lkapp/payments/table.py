@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..documents.forms import KIND_LABELS
 from ..formatting import formats
-from .badges import PAYMENT_BADGES
+from .badges import payment_badges
 from .services import PaymentView
 
 
@@ -33,7 +33,7 @@ class PaymentLine:
 def payment_lines(rows: list[PaymentView]) -> list[PaymentLine]:
     fmt = formats()
     kinds = {kind: str(label) for kind, label in KIND_LABELS.items()}
-    badges = {status: (css, str(text)) for status, (css, text) in PAYMENT_BADGES.items()}
+    badges = payment_badges()
     lines = []
     for payment in rows:
         shares = []

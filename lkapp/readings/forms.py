@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
 
-from ..formatting import formats, month, number
+from ..formatting import Formats, formats, month
 from ..formatting import lazy_gettext as _l
 from ..models import Meter
 from .chart import Bar, Chart
@@ -34,7 +34,7 @@ def zone_label(meter: Meter, zone: str) -> str:
     return str(_zone_name(meter.zone_list, zone))
 
 
-def _zone_name(zones, zone: str):
+def _zone_name(zones: list[str] | tuple[str, ...], zone: str):
     """``zone_label`` still to be translated (a lazy string), for a form class that serves
     every language."""
     return zone if len(zones) == 1 else ZONE_NAMES[zone]
@@ -69,9 +69,10 @@ def table_texts() -> SimpleNamespace:
     )
 
 
-def reading_value(value) -> str:
-    """A register value or kWh figure: decimals only as many as it has (at most 3)."""
-    return number(value, 3, trim=True)
+def reading_value(value, fmt: Formats | None = None) -> str:
+    """A register value or kWh figure: decimals only as many as it has (at most 3). A table
+    passes its ``Formats``."""
+    return (fmt or formats()).number(value, 3, trim=True)
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,8 @@ def reading_lines(
                 row=row,
                 month=months[row.period],
                 zone=labels[row.zone],
-                value=fmt.number(row.value, 3, trim=True),
-                kwh=None if row.kwh is None else fmt.number(row.kwh, 3, trim=True),
+                value=reading_value(row.value, fmt),
+                kwh=None if row.kwh is None else reading_value(row.kwh, fmt),
                 source=sources.get(row.source, texts.imported),
                 received=fmt.moment(row.submitted_at, style),
                 stamp=row.submitted_at.isoformat(),
@@ -136,7 +137,7 @@ def chart_text(chart: Chart, labels: dict[str, str]) -> ChartText:
     names = [fmt.month(start) for start in chart.months]
     index = {start: i for i, start in enumerate(chart.months)}
     figures = {
-        zone: [None if kwh is None else fmt.number(kwh, 3, trim=True) for kwh in chart.series[zone]]
+        zone: [None if kwh is None else reading_value(kwh, fmt) for kwh in chart.series[zone]]
         for zone in chart.zones
     }
     unit = _("%(kwh)s kWh")
