@@ -18,12 +18,13 @@ from types import SimpleNamespace
 
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import BooleanField, StringField
 
 from ..formatting import Formats, formats, month
 from ..formatting import lazy_gettext as _l
 from ..models import Meter
-from .chart import Bar, Chart
+from .chart import Chart, draw_bars
 from .services import Row, Submission, ZoneResult
 
 ZONE_NAMES = {"T1": _l("T1 day"), "T2": _l("T2 night"), "T3": _l("T3 peak")}
@@ -126,8 +127,7 @@ class ChartText:
     """The words and figures of a consumption chart, formatted in one pass like the history
     (each figure once, for its bar and its table cell)."""
 
-    bars: list[tuple[Bar, str, str]]  # each bar with its zone's class and its tooltip:
-    # "zone-t1", "T1 day, March 2026: 1,234 kWh"
+    bars: Markup  # the bars drawn, each with its tooltip: "T1 day, March 2026: 1,234 kWh"
     rows: list[tuple[str, list[tuple[str, str | None]]]]  # the table, newest month first:
     # the month, then each zone's label and kWh (None: no reading)
 
@@ -141,16 +141,15 @@ def chart_text(chart: Chart, labels: dict[str, str]) -> ChartText:
         for zone in chart.zones
     }
     unit = _("%(kwh)s kWh")
-    bars = []
+    tooltips = []
     for bar in chart.bars:
         i = index[bar.month]
-        tooltip = f"{labels[bar.zone]}, {names[i]}: " + unit % {"kwh": figures[bar.zone][i]}
-        bars.append((bar, f"zone-{bar.zone.lower()}", tooltip))
+        tooltips.append(f"{labels[bar.zone]}, {names[i]}: " + unit % {"kwh": figures[bar.zone][i]})
     rows = [
         (names[i], [(labels[zone], figures[zone][i]) for zone in chart.zones])
         for i in reversed(range(len(chart.months)))
     ]
-    return ChartText(bars, rows)
+    return ChartText(draw_bars(chart.bars, tooltips), rows)
 
 
 class ReadingForm(FlaskForm):
