@@ -35,4 +35,7 @@ def epc_payload(
 
 
 def document_purpose(contract_number: str, document_number: str) -> str:
-    return f"Contract {contract_number}, invoice {document_number}"
+    """The transfer's purpose: the two numbers and no words, so it reads the same whatever the
+    customer's language (the PDF prints it under its translated label) and keeps to the
+    Latin letters a SEPA transfer carries; the utility's accounting matches it by the numbers."""
+    return f"{contract_number} / {document_number}"

@@ -18,7 +18,7 @@ def test_epc_payload_names_account_amount_and_document():
     assert lines[:4] == ["BCD", "002", "1", "SCT"]
     assert lines[6] == "HU42117730161111101800000000"
     assert lines[7] == "EUR1234.50"
-    assert lines[10] == "Contract EL-0000042, invoice INV-2026-0000007"
+    assert lines[10] == "EL-0000042 / INV-2026-0000007"
 
 
 @pytest.mark.parametrize("amount", [Decimal("0"), Decimal("-1"), Decimal("1000000000")])

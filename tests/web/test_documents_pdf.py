@@ -139,12 +139,25 @@ def test_invoice_pdf_carries_the_payment_qr_code(app, client, invoice):
         )
     lines = payload.split("\n")
     assert lines[5] == "City Power Supply" and lines[6] == "HU42117730161111101800000000"
-    assert lines[7] == "EUR1567.89" and lines[10] == f"Contract {NUMBER}, invoice INV-2026-0042"
+    assert lines[7] == "EUR1567.89" and lines[10] == f"{NUMBER} / INV-2026-0042"
     # What a bank app reads from the printed code: the payload's UTF-8 bytes, level M, no ECI.
     scanned = zxingcpp.read_barcode(images[0].image)
     assert scanned is not None, "the QR code in the PDF does not scan"
     assert scanned.bytes == payload.encode("utf-8")
     assert scanned.ec_level == "M" and scanned.symbology_identifier == "]Q1"
+
+
+def test_the_payment_purpose_is_the_same_numbers_in_every_language(client, invoice):
+    """A Hungarian or Russian PDF prints the purpose under its own label, with no English
+    words in it, and the code carries the very same text."""
+    for locale, label in (("hu", "Közlemény"), ("ru", "Назначение платежа")):
+        client.post("/language", data={"locale": locale, "next": "/"})
+        reader = PdfReader(io.BytesIO(client.get(f"{DOC_URL}/invoice/INV-2026-0042/pdf").data))
+        text = text_of(reader)
+        assert re.search(rf"{label}\s+{NUMBER} / INV-2026-0042", text), text
+        assert "Contract" not in text and "invoice" not in text
+        scanned = zxingcpp.read_barcode(reader.pages[0].images[0].image)
+        assert scanned.bytes.decode().split("\n")[10] == f"{NUMBER} / INV-2026-0042"
 
 
 def test_vat_invoice_pdf_has_no_qr_and_points_to_the_invoice(client, invoice):
