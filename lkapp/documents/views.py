@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from .. import formatting
+from ..domain import payment_qr
 from ..electricity.services import local_today
 from ..electricity.views import TABS, own_contract, render_tab
 from ..htmx import render, wants_fragment
@@ -204,13 +205,14 @@ def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
 
 def _rendering_inputs() -> list[Path]:
     """What a PDF's text depends on besides its data: the PDF templates (includes too), the
-    compiled catalogues and the formatting code."""
+    compiled catalogues, the formatting code and the payment code's text."""
     templates = Path(current_app.template_folder) / "pdf"
     catalogues = Path(current_app.config["BABEL_TRANSLATION_DIRECTORIES"])
     return [
         *sorted(templates.glob("*.html")),
         *sorted(catalogues.glob("*/LC_MESSAGES/*.mo")),
         Path(formatting.__file__),
+        Path(payment_qr.__file__),
     ]
 
 
