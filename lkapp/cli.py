@@ -18,10 +18,19 @@ outbox_cli = AppGroup("outbox", help="The mail outbox.")
 import_cli = AppGroup("import", help="Import the billing system's CSV files (all or nothing).")
 export_cli = AppGroup("export", help="Export data as CSV files (UTF-8 with BOM, ';').")
 pdf_cache_cli = AppGroup("pdf-cache", help="The cache of rendered document PDFs.")
+uploads_cli = AppGroup("uploads", help="The billing files uploaded in the back office.")
 
 
 def register(app: Flask) -> None:
-    for group in (users_cli, contracts_cli, outbox_cli, import_cli, export_cli, pdf_cache_cli):
+    for group in (
+        users_cli,
+        contracts_cli,
+        outbox_cli,
+        import_cli,
+        export_cli,
+        pdf_cache_cli,
+        uploads_cli,
+    ):
         app.cli.add_command(group)
     app.cli.add_command(demo)
     app.cli.add_command(notify)
@@ -194,6 +203,27 @@ def pdf_cache_prune(days: int) -> None:
     removed, freed = prune_cache(instance_cache_dir(), timedelta(days=days))
     click.echo(
         f"Deleted {removed} PDF(s) not downloaded for {days} days ({freed / 1_000_000:.1f} MB)."
+    )
+
+
+@uploads_cli.command("prune")
+@click.option(
+    "--days", type=click.IntRange(min=1), default=30, show_default=True,
+    help="Delete the uploaded files older than this many days.",
+)  # fmt: skip
+def uploads_prune(days: int) -> None:
+    """Delete billing files uploaded in the back office once they are older than N days (run
+    daily: cron or systemd timer); their imports' counts and error reports stay."""
+    from datetime import timedelta
+
+    from .staff.imports import prune_uploads
+
+    try:
+        removed, freed = prune_uploads(timedelta(days=days))
+    except OSError as error:
+        raise click.ClickException(f"cannot prune {error.filename}: {error.strerror}") from None
+    click.echo(
+        f"Deleted {removed} uploaded file(s) older than {days} days ({freed / 1_000_000:.1f} MB)."
     )
 
 

@@ -36,6 +36,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -190,6 +191,40 @@ def store_upload(storage) -> str:
             os.unlink(temporary)
         raise
     return path
+
+
+def prune_uploads(older_than: timedelta) -> tuple[int, int]:
+    """Delete the uploaded files older than ``older_than``; returns (files, bytes) deleted.
+
+    Once imported, a file's rows are in the database and its job keeps the counts and the
+    error report; the file itself (customers' names, tax numbers, addresses) is not kept
+    longer than needed to look into an import. The file of a job still pending or running is
+    kept whatever its age.
+    """
+    folder = upload_folder()
+    unfinished = db.session.scalars(
+        sa.select(ImportJob).where(ImportJob.status.not_in(("done", "failed")))
+    ).all()
+    keep = {
+        f"{job.file_sha256}.csv"
+        for job in unfinished
+        if job_state(job) in ("pending", "checking", "writing")
+    }
+    cutoff = time.time() - older_than.total_seconds()
+    removed = freed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name in keep or not entry.is_file(follow_symlinks=False):
+                continue
+            stat = entry.stat(follow_symlinks=False)
+            if stat.st_mtime < cutoff:
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:  # pruned by another run meanwhile
+                    continue
+                removed += 1
+                freed += stat.st_size
+    return removed, freed
 
 
 def _shown_name(storage) -> str:

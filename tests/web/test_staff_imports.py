@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import os
 import re
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -291,6 +293,48 @@ def test_a_job_whose_process_still_runs_is_not_called_interrupted(app, client, s
     assert 'data-hx-trigger="every 1s"' in page
     listed = client.get("/staff/imports").text
     assert "Checking the file" in listed and "Interrupted" not in listed
+
+
+def test_pruning_deletes_old_uploads_but_not_the_file_of_a_running_import(
+    app, client, staff, runner
+):
+    done_id, _ = finished_job(client, upload(client, "contracts", CONTRACTS))
+    done_file = f"{job(app, done_id).file_sha256}.csv"
+    running_file, recent_file, cut_off = f"{'c' * 64}.csv", f"{'d' * 64}.csv", ".upload-x.part"
+    process = this_process()
+    with app.app_context():
+        db.session.add(
+            ImportJob(
+                kind="payments",
+                filename="p.csv",
+                file_sha256="c" * 64,
+                status="running",
+                rows_total=1000,
+                rows_done=250,
+                started_at=utcnow() - timedelta(minutes=5),
+                runner_host=process.host,
+                runner_pid=process.pid,
+                runner_started=process.started,
+            )
+        )
+        db.session.commit()
+    folder = Path(app.config["IMPORT_UPLOAD_FOLDER"])
+    for name in (running_file, recent_file, cut_off):
+        (folder / name).write_text(CONTRACTS)
+    month_ago = time.time() - 31 * 86400
+    for name in (done_file, running_file, cut_off):
+        os.utime(folder / name, (month_ago, month_ago))
+
+    refused = runner.invoke(args=["uploads", "prune", "--days", "0"])
+    assert refused.exit_code == 2 and "--days" in refused.output
+    assert len(uploads(app)) == 4
+
+    result = runner.invoke(args=["uploads", "prune"])
+    assert result.exit_code == 0, result.output
+    assert "Deleted 2 uploaded file(s) older than 30 days" in result.output
+    assert uploads(app) == sorted([running_file, recent_file])
+    # What the import did is still on its page.
+    assert "2 created, 0 updated, 0 unchanged" in client.get(f"/staff/imports/{done_id}").text
 
 
 def test_a_bad_lines_file_is_reported_as_the_lines_file(app, client, staff):
