@@ -159,6 +159,43 @@ class Importer:
     def end_write(self, bulk: Bulk, progress: Callable[[int], None]) -> None:
         """Called in the write transaction after the last batch."""
 
+    def upsert(
+        self,
+        bulk: Bulk,
+        batch: list[tuple[int, tuple]],
+        key: str,
+        fields: Sequence[str],
+        audit: Callable[[tuple, tuple], None],
+        **on_insert: object,
+    ) -> None:
+        """Insert the batch's new records and update the changed ones, matched by ``key`` (a
+        record's first value, then ``fields``) against the stored rows; ``audit(row, record)``
+        is called for each changed one. ``on_insert`` columns are set on new rows only."""
+        report = self.ctx.report
+        keys = [record[0] for _, record in batch]
+        existing = {
+            row[1]: row for row in bulk.select_in(self.table, key, keys, ("id", key, *fields))
+        }
+        new, changed = [], []
+        for _, record in batch:
+            row = existing.get(record[0])
+            if row is None:
+                new.append(record)
+            elif tuple(row[2:]) == record[1:]:
+                report.unchanged += 1
+            else:
+                changed.append((*record[1:], row[0]))
+                audit(row, record)
+        ids = bulk.next_ids(self.table, len(new))
+        bulk.insert(
+            self.table,
+            ("id", key, *fields, *on_insert),
+            [(id_, *record, *on_insert.values()) for id_, record in zip(ids, new, strict=True)],
+        )
+        bulk.update(self.table, fields, changed)
+        report.created += len(new)
+        report.updated += len(changed)
+
     # --- helpers for parse ----------------------------------------------------------------
 
     def rows_of(self, source: CsvFile, progress: Callable[[int], None], parse: Callable):

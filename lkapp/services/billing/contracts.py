@@ -35,31 +35,9 @@ class ContractImporter(Importer):
         return record[:1]
 
     def write(self, bulk: Bulk, batch) -> None:
-        ctx, report = self.ctx, self.ctx.report
-        existing = {
-            row[1]: row
-            for row in bulk.select_in(
-                self.table, "number", [record[0] for _, record in batch], ("id", "number", *FIELDS)
+        def audit(row, record):
+            self.ctx.audit_updated(
+                "Contract", row[0], record[0], *changes(FIELDS, row[2:], record[1:])
             )
-        }
-        new, changed = [], []
-        for _, record in batch:
-            row = existing.get(record[0])
-            if row is None:
-                new.append(record)
-            elif tuple(row[2:]) == record[1:]:
-                report.unchanged += 1
-            else:
-                changed.append((*record[1:], row[0]))
-                ctx.audit_updated(
-                    "Contract", row[0], record[0], *changes(FIELDS, row[2:], record[1:])
-                )
-        ids = bulk.next_ids(self.table, len(new))
-        bulk.insert(
-            self.table,
-            ("id", "number", *FIELDS, "created_at"),
-            [(id_, *record, ctx.now) for id_, record in zip(ids, new, strict=True)],
-        )
-        bulk.update(self.table, FIELDS, changed)
-        report.created += len(new)
-        report.updated += len(changed)
+
+        self.upsert(bulk, batch, "number", FIELDS, audit, created_at=self.ctx.now)

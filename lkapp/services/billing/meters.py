@@ -81,33 +81,11 @@ class MeterImporter(Importer):
                 )
 
     def write(self, bulk: Bulk, batch) -> None:
-        ctx, report = self.ctx, self.ctx.report
-        existing = {
-            row[1]: row
-            for row in bulk.select_in(
-                self.table, "serial", [record[0] for _, record in batch], ("id", "serial", *FIELDS)
-            )
-        }
-        new, changed = [], []
-        for _, record in batch:
-            row = existing.get(record[0])
-            if row is None:
-                new.append(record)
-            elif tuple(row[2:]) == record[1:]:
-                report.unchanged += 1
-            else:
-                changed.append((*record[1:], row[0]))
-                before, after = changes(FIELDS, row[2:], record[1:])
-                if "contract_id" in before:
-                    before["contract_number"] = self.numbers.get(row[2])
-                    after["contract_number"] = self.numbers.get(record[1])
-                ctx.audit_updated("Meter", row[0], record[0], before, after)
-        ids = bulk.next_ids(self.table, len(new))
-        bulk.insert(
-            self.table,
-            ("id", "serial", *FIELDS),
-            [(id_, *record) for id_, record in zip(ids, new, strict=True)],
-        )
-        bulk.update(self.table, FIELDS, changed)
-        report.created += len(new)
-        report.updated += len(changed)
+        def audit(row, record):
+            before, after = changes(FIELDS, row[2:], record[1:])
+            if "contract_id" in before:
+                before["contract_number"] = self.numbers.get(row[2])
+                after["contract_number"] = self.numbers.get(record[1])
+            self.ctx.audit_updated("Meter", row[0], record[0], before, after)
+
+        self.upsert(bulk, batch, "serial", FIELDS, audit)
