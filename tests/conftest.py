@@ -577,6 +577,18 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
     ]
 
 
+def card_cells(page, row: str) -> list[dict]:
+    """The cells of the table row ``row`` (a CSS selector) as the page lays them out: text,
+    the label a phone card shows above it (``::before``, "none" for none) and the box."""
+    return page.evaluate(
+        """row => [...document.querySelector(row).children].map(c => ({
+            text: c.innerText.trim(), label: getComputedStyle(c, '::before').content,
+            left: c.getBoundingClientRect().left, right: c.getBoundingClientRect().right,
+            top: c.getBoundingClientRect().top}))""",
+        row,
+    )
+
+
 # --- accounts: captcha and mail helpers -------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from lkapp.electricity.services import local_today
-from tests.conftest import TEST_PASSWORD, axe_violations
+from tests.conftest import TEST_PASSWORD, axe_violations, card_cells
 
 pytestmark = pytest.mark.sqlite_only
 NUMBER = "EL-0000042"
@@ -92,3 +92,24 @@ def test_without_javascript_the_filter_still_works(page, in_debt):
     page.get_by_role("button", name="Show").click()
     page.wait_for_url("**/payments?since=1999-01&until=")
     assert "1 payment in this period" in page.locator("#payments").inner_text()
+
+
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 390, "height": 844}}])
+def test_on_a_phone_what_a_payment_paid_is_a_card_per_document(page, in_debt):
+    """The payment's page: each document it paid is a card with every figure in sight, under
+    its column's name (the table used to run off the screen)."""
+    sign_in(page)
+    page.goto(f"/electricity/{NUMBER}/payments")
+    page.locator("#payments tbody tr").first.get_by_role("link").click()
+    page.get_by_role("heading", name="What this payment paid").wait_for()
+    region = page.get_by_role("region", name="What this payment paid")
+    assert region.evaluate("e => e.scrollWidth <= e.clientWidth")
+    cells = card_cells(page, "#contract-tab table.stack tbody tr:first-child")
+    assert all(c["left"] >= 0 and c["right"] <= 390 for c in cells), cells
+    labels = {c["label"].strip('"'): c["text"] for c in cells if c["label"] != "none"}
+    assert labels["Paid from this payment"] == "€50.00", labels
+    assert labels["Status of the document"] == "Paid" and labels["Period"], labels
+    title = next(c for c in cells if c["label"] == "none")
+    assert title["text"] == "Invoice INV-OLD"
+    assert title["top"] < min(c["top"] for c in cells if c is not title)
+    assert axe_violations(page) == []

@@ -12,7 +12,7 @@ import pytest
 from lkapp.extensions import db
 from lkapp.services import pdf as pdf_service
 from tests.browser.test_contracts import sign_in
-from tests.conftest import axe_violations, check_fragment
+from tests.conftest import axe_violations, card_cells, check_fragment
 from tests.web.test_documents import NUMBER, add_contract, add_document, monthly_documents
 
 pytestmark = pytest.mark.sqlite_only
@@ -34,12 +34,6 @@ def setup(app, make_user, tmp_path):
         db.session.commit()
 
 
-CELLS = """() => [...document.querySelectorAll('table.documents tbody tr:first-child > *')]
-  .map(c => ({text: c.innerText.trim(), label: getComputedStyle(c, '::before').content,
-              left: c.getBoundingClientRect().left, right: c.getBoundingClientRect().right,
-              top: c.getBoundingClientRect().top}))"""
-
-
 @pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 390, "height": 844}}])
 def test_on_a_phone_each_document_is_a_card_that_names_its_figures(page, setup):
     """In Hungarian, the longest of the three languages: no column is out of sight, and each
@@ -54,7 +48,7 @@ def test_on_a_phone_each_document_is_a_card_that_names_its_figures(page, setup):
         "region", name="Dokumentumok", exact=True
     )
     assert region.evaluate("e => e.scrollWidth <= e.clientWidth")
-    cells = page.evaluate(CELLS)
+    cells = card_cells(page, "table.documents tbody tr:first-child")
     assert all(c["left"] >= 0 and c["right"] <= 390 for c in cells), cells
     labels = {c["label"].strip('"'): c["text"] for c in cells if c["label"] != "none"}
     assert labels["Bruttó"] == "1,27\xa0EUR" and labels["Nettó"] == "1,00\xa0EUR", labels

@@ -8,8 +8,15 @@ import re
 import pyotp
 import pytest
 
-from tests.conftest import TEST_PASSWORD, TEST_TOTP_SECRET, axe_violations, check_fragment, wait_for
-from tests.web.test_support import PDF, make_question
+from tests.conftest import (
+    TEST_PASSWORD,
+    TEST_TOTP_SECRET,
+    axe_violations,
+    card_cells,
+    check_fragment,
+    wait_for,
+)
+from tests.web.test_support import PDF, make_contract, make_question
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -141,4 +148,27 @@ def test_question_pages_are_valid_html_and_accessible(
     check_fragment(html_checker, answer.text, "answer form with errors")
 
     page.goto("/support/ask")
+    assert axe_violations(page) == []
+
+
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 390, "height": 844}}])
+def test_on_a_phone_each_of_my_questions_is_a_card(app, page, make_user):
+    ann = make_user(email="ann@example.com")
+    make_contract(app, account_id=ann)
+    reference = make_question(app, user_id=ann, subject="payments", contract_number="EL-0000042")
+    page.goto("/login")
+    page.get_by_label("Email").fill("ann@example.com")
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+    page.goto("/support/questions")
+    region = page.get_by_role("region", name="Your questions").first
+    assert region.evaluate("e => e.scrollWidth <= e.clientWidth")
+    cells = card_cells(page, "#questions table.stack tbody tr:first-child")
+    assert all(c["left"] >= 0 and c["right"] <= 390 for c in cells), cells
+    labels = {c["label"].strip('"'): c["text"] for c in cells if c["label"] != "none"}
+    assert labels["Subject"] == "Payments" and labels["Contract"] == "EL-0000042", labels
+    assert labels["Status"] == "New" and labels["Asked"] and labels["Last message"], labels
+    title = next(c for c in cells if c["label"] == "none")
+    assert title["text"] == reference
     assert axe_violations(page) == []
