@@ -11,6 +11,7 @@ and TLS server name.
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import http.cookies
 import os
@@ -258,6 +259,23 @@ def test_static_files_are_served_by_nginx_and_cached_for_a_year(portal):
 
     assert wait_for(lambda: portal.gunicorn_saw("probe=page"))
     assert not portal.gunicorn_saw("/static/")
+
+
+def test_text_goes_compressed_to_a_browser_that_takes_it(portal):
+    """htmx and the stylesheet (served by nginx) and the pages (from the app) travel gzipped,
+    a fraction of their size; a client that does not ask gets them plain."""
+    page = portal.request("GET", "/login")
+    linked = re.findall(r'(?:href|src)="(/static/(?:vendor|css)/[^"]+)"', page.text)
+    assert len(linked) == 2, linked
+    for url in [*linked, "/login"]:
+        packed = portal.request("GET", url, headers={"Accept-Encoding": "gzip"})
+        plain = portal.request("GET", url)
+        assert packed.headers["Content-Encoding"] == "gzip", url
+        assert "Accept-Encoding" in packed.headers["Vary"], url
+        assert "Content-Encoding" not in plain.headers, url
+        assert len(packed.body) < len(plain.body) / 2, url
+        if url.startswith("/static/"):
+            assert gzip.decompress(packed.body) == plain.body
 
 
 def _session_cookie(response: Response) -> str:
