@@ -105,13 +105,13 @@ def notify(day: str | None) -> None:
 @click.option("--admin", is_flag=True, help="An administrator rather than an operator.")
 def create_staff(email: str, admin: bool) -> None:
     """Create a staff account; the password comes from LKAPP_NEW_PASSWORD or a prompt."""
-    from .auth.services import find_user_by_email
+    from .auth.services import find_user_by_email, normalize_email
     from .domain.passwords import password_problems
     from .models import User, utcnow
     from .security import hash_password
     from .services import audit
 
-    email = email.strip()
+    email = normalize_email(email)
     if "@" not in email:
         raise click.BadParameter("not an email address", param_hint="EMAIL")
     if find_user_by_email(email) is not None:

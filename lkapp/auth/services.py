@@ -27,16 +27,21 @@ STAFF_LOCK = "staff"
 
 
 def normalize_email(email: str) -> str:
-    return email.strip()
+    """An address as it is stored and looked up: no surrounding spaces, the domain in lower
+    case. A domain's letter case never matters, in any script ("info@Пример.рф"), and
+    SQLite's ``lower()`` knows ASCII letters only; the part before the @ is kept as typed."""
+    local, at, domain = email.strip().rpartition("@")
+    return f"{local}{at}{domain.lower()}" if at else email.strip()
 
 
 def find_user_by_email(email: str) -> User | None:
     """The account of ``email`` in any letter case. Both sides go through the database's own
     ``lower()``, as the unique index on ``lower(email)`` does: SQLite's knows ASCII only, and
     against Python's ``str.lower`` an address with a capital "Ü" never matched, not even
-    typed as registered."""
+    typed as registered. The domain comes lower-cased by ``normalize_email``, so its case
+    matters in no script."""
     return db.session.scalar(
-        sa.select(User).where(sa.func.lower(User.email) == sa.func.lower(email.strip()))
+        sa.select(User).where(sa.func.lower(User.email) == sa.func.lower(normalize_email(email)))
     )
 
 

@@ -61,7 +61,7 @@ def test_registration_creates_an_unconfirmed_account_and_mails_a_link(app, clien
     assert "Your account was created" in page and "confirmation link" in page
 
     user = _user(app)
-    assert user.email == "Bob@Example.com"  # kept as typed; the login ignores case
+    assert user.email == "Bob@example.com"  # the domain lower-cased, the rest as typed
     assert user.confirmed_at is None and user.role == "customer"
     assert user.password_hash.startswith("$argon2id$")
     assert user.name == "Bob's Hardware Kft" and user.tax_id == "12345678-2-42"
@@ -272,4 +272,24 @@ def test_an_older_address_with_accented_capitals_signs_in_in_any_ascii_case(clie
     for typed in ("Ügyfél@Example.hu", "Ügyfél@example.HU"):
         response = client.post("/login", data={"email": typed, "password": TEST_PASSWORD})
         assert response.status_code == 302, typed
+        client.post("/logout")
+
+
+def test_a_domain_in_another_script_matches_in_any_letter_case(app, client, mailbox):
+    """SQLite's lower() knows ASCII only: the domain is stored lower-cased, so "Пример.РФ" is
+    the same address as "пример.рф" on both databases, for signing in and for registering."""
+    assert _register(client, email="Info@Пример.РФ").status_code == 302
+    with app.app_context():
+        assert db.session.scalars(sa.select(User.email)).all() == ["Info@пример.рф"]
+    again = _register(client, email="info@ПРИМЕР.рф", name="Someone Else")
+    assert again.status_code == 302  # the same answer as a new account gets
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+    assert [m["Subject"] for m in mailbox.messages][-1].startswith("Someone tried to register")
+    with app.app_context():
+        db.session.execute(sa.update(User).values(confirmed_at=sa.func.now()))
+        db.session.commit()
+    for typed in ("Info@Пример.РФ", "info@пример.рф", "INFO@ПРИМЕР.РФ"):
+        response = client.post("/login", data={"email": typed, "password": GOOD["password"]})
+        assert response.status_code == 302 and "/login" not in response.headers["Location"], typed
         client.post("/logout")

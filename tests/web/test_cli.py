@@ -31,7 +31,7 @@ def test_create_staff_reads_password_from_environment(app, runner, monkeypatch):
     monkeypatch.setenv("LKAPP_NEW_PASSWORD", "operator of the night shift")
     result = runner.invoke(args=["users", "create-staff", "Op@Example.org", "--admin"])
     assert result.exit_code == 0, result.output
-    assert "Created admin account Op@Example.org." in result.output
+    assert "Created admin account Op@example.org." in result.output  # the domain lower-cased
     with app.app_context():
         user = db.session.scalar(sa.select(User))
         assert user.role == "admin" and user.confirmed_at is not None

@@ -1,5 +1,6 @@
 """The schema keeps its promises on both backends."""
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -111,3 +112,35 @@ def test_sqlite_runs_with_foreign_keys_wal_and_busy_timeout(app):
         assert pragma("foreign_keys") == 1
         assert pragma("journal_mode") == "wal"
         assert pragma("busy_timeout") == 5000
+
+
+def _upgrade_from(app, revision):
+    from flask_migrate import downgrade, upgrade
+
+    with app.app_context():
+        downgrade(revision=revision)
+        upgrade()
+
+
+def test_the_upgrade_lower_cases_the_domain_of_older_addresses(app):
+    with app.app_context():  # written as the older code stored them
+        db.session.add_all([_user("Info@Пример.РФ"), _user("Ann@Example.COM"), _user("x@y.hu")])
+        db.session.commit()
+    _upgrade_from(app, "1d10eba34b84")
+    with app.app_context():
+        emails = db.session.scalars(sa.select(User.email).order_by(User.id)).all()
+    assert emails == ["Info@пример.рф", "Ann@example.com", "x@y.hu"]
+
+
+@pytest.mark.sqlite_only  # PostgreSQL's lower() has never let the two exist side by side
+def test_the_upgrade_stops_on_addresses_that_would_clash_and_names_them(app, capsys):
+    with app.app_context():
+        db.session.add_all([_user("c@Дом.рф"), _user("c@ДОМ.рф"), _user("Ann@Example.COM")])
+        db.session.commit()
+    with pytest.raises(SystemExit):  # flask db upgrade: "Error: ..." and exit status 1
+        _upgrade_from(app, "1d10eba34b84")
+    error = capsys.readouterr().err  # Alembic's logging configuration writes to stderr
+    assert re.search(r"Error: .*'c@ДОМ.рф' and 'c@Дом.рф'\. Change the address", error), error
+    with app.app_context():  # nothing changed, not even the address that had no clash
+        emails = db.session.scalars(sa.select(User.email).order_by(User.id)).all()
+    assert emails == ["c@Дом.рф", "c@ДОМ.рф", "Ann@Example.COM"]
