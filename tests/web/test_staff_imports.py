@@ -269,13 +269,14 @@ def test_a_running_job_polls_and_a_stale_one_stops(app, client, staff):
     assert client.get("/staff/imports/999999").status_code == 404
 
 
-def test_a_job_whose_process_still_runs_is_not_called_interrupted(app, client, staff):
-    runner = this_process()  # the import runs here: in this test process, on this host
+def running_job(app, file_sha256: str = "c" * 64) -> int:
+    """A payments import a quarter done, run by this test process (on this host)."""
+    runner = this_process()
     with app.app_context():
         job = ImportJob(
             kind="payments",
             filename="p.csv",
-            file_sha256="c" * 64,
+            file_sha256=file_sha256,
             status="running",
             rows_total=1000,
             rows_done=250,
@@ -286,8 +287,11 @@ def test_a_job_whose_process_still_runs_is_not_called_interrupted(app, client, s
         )
         db.session.add(job)
         db.session.commit()
-        job_id = job.id
+        return job.id
 
+
+def test_a_job_whose_process_still_runs_is_not_called_interrupted(app, client, staff):
+    job_id = running_job(app)
     page = client.get(f"/staff/imports/{job_id}").text
     assert "Checking the file" in page and "Interrupted" not in page
     assert 'data-hx-trigger="every 1s"' in page
@@ -301,23 +305,7 @@ def test_pruning_deletes_old_uploads_but_not_the_file_of_a_running_import(
     done_id, _ = finished_job(client, upload(client, "contracts", CONTRACTS))
     done_file = f"{job(app, done_id).file_sha256}.csv"
     running_file, recent_file, cut_off = f"{'c' * 64}.csv", f"{'d' * 64}.csv", ".upload-x.part"
-    process = this_process()
-    with app.app_context():
-        db.session.add(
-            ImportJob(
-                kind="payments",
-                filename="p.csv",
-                file_sha256="c" * 64,
-                status="running",
-                rows_total=1000,
-                rows_done=250,
-                started_at=utcnow() - timedelta(minutes=5),
-                runner_host=process.host,
-                runner_pid=process.pid,
-                runner_started=process.started,
-            )
-        )
-        db.session.commit()
+    running_job(app, "c" * 64)
     folder = Path(app.config["IMPORT_UPLOAD_FOLDER"])
     for name in (running_file, recent_file, cut_off):
         (folder / name).write_text(CONTRACTS)
