@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache, cached_property
+from operator import itemgetter
 from typing import TextIO
 
 import sqlalchemy as sa
@@ -167,6 +168,14 @@ _ROW_COLUMNS = (
     Reading.source,
     Reading.status,
 )
+# Oldest month first; within a month, in the order they arrived. By position: a key that
+# reads the rows' attributes by name took ten times as long (0.17 ms for 144 rows).
+_ARRIVAL_ORDER = itemgetter(
+    *(
+        [column.key for column in _ROW_COLUMNS].index(name)
+        for name in ("meter_id", "period", "submitted_at", "id")
+    )
+)
 
 
 @cache
@@ -204,8 +213,7 @@ def _with_readings(meters, window: Window, since: date | None = None) -> list[Me
         return []
     params = {"meter_ids": [m.id for m in meters], "since": since}
     rows = db.session.execute(_readings_statement(since is None), params).all()
-    # Oldest month first; within a month, in the order they arrived.
-    rows.sort(key=lambda r: (r.meter_id, r.period, r.submitted_at, r.id))
+    rows.sort(key=_ARRIVAL_ORDER)
     by_meter: dict[int, list[Row]] = defaultdict(list)
     for meter_id, *values in rows:
         by_meter[meter_id].append(Row(*values))
