@@ -31,7 +31,7 @@ from babel.numbers import format_decimal as babel_format_decimal
 from babel.numbers import get_currency_precision
 from babel.support import Translations
 from flask import current_app, g, has_app_context
-from flask_babel import format_date, format_datetime, get_locale, get_translations
+from flask_babel import format_datetime, get_locale, get_translations
 from flask_babel.speaklater import LazyString
 
 Number = Decimal | int | float
@@ -205,7 +205,9 @@ class Formats:
         if not value:
             return ""
         if isinstance(value, datetime):  # the day of a moment in the deployment's time zone
-            return format_date(value, style)
+            if value.tzinfo is None:  # stored times are UTC
+                value = value.replace(tzinfo=UTC)
+            value = value.astimezone(self.zone).date()
         return _date(value, style, self.locale)
 
     def moment(self, value: datetime | None, style: str = "medium") -> str:

@@ -43,6 +43,11 @@ def kind_label(kind: str) -> str:
     return str(KIND_LABELS[kind])
 
 
+def kind_labels() -> dict[str, str]:
+    """Every kind's words, translated once for a whole table."""
+    return {kind: str(label) for kind, label in KIND_LABELS.items()}
+
+
 def vat_rate(rate, fmt: Formats | None = None) -> str:
     """``20 %``, ``5.5 %``: decimals only when the rate has them."""
     return f"{(fmt or formats()).number(rate, 2 if rate % 1 else 0)} %"
@@ -67,7 +72,7 @@ def document_badge(status: str | None, problems: list | None = None) -> tuple[st
 
 
 def document_lines(contract_number: str, rows: list[DocumentRow]) -> list[DocumentLine]:
-    kinds = {kind: str(label) for kind, label in KIND_LABELS.items()}
+    kinds = kind_labels()
     fmt = formats()
     badge = document_badges()
     lines = []

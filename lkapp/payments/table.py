@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..documents.forms import KIND_LABELS
+from ..documents.table import kind_labels
 from ..formatting import formats
 from .badges import payment_badges
 from .services import PaymentView
@@ -32,7 +32,7 @@ class PaymentLine:
 
 def payment_lines(rows: list[PaymentView]) -> list[PaymentLine]:
     fmt = formats()
-    kinds = {kind: str(label) for kind, label in KIND_LABELS.items()}
+    kinds = kind_labels()
     badges = payment_badges()
     lines = []
     for payment in rows:
