@@ -62,6 +62,26 @@ class Row:
 
 
 @dataclass
+class Arrival:
+    """The readings of one month that arrived together, by zone: the zones of one form, of one
+    import or of one operator's entry (one time, source and status)."""
+
+    period: date
+    submitted_at: datetime
+    source: str
+    status: str
+    zones: dict[str, Row] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.status != "superseded"
+
+    @property
+    def last_id(self) -> int:
+        return max(row.id for row in self.zones.values())
+
+
+@dataclass
 class MeterReadings:
     """A meter and everything the Readings tab shows of it."""
 
@@ -106,13 +126,24 @@ class MeterReadings:
         """This window's live readings by zone (what a new submission would supersede)."""
         return {row.zone: row for row in self.of_period(self.period) if row.live}
 
-    def history(self, since: date | None = None) -> list[Row]:
-        """Newest month first, zones in order, the live reading before the ones it replaced;
-        only the months from ``since`` on, when given."""
-        order = {zone: i for i, zone in enumerate(self.zones)}
+    def history(self, since: date | None = None) -> list[Arrival]:
+        """The readings as arrivals, a line of the history each: newest month first, and
+        within a month the live readings before the ones they replaced, newest first; only
+        the months from ``since`` on, when given."""
+        arrivals: dict[tuple, Arrival] = {}
+        for row in self.rows:
+            if since is not None and row.period < since:
+                continue
+            key = (row.period, row.submitted_at, row.source, row.status)
+            arrival = arrivals.get(key)
+            if arrival is not None and row.zone in arrival.zones:
+                key += (row.id,)  # the same zone twice at one instant: a line of its own
+                arrival = None
+            if arrival is None:
+                arrival = arrivals[key] = Arrival(*key[:4])
+            arrival.zones[row.zone] = row
         return sorted(
-            (row for row in self.rows if since is None or row.period >= since),
-            key=lambda r: (-r.period.toordinal(), order.get(r.zone, 9), not r.live, -r.id),
+            arrivals.values(), key=lambda a: (-a.period.toordinal(), not a.live, -a.last_id)
         )
 
     def has_history_before(self, since: date) -> bool:

@@ -28,6 +28,7 @@ from .forms import (
     ReadingForm,
     apply_verdicts,
     chart_text,
+    history_lines,
     reading_form,
     reading_lines,
     reading_value,
@@ -41,6 +42,7 @@ bp.add_app_template_filter(reading_value, "reading")
 bp.add_app_template_global(zone_labels)
 bp.add_app_template_global(table_texts)
 bp.add_app_template_global(reading_lines)
+bp.add_app_template_global(history_lines)
 bp.add_app_template_global(chart_text)
 
 T = TypeVar("T")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.test_contracts import sign_in
-from tests.conftest import axe_violations, check_fragment
+from tests.conftest import axe_violations, card_cells, check_fragment
 from tests.web import test_readings as readings
 from tests.web.test_readings import NUMBER
 
@@ -53,10 +53,14 @@ def test_customer_submits_a_two_zone_meter_and_sees_history_and_chart(page, setu
     page.wait_for_url(f"**{TAB}")
     history = page.locator("table.readings-history").first
     history.wait_for()
-    first_rows = history.locator("tbody tr")
-    assert "November 2026" in first_rows.nth(0).inner_text()
-    assert "2,180" in first_rows.nth(0).inner_text() and "80" in first_rows.nth(0).inner_text()
-    assert "1,090" in first_rows.nth(1).inner_text() and "40" in first_rows.nth(1).inner_text()
+    november = history.locator("tbody tr").first
+    assert november.locator("th, td").all_inner_texts()[:5] == [
+        "November 2026",
+        "2,180",
+        "80",
+        "1,090",
+        "40",
+    ]
 
     # The chart has November's bars; its figures are in the table under it.
     chart = page.locator("svg.chart").first
@@ -80,6 +84,27 @@ def test_readings_work_without_javascript(page, setup):
     meter_form(page).get_by_role("button", name="Submit readings").click()
     page.wait_for_url("**/readings/meters/*/2026-11")
     assert "2,500" in page.locator(".receipt").inner_text()
+
+
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 390, "height": 844}}])
+def test_on_a_phone_a_month_of_history_is_one_card(page, setup):
+    """A month of the history is one card: the month on top, then each zone's reading beside
+    its kWh under their names, then how and when it came; nothing runs off the screen."""
+    open_tab(page)
+    cells = card_cells(page, "table.readings-history tbody tr:first-child")
+    assert all(c["left"] >= 0 and c["right"] <= 390 for c in cells), cells
+    month, t1, t1_kwh, t2, t2_kwh, source, received, status = cells
+    assert month["text"] == "October 2026" and month["top"] < t1["top"]
+    assert [(c["label"].strip('"'), c["text"]) for c in (t1, t1_kwh, t2, t2_kwh)] == [
+        ("T1 day", "2,100"),
+        ("kWh", "100"),
+        ("T2 night", "1,050"),
+        ("kWh", "50"),
+    ]
+    assert t1_kwh["top"] == t1["top"] and t1_kwh["left"] > t1["right"]
+    assert t2["top"] > t1["top"] and t2_kwh["top"] == t2["top"]
+    assert (source["text"], status["text"]) == ("import", "accepted")
+    assert min(source["top"], received["top"], status["top"]) > t2["top"]
 
 
 def test_readings_pages_are_valid_and_accessible(

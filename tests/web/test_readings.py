@@ -23,6 +23,20 @@ def set_now(monkeypatch, when: datetime) -> None:
     monkeypatch.setattr(clock, "utcnow", lambda: when)
 
 
+def history_lines(html: str) -> list[tuple[bool, list[str]]]:
+    """The lines of the first history table in ``html``: whether the line is live (not
+    struck through as replaced) and its cells' texts: the month, each zone's reading and kWh
+    ("" where the line has none of that zone), the source, the time received and the status."""
+    table = html[html.index('class="readings-history') :]
+    body = table[table.index("<tbody>") : table.index("</tbody>")]
+    lines = []
+    for attributes, row in re.findall(r"<tr([^>]*)>(.*?)</tr>", body, re.S):
+        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        texts = [" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in cells]
+        lines.append(("superseded" not in attributes, texts))
+    return lines
+
+
 @pytest.fixture
 def now(monkeypatch):
     set_now(monkeypatch, INSIDE)
@@ -165,13 +179,21 @@ def test_tab_is_a_page_and_a_fragment(client, ann):
 
 def test_history_and_chart_show_consumption_per_month_and_zone(client, ann):
     page = client.get(f"/electricity/{NUMBER}/readings").text
-    history = page[page.index('class="readings-history') :]
-    # October 2026: T1 2100 (100 kWh), T2 1050 (50 kWh), source import.
-    assert re.search(
-        r"<td[^>]*>October 2026</td>\s*<td[^>]*>T1 day</td>\s*<td class=\"num\"[^>]*>2,100</td>\s*"
-        r"<td class=\"num\"[^>]*>100</td>\s*<td[^>]*>import</td>",
-        history,
+    history = history_lines(page)
+    # A line per month, newest first, both zones side by side under their names: October
+    # 2026 is T1 2100 (100 kWh) and T2 1050 (50 kWh), from the billing import.
+    assert history[0] == (
+        True,
+        ["October 2026", "2,100", "100", "1,050", "50", "import", "10/18/26, 11:00 AM", "accepted"],
     )
+    assert [cells[0] for _, cells in history][-2:] == ["January 2026", "December 2025"]
+    assert len(history) == 11  # December 2025 to October 2026
+    zones = page[page.index('class="readings-history') :]
+    zones = zones[: zones.index("<tbody>")]
+    assert re.findall(r'<th scope="colgroup" colspan="2"[^>]*>([^<]+)</th>', zones) == [
+        "T1 day",
+        "T2 night",
+    ]
     # The chart: an inline SVG image with one bar per zone and month that has consumption
     # (11 months: the first reading of the history has nothing to count from).
     svg = re.search(r'<svg class="chart".*?</svg>', page, re.S).group(0)
@@ -417,14 +439,13 @@ def test_a_correction_supersedes_and_both_stay_in_history(app, client, ann):
         ("T1", Decimal("2160"), "accepted", "portal"),
         ("T2", Decimal("1060"), "accepted", "portal"),
     ]
-    history = client.get(f"/electricity/{NUMBER}/readings").text
-    history = history[history.index('class="readings-history') :]
-    assert re.search(
-        r'<tr class="superseded">\s*<td[^>]*>November 2026</td>\s*<td[^>]*>T1 day</td>\s*'
-        r'<td class="num"[^>]*>2,150</td>',
-        history,
-    )
-    assert history.count(">replaced</span>") == 2
+    history = history_lines(client.get(f"/electricity/{NUMBER}/readings").text)
+    # November: the correction, then the submission it replaced, struck through.
+    assert [(live, cells[:5], cells[-1]) for live, cells in history[:3]] == [
+        (True, ["November 2026", "2,160", "60", "1,060", "10"], "accepted"),
+        (False, ["November 2026", "2,150", "50", "1,060", "10"], "replaced"),
+        (True, ["October 2026", "2,100", "100", "1,050", "50"], "accepted"),
+    ]
     # The 3x rule and "not below" compare with October, not with the reading it corrects.
     assert send(client, ann["two"], T1="2140", T2="1060").status_code == 302
 
@@ -502,9 +523,9 @@ def test_history_shows_the_last_twelve_months_unless_asked_for_all(app, client, 
         )
         db.session.commit()
     page = client.get(f"/electricity/{NUMBER}/readings").text
-    history = page[page.index('class="readings-history') :]
-    assert "December 2025" in history and "October 2026" in history
-    assert "November 2025" not in history and "January 2023" not in page
+    months = [cells[0] for _, cells in history_lines(page)]
+    assert months[0] == "October 2026" and months[-1] == "December 2025"
+    assert "November 2025" not in months and "January 2023" not in page
     link = f"/electricity/{NUMBER}/readings?history=all#history-{ann['two']}-title"
     assert f'href="{link}"' in page and "Show the whole history" in page
     whole = client.get(f"/electricity/{NUMBER}/readings?history=all").text
@@ -566,13 +587,13 @@ def test_the_first_month_shown_counts_from_a_reading_before_it_and_old_meters_ke
     assert "Show the whole history" in meter_old
 
     whole = client.get(f"/electricity/{NUMBER}/readings?history=all").text
-    assert re.search(
-        r"<td[^>]*>December 2024</td>\s*<td[^>]*>T1</td>\s*<td class=\"num\"[^>]*>160</td>\s*"
-        r"<td class=\"num\"[^>]*>400</td>",
-        whole,
-    )
-    assert len(re.findall(r"<td[^>]*>November 2024</td>", whole)) == 2
-    assert re.search(r"<td[^>]*>March 2023</td>", whole)
+    whole = whole[whole.index(f'id="meter-{ann["ct"]}-title"') :]
+    assert [(live, cells[:3]) for live, cells in history_lines(whole)] == [
+        (True, ["December 2024", "160", "400"]),
+        (True, ["November 2024", "150", "2,000"]),
+        (False, ["November 2024", "140", "1,600"]),
+        (True, ["March 2023", "100", "—"]),
+    ]
 
 
 def test_the_form_speaks_the_language_of_each_view(client, ann):
