@@ -450,6 +450,25 @@ def test_a_correction_supersedes_and_both_stay_in_history(app, client, ann):
     assert send(client, ann["two"], T1="2140", T2="1060").status_code == 302
 
 
+def test_a_billing_correction_of_one_zone_gets_a_line_of_its_own(client, ann, runner, tmp_path):
+    """The billing system corrects T1 of the customer's November readings: the history shows
+    the import's T1, the customer's T2 (still live) and the customer's T1, replaced."""
+    assert send(client, ann["two"], T1="2150", T2="1060").status_code == 302
+    path = tmp_path / "readings.csv"
+    path.write_text(
+        f"contract_number;meter_serial;zone;period;value\n{NUMBER};SN-2Z;T1;2026-11;2140\n"
+    )
+    result = runner.invoke(args=["import", "readings", str(path)])
+    assert result.exit_code == 0, result.output
+    history = history_lines(client.get(f"/electricity/{NUMBER}/readings").text)
+    assert [(live, cells[:6], cells[-1]) for live, cells in history[:4]] == [
+        (True, ["November 2026", "2,140", "40", "", "", "import"], "accepted"),
+        (True, ["November 2026", "", "", "1,060", "10", "portal"], "accepted"),
+        (False, ["November 2026", "2,150", "50", "", "", "portal"], "replaced"),
+        (True, ["October 2026", "2,100", "100", "1,050", "50", "import"], "accepted"),
+    ]
+
+
 def test_a_removed_meter_takes_no_readings(app, client, ann):
     with app.app_context():
         db.session.get(Meter, ann["ct"]).removed_on = date(2026, 10, 31)
