@@ -589,6 +589,17 @@ def card_cells(page, row: str) -> list[dict]:
     )
 
 
+def sideways_tables(page) -> list[str]:
+    """The table regions of the page that need scrolling sideways to be read whole: their
+    names, with the width of the table and of the region."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.table-wrap')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1)
+            .map(e => `${e.getAttribute('aria-label') || e.getAttribute('aria-labelledby')}:`
+                      + ` ${e.scrollWidth}/${e.clientWidth}`)"""
+    )
+
+
 # --- accounts: captcha and mail helpers -------------------------------------------------
 
 

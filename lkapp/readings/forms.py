@@ -128,7 +128,7 @@ class HistoryLine:
     month: str
     zones: list[ZoneFigures]
     source: str
-    received: str
+    received: str  # the day (the receipt has the time), in the deployment's time zone
     stamp: str
     status: str
     badge: str
@@ -158,14 +158,17 @@ def history_lines(
                 arrival.live,
                 months[arrival.period],
                 zones,
-                *_arrival_cells(arrival, texts, fmt, "short"),
+                *_arrival_cells(arrival, texts, fmt),
             )
         )
     return lines
 
 
-def _arrival_cells(arrival: Row | Arrival, texts: SimpleNamespace, fmt: Formats, style: str):
-    """Source, time received (shown and for the machine), status and its badge's classes."""
+def _arrival_cells(
+    arrival: Row | Arrival, texts: SimpleNamespace, fmt: Formats, style: str | None = None
+):
+    """Source, when received (shown: the day, or the moment in ``style``; and for the
+    machine), status and its badge's classes."""
     if not arrival.live:
         status, badge = texts.replaced, "badge"
     else:
@@ -173,7 +176,7 @@ def _arrival_cells(arrival: Row | Arrival, texts: SimpleNamespace, fmt: Formats,
         badge = "badge badge-ok"
     return (
         {"portal": texts.portal, "operator": texts.operator}.get(arrival.source, texts.imported),
-        fmt.moment(arrival.submitted_at, style),
+        fmt.moment(arrival.submitted_at, style) if style else fmt.day(arrival.submitted_at),
         arrival.submitted_at.isoformat(),
         status,
         badge,

@@ -1,5 +1,6 @@
-// The portal's only script: after an htmx swap, move focus to the new content so keyboard
-// and screen-reader users land where the page changed. Everything works without it.
+// The portal's only script, for what an htmx swap changes; everything works without it.
+// After a swap, focus moves to the new content, so keyboard and screen-reader users land
+// where the page changed.
 // On settle, not on swap: htmx wires up the new content's forms and links only when it
 // settles, and an Enter pressed before that would submit the form without htmx.
 document.addEventListener("htmx:afterSettle", function (event) {
@@ -17,4 +18,14 @@ document.addEventListener("htmx:afterSettle", function (event) {
     focusable.setAttribute("tabindex", "-1");
   }
   focusable.focus({ preventScroll: false });
+});
+
+// The language form brings the customer back to the page they were on. When htmx has changed
+// the address in place (a contract tab, a page of a list), that is the new address, not the
+// one the page was loaded with.
+document.addEventListener("htmx:pushedIntoHistory", function () {
+  var next = document.querySelector(".language-form input[name=next]");
+  if (next) {
+    next.value = location.pathname + location.search;
+  }
 });

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.test_contracts import sign_in
-from tests.conftest import axe_violations, card_cells, check_fragment
+from tests.conftest import axe_violations, card_cells, check_fragment, sideways_tables
 from tests.web import test_readings as readings
 from tests.web.test_readings import NUMBER
 
@@ -105,6 +105,20 @@ def test_on_a_phone_a_month_of_history_is_one_card(page, setup):
     assert t2["top"] > t1["top"] and t2_kwh["top"] == t2["top"]
     assert (source["text"], status["text"]) == ("import", "accepted")
     assert min(source["top"], received["top"], status["top"]) > t2["top"]
+
+
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 1280, "height": 900}}])
+def test_on_a_laptop_in_russian_the_readings_tables_fit(page, setup):
+    """Russian has the longest words: on a 1280 px screen every table of the tab is read
+    without scrolling sideways (the last readings in their card lost their month and time).
+    The language is changed on the tab, opened in place: the customer stays on it."""
+    open_tab(page)
+    page.get_by_label("Language").select_option("ru")
+    page.get_by_role("button", name="Change").click()
+    page.get_by_role("heading", name="Счётчик SN-2Z").wait_for()
+    assert page.url.endswith(TAB)
+    assert page.locator("table.readings-history").count() == 1
+    assert sideways_tables(page) == []
 
 
 def test_readings_pages_are_valid_and_accessible(

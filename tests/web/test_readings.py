@@ -184,7 +184,7 @@ def test_history_and_chart_show_consumption_per_month_and_zone(client, ann):
     # 2026 is T1 2100 (100 kWh) and T2 1050 (50 kWh), from the billing import.
     assert history[0] == (
         True,
-        ["October 2026", "2,100", "100", "1,050", "50", "import", "10/18/26, 11:00 AM", "accepted"],
+        ["October 2026", "2,100", "100", "1,050", "50", "import", "Oct 18, 2026", "accepted"],
     )
     assert [cells[0] for _, cells in history][-2:] == ["January 2026", "December 2025"]
     assert len(history) == 11  # December 2025 to October 2026
