@@ -12,7 +12,7 @@ import pytest
 from lkapp.extensions import db
 from lkapp.services import pdf as pdf_service
 from tests.browser.test_contracts import sign_in
-from tests.conftest import axe_violations, card_cells, check_fragment
+from tests.conftest import axe_violations, card_cells, check_fragment, sideways_tables
 from tests.web.test_documents import NUMBER, add_contract, add_document, monthly_documents
 
 pytestmark = pytest.mark.sqlite_only
@@ -32,6 +32,23 @@ def setup(app, make_user, tmp_path):
             contract, "INV-BAD", issued_on=date(2019, 3, 1), period=date(2019, 2, 1), net=D("1.00")
         )
         db.session.commit()
+
+
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 1280, "height": 800}}])
+@pytest.mark.parametrize("language", ["hu", "ru"])
+def test_on_a_laptop_every_column_of_the_documents_is_in_sight(page, setup, language):
+    """On a 1280 px screen the ten columns fit in the two longer languages: the status of
+    each document is in sight without scrolling sideways (it was cut off in Hungarian)."""
+    sign_in(page, "ann@example.com")
+    page.wait_for_url("**/")
+    page.get_by_label("Language").select_option(language)
+    page.locator(".language-form button").click()
+    page.wait_for_load_state()
+    page.goto(TAB)
+    page.locator("table.documents").wait_for()
+    assert sideways_tables(page) == []
+    status = page.locator("table.documents tbody tr td:last-child").first
+    assert status.bounding_box()["x"] + status.bounding_box()["width"] <= 1280
 
 
 @pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 390, "height": 844}}])
