@@ -20,12 +20,11 @@ document.addEventListener("htmx:afterSettle", function (event) {
   focusable.focus({ preventScroll: false });
 });
 
-// The language form brings the customer back to the page they were on. When htmx has changed
-// the address in place (a contract tab, a page of a list), that is the new address, not the
-// one the page was loaded with.
+// Forms that bring the customer back to the page they were on (the language, resending the
+// confirmation) carry its address. When htmx has changed the address in place (a contract
+// tab, a page of a list), that is the new address, not the one the page was loaded with.
 document.addEventListener("htmx:pushedIntoHistory", function () {
-  var next = document.querySelector(".language-form input[name=next]");
-  if (next) {
-    next.value = location.pathname + location.search;
-  }
+  document.querySelectorAll("input[data-current-address]").forEach(function (input) {
+    input.value = location.pathname + location.search;
+  });
 });
