@@ -414,6 +414,11 @@ def live_server(app):
     yield server
     server.shutdown()
     thread.join(timeout=5)
+    # Requests still in flight (an asset of the page just closed) finish before the test's
+    # database and log capture go away.
+    for request_thread in list(getattr(server, "_threads", [])):
+        request_thread.join(timeout=5)
+    server.socket.close()
 
 
 def _chromium_path() -> str | None:
