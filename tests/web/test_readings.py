@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, Contract, Meter, Reading, User, utcnow
 from lkapp.readings import clock
+from lkapp.readings.services import MeterReadings, Row
 
 NUMBER = "EL-0000042"
 # Budapest is UTC+1 in November: 12:00 UTC on the 20th is inside the 15-25 window.
@@ -466,6 +467,25 @@ def test_a_billing_correction_of_one_zone_gets_a_line_of_its_own(client, ann, ru
         (True, ["November 2026", "", "", "1,060", "10", "portal"], "accepted"),
         (False, ["November 2026", "2,150", "50", "", "", "portal"], "replaced"),
         (True, ["October 2026", "2,100", "100", "1,050", "50", "import"], "accepted"),
+    ]
+
+
+def test_one_zone_twice_at_one_instant_is_two_history_lines():
+    """Should one zone of a month arrive twice at the same instant with the same source and
+    status (rows written by hand), the history shows both readings, not the last alone."""
+    at = datetime(2026, 10, 18, 9, tzinfo=UTC)
+    october = date(2026, 10, 1)
+    rows = [
+        Row(1, "T1", october, Decimal("100"), at, "import", "superseded"),
+        Row(2, "T1", october, Decimal("110"), at, "import", "superseded"),
+        Row(3, "T1", october, Decimal("120"), at, "import", "accepted"),
+    ]
+    meter = Meter(serial="SN-1", zones="T1")
+    history = MeterReadings(meter, rows, date(2026, 11, 1), True).history()
+    assert [[row.value for row in arrival.zones.values()] for arrival in history] == [
+        [Decimal("120")],
+        [Decimal("110")],
+        [Decimal("100")],
     ]
 
 
