@@ -94,9 +94,10 @@ class ReadingLine:
 
 
 def reading_lines(
-    rows: list[Row], labels: dict[str, str], texts: SimpleNamespace, style: str = "short"
+    rows: list[Row], labels: dict[str, str], texts: SimpleNamespace, style: str
 ) -> list[ReadingLine]:
-    """The receipt's lines, a reading each, formatted in one Python pass."""
+    """The receipt's lines, a reading each, formatted in one Python pass; the time received
+    in ``style`` (the history shows the day alone)."""
     fmt = formats()
     return [
         ReadingLine(
