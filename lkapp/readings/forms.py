@@ -190,8 +190,8 @@ class ChartText:
     (each figure once, for its bar and its table cell)."""
 
     bars: Markup  # the bars drawn, each with its tooltip: "T1 day, March 2026: 1,234 kWh"
-    rows: list[tuple[str, list[tuple[str, str | None]]]]  # the table, newest month first:
-    # the month, then each zone's label and kWh (None: no reading)
+    rows: list[tuple[str, list[str | None]]]  # the table, newest month first: the month,
+    # then each zone's kWh (None: no reading)
 
 
 def chart_text(chart: Chart, labels: dict[str, str]) -> ChartText:
@@ -208,7 +208,7 @@ def chart_text(chart: Chart, labels: dict[str, str]) -> ChartText:
         i = index[bar.month]
         tooltips.append(f"{labels[bar.zone]}, {names[i]}: " + unit % {"kwh": figures[bar.zone][i]})
     rows = [
-        (names[i], [(labels[zone], figures[zone][i]) for zone in chart.zones])
+        (names[i], [figures[zone][i] for zone in chart.zones])
         for i in reversed(range(len(chart.months)))
     ]
     return ChartText(draw_bars(chart.bars, tooltips), rows)

@@ -107,6 +107,23 @@ def test_on_a_phone_a_month_of_history_is_one_card(page, setup):
     assert min(source["top"], received["top"], status["top"]) > t2["top"]
 
 
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 390, "height": 844}}])
+def test_on_a_phone_the_chart_figures_are_a_table_of_a_month_a_line(page, setup):
+    """The chart's figures stay a table on a phone: a line per month, the zones side by side
+    under their names (as cards, 24 months of three zones were 3,400 px tall in Hungarian)."""
+    open_tab(page)
+    page.get_by_text("The chart's figures as a table").first.click()
+    figures = page.locator("details.chart-data").first
+    october = figures.get_by_role("row", name="October 2026")
+    assert october.locator("th, td").all_inner_texts() == ["October 2026", "100", "50"]
+    tops = october.locator("th, td").evaluate_all(
+        "cells => cells.map(c => Math.round(c.getBoundingClientRect().top))"
+    )
+    assert len(set(tops)) == 1, tops
+    assert figures.get_by_role("columnheader", name="T2 night").is_visible()
+    assert sideways_tables(page) == []
+
+
 @pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 1280, "height": 900}}])
 def test_on_a_laptop_in_russian_the_readings_tables_fit(page, setup):
     """Russian has the longest words: on a 1280 px screen every table of the tab is read
