@@ -108,19 +108,28 @@ def test_on_a_phone_a_month_of_history_is_one_card(page, setup):
 
 
 @pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 390, "height": 844}}])
-def test_on_a_phone_the_chart_figures_are_a_table_of_a_month_a_line(page, setup):
-    """The chart's figures stay a table on a phone: a line per month, the zones side by side
-    under their names (as cards, 24 months of three zones were 3,400 px tall in Hungarian)."""
+def test_on_a_phone_the_small_tables_stay_tables(page, setup):
+    """The last readings and the chart's figures stay tables on a phone, a line per zone or
+    month under the columns' names (as cards, the chart's 24 months of three zones were
+    3,400 px tall in Hungarian, and each zone repeated "Last accepted reading")."""
+
+    def one_line(row):
+        tops = row.locator("th, td").evaluate_all(
+            "cells => cells.map(c => Math.round(c.getBoundingClientRect().top))"
+        )
+        return len(set(tops)) == 1
+
     open_tab(page)
+    last = page.get_by_role("region", name="Last accepted readings of meter SN-2Z")
+    t1 = last.get_by_role("row", name="T1 day")
+    assert t1.locator("th, td").all_inner_texts() == ["T1 day", "2,100", "October 2026"]
+    assert one_line(t1) and last.get_by_role("columnheader", name="Month").is_visible()
+
     page.get_by_text("The chart's figures as a table").first.click()
     figures = page.locator("details.chart-data").first
     october = figures.get_by_role("row", name="October 2026")
     assert october.locator("th, td").all_inner_texts() == ["October 2026", "100", "50"]
-    tops = october.locator("th, td").evaluate_all(
-        "cells => cells.map(c => Math.round(c.getBoundingClientRect().top))"
-    )
-    assert len(set(tops)) == 1, tops
-    assert figures.get_by_role("columnheader", name="T2 night").is_visible()
+    assert one_line(october) and figures.get_by_role("columnheader", name="T2 night").is_visible()
     assert sideways_tables(page) == []
 
 
