@@ -133,6 +133,19 @@ def test_on_a_phone_the_small_tables_stay_tables(page, setup):
     assert sideways_tables(page) == []
 
 
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 320, "height": 640}}])
+def test_on_the_smallest_phone_in_hungarian_the_tab_fits(page, setup):
+    """At 320 px, in Hungarian (long words), the tables that stay tables need no scrolling."""
+    open_tab(page)
+    page.get_by_label("Language").select_option("hu")
+    page.get_by_role("button", name="Change").click()
+    page.get_by_role("heading", name="SN-2Z gyári számú mérő").wait_for()
+    page.locator("details.chart-data summary").first.click()
+    assert page.get_by_role("columnheader", name="Utolsó elfogadott mérőállás").first.is_visible()
+    assert sideways_tables(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") == 320
+
+
 @pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 1280, "height": 900}}])
 def test_on_a_laptop_in_russian_the_readings_tables_fit(page, setup):
     """Russian has the longest words: on a 1280 px screen every table of the tab is read
