@@ -1,6 +1,7 @@
 """Billing imports through the CLI and the service: formats, checks, idempotency, audit,
 all-or-nothing writes, document lines and payment allocation (SQLite and PostgreSQL)."""
 
+import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -621,6 +622,60 @@ def test_a_failing_after_write_hook_rolls_back_allocation_too(app, tmp_path, doc
     with app.app_context(), pytest.raises(RuntimeError, match="notices failed"):
         run_import("payments", write(tmp_path, "p.csv", PAYMENTS), after_write=hook)
     assert snapshot(app) == before
+
+
+@pytest.fixture
+def impatient(app_config):
+    """Requests wait a quarter of a second for a lock (5 s by default)."""
+    app_config["DATABASE_LOCK_TIMEOUT"] = 0.25
+
+
+def test_two_imports_at_once_write_one_after_the_other(impatient, app, tmp_path, documents):
+    """A second import waits for the first to finish writing, however long a request would
+    wait, and then allocates with the first one's payments in view: each reallocating from
+    its own view once left INV-1 paid twice over and INV-3 short on PostgreSQL."""
+    holding, release = threading.Event(), threading.Event()
+    errors = []
+
+    def hold(conn, report):
+        holding.set()
+        release.wait(10)
+
+    def run(name, text, hook=None):
+        try:
+            with app.app_context():
+                report = run_import("payments", write(tmp_path, name, text), after_write=hook)
+                assert report.ok and report.written, report.errors
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    header = "contract_number;paid_on;amount;reference\n"
+    first = threading.Thread(
+        target=run, args=("a.csv", header + "EL-1;2024-02-10;120;PO 1\n", hold)
+    )
+    first.start()
+    assert holding.wait(10)
+    second = threading.Thread(target=run, args=("b.csv", header + "EL-1;2024-03-10;240;PO 2\n"))
+    second.start()
+    second.join(1.0)  # four times what a request waits for a lock
+    assert second.is_alive(), "the second import did not wait for the first"
+    release.set()
+    first.join(20)
+    second.join(20)
+    assert errors == []
+    with app.app_context():
+        paid = dict(db.session.execute(sa.select(Document.number, Document.paid)).all())
+        assert paid["INV-1"] == Decimal("120.00") and paid["INV-3"] == Decimal("240.00")
+        allocated = dict(
+            db.session.execute(
+                sa.select(
+                    PaymentAllocation.document_id, sa.func.sum(PaymentAllocation.amount)
+                ).group_by(PaymentAllocation.document_id)
+            ).all()
+        )
+        totals = dict(db.session.execute(sa.select(Document.id, Document.total)).all())
+        assert all(amount <= totals[document] for document, amount in allocated.items())
+        assert sum(allocated.values()) == Decimal("360.00")
 
 
 def test_a_file_changed_between_check_and_write_writes_nothing(

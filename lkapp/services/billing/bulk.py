@@ -23,6 +23,10 @@ from collections.abc import Callable, Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+# How long an import waits for another one to finish writing (a million rows take about two
+# minutes), and the advisory lock key of imports on PostgreSQL (any fixed number of our own).
+IMPORT_LOCK_WAIT = 15 * 60.0
+IMPORT_LOCK_KEY = 0x6C6B_6170  # "lkap"
 MAX_PARAMETERS = 30_000  # SQLite allows 32,766 bound parameters, PostgreSQL 65,535
 IN_BATCH = 2_000
 
@@ -104,11 +108,29 @@ class Bulk:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def take_write_lock(self) -> None:
-        """SQLite: hold the single write lock from the first statement of the transaction,
-        so ``max(id)`` read afterwards stays true and no writer sneaks in between checks."""
+    def take_write_lock(self, wait: float = IMPORT_LOCK_WAIT) -> None:
+        """Hold the imports' write lock until the transaction ends, waiting up to ``wait``
+        seconds for an import that holds it (not the few seconds a request waits).
+
+        One import writes at a time: each reallocates the payments of its contracts from
+        what it reads, so two at once would each miss the other's rows (an invoice paid
+        twice over, another left unpaid). SQLite: the database's single write lock, from the
+        first statement on, which also keeps ``max(id)`` read afterwards true. PostgreSQL: a
+        transaction-level advisory lock of the imports.
+        """
         if self.sqlite:
-            self.conn.exec_driver_sql("DELETE FROM import_jobs WHERE 0 = 1")
+            usual = self.conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            self.conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+            try:
+                self.conn.exec_driver_sql("DELETE FROM import_jobs WHERE 0 = 1")
+            finally:
+                self.conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(usual)}")
+            return
+        usual = self.conn.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar()
+        set_timeout = sa.text("SELECT set_config('lock_timeout', :value, true)")
+        self.conn.execute(set_timeout, {"value": f"{int(wait * 1000)}ms"})
+        self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
+        self.conn.execute(set_timeout, {"value": usual})
 
     def next_ids(self, table: sa.Table, count: int) -> list[int]:
         if count == 0:
