@@ -94,9 +94,9 @@ TARIFFS = {
         "T2": ("0.12900", "Electricity T2 night"),
     },
     "T1,T2,T3": {
-        "T1": ("0.29600", "Electricity T1 peak"),
+        "T1": ("0.21400", "Electricity T1 day"),
         "T2": ("0.11800", "Electricity T2 night"),
-        "T3": ("0.21400", "Electricity T3 semi-peak"),
+        "T3": ("0.29600", "Electricity T3 peak"),
     },
 }
 TARIFF_RISES = (Decimal("1.06"), Decimal("1.04"), Decimal("1.08"), Decimal("1.03"), Decimal("1.05"))
@@ -624,14 +624,15 @@ class _Book:
 
 
 def _zone_shares(rng: random.Random, zones: list[str]) -> list[float]:
-    """How a meter's consumption splits over its zones (day/night, peak/night/semi-peak)."""
+    """How a meter's consumption splits over its zones: day and night; day, night and peak
+    (the zones' names on the Readings tab, and in the invoices' lines)."""
     if len(zones) == 1:
         return [1.0]
     if len(zones) == 2:
         day = rng.uniform(0.6, 0.8)
         return [day, 1 - day]
     peak, night = rng.uniform(0.2, 0.3), rng.uniform(0.25, 0.35)
-    return [peak, night, 1 - peak - night]
+    return [1 - peak - night, night, peak]
 
 
 # --- loading ------------------------------------------------------------------------------
