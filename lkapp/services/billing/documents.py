@@ -125,6 +125,16 @@ class DocumentImporter(Importer):
                 )
         if kind == "invoice" and due_on is None:
             self.fail(line, "due_on", "", "an invoice needs a due date")
+        # The balance counts an invoice's total, but payments only pay what is above zero: a
+        # negative invoice would lower the debt and leave the invoice it cancels overdue.
+        if kind == "invoice" and total is not BAD and total < 0:
+            self.fail(
+                line,
+                "total",
+                cells[at["total"]],
+                "is below zero: a credit note is not a payable invoice "
+                "(import it as a payment that names the invoice it settles)",
+            )
         if due_on not in (None, BAD) and issued_on is not BAD and due_on < issued_on:
             self.fail(line, "due_on", cells[at["due_on"]], "is before issued_on")
         if self._bad and self.refs is not None and BAD not in (kind, number):
