@@ -205,7 +205,18 @@ class TwoFactorForm(FlaskForm):
     )
 
 
-class TwoFactorSetupForm(FlaskForm):
+class CurrentPasswordForm(FlaskForm):
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password.")), Length(max=1024)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class TwoFactorSetupForm(CurrentPasswordForm):
+    """The current password too: a session alone must not enrol an authenticator (on success
+    every other session ends, and a password reset then stops at the code prompt)."""
+
     token = HiddenField()
     code = StringField(
         _l("Code from the app"),
@@ -217,14 +228,6 @@ class TwoFactorSetupForm(FlaskForm):
             "maxlength": 12,
             "spellcheck": "false",
         },
-    )
-
-
-class CurrentPasswordForm(FlaskForm):
-    current_password = PasswordField(
-        _l("Current password"),
-        validators=[DataRequired(_l("Enter your current password.")), Length(max=1024)],
-        render_kw={"autocomplete": "current-password"},
     )
 
 

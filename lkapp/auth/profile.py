@@ -248,7 +248,8 @@ def _next_or_none() -> str | None:
 @login_required
 @limit("RATELIMIT_SIGNIN")
 def two_factor_setup():
-    """Scan the QR code, type a code to prove it works; recovery codes are shown once."""
+    """Scan the QR code, type a code to prove it works and the current password; recovery
+    codes are shown once."""
     user = me()
     if user.has_two_factor:
         flash(_("Two-factor sign-in is on already."), "info")
@@ -269,30 +270,39 @@ def two_factor_setup():
                 **_setup_context(form, secret),
             )
     if form.validate_on_submit():
-        codes = second_factor.enable(user, secret, form.code.data)
-        if codes is None:
+        # The password first: the session alone may be a stolen one (see TwoFactorSetupForm).
+        if not services.check_password(user, form.current_password.data):
+            ended = _reauth_failed(form.current_password)
+            if ended is not None:
+                return ended
+        else:
+            codes = second_factor.enable(user, secret, form.code.data)
+            if codes is not None:
+                return _two_factor_enabled(user, codes)
             form.code.errors = [
                 _("That code is not right. Check the time on your phone and type the latest code.")
             ]
-        else:
-            # This session proved the new factor; sessions elsewhere did not: they end.
-            sessions.mark_second_factor_done()
-            sessions.revoke_sessions(user, keep=sessions.current_session_id())
-            mails.two_factor_changed(user, enabled=True)
-            db.session.commit()
-            # Shown once, now: neither kept in the cookie nor behind a redirect.
-            return render(
-                "auth/profile/recovery_codes.html",
-                "auth/profile/_recovery_codes.html",
-                codes=codes,
-                just_enabled=True,
-                next_target=_next_or_none(),
-            )
     return render(
         "auth/profile/two_factor_setup.html",
         "auth/profile/_two_factor_setup_form.html",
         status=_status(form),
         **_setup_context(form, secret),
+    )
+
+
+def _two_factor_enabled(user, codes: list[str]):
+    """This session proved the new factor; sessions elsewhere did not: they end."""
+    sessions.mark_second_factor_done()
+    sessions.revoke_sessions(user, keep=sessions.current_session_id())
+    mails.two_factor_changed(user, enabled=True)
+    db.session.commit()
+    # Shown once, now: neither kept in the cookie nor behind a redirect.
+    return render(
+        "auth/profile/recovery_codes.html",
+        "auth/profile/_recovery_codes.html",
+        codes=codes,
+        just_enabled=True,
+        next_target=_next_or_none(),
     )
 
 

@@ -259,7 +259,11 @@ def request_email_change(user: User, new_email: str) -> EmailChange:
 
 
 def change_email(user: User, new_email: str) -> bool:
-    """Set the confirmed new email; False when another account took it in between."""
+    """Set the confirmed new email; False when another account took it in between.
+
+    confirmed_at is set anew every time: email-change links fingerprint it (``tokens``), so
+    that a change kills the links issued before it even when the address comes back.
+    """
     new_email = normalize_email(new_email)
     owner = find_user_by_email(new_email)
     if owner is not None and owner.id != user.id:

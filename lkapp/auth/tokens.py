@@ -6,8 +6,9 @@ hash), so a link works once and dies as soon as that state changes by any other 
 
 - confirm:      email and confirmed_at          → dead once confirmed, or when the email changes
 - reset:        password hash, password_changed_at, email → dead once a password is set
-- email change: the new email, plus the current email and password hash → dead once used,
-                or when the password or email changes in between
+- email change: the new email, plus the current email, confirmed_at and password hash
+                → dead once used, or when the password or email changes in between; every
+                email change sets confirmed_at, so A→B→A kills a link issued before A→B
 """
 
 from __future__ import annotations
@@ -52,7 +53,13 @@ def _fingerprint(purpose: str, user: User, extra: str = "") -> str:
             user.email.lower(),
         ]
     else:
-        state = [user.email.lower(), user.password_hash, extra.lower()]
+        # The email alone comes back after A→B→A; confirmed_at does not (change_email sets it).
+        state = [
+            user.email.lower(),
+            _moment(user.confirmed_at),
+            user.password_hash,
+            extra.lower(),
+        ]
     raw = "\x1f".join([purpose, str(user.id), *state])
     return keyed_digest(current_app.config["SECRET_KEY"], raw)[:32]
 

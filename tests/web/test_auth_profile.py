@@ -152,6 +152,33 @@ def test_email_change_goes_through_the_new_mailbox(app, client, make_user, auth,
     )
 
 
+def _email_change_link(client, mailbox, new_email):
+    mailbox.clear()
+    client.post("/profile/email", data={"email": new_email, "current_password": TEST_PASSWORD})
+    [message] = mailbox.to(new_email)
+    [link] = [x for x in mailbox.links(message) if "/profile/email/confirm/" in x]
+    return link
+
+
+def test_an_email_change_link_dies_once_the_email_changed_after_it(
+    app, client, make_user, auth, mailbox
+):
+    """A to B, then B back to A: the first link finds the same email and password as when it
+    was sent, yet must not bring B back."""
+    user_id = make_user()
+    auth.login()
+    first = _email_change_link(client, mailbox, "ann.new@example.net")
+    assert client.get(first).status_code == 200
+    second = _email_change_link(client, mailbox, "ann@example.com")
+    assert client.get(second).status_code == 200
+    assert _user(app, user_id).email == "ann@example.com"
+
+    again = client.get(first)
+    assert again.status_code == 400
+    assert "The link has expired or has already been used" in again.get_data(as_text=True)
+    assert _user(app, user_id).email == "ann@example.com"
+
+
 def test_email_change_to_a_taken_address_says_nothing_but_tells_its_owner(
     app, client, make_user, auth, mailbox
 ):

@@ -39,12 +39,24 @@ def _forget_last_step(app):
         db.session.commit()
 
 
-def _enrol(client):
-    page = client.get("/profile/two-factor/setup").get_data(as_text=True)
-    secret = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")
-    token = re.search(r'name="token" type="hidden" value="([^"]+)"', page).group(1)
+def _shown_secret(page):
+    return re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")
+
+
+def _shown_token(page):
+    return re.search(r'name="token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def _enrol(client, url="/profile/two-factor/setup"):
+    page = client.get(url).get_data(as_text=True)
+    secret = _shown_secret(page)
     response = client.post(
-        "/profile/two-factor/setup", data={"token": token, "code": _code(secret)}
+        url,
+        data={
+            "token": _shown_token(page),
+            "code": _code(secret),
+            "current_password": TEST_PASSWORD,
+        },
     )
     return secret, response
 
@@ -67,10 +79,12 @@ def test_enrolment_shows_a_qr_code_and_then_recovery_codes_once(
     assert uri.scheme == "otpauth" and uri.netloc == "totp"
     assert unquote(uri.path) == f"/{app.config['UTILITY_NAME']}:ann@example.com"
     assert parse_qs(uri.query)["secret"] == [shown.replace(" ", "")]
-    assert ">Code from the app</label>" in setup
+    assert ">Code from the app</label>" in setup and ">Current password</label>" in setup
 
-    token = re.search(r'name="token" type="hidden" value="([^"]+)"', setup).group(1)
-    wrong = client.post("/profile/two-factor/setup", data={"token": token, "code": "000000"})
+    wrong = client.post(
+        "/profile/two-factor/setup",
+        data={"token": _shown_token(setup), "code": "000000", "current_password": TEST_PASSWORD},
+    )
     assert wrong.status_code == 422 and "That code is not right" in wrong.get_data(as_text=True)
     assert _user(app).totp_secret is None
 
@@ -90,12 +104,60 @@ def test_enrolment_shows_a_qr_code_and_then_recovery_codes_once(
         assert "auth.two_factor_enabled" in db.session.scalars(sa.select(AuditEvent.action)).all()
 
 
+def test_turning_it_on_needs_the_current_password(app, client, make_user, auth, mailbox):
+    """A session alone (a stolen one, say) must not enrol an authenticator: that would end the
+    owner's sessions and leave the owner's password reset stuck at the code prompt."""
+    make_user()
+    auth.login()
+    thief = app.test_client()
+    AuthActions(thief).login()
+    mailbox.clear()
+    setup = thief.get("/profile/two-factor/setup").get_data(as_text=True)
+    secret, token = _shown_secret(setup), _shown_token(setup)
+    for password, message in (
+        ("", "Enter your current password."),
+        ("not it at all", "That is not your current password."),
+    ):
+        response = thief.htmx(
+            "POST",
+            "/profile/two-factor/setup",
+            data={"token": token, "code": _code(secret), "current_password": password},
+        )
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422 and "<header" not in page
+        assert 'id="two-factor-setup-form"' in page
+        assert f'<p class="error" id="current_password-error">{message}</p>' in page
+        # The same key again: the app already holds it, so the user only retries.
+        assert _shown_secret(page) == secret and _shown_token(page) == token
+        assert 'src="data:image/png;base64,' in page
+    full = thief.post(
+        "/profile/two-factor/setup",
+        data={"token": token, "code": _code(secret), "current_password": "still not it"},
+    )
+    assert full.status_code == 422 and "<header" in full.get_data(as_text=True)
+    assert "That is not your current password." in full.get_data(as_text=True)
+
+    user = _user(app)
+    assert user.totp_secret is None and user.recovery_codes == []
+    assert user.failed_logins == 2  # the wrong passwords count; the empty one was not tried
+    assert client.get("/profile").status_code == 200  # the owner is still signed in
+    assert mailbox.messages == []
+    with app.app_context():
+        actions = db.session.scalars(sa.select(AuditEvent.action)).all()
+        assert "auth.two_factor_enabled" not in actions and "auth.reauth_failed" in actions
+
+    retry = thief.post(
+        "/profile/two-factor/setup",
+        data={"token": token, "code": _code(secret), "current_password": TEST_PASSWORD},
+    )
+    assert retry.status_code == 200 and _user(app).totp_secret == secret
+
+
 def test_setup_token_of_another_account_is_refused(app, client, make_user, auth):
     make_user()
     make_user(email="bob@example.com")
     auth.login(email="bob@example.com")
-    page = client.get("/profile/two-factor/setup").get_data(as_text=True)
-    token = re.search(r'name="token" type="hidden" value="([^"]+)"', page).group(1)
+    token = _shown_token(client.get("/profile/two-factor/setup").get_data(as_text=True))
     client.post("/logout")
     auth.login()
     response = client.post("/profile/two-factor/setup", data={"token": token, "code": "123456"})
@@ -266,19 +328,9 @@ def test_staff_without_a_second_factor_must_set_it_up_before_the_back_office(
     assert gate.headers["Location"] == "/profile/two-factor/setup?next=/staff/"
     page = client.get(gate.headers["Location"]).get_data(as_text=True)
     assert "Staff accounts sign in with two factors" in page
-    _secret, response = _enrol_with_next(client)
+    _secret, response = _enrol(client, "/profile/two-factor/setup?next=/staff/")
     assert 'href="/staff/"' in response.get_data(as_text=True)
     assert client.get("/staff/").status_code == 200
-
-
-def _enrol_with_next(client):
-    page = client.get("/profile/two-factor/setup?next=/staff/").get_data(as_text=True)
-    secret = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")
-    token = re.search(r'name="token" type="hidden" value="([^"]+)"', page).group(1)
-    response = client.post(
-        "/profile/two-factor/setup?next=/staff/", data={"token": token, "code": _code(secret)}
-    )
-    return secret, response
 
 
 def test_staff_sign_in_takes_both_steps_and_cannot_turn_it_off(app, client, make_user, auth):
