@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import selectinload
 
-from ..domain.payment_qr import document_purpose, epc_payload
+from ..domain.payment_qr import can_carry, document_purpose, epc_payload
 from ..domain.statement import Entry, Statement, reconciliation
 from ..extensions import db
 from ..models import Contract, Document, DocumentLine, Payment, PaymentAllocation
@@ -348,10 +348,11 @@ def document_years(contract: Contract) -> list[int]:
 
 
 def payment_payload(contract: Contract, document: Document) -> str | None:
-    """The EPC QR text for paying ``document``: only an invoice with something to pay."""
-    if document.kind != "invoice" or document.total <= 0:
-        return None
+    """The EPC QR text for paying ``document``: an invoice with something to pay, in euro and
+    not above what the code can carry (the PDF then gives the details without a code)."""
     config = current_app.config
+    if document.kind != "invoice" or not can_carry(document.total, config["CURRENCY"]):
+        return None
     return epc_payload(
         recipient=config["UTILITY_NAME"],
         iban=config["UTILITY_BANK_ACCOUNT"],

@@ -194,7 +194,7 @@ def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
             **_context(
                 contract=contract,
                 doc=doc,
-                payload=payload,
+                purpose=payment_qr.document_purpose(contract.number, doc.number),
                 qr=services.payment_qr_data_uri(payload) if payload else None,
                 page_total=page_total,
             ),

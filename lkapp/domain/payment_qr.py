@@ -9,14 +9,21 @@ from __future__ import annotations
 from decimal import Decimal
 
 MAX_PURPOSE = 140
+MAX_AMOUNT = Decimal("999999999.99")
+
+
+def can_carry(amount: Decimal, currency: str) -> bool:
+    """Whether an EPC code can ask for this payment: a SEPA credit transfer is in euro, of
+    0.01 to 999,999,999.99."""
+    return currency.upper() == "EUR" and Decimal("0.01") <= amount <= MAX_AMOUNT
 
 
 def epc_payload(
     recipient: str, iban: str, bic: str, amount: Decimal, currency: str, purpose: str
 ) -> str:
     """The EPC QR text; amounts of 0.01–999,999,999.99 only, as the standard allows."""
-    if not Decimal("0.01") <= amount <= Decimal("999999999.99"):
-        raise ValueError("amount outside what a payment QR code can carry")
+    if not can_carry(amount, currency):
+        raise ValueError("a payment QR code carries euro amounts of 0.01-999,999,999.99 only")
     return "\n".join(
         [
             "BCD",

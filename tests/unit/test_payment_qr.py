@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from lkapp.domain.payment_qr import document_purpose, epc_payload
+from lkapp.domain.payment_qr import can_carry, document_purpose, epc_payload
 
 
 def test_epc_payload_names_account_amount_and_document():
@@ -21,7 +21,15 @@ def test_epc_payload_names_account_amount_and_document():
     assert lines[10] == "EL-0000042 / INV-2026-0000007"
 
 
-@pytest.mark.parametrize("amount", [Decimal("0"), Decimal("-1"), Decimal("1000000000")])
-def test_amounts_a_qr_code_cannot_carry_are_refused(amount):
+@pytest.mark.parametrize(
+    ("amount", "currency"),
+    [("0", "EUR"), ("-1", "EUR"), ("1000000000", "EUR"), ("10", "HUF")],
+)
+def test_payments_a_qr_code_cannot_carry_are_refused(amount, currency):
+    assert not can_carry(Decimal(amount), currency)
     with pytest.raises(ValueError):
-        epc_payload("X", "HU42", "B", amount, "EUR", "p")
+        epc_payload("X", "HU42", "B", Decimal(amount), currency, "p")
+
+
+def test_the_largest_euro_amount_is_carried():
+    assert can_carry(Decimal("999999999.99"), "eur") and can_carry(Decimal("0.01"), "EUR")

@@ -169,6 +169,38 @@ def test_vat_invoice_pdf_has_no_qr_and_points_to_the_invoice(client, invoice):
     assert "pay the invoice" in text
 
 
+def test_an_invoice_no_qr_code_can_carry_gives_the_payment_details_alone(app, client, customer):
+    """Above 999,999,999.99, or in a currency other than the euro (a SEPA transfer is in
+    euro), there is no payment QR code: the invoice still prints (it answered 500) with the
+    recipient, account, amount and purpose to type in."""
+    with app.app_context():
+        contract = add_contract(account_id=customer)
+        add_document(contract, "INV-BIG", lines=((D("900000000.00"), D("1"), D("1")),))
+        add_document(contract, "INV-SMALL")
+        db.session.commit()
+
+    def details(number):
+        response = client.get(f"{DOC_URL}/invoice/{number}/pdf")
+        assert response.status_code == 200
+        reader = PdfReader(io.BytesIO(response.data))
+        text = text_of(reader)
+        assert re.search(rf"Purpose\s+{NUMBER} / {number}", text), text
+        assert "HU42 1177 3016 1111 1018 0000 0000" in text
+        return text, len(reader.pages[0].images)
+
+    text, images = details("INV-BIG")
+    assert images == 0 and "Payment details" in text and "Pay with your bank app" not in text
+    assert "€1,143,000,000.00" in text
+    zipped = client.get(f"{DOC_URL}/year/2026.zip")
+    assert zipped.status_code == 200
+    assert "2026-02-05-invoice-INV-BIG.pdf" in zipfile.ZipFile(io.BytesIO(zipped.data)).namelist()
+
+    assert details("INV-SMALL")[1] == 1
+    app.config["CURRENCY"] = "HUF"
+    text, images = details("INV-SMALL")
+    assert images == 0 and "Payment details" in text and "HUF" in text
+
+
 def test_long_document_repeats_the_table_header_and_numbers_pages(app, client, customer):
     with app.app_context():
         contract = add_contract(account_id=customer)
