@@ -65,13 +65,13 @@ class DocumentFilterForm(_GetForm):
         _l("Period from"),
         validators=[Optional()],
         format="%Y-%m",
-        render_kw={"placeholder": "YYYY-MM", "inputmode": "numeric", "autocomplete": "off"},
+        render_kw={"placeholder": _l("YYYY-MM"), "inputmode": "numeric", "autocomplete": "off"},
     )
     period_to = _Month(
         _l("Period to"),
         validators=[Optional()],
         format="%Y-%m",
-        render_kw={"placeholder": "YYYY-MM", "inputmode": "numeric", "autocomplete": "off"},
+        render_kw={"placeholder": _l("YYYY-MM"), "inputmode": "numeric", "autocomplete": "off"},
     )
     status = SelectField(
         _l("Payment status"),

@@ -13,7 +13,7 @@ from datetime import date
 
 import sqlalchemy as sa
 from flask import url_for
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from werkzeug.routing import BuildError
 
@@ -112,7 +112,12 @@ def _queue_reminder(user: User, numbers: list[str], period: date, closes_on: dat
                 month=month(period),
                 date=day(closes_on, "long"),
             ),
-            _("Waiting for readings: contract %(numbers)s.", numbers=", ".join(numbers)),
+            ngettext(
+                "Waiting for readings: contract %(numbers)s.",
+                "Waiting for readings: contracts %(numbers)s.",
+                len(numbers),
+                numbers=", ".join(numbers),
+            ),
             _(
                 "Send them in My Account: Electricity, the contract, then the Readings tab. "
                 "You can turn these reminders off in your profile."

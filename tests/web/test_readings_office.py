@@ -260,6 +260,30 @@ def test_reminder_goes_once_per_window_to_those_who_want_it_and_have_not_sent(ap
     assert remind(app, date(2026, 12, 15)) == 1  # the next window
 
 
+def test_a_reminder_names_every_contract_waiting_in_the_customers_language(app, setup):
+    """Bob reads Russian and both his contracts wait: the noun agrees with the number."""
+    with app.app_context():
+        bob = db.session.get(User, setup["bob"])
+        bob.locale = "ru"
+        second = Contract(
+            number="EL-0000100",
+            holder_name="Bob Kft.",
+            tax_id="9",
+            address="Pécs",
+            account_id=bob.id,
+        )
+        db.session.add(second)
+        db.session.flush()
+        db.session.add(
+            Meter(contract_id=second.id, serial="SN-BOB2", installed_on=date(2020, 1, 1))
+        )
+        db.session.commit()
+    remind(app, date(2026, 11, 15))
+    bodies = dict(outbox(app))
+    assert "Ожидаются показания по договорам EL-0000099, EL-0000100." in bodies["bob@example.com"]
+    assert f"Waiting for readings: contract {NUMBER}." in bodies["ann@example.com"]
+
+
 def test_no_reminder_once_every_meter_has_its_reading(app, client, ann):
     assert send(client, ann["two"], T1="2150", T2="1060").status_code == 302
     assert send(client, ann["ct"], T1="10").status_code == 302
