@@ -37,6 +37,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     register_extensions(app)
+    from .security import limit_request_body
+
+    app.url_value_preprocessor(limit_request_body)  # before the blueprints' own
     register_blueprints(app)
     register_errorhandlers(app)
     register_security_headers(app)

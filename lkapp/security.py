@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, request
 
 # OWASP's argon2id profile: 19 MiB, 2 iterations, 1 lane (~20 ms here).
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -46,3 +47,24 @@ def is_safe_next(target: str | None) -> bool:
         return False
     parts = urlsplit(target)
     return not parts.scheme and not parts.netloc
+
+
+# A form's worth of request body: what every page takes but those marked ``large_uploads``
+# (billing files, up to MAX_CONTENT_LENGTH) and those that set a limit of their own (the
+# questions' attachments).
+FORM_BODY_LIMIT = 1024 * 1024
+
+
+def large_uploads(view):
+    """Mark a view whose requests may carry files up to ``MAX_CONTENT_LENGTH``."""
+    view.large_uploads = True
+    return view
+
+
+def limit_request_body(endpoint, values) -> None:
+    """A URL value preprocessor of the app: it runs before every ``before_request`` function,
+    CSRF's included, which reads the body (a file part is spooled to disk) before it can
+    refuse the request; a larger body is refused unread (413)."""
+    view = current_app.view_functions.get(endpoint)
+    if not getattr(view, "large_uploads", False):
+        request.max_content_length = FORM_BODY_LIMIT

@@ -8,6 +8,7 @@ they only have to refuse anonymous visitors and customers.
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -229,6 +230,27 @@ def test_every_post_route_refuses_a_request_without_csrf_token(app, client, auth
         response = client.post(url, data={}, csrf=False)
         assert response.status_code == 400, (rule.rule, response.status_code)
         assert "The form has expired" in response.text, rule.rule
+
+
+def test_every_post_route_refuses_a_body_larger_than_it_takes_unread(app, client, auth, world):
+    """A form's worth (1 MB) everywhere; the questions' attachments 16 MB; billing files
+    MAX_CONTENT_LENGTH (200 MB): a larger body is refused before it is read (and spooled to
+    disk) for the CSRF check."""
+    from lkapp.security import FORM_BODY_LIMIT
+    from lkapp.support.views import MAX_REQUEST_SIZE
+
+    app.config["MAX_CONTENT_LENGTH"] = 3 * 1024 * 1024  # 200 MB by default
+    auth.login(email="a@example.com")
+    for rule in [r for r in app.url_map.iter_rules() if "POST" in r.methods]:
+        url = _url(rule, {**world, "session_id": "x", "token": "x", "kind": "invoice"})
+        limit = {
+            "staff.upload": app.config["MAX_CONTENT_LENGTH"],
+            "support.ask": MAX_REQUEST_SIZE,
+            "support.reply": MAX_REQUEST_SIZE,
+        }.get(rule.endpoint, FORM_BODY_LIMIT)
+        body = {"file": (io.BytesIO(b"0" * (limit + 1)), "big.csv")}
+        response = client.post(url, data=body, content_type="multipart/form-data", csrf=False)
+        assert response.status_code == 413, (rule.rule, response.status_code)
 
 
 def test_no_response_holds_a_stack_trace(app, client, auth, world):

@@ -207,6 +207,15 @@ def test_no_file_and_unknown_kind(app, client, staff):
     assert count(app, ImportJob) == 0
 
 
+def test_a_billing_file_may_be_larger_than_a_form(app, client, staff):
+    """Other pages take a form's worth of body (1 MB); the upload takes MAX_CONTENT_LENGTH:
+    a 2 MB file reaches the checks (here: a picture, refused beside the field, not a 413)."""
+    picture = b"\x89PNG\r\n\x1a\n" + b"\0" * (2 * 1024 * 1024)
+    response = upload(client, "contracts", picture, "picture.csv")
+    assert response.status_code == 422 and "This is not a text file." in response.text
+    assert uploads(app) == [] and count(app, ImportJob) == 0
+
+
 def test_a_file_over_the_limit_gets_a_clear_page(app, client, staff):
     app.config["MAX_CONTENT_LENGTH"] = 4096
     big = CONTRACTS + "".join(f"EL-{n};Holder {n};{n};Street {n};active\n" for n in range(3, 300))
