@@ -6,7 +6,7 @@ import os
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -60,6 +60,12 @@ def demo(contracts: int, years: int, seed: int, if_empty: bool) -> None:
 
     if contracts < 2 or years < 1:
         raise click.BadParameter("need at least 2 contracts and 1 year")
+    if current_app.config["ENV"] == "production":
+        # Its accounts have published passwords; the staff one would be anyone's who signs
+        # in first and sets up two-factor sign-in.
+        raise click.ClickException(
+            "demo data are not loaded with LKAPP_ENV=production: their passwords are published"
+        )
     if not database_is_empty():
         if if_empty:
             click.echo("The database holds data already; demo data not loaded.")

@@ -73,6 +73,17 @@ def test_demo_loads_once_and_prints_the_logins(app, runner):
         assert row_counts() == loaded
 
 
+def test_demo_refuses_a_production_database(app, runner):
+    app.config["ENV"] = "production"
+    result = invoke(app, runner, SMALL)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: demo data are not loaded with LKAPP_ENV=production: their passwords are published"
+    ]
+    with app.app_context():
+        assert set(row_counts().values()) == {0}
+
+
 def test_demo_data_are_consistent(app, runner):
     assert invoke(app, runner, SMALL).exit_code == 0
     today = date.today()
