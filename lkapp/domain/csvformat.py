@@ -30,6 +30,9 @@ _PERIOD = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 DATE_FORMATS = "YYYY-MM-DD or DD.MM.YYYY"
+# The years a billing file may name: earlier or later ones are typing errors (a payment of
+# 0024 would open every statement with it; an invoice due in 2204 never falls overdue).
+FIRST_YEAR, LAST_YEAR = 1900, 2099
 _EXPONENTS = {places: Decimal(1).scaleb(-places) for places in range(10)}
 
 
@@ -75,7 +78,15 @@ def parse_text(text: str, max_length: int, *, required: bool = True) -> str:
 
 
 def parse_date(text: str) -> date:
-    """``YYYY-MM-DD`` or ``DD.MM.YYYY`` (a one-digit day or month is fine in the dotted form)."""
+    """``YYYY-MM-DD`` or ``DD.MM.YYYY`` (a one-digit day or month is fine in the dotted form),
+    of the years billing can mean (``0024-02-10`` or a due date in 2204 is a typing error)."""
+    day = _calendar_day(text)
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise CellError(f"is not a year from {FIRST_YEAR} to {LAST_YEAR}")
+    return day
+
+
+def _calendar_day(text: str) -> date:
     try:
         if len(text) == 10 and text[4] == "-" and text[7] == "-":
             year, month, day = text[:4], text[5:7], text[8:]
@@ -98,8 +109,10 @@ def parse_period(text: str) -> date:
     if match is None:
         raise CellError("is required" if not text else "is not a period (YYYY-MM)")
     year, month = int(match[1]), int(match[2])
-    if not 1 <= month <= 12 or year < 1900:
+    if not 1 <= month <= 12 or year < FIRST_YEAR:
         raise CellError("is not a month of the calendar")
+    if year > LAST_YEAR:
+        raise CellError(f"is not a year from {FIRST_YEAR} to {LAST_YEAR}")
     return date(year, month, 1)
 
 

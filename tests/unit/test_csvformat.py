@@ -30,6 +30,8 @@ from lkapp.domain.csvformat import (
         ("29.02.2024", date(2024, 2, 29)),
         ("1.2.2024", date(2024, 2, 1)),
         ("01.12.2023", date(2023, 12, 1)),
+        ("1900-01-01", date(1900, 1, 1)),
+        ("31.12.2099", date(2099, 12, 31)),
     ],
 )
 def test_dates_in_both_forms(text, expected):
@@ -47,6 +49,8 @@ def test_dates_in_both_forms(text, expected):
         ("2024-02-1", "is not a date"),
         ("०१.०२.२०२४", "is not a date"),  # other scripts' digits are no dates here
         ("", "is required"),
+        ("0024-02-10", "is not a year from 1900 to 2099"),
+        ("20.02.2204", "is not a year from 1900 to 2099"),
     ],
 )
 def test_bad_dates_say_why(text, message):
@@ -56,9 +60,12 @@ def test_bad_dates_say_why(text, message):
 
 def test_period_is_the_first_of_the_month():
     assert parse_period("2024-07") == date(2024, 7, 1)
-    for text in ("2024-13", "2024-00"):
+    for text in ("2024-13", "2024-00", "1899-12"):
         with pytest.raises(CellError, match="not a month"):
             parse_period(text)
+    with pytest.raises(CellError, match="is not a year from 1900 to 2099"):
+        parse_period("2100-01")
+    assert parse_period("2099-12") == date(2099, 12, 1)
     for text in ("2024-7", "07.2024", "2024-07-01"):
         with pytest.raises(CellError, match="not a period"):
             parse_period(text)
