@@ -410,6 +410,33 @@ def test_lines_must_add_up_and_name_documents_of_the_file(app, runner, tmp_path,
     assert count(app, Document) == 0 and count(app, DocumentLine) == 0
 
 
+def test_vat_rounded_line_by_line_is_accepted_with_the_lines(app, runner, tmp_path, contracts):
+    """Five lines of 1.35 at 27 %: 0.36 of VAT each, 1.80 for the document where 27 % of the
+    net 6.75 is 1.82. With its lines the document is good (half a cent a line and one for the
+    whole: 0.03); without them, or further off, it is refused."""
+    header = "contract_number;kind;number;issued_on;period;due_on;net;vat_rate;vat;total\n"
+    documents = header + "EL-1;invoice;INV-9;2024-02-01;2024-01;2024-02-20;6,75;27;{vat};{total}\n"
+    lines = "document_kind;document_number;description;kwh;tariff;amount\n" + (
+        "invoice;INV-9;Energy;;;1,35\n" * 5
+    )
+
+    def run(vat, total, with_lines):
+        path = write(tmp_path, "d.csv", documents.format(vat=vat, total=total))
+        more = ["--lines", str(write(tmp_path, "l.csv", lines))] if with_lines else []
+        return do_import(runner, "documents", path, *more)
+
+    assert failed(run("1,86", "8,61", True)) == [
+        'd.csv:2: vat "1.86": is not 27% of the net 6.75 (1.82, within 0.03 for 5 lines)'
+    ]
+    assert failed(run("1,80", "8,55", False)) == [
+        'd.csv:2: vat "1,80": is not 27% of the net 6.75 (1.82, within a cent)'
+    ]
+    assert count(app, Document) == 0
+    ok(run("1,80", "8,55", True), "documents: 1 created")
+    with app.app_context():
+        assert db.session.scalar(sa.select(Document.vat)) == Decimal("1.80")
+
+
 # --- bad rows: every problem with line, column and value; nothing written -----------------
 
 
