@@ -49,9 +49,11 @@ def limit_request_size(endpoint, values):
     request.max_content_length = MAX_REQUEST_SIZE
 
 
-def _signed_in() -> bool:
-    """Exempt from the per-IP limit: it is for asking without an account."""
-    return current_user.is_authenticated
+def _known_account() -> bool:
+    """Exempt from the per-IP limit, which is for asking without an account: a signed-in
+    account whose email is confirmed (an unconfirmed one may have typed anyone's address,
+    and the receipt quotes the question to it)."""
+    return current_user.is_authenticated and current_user.is_confirmed
 
 
 # --- asking -------------------------------------------------------------------------------
@@ -61,21 +63,26 @@ def _signed_in() -> bool:
 @limiter.limit(
     lambda: current_app.config.get("RATELIMIT_SUPPORT", "10 per hour"),
     methods=["POST"],
-    exempt_when=_signed_in,
+    exempt_when=_known_account,
 )
 def ask():
-    """Ask a question: with the captcha when not signed in, from the account's contracts
-    when signed in."""
-    if current_user.is_authenticated:
-        if current_user.is_staff:
-            return redirect(url_for("support_staff.index"))
+    """Ask a question: from the account's contracts when signed in with a confirmed email,
+    else with the captcha, as without an account."""
+    if current_user.is_authenticated and current_user.is_staff:
+        return redirect(url_for("support_staff.index"))
+    if _known_account():
         return _cabinet_ask()
     return _anonymous_ask()
 
 
 def _render_ask(form, challenge, status=200):
     return render(
-        "support/ask.html", "support/_ask_form.html", status=status, form=form, challenge=challenge
+        "support/ask.html",
+        "support/_ask_form.html",
+        status=status,
+        form=form,
+        challenge=challenge,
+        from_account=False,
     )
 
 
@@ -180,7 +187,13 @@ def _cabinet_ask():
 
 
 def _render_cabinet_ask(form, status=200):
-    return render("support/ask.html", "support/_cabinet_ask_form.html", status=status, form=form)
+    return render(
+        "support/ask.html",
+        "support/_cabinet_ask_form.html",
+        status=status,
+        form=form,
+        from_account=True,
+    )
 
 
 @bp.get("/ask/sent")

@@ -353,6 +353,20 @@ def test_signed_in_customer_asks_without_captcha_about_an_own_contract(app, clie
     assert '<html lang="hu">' in mailbox.html(copy)  # in the account's language
 
 
+def test_an_unconfirmed_account_asks_with_the_captcha(app, client, make_user, auth, mailbox):
+    """Its email may be anyone's: it asks as a visitor does (the picture, the per-IP limit),
+    since the receipt quotes the question to that address."""
+    make_user(email="new@example.com", confirmed=False)
+    auth.login(email="new@example.com")
+    page = client.get("/support/ask").get_data(as_text=True)
+    assert ">Code from the picture</label>" in page and ">Contract</label>" not in page
+    response = client.post("/support/ask", data={"subject": "other", "question": "Pay at x"})
+    assert response.status_code == 422
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Question)) == 0
+    assert mailbox.messages == []
+
+
 def test_signed_in_customer_cannot_pick_someone_elses_contract(app, client, ann):
     response = client.post(
         "/support/ask",
