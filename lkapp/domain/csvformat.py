@@ -77,6 +77,17 @@ def parse_text(text: str, max_length: int, *, required: bool = True) -> str:
     return text
 
 
+def parse_contract_number(text: str) -> str:
+    """A contract's number: it is a part of the portal's addresses (``/electricity/<number>``),
+    where a ``/`` would start another part and ``.`` or ``..`` mean this or the upper folder."""
+    number = parse_text(text, 30)
+    if "/" in number:
+        raise CellError("contains a '/', which the portal's addresses cannot carry")
+    if number in (".", ".."):
+        raise CellError("is not a contract number")
+    return number
+
+
 def parse_date(text: str) -> date:
     """``YYYY-MM-DD`` or ``DD.MM.YYYY`` (a one-digit day or month is fine in the dotted form),
     of the years billing can mean (``0024-02-10`` or a due date in 2204 is a typing error)."""

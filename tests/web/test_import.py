@@ -492,12 +492,16 @@ def test_bad_contracts_meters_and_payments(app, runner, tmp_path, contracts):
         ";Nobody;;;active\n"
         "EL-3;;;;closed\n"
         "EL-4;Line\tbreak;;;\n"
+        "EL/2024/5;Slash Kft.;;;\n"
+        "..;Dots Kft.;;;\n"
     )
     assert failed(do_import(runner, "contracts", write(tmp_path, "c.csv", contracts_text))) == [
         'c.csv:2: number "": is required',
         'c.csv:3: holder_name "": is required',
         'c.csv:3: status "closed": must be one of: active, terminated',
         'c.csv:4: holder_name "Line\tbreak": contains a control character (a line break or a tab)',
+        "c.csv:5: number \"EL/2024/5\": contains a '/', which the portal's addresses cannot carry",
+        'c.csv:6: number "..": is not a contract number',
     ]
     meters_text = (
         "contract_number,serial,zones,digits,ct_ratio,installed_on,removed_on\n"

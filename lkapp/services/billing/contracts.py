@@ -6,7 +6,7 @@ contract is attached to: that belongs to the portal.
 
 from __future__ import annotations
 
-from ...domain.csvformat import parse_choice, parse_text
+from ...domain.csvformat import parse_choice, parse_contract_number, parse_text
 from ...models import CONTRACT_STATUSES, Contract
 from .base import Importer, changes
 from .bulk import Bulk
@@ -24,7 +24,7 @@ class ContractImporter(Importer):
         take = self.take
         status = cells[self.at["status"]]
         return (
-            take(cells, line, "number", parse_text, 30),
+            take(cells, line, "number", parse_contract_number),
             take(cells, line, "holder_name", parse_text, 200),
             take(cells, line, "tax_id", parse_text, 20, required=False),
             take(cells, line, "address", parse_text, 300, required=False),
