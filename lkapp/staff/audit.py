@@ -34,15 +34,17 @@ from .views import bp
 PER_PAGE = 50
 CSV_COLUMNS = ("created_at", "actor", "action", "object_type", "object_id", "ip", "details")
 
-KINDS = (
-    ("auth", _l("Accounts and sign-in")),
-    ("contract", _l("Contracts and codes")),
-    ("import", _l("Imports")),
-    ("user", _l("Staff accounts")),
-    ("reading", _l("Readings")),
-    ("question", _l("Questions")),
-    ("audit", _l("Audit log exports")),
-)
+# The kinds of event to filter by: each its words and the beginnings of its actions' names.
+KINDS = {
+    "auth": (_l("Accounts and sign-in"), ("auth.",)),
+    "contract": (_l("Contracts and codes"), ("contract.",)),
+    "import": (_l("Imports"), ("import.",)),
+    "user": (_l("Staff accounts"), ("user.",)),
+    "reading": (_l("Readings"), ("reading.", "readings.")),
+    "question": (_l("Questions"), ("support.",)),
+    "notice": (_l("Notices to customers"), ("notice.",)),
+    "audit": (_l("Audit log exports"), ("audit.",)),
+}
 
 
 class AuditFilterForm(FlaskForm):
@@ -55,7 +57,10 @@ class AuditFilterForm(FlaskForm):
     contract = StringField(_l("Contract number"), validators=[Length(max=30)], filters=[strip])
     kind = SelectField(
         _l("Kind of event"),
-        choices=[SelectChoice("", _l("All")), *(SelectChoice(k, label) for k, label in KINDS)],
+        choices=[
+            SelectChoice("", _l("All")),
+            *(SelectChoice(kind, label) for kind, (label, _) in KINDS.items()),
+        ],
         default="",
     )
     since = DateField(_l("From"), validators=[Optional()])
@@ -112,7 +117,10 @@ class Filters:
                 )
         if form.kind.data:
             self.args["kind"] = form.kind.data
-            self.conditions.append(AuditEvent.action.startswith(form.kind.data + "."))
+            _, beginnings = KINDS[form.kind.data]
+            self.conditions.append(
+                sa.or_(*(AuditEvent.action.startswith(beginning) for beginning in beginnings))
+            )
         if form.since.data:
             self.args["since"] = form.since.data.isoformat()
             self.conditions.append(AuditEvent.created_at >= _day_start(form.since.data))

@@ -89,6 +89,28 @@ def test_filters_by_account_contract_kind_and_days(client, log, staff):
     assert shown_actions(both) == ["auth.login"]
 
 
+def test_each_kind_of_event_finds_all_of_its_actions(app, client, staff):
+    """Questions are 'support.*' events, readings 'reading.*' and 'readings.*', notices
+    'notice.*': the filter found no question at all, and no readings export."""
+    actions = (
+        "support.asked", "support.answered", "reading.submitted", "readings.exported",
+        "notice.debt_appeared", "user.staff_created", "audit.exported",
+    )  # fmt: skip
+    with app.app_context():
+        for action in actions:
+            db.session.add(AuditEvent(action=action, object_type="", object_id="", details={}))
+        db.session.commit()
+
+    def kind(name):
+        return set(shown_actions(client.get(f"/staff/audit?kind={name}").text))
+
+    assert kind("question") == {"support.asked", "support.answered"}
+    assert kind("reading") == {"reading.submitted", "readings.exported"}
+    assert kind("notice") == {"notice.debt_appeared"}
+    assert kind("user") == {"user.staff_created"}
+    assert kind("audit") == {"audit.exported"}
+
+
 def test_unknown_names_and_bad_dates_are_said_plainly(client, log, staff):
     page = client.get("/staff/audit?user=nobody@example.com")
     assert page.status_code == 200
