@@ -108,13 +108,13 @@ def search_contracts(query: str, page: int = 1, per_page: int = 20) -> SearchPag
         conditions = [
             unicode_lower(Contract.number).contains(lowered, autoescape=True),
             unicode_lower(Contract.holder_name).contains(lowered, autoescape=True),
-            Contract.tax_id.contains(query, autoescape=True),
+            unicode_lower(Contract.tax_id).contains(lowered, autoescape=True),
         ]
-        bare = query.replace("-", "").replace(" ", "")
+        # "hu12345678" finds "HU12345678-2-42" on both databases (PostgreSQL's LIKE minds case).
+        bare = lowered.replace("-", "").replace(" ", "")
         if bare:
-            conditions.append(
-                sa.func.replace(Contract.tax_id, "-", "").contains(bare, autoescape=True)
-            )
+            plain_tax_id = unicode_lower(sa.func.replace(Contract.tax_id, "-", ""))
+            conditions.append(plain_tax_id.contains(bare, autoescape=True))
         stmt = stmt.where(sa.or_(*conditions))
     total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
     pages = max(1, -(-total // per_page))

@@ -94,13 +94,14 @@ def test_search_by_number_name_or_tax_id(client, staff, contracts, make_user):
     contracts()
     contracts("EL-0000043", holder="Dunai Gépház Zrt.", tax_id="87654321-1-13", account_id=owner)
     contracts("EL-0000050", holder="Ёлка ООО", tax_id="7701234567")
+    contracts("EL-0000051", holder="Pusztai Kft.", tax_id="HU24681357-2-41")
 
     def found(query):
         page = client.get("/staff/contracts", query_string={"q": query}).text
         return set(re.findall(r'href="/staff/contracts/(EL-\d+)"', page))
 
     assert found("0000042") == {"EL-0000042"}
-    assert found("el-00000") == {"EL-0000042", "EL-0000043", "EL-0000050"}
+    assert found("el-00000") == {"EL-0000042", "EL-0000043", "EL-0000050", "EL-0000051"}
     assert found("gépház") == {"EL-0000043"}
     assert found("GÉPHÁZ") == {"EL-0000043"}
     assert found("ёлка") == {"EL-0000050"}, "any letter case, not only ASCII"
@@ -109,6 +110,8 @@ def test_search_by_number_name_or_tax_id(client, staff, contracts, make_user):
     assert found("87654321-1") == {"EL-0000043"}
     assert found("8765432111") == {"EL-0000043"}, "a tax id without its dashes"
     assert found("77012") == {"EL-0000050"}
+    assert found("hu2468") == {"EL-0000051"}, "a tax id in any letter case, on PostgreSQL too"
+    assert found("hu24681357241") == {"EL-0000051"}
     assert found("%") == set(), "LIKE wildcards are plain characters"
     assert found("nothing like it") == set()
     page = client.get("/staff/contracts", query_string={"q": "EL-0000043"}).text
