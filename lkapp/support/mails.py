@@ -33,10 +33,12 @@ def question_received(question: Question, body: str, account: User | None = None
     )
 
 
-def answered(question: Question, message: Message, account: User | None = None) -> None:
-    """The office's answer, to the asker (the account's email when one asked)."""
+def answered(question: Question, message: Message, account: User | None = None) -> str:
+    """The office's answer, to the asker (the account's email when one asked, which may have
+    changed since); the address it goes to."""
+    recipient = account.email if account is not None else question.contact_email
     queue_mail(
-        account.email if account is not None else question.contact_email,
+        recipient,
         _l("Answer to your question %(reference)s", reference=question.reference),
         "support_answer",
         locale=_locale(question, account),
@@ -45,3 +47,4 @@ def answered(question: Question, message: Message, account: User | None = None) 
         link=_thread_link(question),
         ask_link=url_for("support.ask", _external=True),
     )
+    return recipient

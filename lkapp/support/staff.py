@@ -132,9 +132,9 @@ def answer(reference: str):
             **_thread_context(question, form=form),
         )
     message = services.answer(question, me(), form.body.data)
-    mails.answered(question, message, services.asker_account(question))
+    recipient = mails.answered(question, message, services.asker_account(question))
     db.session.commit()
-    flash(_("The answer was sent to %(email)s.", email=question.contact_email), "success")
+    flash(_("The answer was sent to %(email)s.", email=recipient), "success")
     return htmx_redirect(url_for("support_staff.thread", reference=question.reference))
 
 

@@ -129,6 +129,20 @@ def test_answer_goes_to_the_asker_in_their_language_and_marks_answered(
     assert "support.answered" in actions(app)
 
 
+def test_the_answer_goes_to_the_accounts_email_of_today(app, client, office, make_user, mailbox):
+    """Ann asked from ann@, then changed her email: the answer and the office's note name
+    the new address (the note named the old one, where nothing went)."""
+    ann = make_user(email="ann@example.com")
+    reference = make_question(app, user_id=ann)
+    with app.app_context():
+        db.session.get(User, ann).email = "ann.new@example.com"
+        db.session.commit()
+    response = client.post(f"/staff/questions/{reference}/answer", data={"body": "Done."})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The answer was sent to ann.new@example.com." in page
+    assert len(mailbox.to("ann.new@example.com")) == 1 and mailbox.to("ann@example.com") == []
+
+
 def test_anonymous_asker_gets_the_answer_by_mail_in_the_language_asked(
     app, client, office, mailbox
 ):
