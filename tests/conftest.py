@@ -398,6 +398,11 @@ def auth(client) -> AuthActions:
     return AuthActions(client)
 
 
+def text_of(html: str) -> str:
+    """A page as a reader sees it: tags out, spaces folded."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
 # --- a live server and Chromium ---------------------------------------------------------
 
 

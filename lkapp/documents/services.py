@@ -250,6 +250,12 @@ class DocumentView:
     def valid(self) -> bool:
         return not self.problems
 
+    @property
+    def to_pay(self) -> Decimal:
+        """What is left to pay of an invoice (nothing of another document: it is not paid)."""
+        doc = self.document
+        return max(doc.total - doc.paid, ZERO) if doc.kind == "invoice" else ZERO
+
 
 def find_document(contract: Contract, kind: str, number: str) -> Document | None:
     """The document of ``contract`` with this kind and number, lines loaded (None if none:

@@ -136,7 +136,12 @@ def document(number: str, kind: str, doc_number: str):
     return render(
         "documents/document.html",
         "documents/_document.html",
-        **_context(contract=contract, view=view, doc=doc),
+        **_context(
+            contract=contract,
+            view=view,
+            doc=doc,
+            purpose=payment_qr.document_purpose(contract.number, doc.number),
+        ),
     )
 
 

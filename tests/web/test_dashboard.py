@@ -12,7 +12,7 @@ import pytest
 from lkapp.electricity.services import local_today
 from lkapp.extensions import db
 from lkapp.models import Meter, Question, Reading, utcnow
-from tests.conftest import check_fragment
+from tests.conftest import check_fragment, text_of
 
 
 @pytest.fixture
@@ -26,10 +26,6 @@ def ann(make_user, auth):
     user_id = make_user()
     auth.login()
     return user_id
-
-
-def text_of(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
 @pytest.fixture

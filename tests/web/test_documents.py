@@ -14,6 +14,7 @@ from lkapp.documents.figures import status_of
 from lkapp.extensions import db
 from lkapp.models import Contract, Document, DocumentLine, Payment, PaymentAllocation, utcnow
 from lkapp.payments import services as payment_services
+from tests.conftest import text_of
 
 NUMBER = "EL-0000077"
 HOLDER = "Тепловой пункт Fő utca Győr Kft."
@@ -454,6 +455,21 @@ def test_document_page_shows_header_lines_totals_and_payments(client, docs):
     assert f'href="/electricity/{NUMBER}/documents/invoice/INV-1/pdf"' in page
     assert "data-print" in page and "js/print.js" in page
     assert "not valid" not in page
+    assert "Payment details" not in page and "Left to pay" not in page  # paid in full
+
+
+def test_a_partly_paid_invoice_says_what_is_left_and_where_to_pay_it(client, docs):
+    """200.00 + 27 % VAT, 54.00 paid: 200.00 left, with the payment details the PDF prints
+    beside its QR code (which asks for the whole total, as issued)."""
+    page = text_of(client.get(f"/electricity/{NUMBER}/documents/invoice/INV-2").text)
+    assert "Paid €54.00 Left to pay €200.00" in page
+    assert (
+        "Payment details Recipient City Power Supply "
+        "Bank account HU42 1177 3016 1111 1018 0000 0000 (BIC OTPVHUHB) "
+        f"Amount €200.00 Purpose {NUMBER} / INV-2"
+    ) in page
+    vat_invoice = text_of(client.get(f"/electricity/{NUMBER}/documents/vat_invoice/VAT-2").text)
+    assert "Payment details" not in vat_invoice  # the invoice is what is paid
 
 
 def test_vat_invoice_shows_its_invoice_status_and_payments(client, docs):

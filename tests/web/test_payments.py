@@ -4,7 +4,6 @@ totals, the balance and debt block, a payment's page, ownership (404), statement
 from __future__ import annotations
 
 import random
-import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -17,6 +16,7 @@ from lkapp.electricity.services import local_today
 from lkapp.extensions import db
 from lkapp.models import Contract, Document, Payment
 from lkapp.payments import services
+from tests.conftest import text_of
 
 NUMBER = "EL-0000042"
 URL = f"/electricity/{NUMBER}/payments"
@@ -62,11 +62,6 @@ def payment_ids(app, contract_id):
             .where(Payment.contract_id == contract_id)
             .order_by(Payment.paid_on.desc())
         ).all()
-
-
-def text_of(html: str) -> str:
-    """The page as a reader sees it: tags out, spaces folded."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
 def rows_of(html: str) -> list[str]:
@@ -118,6 +113,18 @@ def test_an_overpayment_shows_as_an_advance(client, ann, ledger, today):
     assert "Invoice INV-1: €80.00 Paid" in page
     assert "€20.00 in advance, for the next invoices" in page
     assert "Next amount due Nothing due" in page
+
+
+def test_an_overdue_debt_with_nothing_more_to_fall_due_is_due_now(client, ann, ledger, today):
+    """ "Nothing due" beside an overdue debt read as "you owe nothing"."""
+    contract = ledger.contract(NUMBER, account_id=ann)
+    ledger.add(
+        ledger.document(contract, "INV-1", today - timedelta(40), today - timedelta(10), "80.00"),
+    )
+    page = text_of(client.get(URL).text)
+    assert "Next amount due €80.00 now (overdue)" in page and "Nothing due" not in page
+    overview = text_of(client.get(f"/electricity/{NUMBER}").text)
+    assert "Next due date Now (overdue)" in overview and "Nothing due" not in overview
 
 
 def test_the_tab_and_the_list_are_fragments_too(client, history):
