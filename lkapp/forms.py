@@ -1,11 +1,17 @@
 """What every feature's forms share."""
 
+import re
+from datetime import date
+
 import wtforms.widgets
 import wtforms.widgets.core
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
+from wtforms import StringField
 from wtforms.validators import ValidationError
 from wtforms.widgets.core import clean_key
+
+from .formatting import lazy_gettext as _l
 
 wtforms_html_params = wtforms.widgets.core.html_params  # WTForms' own, kept to compare with
 
@@ -57,3 +63,51 @@ def mail_can_reach(_form, field):
                 "address with other letters there does not arrive."
             )
         )
+
+
+# A month as people type it where no month picker is offered (Firefox, Safari on a Mac) or
+# on a keypad without "-": 2026-03, 2026-3, 202603, 2026.03, 2026. 03., 2026/03; 03.2026, 3/2026.
+_YEAR_FIRST = re.compile(r"(\d{4})\s*[-./]?\s*(\d{1,2})\.?")
+_MONTH_FIRST = re.compile(r"(\d{1,2})\s*[-./]\s*(\d{4})")
+
+
+def parse_month(text: str | None) -> date | None:
+    """The first day of the month ``text`` names; None for empty; ValueError otherwise."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if found := _YEAR_FIRST.fullmatch(text):
+        year, month = found.groups()
+    elif found := _MONTH_FIRST.fullmatch(text):
+        month, year = found.groups()
+    else:
+        raise ValueError(text)
+    if not (1 <= int(month) <= 12 and 1900 <= int(year) <= 9999):
+        raise ValueError(text)
+    return date(int(year), int(month), 1)
+
+
+class MonthField(StringField):
+    """A month: ``<input type="month">`` where browsers have a picker, a text box where they
+    have not (and for a value that is not a month, kept as typed beside its message). The
+    month is ``.month``; ``.data`` becomes ``YYYY-MM``."""
+
+    def __init__(self, label, **kwargs):
+        kwargs.setdefault("render_kw", {"type": "month"})
+        super().__init__(label, **kwargs)
+        self.month: date | None = None
+
+    def __call__(self, **kwargs):
+        if self.data and self.month is None:
+            # What was typed is not a month: a month box cannot hold it, a text box keeps it.
+            kwargs["type"] = "text"
+        return super().__call__(**kwargs)
+
+    def pre_validate(self, form):
+        try:
+            self.month = parse_month(self.data)
+        except ValueError:
+            self.month = None
+            raise ValidationError(_l("Enter a month as YYYY-MM, for example 2025-03.")) from None
+        if self.month is not None:
+            self.data = f"{self.month.year:04d}-{self.month.month:02d}"

@@ -7,12 +7,12 @@ every filtered view a bookmark.
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, MonthField, SelectField
+from wtforms import DateField, SelectField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Optional, ValidationError
-from wtforms.widgets import TextInput
+from wtforms.validators import InputRequired, ValidationError
 
 from ..formatting import lazy_gettext as _l
+from ..forms import MonthField
 
 KIND_LABELS = {
     "invoice": _l("Invoice"),
@@ -26,19 +26,6 @@ STATUS_LABELS = {
     "overdue": _l("Overdue"),
 }
 MAX_STATEMENT_DAYS = 366 * 20
-
-
-class _Month(MonthField):
-    """A month as text (YYYY-MM): Firefox and Safari have no month picker, and a text box can
-    show a wrong value back as typed, next to its message."""
-
-    widget = TextInput()
-
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError as error:
-            raise ValueError(_l("Enter a month as YYYY-MM, for example 2025-03.")) from error
 
 
 class _Day(DateField):
@@ -61,18 +48,8 @@ class DocumentFilterForm(_GetForm):
         + [SelectChoice(k, label) for k, label in KIND_LABELS.items()],
         default="",
     )
-    period_from = _Month(
-        _l("Period from"),
-        validators=[Optional()],
-        format="%Y-%m",
-        render_kw={"placeholder": _l("YYYY-MM"), "inputmode": "numeric", "autocomplete": "off"},
-    )
-    period_to = _Month(
-        _l("Period to"),
-        validators=[Optional()],
-        format="%Y-%m",
-        render_kw={"placeholder": _l("YYYY-MM"), "inputmode": "numeric", "autocomplete": "off"},
-    )
+    period_from = MonthField(_l("Period from"))
+    period_to = MonthField(_l("Period to"))
     status = SelectField(
         _l("Payment status"),
         choices=[SelectChoice("", _l("Any status"))]
@@ -81,8 +58,8 @@ class DocumentFilterForm(_GetForm):
     )
 
     def validate_period_to(self, field):
-        start = self.period_from.data
-        if field.data and start and field.data < start:
+        start = self.period_from.month
+        if field.month and start and field.month < start:
             raise ValidationError(_l("The end of the period must not be before its start."))
 
 

@@ -60,8 +60,8 @@ def _filters(form: DocumentFilterForm) -> services.Filters:
 
     return services.Filters(
         kind=ok(form.kind) or None,
-        period_from=ok(form.period_from),
-        period_to=ok(form.period_to),
+        period_from=form.period_from.month,  # None when empty or not a month
+        period_to=form.period_to.month if not form.period_to.errors else None,
         status=ok(form.status) or None,
     )
 

@@ -288,6 +288,15 @@ def test_filters_by_kind_period_and_status(client, docs):
     assert "No document matches these filters." in empty
 
 
+def test_a_month_may_be_typed_as_people_write_it(client, docs):
+    """An iPhone's keypad has no "-"; Hungarians write 2025. 10., Russians 10.2025."""
+    url = f"/electricity/{NUMBER}/documents"
+    for since, until in (("202510", "202511"), ("2025. 10.", "2025.11"), ("10.2025", "11/2025")):
+        page = client.get(url, query_string={"period_from": since, "period_to": until}).text
+        assert table_numbers(page) == ["INV-2", "VAT-2", "INV-1", "VAT-1"], (since, until)
+        assert 'value="2025-10"' in page and 'value="2025-11"' in page
+
+
 def test_bad_filter_values_say_so_and_keep_the_others(client, docs):
     url = f"/electricity/{NUMBER}/documents"
     response = client.get(url + "?kind=vat_invoice&period_from=2025-13&status=nonsense")
