@@ -20,7 +20,7 @@ from ..electricity.views import TABS, own_contract, render_tab
 from ..extensions import db
 from ..formatting import numeric_month
 from ..htmx import redirect as htmx_redirect
-from ..htmx import render
+from ..htmx import render, wants_fragment
 from ..models import Contract, Meter
 from . import clock, services
 from .chart import bar_chart
@@ -175,6 +175,8 @@ def render_form_error(contract: Contract, meter: Meter, form: ReadingForm, probl
     context = tab_context(contract, {meter.id: form})
     context["problems"] = {meter.id: problem_text(problem)}
     item = next(item for item in context["meters"] if item.meter.id == meter.id)
+    # A whole page opens at this form's first message (htmx swaps the form and focuses it).
+    context["focus_form"] = None if wants_fragment() else meter.id
     return render(
         "electricity/contract.html",
         "readings/_form.html",

@@ -80,6 +80,11 @@ def test_readings_work_without_javascript(page, setup):
     form.get_by_label("T2 night").fill("1090")
     form.get_by_role("button", name="Submit readings").click()
     page.get_by_text("That is 400 kWh, over 3 times the average of 100 kWh a month.").wait_for()
+    # The answer is a whole page: it opens at the field and its message, not at the top.
+    t1 = meter_form(page).get_by_label("T1 day")
+    assert t1.evaluate("input => input === document.activeElement")
+    top = t1.evaluate("input => input.getBoundingClientRect().top")
+    assert 0 <= top < page.viewport_size["height"], top
     meter_form(page).get_by_label("I have checked the reading").check()
     meter_form(page).get_by_role("button", name="Submit readings").click()
     page.wait_for_url("**/readings/meters/*/2026-11")
