@@ -417,6 +417,7 @@ class ZoneReading:
 class MeterReadings:
     contract_number: str
     serial: str
+    meter_id: int  # the dashboard links to the meter on its Readings tab
     zones: list[ZoneReading] = field(default_factory=list)
 
     @property
@@ -479,7 +480,7 @@ def readings_status(user: User, today: date | None = None) -> ReadingsStatus:
     meters: dict[int, MeterReadings] = {}
     values: dict[int, dict[str, Decimal]] = {}
     for r in rows:
-        meters.setdefault(r.id, MeterReadings(r.number, r.serial))
+        meters.setdefault(r.id, MeterReadings(r.number, r.serial, r.id))
         zones = values.setdefault(r.id, {"": r.zones})
         if r.zone is not None:
             zones[r.zone] = r.value

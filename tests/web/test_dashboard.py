@@ -121,12 +121,15 @@ def test_dashboard_shows_debt_documents_readings_and_questions(client, two_contr
     assert "VAT invoice VAT-1-LATE Overdue" in documents
     # readings for this month: the meter in use, per zone; not the removed one
     readings = page.split("Readings for", 1)[1].split("Open questions", 1)[0]
-    assert "Meter MTR-TWO" in readings and "T1 in T2 missing" in readings
+    assert "Meter MTR-TWO" in readings and "T1 received T2 missing" in readings
     assert "MTR-GONE" not in readings
     # open questions: answered or new, never closed
     questions = page.split("Open questions", 1)[1]
     assert "Q-OPEN-1 Answered" in questions and "Q-SHUT-1" not in questions
     assert 'href="/support/questions/Q-OPEN-1"' in html
+    # each document and meter links to itself, not to its tab's start
+    assert 'href="/electricity/EL-1/documents/invoice/INV-1-LATE"' in html
+    assert re.search(r'href="/electricity/EL-1/readings#meter-\d+-title">Meter MTR-TWO<', html)
 
 
 def test_dashboard_and_electricity_list_show_the_same_figures(client, two_contracts, today):
