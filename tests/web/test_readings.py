@@ -358,8 +358,14 @@ def test_htmx_submit_redirects_to_the_receipt(app, client, ann):
     ("typed", "message"),
     [
         ("", "Enter the value the meter shows for this zone."),
-        ("12a", "Enter the number on the meter, such as 12345 or 12345.5 (digits only)."),
-        ("-5", "Enter the number on the meter, such as 12345 or 12345.5 (digits only)."),
+        (
+            "12a",
+            "Enter the number on the meter, such as 12345 or 12345.5, without spaces or letters.",
+        ),
+        (
+            "-5",
+            "Enter the number on the meter, such as 12345 or 12345.5, without spaces or letters.",
+        ),
         ("2150.1234", "At most 3 decimals."),
         ("1234567", "This meter shows at most 6 digits before the decimal point."),
         (
