@@ -150,7 +150,9 @@ class CabinetAskForm(AttachmentsMixin, FlaskForm):
     def __init__(self, contracts, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.contract.choices = [SelectChoice("", _l("No particular contract"))] + [
-            SelectChoice(c.number, f"{c.number} · {c.holder_name}") for c in contracts
+            # The address too: one holder's contracts differ by where the power goes.
+            SelectChoice(c.number, " · ".join(filter(None, (c.number, c.holder_name, c.address))))
+            for c in contracts
         ]
 
     def validate_contract(self, field):
