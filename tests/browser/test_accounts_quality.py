@@ -81,3 +81,27 @@ def test_account_pages_pass_axe(page, make_user):
     for url in ("/profile", "/profile/sessions", "/profile/two-factor/setup"):
         page.goto(url)
         assert axe_violations(page) == [], url
+
+
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 390, "height": 844}}])
+def test_on_a_phone_the_profile_is_within_reach(page, make_user):
+    """In Russian (the longest words): the profile's sections wrap instead of running off the
+    screen, the language list is a tap target, and every checkbox is the same size."""
+    make_user(locale="ru")
+    page.goto("/login")
+    page.get_by_label("Email").fill("ann@example.com")
+    page.get_by_label("Password", exact=True).fill("correct horse battery staple")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*/$"))
+    page.goto("/profile")
+    sections = page.get_by_role("navigation", name="Профиль")
+    assert sections.locator(".wrap").evaluate("row => row.scrollWidth <= row.clientWidth")
+    rights = sections.get_by_role("link").evaluate_all(
+        "links => links.map(a => a.getBoundingClientRect().right)"
+    )
+    assert max(rights) <= 390, rights
+    assert page.locator("#language-select").bounding_box()["height"] >= 40
+    widths = page.locator(".check input").evaluate_all(
+        "boxes => boxes.map(b => Math.round(b.getBoundingClientRect().width))"
+    )
+    assert len(widths) >= 2 and len(set(widths)) == 1, widths
