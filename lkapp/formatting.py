@@ -211,11 +211,12 @@ class Formats:
         return _date(value, style, self.locale)
 
     def moment(self, value: datetime | None, style: str = "medium") -> str:
-        """A UTC time shown in the deployment's time zone.
+        """A UTC time shown in the deployment's time zone, to the minute.
 
         For the short and medium styles this is Babel's own recipe (the locale's date and
-        time patterns joined by its date-time pattern) with both halves cached; longer styles
-        name the time zone and go to Babel whole."""
+        time patterns joined by its date-time pattern) with both halves cached, the time in
+        the short style: seconds tell a reader nothing, and made the same kind of moment look
+        different from page to page. Longer styles name the time zone and go to Babel whole."""
         if not value:
             return ""
         if style not in ("short", "medium"):
@@ -225,7 +226,7 @@ class Formats:
         local = value.astimezone(self.zone)
         return (
             _date_and_time(style, self.locale)
-            .replace("{0}", _time(local.time(), style, self.locale))
+            .replace("{0}", _time(local.time(), "short", self.locale))
             .replace("{1}", _date(local.date(), style, self.locale))
         )
 
