@@ -409,10 +409,18 @@ def text_of(html: str) -> str:
 @pytest.fixture
 def live_server(app):
     """The test app served over HTTP in a thread, for the browser."""
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        """No access log line per request: werkzeug's log handler writes to the stderr of
+        the moment it was made, which pytest may have closed by the time a late asset
+        (a favicon) is answered ("--- Logging error ---" in 2 of some 17 CI runs)."""
+
+        def log_request(self, code="-", size="-"):
+            pass
 
     port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     server.url = f"http://127.0.0.1:{port}"

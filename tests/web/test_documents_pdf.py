@@ -107,10 +107,12 @@ def test_invoice_pdf_holds_number_totals_and_letters_in_regular_and_bold(client,
         "Feb 20, 2026",
         "January 2026",
         "3,000",
+        "1,211.4",  # kWh: the decimals it has, as on the Readings tab
         "0.40000",
         "Page 1 / 1",
     ):
         assert expected in text, expected
+    assert "1,211.400" not in text
     runs = fonts_of(reader)
     bold = " ".join(t for t, font in runs if "Bold" in font)
     regular = " ".join(t for t, font in runs if "DejaVuSans" in font and "Bold" not in font)

@@ -385,7 +385,9 @@ def attached(app, customer, contracts):
             [
                 Reading(meter_id=meter.id, zone="T1", period=date(2026, 1, 1), value=100),
                 Reading(meter_id=meter.id, zone="T1", period=date(2026, 2, 1), value=12345),
-                Reading(meter_id=meter.id, zone="T2", period=date(2026, 2, 1), value=678),
+                Reading(
+                    meter_id=meter.id, zone="T2", period=date(2026, 2, 1), value=Decimal("678.5")
+                ),
             ]
         )
         invoice = {"kind": "invoice", "net": 0, "vat_rate": 27, "vat": 0, "period": today}
@@ -452,7 +454,8 @@ def test_overview_shows_contract_meters_and_figures(client, attached):
     for text in ("Tisza Bakery Kft.", "12345678-2-42", "Budapest, Fő utca 1.", "Active"):
         assert text in page
     assert "MTR-77001" in page and "T1, T2" in page and ">40<" in page
-    assert "T1: 12,345" in page and "T2: 678" in page and "February 2026" in page
+    assert "T1: 12,345" in page and "T2: 678.5" in page and "February 2026" in page
+    assert "678.500" not in page  # the decimals it has, as on the Readings tab
     assert "€249.50" in page and "€60.00" in page
     assert 'aria-current="page">Overview</a>' in page
 
