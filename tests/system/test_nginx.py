@@ -2,8 +2,9 @@
 
 The test reads ``deploy/nginx-lkapp.conf`` itself and changes only what a test machine must:
 the listening ports (no root-only ones; IPv4 loopback alone), the certificate (a throwaway
-self-signed one), the upstream's address, the static folder (this checkout's) and the upload
-limit (1 MB instead of 200 MB, so as not to send 200 MB). Each change must match exactly, so an
+self-signed one), the upstream's address, the static folder (this checkout's) and the body
+limits (1 MB for the pages instead of 16 MB, 2 MB for the billing upload instead of 200 MB, so
+as not to send that much). Each change must match exactly, so an
 edit of the kit that the test no longer understands fails here instead of testing something
 else. The portal's name stays ``my.utility.example``: requests name it in their ``Host`` header
 and TLS server name.
@@ -28,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from lkapp.config import DEFAULTS
+from lkapp.support.views import MAX_REQUEST_SIZE
 from tests.conftest import TEST_PASSWORD, free_port, wait_for
 from tests.system.conftest import ROOT, Response, stop_process
 
@@ -35,7 +37,8 @@ pytestmark = pytest.mark.sqlite_only  # the proxy is under test, not the databas
 
 SITE = ROOT / "deploy" / "nginx-lkapp.conf"
 NAME = "my.utility.example"
-TEST_BODY_LIMIT = "1m"  # the test's client_max_body_size
+TEST_PAGE_LIMIT = "1m"  # the test's client_max_body_size for every page
+TEST_BODY_LIMIT = "2m"  # and for the billing upload
 
 
 def _bytes(size: str) -> int:
@@ -48,8 +51,10 @@ def site_for_test(http_port: int, https_port: int, upstream_port: int, certifica
     """``deploy/nginx-lkapp.conf`` with the test's ports, certificate, upstream, static folder
     and upload limit."""
     site = SITE.read_text()
-    kit_limit = re.search(r"^\s*client_max_body_size (\w+);", site, re.MULTILINE).group(1)
-    assert _bytes(kit_limit) == DEFAULTS["MAX_CONTENT_LENGTH"]  # "keep in step", it says
+    upload = re.search(r"location /staff/imports/new/ \{\s*client_max_body_size (\w+);", site)
+    assert _bytes(upload.group(1)) == DEFAULTS["MAX_CONTENT_LENGTH"]  # "keep in step", it says
+    pages = re.search(r"^    client_max_body_size (\w+);", site, re.MULTILINE).group(1)
+    assert _bytes(pages) == MAX_REQUEST_SIZE  # a question with its attachments
     assert site.count(f"server_name {NAME};") == 2
     live = re.escape(f"/etc/letsencrypt/live/{NAME}")
     rewrites = [
@@ -61,7 +66,12 @@ def site_for_test(http_port: int, https_port: int, upstream_port: int, certifica
         (rf"^(\s*ssl_certificate\s+){live}/fullchain\.pem;", rf"\g<1>{certificate}.crt;", 1),
         (rf"^(\s*ssl_certificate_key\s+){live}/privkey\.pem;", rf"\g<1>{certificate}.key;", 1),
         (r"^(\s*)alias /srv/lkapp/static/;", rf"\g<1>alias {ROOT}/static/;", 1),
-        (r"^(\s*)client_max_body_size \w+;", rf"\g<1>client_max_body_size {TEST_BODY_LIMIT};", 1),
+        (r"^(    )client_max_body_size \w+;", rf"\g<1>client_max_body_size {TEST_PAGE_LIMIT};", 1),
+        (
+            r"^(        )client_max_body_size \w+;",
+            rf"\g<1>client_max_body_size {TEST_BODY_LIMIT};",
+            1,
+        ),
     ]
     for pattern, replacement, expected in rewrites:
         site, made = re.subn(pattern, replacement, site, flags=re.MULTILINE)
@@ -327,3 +337,18 @@ def test_an_upload_over_the_limit_is_refused_by_nginx(portal):
     assert "413 Request Entity Too Large" in over.text
     assert wait_for(lambda: portal.gunicorn_saw("probe=under"))
     assert not portal.gunicorn_saw("probe=over")
+
+
+def test_a_page_refuses_what_only_the_billing_upload_takes(portal):
+    """Every other page takes a form's worth or a question's attachments: nginx refuses a
+    larger body before it buffers it to disk, and gunicorn never sees the request."""
+    body = b"x" * (_bytes(TEST_PAGE_LIMIT) + 1024)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    refused = portal.request("POST", "/login?probe=page", body=body, headers=headers)
+    assert refused.status == 413
+    upload = portal.request(
+        "POST", "/staff/imports/new/payments?probe=upload", body=body, headers=headers
+    )
+    assert upload.status != 413
+    assert wait_for(lambda: portal.gunicorn_saw("probe=upload"))
+    assert not portal.gunicorn_saw("probe=page")
