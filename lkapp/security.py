@@ -49,16 +49,19 @@ def is_safe_next(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc
 
 
-# A form's worth of request body: what every page takes but those marked ``large_uploads``
-# (billing files, up to MAX_CONTENT_LENGTH) and those that set a limit of their own (the
-# questions' attachments).
+# A form's worth of request body: what every page takes but those marked with ``uploads``.
 FORM_BODY_LIMIT = 1024 * 1024
 
 
-def large_uploads(view):
-    """Mark a view whose requests may carry files up to ``MAX_CONTENT_LENGTH``."""
-    view.large_uploads = True
-    return view
+def uploads(limit: int | None = None):
+    """Mark a view whose requests carry files: up to ``limit`` bytes, or with None up to
+    ``MAX_CONTENT_LENGTH`` (the billing files)."""
+
+    def mark(view):
+        view.body_limit = limit
+        return view
+
+    return mark
 
 
 def limit_request_body(endpoint, values) -> None:
@@ -66,5 +69,5 @@ def limit_request_body(endpoint, values) -> None:
     CSRF's included, which reads the body (a file part is spooled to disk) before it can
     refuse the request; a larger body is refused unread (413)."""
     view = current_app.view_functions.get(endpoint)
-    if not getattr(view, "large_uploads", False):
-        request.max_content_length = FORM_BODY_LIMIT
+    # None on the request falls back to MAX_CONTENT_LENGTH.
+    request.max_content_length = getattr(view, "body_limit", FORM_BODY_LIMIT)

@@ -54,7 +54,7 @@ from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..main.errors import render_error
 from ..models import ImportJob, User, utcnow
-from ..security import large_uploads
+from ..security import uploads
 from ..services import audit
 from ..services.billing import KINDS, create_job, current_progress, run_import
 from ..services.billing.runner import recorded_runner_alive
@@ -369,7 +369,7 @@ def _render_upload(form: ImportForm, status: int = 200):
 
 
 @bp.route("/imports/new/<kind>", methods=["GET", "POST"])
-@large_uploads
+@uploads()
 @staff_required
 def upload(kind: str):
     """The upload form of one kind of file; a good file starts its import."""

@@ -31,6 +31,7 @@ from ..extensions import db, limiter
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import Attachment
+from ..security import uploads
 from ..services import captcha as captchas
 from . import mails, services
 from .forms import AskForm, CabinetAskForm, ReplyForm
@@ -40,13 +41,6 @@ bp = Blueprint("support", __name__)
 # Three files of 5 MB and the text fit; anything bigger is refused before it is read.
 MAX_REQUEST_SIZE = rules.MAX_FILES * rules.MAX_FILE_SIZE + 1024 * 1024
 SENT_KEY = "support_reference"
-
-
-@bp.url_value_preprocessor
-def limit_request_size(endpoint, values):
-    # URL value preprocessors run before every before_request function, CSRFProtect's
-    # included (it reads the form): the smaller limit is in place before the body is parsed.
-    request.max_content_length = MAX_REQUEST_SIZE
 
 
 def _known_account() -> bool:
@@ -60,6 +54,7 @@ def _known_account() -> bool:
 
 
 @bp.route("/ask", methods=["GET", "POST"])
+@uploads(MAX_REQUEST_SIZE)
 @limiter.limit(
     lambda: current_app.config.get("RATELIMIT_SUPPORT", "10 per hour"),
     methods=["POST"],
@@ -246,6 +241,7 @@ def _render_thread(question, form, status=200):
 
 
 @bp.post("/questions/<reference>/reply")
+@uploads(MAX_REQUEST_SIZE)
 @login_required
 @limiter.limit("30 per hour")
 def reply(reference: str):
