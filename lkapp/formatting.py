@@ -272,10 +272,6 @@ def month(value: date | None) -> str:
     return formats().month(value)
 
 
-def numeric_month(value: date | None) -> str:
-    return formats().numeric_month(value)
-
-
 def register(app) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     # Flask-Babel's own callables, each with the cheaper catalogue look-up (a template's `_()`

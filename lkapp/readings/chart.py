@@ -18,8 +18,13 @@ from typing import NamedTuple
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 32, 12, 36  # RIGHT: room for half the newest month's label
+LEFT, RIGHT, TOP, BOTTOM = 64, 32, 14, 36  # the least room for the axes' labels
 GRID_LINES = 4
+TICK_GAP = 6  # between a value and the plot
+# The largest font size of the axes' labels, in the chart's units: the stylesheet's for the
+# narrowest phones (app.css, ".chart .axis"), where the chart is drawn at 0.4 of its size.
+# The margins are wide enough for the labels at that size.
+AXIS_FONT = 26
 
 
 class Bar(NamedTuple):  # a tuple: a chart has a hundred and more
@@ -36,12 +41,14 @@ class Bar(NamedTuple):  # a tuple: a chart has a hundred and more
 class Tick:
     y: float
     value: Decimal
+    text: str
 
 
 @dataclass(frozen=True)
 class Label:
     x: float
     text: str
+    minor: bool  # hidden on a phone, where only every other label fits
 
 
 @dataclass
@@ -72,30 +79,50 @@ def nice_ceiling(value: Decimal) -> Decimal:
     return 10 * power  # pragma: no cover - the loop ends at 10
 
 
+def text_width(text: str, size: float = AXIS_FONT) -> float:
+    """About how wide ``text`` is drawn at ``size``: a figure takes 0.64 of the size in the
+    widest usual sans-serif face (DejaVu Sans), a separator or a space 0.35."""
+    narrow = sum(char in ",. \u00a0\u202f/" for char in text)
+    return size * (0.64 * (len(text) - narrow) + 0.35 * narrow)
+
+
 def bar_chart(
     months: list[date],
     series: dict[str, list[Decimal | None]],
     label: Callable[[date], str] = lambda month: f"{month:%m/%y}",
+    value_label: Callable[[Decimal], str] = str,
     label_every: int = 3,
 ) -> Chart:
-    """Lay out ``series`` (per zone, one value or None per month of ``months``)."""
+    """Lay out ``series`` (per zone, one value or None per month of ``months``).
+
+    Every ``label_every``-th month is labelled, counting back from the newest; every other
+    label is ``minor``. The left margin fits the widest value, the right one half the newest
+    month's label (centred under its bars)."""
     zones = list(series)
     chart = Chart(months, zones, series)
     values = [v for values in series.values() for v in values if v]
     if not values:
         return chart
     top = nice_ceiling(max(values))
-    plot_width = WIDTH - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM
-    group = plot_width / len(months)
+    ticks = [top * step / GRID_LINES for step in range(GRID_LINES + 1)]
+    texts = [value_label(value) for value in ticks]
+    left = max(LEFT, math.ceil(max(map(text_width, texts))) + TICK_GAP + 4)
+    newest = label(months[-1])
+    right = WIDTH - max(RIGHT, math.ceil(text_width(newest) / 2) + 4)
+    group = (right - left) / len(months)
+    chart.left, chart.right = left, right
     gap = group * 0.15
     bar_width = (group - 2 * gap) / len(zones)
     width = round(bar_width, 1)
     scale = plot_height / float(top)
     for index, month in enumerate(months):
-        x0 = LEFT + index * group
-        if index % label_every == (len(months) - 1) % label_every:
-            chart.labels.append(Label(round(x0 + group / 2, 1), label(month)))
+        x0 = left + index * group
+        back = len(months) - 1 - index
+        if back % label_every == 0:
+            text = newest if back == 0 else label(month)
+            minor = back % (2 * label_every) != 0
+            chart.labels.append(Label(round(x0 + group / 2, 1), text, minor))
         for z, zone in enumerate(zones):
             kwh = series[zone][index]
             if not kwh:
@@ -112,9 +139,8 @@ def bar_chart(
                     round(height, 1),
                 )
             )
-    for step in range(GRID_LINES + 1):
-        value = top * step / GRID_LINES
-        chart.ticks.append(Tick(round(TOP + plot_height * (1 - step / GRID_LINES), 1), value))
+    for step, (value, text) in enumerate(zip(ticks, texts, strict=True)):
+        chart.ticks.append(Tick(round(TOP + plot_height * (1 - step / GRID_LINES), 1), value, text))
     return chart
 
 

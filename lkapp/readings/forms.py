@@ -12,6 +12,7 @@ Beside the form, the words and figures the readings pages show: zone labels, the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from types import SimpleNamespace
@@ -25,8 +26,8 @@ from wtforms import BooleanField, StringField
 from ..formatting import Formats, formats, month
 from ..formatting import lazy_gettext as _l
 from ..models import Meter
-from .chart import Chart, draw_bars
-from .services import Arrival, Row, Submission, ZoneResult
+from .chart import Chart, bar_chart, draw_bars
+from .services import Arrival, MeterReadings, Row, Submission, ZoneResult
 
 ZONE_NAMES = {"T1": _l("T1 day"), "T2": _l("T2 night"), "T3": _l("T3 peak")}
 
@@ -192,6 +193,17 @@ class ChartText:
     bars: Markup  # the bars drawn, each with its tooltip: "T1 day, March 2026: 1,234 kWh"
     rows: list[tuple[str, list[str | None]]]  # the table, newest month first: the month,
     # then each zone's kWh (None: no reading)
+
+
+def consumption_chart(item: MeterReadings, months: list[date]) -> Chart:
+    """The meter's chart over ``months``, its axes labelled in the request's locale."""
+    fmt = formats()
+    return bar_chart(
+        months,
+        item.monthly_kwh(months),
+        label=fmt.numeric_month,
+        value_label=lambda value: reading_value(value, fmt),
+    )
 
 
 def chart_text(chart: Chart, labels: dict[str, str]) -> ChartText:

@@ -28,8 +28,7 @@ from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import Meter
 from . import clock, services
-from .chart import bar_chart
-from .forms import ReadingForm, apply_verdicts, reading_form
+from .forms import ReadingForm, apply_verdicts, consumption_chart, reading_form
 from .mails import queue_receipt
 from .views import commit_with_retry, problem_text
 
@@ -144,7 +143,7 @@ def _meter_context(meter: Meter, form: ReadingForm | None = None, problem: str |
         "form": form or reading_form(meter, blank=True),
         "form_action": url_for("readings_staff.meter", meter_id=meter.id),
         "problems": {meter.id: problem_text(problem)},
-        "chart": bar_chart(months, item.monthly_kwh(months)),
+        "chart": consumption_chart(item, months),
     }
 
 

@@ -18,16 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from ..domain.csvformat import CellError, parse_period
 from ..electricity.views import TABS, own_contract, render_tab
 from ..extensions import db
-from ..formatting import numeric_month
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render, wants_fragment
 from ..models import Contract, Meter
 from . import clock, services
-from .chart import bar_chart
 from .forms import (
     ReadingForm,
     apply_verdicts,
     chart_text,
+    consumption_chart,
     history_lines,
     reading_form,
     reading_lines,
@@ -99,11 +98,7 @@ def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None)
     for item in meters:
         if item.accepts and item.meter.id not in forms:
             forms[item.meter.id] = reading_form(item.meter, blank=True)
-        charts[item.meter.id] = bar_chart(
-            months,
-            item.monthly_kwh(months),
-            label=numeric_month,
-        )
+        charts[item.meter.id] = consumption_chart(item, months)
     return {
         "window": window,
         "meters": meters,

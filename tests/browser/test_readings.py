@@ -138,9 +138,30 @@ def test_on_a_phone_the_small_tables_stay_tables(page, setup):
     assert sideways_tables(page) == []
 
 
+def chart_axes(page) -> dict:
+    """The first chart's visible axis labels as drawn: text, size on screen (px) and box,
+    the months (hung under the plot) apart from the values."""
+    return page.locator("svg.chart").first.evaluate(
+        """svg => {
+            const box = svg.getBoundingClientRect(), scale = box.width / svg.viewBox.baseVal.width;
+            const labels = [...svg.querySelectorAll("text")]
+                .filter(t => getComputedStyle(t).display !== "none")
+                .map(t => { const r = t.getBoundingClientRect(); return {
+                    text: t.textContent, px: parseFloat(getComputedStyle(t).fontSize) * scale,
+                    inside: r.left >= box.left && r.right <= box.right
+                        && r.top >= box.top && r.bottom <= box.bottom,
+                    left: r.left, right: r.right,
+                    month: t.getAttribute("dominant-baseline") === "hanging"}; });
+            return {months: labels.filter(l => l.month), values: labels.filter(l => !l.month)};
+        }"""
+    )
+
+
 @pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 320, "height": 640}}])
 def test_on_the_smallest_phone_in_hungarian_the_tab_fits(page, setup):
-    """At 320 px, in Hungarian (long words), the tables that stay tables need no scrolling."""
+    """At 320 px, in Hungarian (long words), the tables that stay tables need no scrolling,
+    and the chart's labels can be read: the chart is drawn at 0.4 of its size there, and its
+    11-unit labels were 4.4 px tall. Every sixth month is labelled instead of every third."""
     open_tab(page)
     page.get_by_label("Language").select_option("hu")
     page.get_by_role("button", name="Change").click()
@@ -149,6 +170,13 @@ def test_on_the_smallest_phone_in_hungarian_the_tab_fits(page, setup):
     assert page.get_by_role("columnheader", name="Utolsó elfogadott mérőállás").first.is_visible()
     assert sideways_tables(page) == []
     assert page.evaluate("document.documentElement.scrollWidth") == 320
+
+    axes = chart_axes(page)
+    months, values = axes["months"], axes["values"]
+    assert [label["text"] for label in values] == ["0", "25", "50", "75", "100"]
+    assert len(months) == 4 and months[-1]["text"] == "2026. 11."
+    assert all(label["px"] >= 10 and label["inside"] for label in months + values)
+    assert all(a["right"] < b["left"] for a, b in zip(months, months[1:], strict=False))
 
 
 @pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 1280, "height": 900}}])

@@ -100,7 +100,9 @@ def test_days_and_months_are_what_babel_prints(app, locale):
             assert formatting.day(value) == format_date(value, "medium", locale=locale)
             assert formatting.day(value, "long") == format_date(value, "long", locale=locale)
             assert formatting.month(value) == format_skeleton("yMMMM", value, locale=locale)
-            assert formatting.numeric_month(value) == format_skeleton("yMM", value, locale=locale)
+            assert formatting.formats().numeric_month(value) == format_skeleton(
+                "yMM", value, locale=locale
+            )
         # A moment's day is the day in the deployment's time zone (Budapest: UTC+1 in winter).
         late = datetime(2026, 1, 31, 23, 30, tzinfo=UTC)
         assert formatting.day(late) == format_date(date(2026, 2, 1), "medium", locale=locale)
@@ -116,7 +118,7 @@ def test_months_are_in_the_order_each_language_writes_them(app):
     for locale, (words, figures) in expected.items():
         with in_locale(app, locale):
             assert formatting.month(date(2026, 11, 1)) == words
-            assert formatting.numeric_month(date(2026, 11, 1)) == figures
+            assert formatting.formats().numeric_month(date(2026, 11, 1)) == figures
 
 
 @pytest.mark.parametrize("locale", LOCALES)
