@@ -268,9 +268,10 @@ class _ProgressBars:
 
 
 def _run_import(kind: str, file: str, lines: str | None, dry_run: bool) -> None:
-    from .services.billing import ImportAborted, create_job, run_import
+    from .services.billing import ImportAborted, create_job, file_names, run_import
 
-    job_id = None if dry_run else create_job(kind, file)
+    shown = " + ".join(name for name in file_names(file, lines) if name)
+    job_id = None if dry_run else create_job(kind, file, filename=shown)
     bars = _ProgressBars() if sys.stderr.isatty() else None
     try:
         report = run_import(kind, file, lines, job=job_id, progress=bars, dry_run=dry_run)

@@ -56,7 +56,7 @@ from ..main.errors import render_error
 from ..models import ImportJob, User, utcnow
 from ..security import uploads
 from ..services import audit
-from ..services.billing import KINDS, create_job, current_progress, run_import
+from ..services.billing import KINDS, create_job, current_progress, file_names, run_import
 from ..services.billing.runner import recorded_runner_alive
 from .views import bp
 
@@ -263,8 +263,16 @@ def _mark_failed(job_id: int, message: str) -> None:
         )
 
 
-def start_import(job_id: int, kind: str, path: str, lines_path: str | None, actor_id: int):
-    """Run the import of job ``job_id`` in a thread of this process (see the module docstring)."""
+def start_import(
+    job_id: int,
+    kind: str,
+    path: str,
+    lines_path: str | None,
+    actor_id: int,
+    names: tuple[str, str | None] | None = None,
+):
+    """Run the import of job ``job_id`` in a thread of this process (see the module docstring);
+    ``names``: what its report calls the files."""
     app = current_app._get_current_object()
     base_url = request.url_root
     ip = request.remote_addr or ""
@@ -272,7 +280,7 @@ def start_import(job_id: int, kind: str, path: str, lines_path: str | None, acto
     def work():
         with app.test_request_context(base_url=base_url, environ_base={"REMOTE_ADDR": ip}):
             try:
-                run_import(kind, path, lines_path, job=job_id, actor=actor_id)
+                run_import(kind, path, lines_path, job=job_id, actor=actor_id, names=names)
             except Exception as error:  # noqa: BLE001 - recorded in the job, not lost
                 log.exception("import job %s failed", job_id)
                 try:
@@ -377,11 +385,13 @@ def upload(kind: str):
     if not form.validate_on_submit():
         return _render_upload(form, status=422 if request.method == "POST" else 200)
     path = store_upload(form.file.data)
-    name = _shown_name(form.file.data)
-    lines_path = None
+    lines_path = lines_name = None
     if kind == "documents" and form.lines.data:
         lines_path = store_upload(form.lines.data)
-        name = f"{name} + {_shown_name(form.lines.data)}"
+        lines_name = _shown_name(form.lines.data)
+    # The files are stored under their hash; the job and its problems use the names sent.
+    names = file_names(path, lines_path, (_shown_name(form.file.data), lines_name))
+    name = " + ".join(part for part in names if part)
     db.session.commit()  # end the read transaction: the job is written on its own connection
     job_id = create_job(kind, path, uploaded_by_id=current_user.id, filename=name)
     job = db.session.get(ImportJob, job_id)
@@ -394,7 +404,7 @@ def upload(kind: str):
         sha256=job.file_sha256,
     )
     db.session.commit()
-    start_import(job_id, kind, path, lines_path, current_user.id)
+    start_import(job_id, kind, path, lines_path, current_user.id, names)
     flash(_("The file was uploaded; its import has started."), "success")
     return htmx_redirect(url_for("staff.import_job", job_id=job_id))
 
@@ -435,14 +445,7 @@ def import_job(job_id: int):
     done, total = job.rows_done, job.rows_total
     if live is not None:
         done, total = live.done, live.total
-    # Stored files are named by their hash; say which of the two files a problem is in.
-    main_file = f"{job.file_sha256}.csv"
-    problems = [
-        {**item, "file": _("main file") if item.get("file") == main_file else _("lines file")}
-        if item.get("file")
-        else item
-        for item in job.errors or []
-    ]
+    problems = job.errors or []
     errors = [item for item in problems if item.get("level", "error") == "error"]
     warnings = [item for item in problems if item.get("level") == "warning"]
     earlier = None
@@ -470,6 +473,8 @@ def import_job(job_id: int):
         errors=errors,
         warnings=warnings,
         several_files=len({item.get("file") for item in problems if item.get("file")}) > 1,
+        # A problem of no file: the import stopped for its own reason, not the file's rows.
+        stopped=bool(errors) and not any(item.get("file") for item in errors),
         earlier=earlier,
         kind_label=KIND_LABELS.get(job.kind, job.kind),
     )

@@ -21,6 +21,7 @@ from lkapp.models import (
     Reading,
 )
 from lkapp.services.billing import ImportAborted, register_after_write, run_import
+from lkapp.services.billing.bulk import Bulk
 from lkapp.services.billing.documents import DocumentImporter
 
 CONTRACTS = """\
@@ -355,6 +356,8 @@ def test_documents_with_lines(app, runner, tmp_path, contracts):
     ok(result, "documents: 4 created, 0 updated, 0 unchanged")
     assert "5 document line(s) written" in result.stdout
     with app.app_context():
+        job = db.session.scalar(sa.select(ImportJob).order_by(ImportJob.id.desc()))
+        assert job.filename == "documents.csv + lines.csv"  # as an upload's job names both
         invoice = db.session.scalar(sa.select(Document).where(Document.number == "INV-1"))
         assert [(line.position, line.description, line.kwh, line.tariff, line.amount)
                 for line in invoice.lines] == [
@@ -711,6 +714,62 @@ def test_two_imports_at_once_write_one_after_the_other(impatient, app, tmp_path,
         totals = dict(db.session.execute(sa.select(Document.id, Document.total)).all())
         assert all(amount <= totals[document] for document, amount in allocated.items())
         assert sum(allocated.values()) == Decimal("360.00")
+
+
+@pytest.mark.parametrize("kind", ["payments", "documents"])
+def test_the_same_file_twice_at_once_is_written_once_and_then_unchanged(
+    kind, app, tmp_path, contracts, request, monkeypatch
+):
+    """An operator's double click, or two operators: the second import checks the file while
+    the first writes, then waits. It used to decide from what it saw before the wait which
+    contracts had rows at all, inserted the first import's rows again and was refused by the
+    database, the file blamed and the SQL shown."""
+    if kind == "payments":
+        request.getfixturevalue("documents")
+    text = PAYMENTS if kind == "payments" else DOCUMENTS
+    holding, release = threading.Event(), threading.Event()
+    waiting, reports, errors = [], [], []
+    take_write_lock = Bulk.take_write_lock
+
+    def take(self, *args, **kwargs):
+        waiting.append(threading.current_thread().name)
+        return take_write_lock(self, *args, **kwargs)
+
+    monkeypatch.setattr(Bulk, "take_write_lock", take)
+
+    def hold(conn, report):
+        holding.set()
+        release.wait(10)
+
+    def run(name, hook=None):
+        try:
+            with app.app_context():
+                reports.append(run_import(kind, write(tmp_path, name, text), after_write=hook))
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    first = threading.Thread(target=run, args=("a.csv", hold), name="first")
+    first.start()
+    assert holding.wait(10)
+    second = threading.Thread(target=run, args=("b.csv",), name="second")
+    second.start()
+    for _ in range(200):  # its check is done once it waits for the lock
+        if "second" in waiting:
+            break
+        second.join(0.05)
+    assert "second" in waiting and second.is_alive()
+    release.set()
+    first.join(20)
+    second.join(20)
+    assert errors == []
+    rows = len(text.strip().splitlines()) - 1
+    assert [(r.written, r.created, r.unchanged) for r in reports] == [
+        (True, rows, 0),
+        (True, 0, rows),
+    ]
+    model = Payment if kind == "payments" else Document
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(model)) == rows
 
 
 def test_a_file_changed_between_check_and_write_writes_nothing(

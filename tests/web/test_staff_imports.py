@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, Contract, Document, DocumentLine, ImportJob, utcnow
+from lkapp.services.billing import engine
 from lkapp.services.billing.runner import this_process
 from lkapp.staff import imports as staff_imports
 
@@ -334,12 +335,38 @@ def test_pruning_deletes_old_uploads_but_not_the_file_of_a_running_import(
     assert "2 created, 0 updated, 0 unchanged" in client.get(f"/staff/imports/{done_id}").text
 
 
-def test_a_bad_lines_file_is_reported_as_the_lines_file(app, client, staff):
+def test_a_problem_names_the_file_it_is_in_as_it_was_uploaded(app, client, staff):
+    """The files are stored under their hash; the report used to quote those names ("its
+    lines in 0bd8…3042.csv add up to 50.00")."""
     finished_job(client, upload(client, "contracts", CONTRACTS))
     bad_lines = LINES.replace("invoice;INV-1;Network fee;;;25", "invoice;INV-404;Network fee;;;25")
-    job_id, page = finished_job(client, upload(client, "documents", DOCUMENTS, lines=bad_lines))
-    assert job(app, job_id).status == "failed"
+    response = upload(client, "documents", DOCUMENTS, name="docs.csv", lines=bad_lines)
+    job_id, page = finished_job(client, response)
+    stored = job(app, job_id)
+    assert stored.status == "failed" and stored.filename == "docs.csv + lines.csv"
     assert count(app, Document) == 0
     table = page[page.index('id="import-errors"') :]
-    assert '<th scope="col">File</th>' in table and "lines file" in table
-    assert "INV-404" in table
+    assert '<th scope="col">File</th>' in table
+    rows = re.findall(r"<tr>\s*<td>([^<]*)</td>.*?</tr>", table, re.S)
+    assert "lines.csv" in rows and "docs.csv" in rows
+    assert "INV-404" in table and "its lines in lines.csv add up to" in table
+    assert stored.file_sha256 not in table
+    assert "Nothing was imported: fix the rows below in the file" in page
+
+
+def test_an_import_stopped_by_the_database_says_so_and_blames_no_row(
+    app, client, staff, monkeypatch
+):
+    """A key another import stored between this one's check and its write: the job says the
+    data changed and to import again, not "fix the rows below", and shows no SQL."""
+
+    def clash(*args, **kwargs):
+        raise sa.exc.IntegrityError("INSERT INTO contracts ...", {}, Exception("UNIQUE failed"))
+
+    monkeypatch.setattr(engine, "_write", clash)
+    job_id, page = finished_job(client, upload(client, "contracts", CONTRACTS))
+    assert job(app, job_id).status == "failed" and count(app, Contract) == 0
+    assert "Nothing was imported: the import stopped for the reason below." in page
+    assert "fix the rows below" not in page
+    assert "another import or the portal stored some of its records meanwhile" in page
+    assert "INSERT" not in page and "UNIQUE" not in page

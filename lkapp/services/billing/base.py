@@ -258,6 +258,12 @@ class Importer:
         rows = bulk.conn.execute(sa.select(table.c.number, table.c.id))
         self.contracts = {number: id_ for number, id_ in rows}
 
+    def contracts_with_rows(self, bulk: Bulk) -> set[int]:
+        """The contracts with rows in this importer's table: only theirs need a look-up. Read
+        in ``begin_write``, under the write lock, to see what an import that wrote while this
+        one was checked has added."""
+        return set(bulk.conn.execute(sa.select(self.table.c.contract_id).distinct()).scalars())
+
 
 def local_today(now: datetime) -> date:
     """Today in the deployment's time zone (``TIMEZONE``), where "in the future" is judged."""

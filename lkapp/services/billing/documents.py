@@ -24,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-import sqlalchemy as sa
-
 from ...domain.csvformat import (
     parse_choice,
     parse_decimal,
@@ -85,10 +83,6 @@ class DocumentImporter(Importer):
     def prepare(self, bulk: Bulk) -> None:
         self.load_contracts(bulk)
         self.numbers = {id_: number for number, id_ in self.contracts.items()}
-        # Only documents of these contracts can exist already: the others need no lookup.
-        self.with_documents = set(
-            bulk.conn.execute(sa.select(self.table.c.contract_id).distinct()).scalars()
-        )
         self.refs: dict[tuple[str, str], Ref] | None = {} if self.lines_source else None
         self.bad_refs: set[tuple[str, str]] = set()
         self.replaced: list[int] = []  # stored documents whose lines the file replaces
@@ -258,6 +252,9 @@ class DocumentImporter(Importer):
                 )
 
     # --- writing --------------------------------------------------------------------------
+
+    def begin_write(self, bulk: Bulk) -> None:
+        self.with_documents = self.contracts_with_rows(bulk)
 
     def write(self, bulk: Bulk, batch) -> None:
         ctx, report, refs = self.ctx, self.ctx.report, self.refs

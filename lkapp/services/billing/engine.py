@@ -144,6 +144,7 @@ def run_import(
     max_errors: int = DEFAULT_MAX_PROBLEMS,
     batch_size: int = BATCH_SIZE,
     after_write: AfterWrite | None = None,
+    names: tuple[str, str | None] | None = None,
 ) -> ImportReport:
     """Import the exchange file ``path`` of ``kind`` (see the module docstring).
 
@@ -154,6 +155,8 @@ def run_import(
     Needs an app context (a background thread pushes its own). ``job`` is updated through
     its own connections: a caller holding the ImportJob in ``db.session`` refreshes it after.
     ``actor`` (a staff user) goes into the audit events; in a request, so does the client IP.
+    ``names`` are the names the report gives the two files (an upload's own names, where the
+    files are stored under their hash); by default the files' names.
     """
     if kind not in IMPORTERS:
         raise ValueError(f"unknown import kind {kind!r}; one of {', '.join(KINDS)}")
@@ -165,10 +168,11 @@ def run_import(
     importer_class = IMPORTERS[kind]
     facts = scan(path)
     lines_facts = scan(lines_path) if lines_path is not None else None
+    filename, lines_filename = file_names(path, lines_path, names)
     report = ImportReport(
         kind=kind,
-        filename=os.path.basename(os.fspath(path)),
-        lines_filename=os.path.basename(os.fspath(lines_path)) if lines_path else "",
+        filename=filename,
+        lines_filename=lines_filename,
         sha256=facts.sha256,
         job_id=job_id,
         errors=Problems(max_errors),
@@ -206,7 +210,17 @@ def run_import(
         with db.engine.begin() as conn:
             bulk = Bulk(conn)
             bulk.take_write_lock()
-            _write(importer, source, bulk, tracker, batch_size)
+            try:
+                _write(importer, source, bulk, tracker, batch_size)
+            except sa.exc.IntegrityError as error:
+                # Between the check and the write lock, another import or the portal stored a
+                # record with a key this file adds (the importers look up what exists under the
+                # lock, so this is rare). The file is not at fault.
+                raise ImportAborted(
+                    "the data changed while this file was being checked: another import or "
+                    "the portal stored some of its records meanwhile; nothing was written. "
+                    "Import the file again."
+                ) from error
             importer.end_write(bulk, tracker.step("writing"))
             _verify_unchanged(source, facts.sha256)
             if lines_source is not None:
@@ -224,6 +238,17 @@ def run_import(
         raise
     report.written = True
     return report
+
+
+def file_names(path, lines_path=None, names=None) -> tuple[str, str]:
+    """What the report calls the file and its lines file: ``names`` or the files' own names,
+    never the same for both (a problem names the file it is in)."""
+    main, lines = names or (None, None)
+    main = main or os.path.basename(os.fspath(path))
+    if lines_path is None:
+        return main, ""
+    lines = lines or os.path.basename(os.fspath(lines_path))
+    return main, lines if lines != main else f"{lines} (lines)"
 
 
 def _now() -> datetime:

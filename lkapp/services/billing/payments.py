@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlalchemy as sa
-
 from ...domain.csvformat import parse_decimal, parse_text
 from ...models import Payment
 from .allocation import reallocate
@@ -29,9 +27,6 @@ class PaymentImporter(Importer):
     def prepare(self, bulk: Bulk) -> None:
         self.load_contracts(bulk)
         self.numbers = {id_: number for number, id_ in self.contracts.items()}
-        self.with_payments = set(
-            bulk.conn.execute(sa.select(self.table.c.contract_id).distinct()).scalars()
-        )
         # A payment may carry tomorrow's date where billing runs in a time zone ahead of UTC.
         self.latest = self.ctx.today + timedelta(days=1)
 
@@ -51,6 +46,9 @@ class PaymentImporter(Importer):
 
     def describe_key(self, key):
         return f"{self.numbers.get(key[0], key[0])} {key[2]} {key[3]} {key[1]!r}"
+
+    def begin_write(self, bulk: Bulk) -> None:
+        self.with_payments = self.contracts_with_rows(bulk)
 
     def write(self, bulk: Bulk, batch) -> None:
         ctx, report = self.ctx, self.ctx.report
