@@ -1,31 +1,76 @@
 #!/usr/bin/env bash
-# Back up the portal's database into $BACKUP_DIR (default /var/backups/lkapp), keeping 14 days.
-# SQLite: the online backup API (consistent while the portal runs). PostgreSQL: pg_dump -Fc.
+# Back up the portal into $BACKUP_DIR (default /var/backups/lkapp), keeping 14 days: the database
+# (SQLite: the online backup API, consistent while the portal runs; PostgreSQL: pg_dump -Fc) and
+# the files customers attached to their questions (instance/attachments). Run it with the
+# portal's settings, as lkapp-backup.service does (EnvironmentFile=/etc/lkapp/env): it asks the
+# app where the database is. Each copy is checked before the script says it is done; any
+# failure exits non-zero. Backups are readable by their owner alone.
 set -euo pipefail
+umask 077
 cd "$(dirname "$0")/.."
-BACKUP_DIR=${BACKUP_DIR:-/var/backups/lkapp}
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+export BACKUP_DIR=${BACKUP_DIR:-/var/backups/lkapp}
 mkdir -p "$BACKUP_DIR"
-
-url=${LKAPP_DATABASE_URL:-}
-if [[ -z "$url" || "$url" == sqlite* ]]; then
-    .venv/bin/python - "$BACKUP_DIR/lkapp-$STAMP.sqlite3" <<'PY'
+.venv/bin/python - <<'PY'
+import os
 import sqlite3
+import subprocess
 import sys
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
 
 from lkapp import create_app
+from lkapp.extensions import db
+from lkapp.support.services import ATTACHMENTS
 
+folder = Path(os.environ["BACKUP_DIR"])
+stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 app = create_app()
-source = sqlite3.connect(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
-target = sqlite3.connect(sys.argv[1])
-with target:
-    source.backup(target)
-target.close()
-source.close()
-print(sys.argv[1])
+with app.app_context():
+    url = db.engine.url
+
+
+def fail(reason):
+    sys.exit(f"backup.sh: {reason}; no backup made")
+
+
+if url.get_backend_name() == "sqlite":
+    source_path = url.database or ""
+    if not os.path.isfile(source_path):
+        fail(f"there is no SQLite database at {source_path or '(memory)'}")
+    target_path = folder / f"lkapp-{stamp}.sqlite3"
+    # Read-only: a wrong path fails here instead of creating an empty database.
+    source = sqlite3.connect(f"file:{quote(source_path)}?mode=ro", uri=True)
+    target = sqlite3.connect(target_path)
+    with target:
+        source.backup(target)
+    check = target.execute("PRAGMA integrity_check").fetchone()[0]
+    tables = {row[0] for row in target.execute("SELECT name FROM sqlite_master")}
+    target.close()
+    source.close()
+    if check != "ok" or "users" not in tables:
+        target_path.unlink()
+        fail(f"the copy failed its check ({check}; tables: {len(tables)})")
+else:
+    target_path = folder / f"lkapp-{stamp}.dump"
+    # The password goes in the environment: a command line is visible to every local user.
+    env = dict(os.environ, PGPASSWORD=url.password or "")
+    plain = url.set(drivername="postgresql", password=None)
+    subprocess.run(
+        ["pg_dump", "--format=custom", f"--file={target_path}",
+         plain.render_as_string(hide_password=False)],
+        env=env,
+        check=True,
+    )  # fmt: skip
+    subprocess.run(["pg_restore", "--list", target_path], check=True, stdout=subprocess.DEVNULL)
+
+attachments = Path(app.instance_path) / ATTACHMENTS
+if attachments.is_dir():
+    archive = folder / f"lkapp-{stamp}-attachments.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(attachments, arcname=ATTACHMENTS)
+    print(archive)
+print(target_path)
 PY
-else
-    pg_dump --format=custom --file="$BACKUP_DIR/lkapp-$STAMP.dump" "${url/+psycopg/}"
-    echo "$BACKUP_DIR/lkapp-$STAMP.dump"
-fi
 find "$BACKUP_DIR" -name 'lkapp-*' -mtime +14 -delete

@@ -11,7 +11,7 @@ import os
 bind = os.environ.get("LKAPP_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("LKAPP_WORKERS", multiprocessing.cpu_count() * 2))
 worker_class = "sync"
-timeout = 60  # a large import upload is validated in the request; keep room for it
+timeout = 60  # room to store a 200 MB billing upload (its import runs in a thread after)
 graceful_timeout = 30
 max_requests = 5000  # recycle workers now and then: bounded memory whatever happens
 max_requests_jitter = 500

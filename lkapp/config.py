@@ -102,6 +102,7 @@ ENV_SETTINGS = {
     "MAIL_USE_TLS": lambda v: v.lower() in _BOOL,
     "MAIL_USE_SSL": lambda v: v.lower() in _BOOL,
     "MAIL_DEFAULT_SENDER": str,
+    "MAIL_TIMEOUT": float,
     "RATELIMIT_STORAGE_URI": str,
     "RATELIMIT_SIGNIN": str,
     "RATELIMIT_REGISTER": str,

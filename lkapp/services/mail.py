@@ -7,13 +7,14 @@ in the outbox with its error, and ``flask --app lkapp outbox send`` tries again.
 from __future__ import annotations
 
 import logging
+import smtplib
 
 import sqlalchemy as sa
 from flask import current_app, g, render_template
 from flask_babel import force_locale
-from flask_mail import Message
+from flask_mail import Connection, Message
 
-from ..extensions import db, mail
+from ..extensions import db
 from ..models import OutboxMail, utcnow
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def _deliver(messages: list[OutboxMail]) -> tuple[int, int]:
     for message in messages:
         message.attempts += 1
     try:
-        with mail.connect() as connection:
+        with _TimedConnection(current_app.extensions["mail"]) as connection:
             for message in messages:
                 try:
                     connection.send(_as_message(message))
@@ -111,6 +112,24 @@ def _deliver(messages: list[OutboxMail]) -> tuple[int, int]:
     failed = len(messages) - sent
     db.session.commit()
     return sent, failed
+
+
+class _TimedConnection(Connection):
+    """Flask-Mail's connection, opened with ``MAIL_TIMEOUT`` (seconds per network step).
+
+    Flask-Mail opens smtplib's without a timeout: a mail server that took the connection and
+    never answered held the request that sent a mail until its worker was killed (a 500 after
+    the change was saved), and the outbox's timer run for good."""
+
+    def configure_host(self) -> smtplib.SMTP:
+        state = self.mail
+        kind = smtplib.SMTP_SSL if state.use_ssl else smtplib.SMTP
+        host = kind(state.server, state.port, timeout=current_app.config["MAIL_TIMEOUT"])
+        if state.use_tls:
+            host.starttls()
+        if state.username and state.password:
+            host.login(state.username, state.password)
+        return host
 
 
 def _as_message(message: OutboxMail) -> Message:

@@ -6,6 +6,7 @@ import os
 import runpy
 import sqlite3
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -37,21 +38,39 @@ def test_forwarded_for_is_trusted_only_behind_a_configured_proxy(app_config):
     assert _failed_login_ip(create_app(app_config), "203.0.113.9") == "203.0.113.9"
 
 
-def test_sqlite_backup_is_a_consistent_copy(tmp_path):
-    instance = tmp_path / "instance"
+def _backup(tmp_path, **settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LKAPP_")}
-    env.update(LKAPP_INSTANCE_PATH=str(instance), BACKUP_DIR=str(tmp_path / "backups"))
+    env.update(LKAPP_INSTANCE_PATH=str(tmp_path / "instance"), BACKUP_DIR=str(tmp_path / "backups"))
+    env.update(settings)
+    return subprocess.run(
+        ["bash", "deploy/backup.sh"], cwd=ROOT, env=env, capture_output=True, text=True
+    ), env
+
+
+def test_sqlite_backup_is_a_checked_private_copy_with_the_attachments(tmp_path):
+    """The database where the app finds it (a relative URL is in the instance folder), copied
+    with the online backup API, and the question attachments, readable by the owner alone."""
+    result, env = _backup(tmp_path, LKAPP_DATABASE_URL="sqlite:///portal.sqlite3")
+    assert result.returncode != 0  # no database yet
+    assert "there is no SQLite database at" in result.stderr
+    assert not (tmp_path / "instance" / "portal.sqlite3").exists()  # not created either
+    assert list((tmp_path / "backups").iterdir()) == []
+
     flask = [str(ROOT / ".venv/bin/flask"), "--app", "lkapp"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    result = subprocess.run(
-        ["bash", "deploy/backup.sh"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    attachments = tmp_path / "instance" / "attachments"
+    attachments.mkdir()
+    (attachments / "ab12").write_bytes(b"a customer's scan")
+    result, _ = _backup(tmp_path, LKAPP_DATABASE_URL="sqlite:///portal.sqlite3")
     assert result.returncode == 0, result.stderr
-    backup = Path(result.stdout.strip().splitlines()[-1])
-    assert backup.parent == tmp_path / "backups"
+    archive, backup = (Path(line) for line in result.stdout.strip().splitlines()[-2:])
+    assert backup.parent == tmp_path / "backups" and backup.suffix == ".sqlite3"
     with sqlite3.connect(backup) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     assert {"users", "contracts", "documents"} <= tables
+    with tarfile.open(archive) as tar:
+        assert tar.extractfile("attachments/ab12").read() == b"a customer's scan"
+    assert {path.stat().st_mode & 0o777 for path in (backup, archive)} == {0o600}
 
 
 def test_gunicorn_workers_put_what_they_loaded_out_of_the_collectors_way(app):
@@ -64,3 +83,17 @@ def test_gunicorn_workers_put_what_they_loaded_out_of_the_collectors_way(app):
         assert gc.get_freeze_count() > 10_000  # the app, its modules and templates
     finally:
         gc.unfreeze()
+
+
+def test_postgresql_backup_is_a_checked_private_dump(pg_cluster, tmp_path):
+    name = f"backup{os.getpid()}"
+    pg_cluster.admin(f"CREATE DATABASE {name} TEMPLATE lkapp_template")
+    try:
+        result, _ = _backup(tmp_path, LKAPP_DATABASE_URL=pg_cluster.url(name))
+    finally:
+        pg_cluster.admin(f"DROP DATABASE {name} WITH (FORCE)")
+    assert result.returncode == 0, result.stderr
+    dump = Path(result.stdout.strip().splitlines()[-1])
+    assert dump.suffix == ".dump" and dump.stat().st_mode & 0o777 == 0o600
+    listing = subprocess.run(["pg_restore", "--list", dump], capture_output=True, text=True)
+    assert "TABLE public users" in listing.stdout and "TABLE public contracts" in listing.stdout

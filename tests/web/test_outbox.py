@@ -69,3 +69,23 @@ def test_unreachable_mail_server_keeps_mail_queued(app_config, mailbox):
     result = runner.invoke(args=["outbox", "send"])
     assert result.exit_code == 1
     assert "1 failed and stay in the outbox" in result.output
+
+
+def test_a_mail_server_that_never_answers_keeps_mail_queued_after_the_timeout(app_config):
+    """A server that takes the connection and says nothing (a hung relay, a firewall that
+    swallows packets): the request ends after ``MAIL_TIMEOUT`` with its mail in the outbox.
+    Flask-Mail's own connection has no timeout and waited for good."""
+    import socket
+    import threading
+
+    from lkapp import create_app
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        app_config.update(MAIL_PORT=silent.getsockname()[1], MAIL_TIMEOUT=0.5)
+        app = create_app(app_config)
+        sender = threading.Thread(target=_queue, args=(app,), daemon=True)
+        sender.start()
+        sender.join(10)
+        assert not sender.is_alive(), "the request still waits for the mail server"
+    [row] = _outbox(app)
+    assert row.sent_at is None and "timed out" in row.last_error
