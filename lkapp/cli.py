@@ -188,9 +188,12 @@ def outbox_send() -> None:
         raise click.ClickException(
             "no mail server configured (LKAPP_MAIL_SERVER); mail stays queued"
         )
-    sent, failed = send_pending()
-    click.echo(f"Sent {sent} message(s); {failed} failed and stay in the outbox.")
-    if failed:
+    delivery = send_pending()
+    click.echo(
+        f"Sent {delivery.sent} message(s); {delivery.kept} failed and stay in the outbox for a "
+        f"later try; {delivery.given_up} given up (see the log)."
+    )
+    if delivery.kept or delivery.given_up:
         sys.exit(1)
 
 

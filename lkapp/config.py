@@ -9,9 +9,14 @@ from __future__ import annotations
 import os
 import secrets
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+from limits import parse_many
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -125,6 +130,8 @@ def load_config(app, test_config: dict | None) -> None:
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
+        if app.config.get("DATABASE_URL"):  # as its environment twin, LKAPP_DATABASE_URL
+            app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
         for name, parse in ENV_SETTINGS.items():
             raw = os.environ.get("LKAPP_" + name)
             if raw is None or raw == "":
@@ -134,6 +141,8 @@ def load_config(app, test_config: dict | None) -> None:
             except ValueError:
                 raise ConfigError(f"LKAPP_{name}={raw!r} is not a valid value") from None
             app.config["SQLALCHEMY_DATABASE_URI" if name == "DATABASE_URL" else name] = value
+        if app.config["ENV"] == "production" and app.config["TESTING"]:
+            raise ConfigError("LKAPP_TESTING is not allowed in production (it holds back mail)")
     else:
         app.config.update(test_config)
 
@@ -158,9 +167,24 @@ def _check(app) -> None:
     _parse_window(config["READINGS_WINDOW"])
     if config.get("CAPTCHA_TEST_ANSWER") and not config["TESTING"]:
         raise ConfigError("LKAPP_CAPTCHA_TEST_ANSWER is only allowed together with LKAPP_TESTING=1")
+    try:
+        ZoneInfo(config["TIMEZONE"])
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ConfigError(
+            f"LKAPP_TIMEZONE={config['TIMEZONE']!r} is not a time zone (e.g. Europe/Budapest)"
+        ) from None
+    _check_rate_limits(config)
 
     config["BABEL_DEFAULT_TIMEZONE"] = config["TIMEZONE"]
     production = config["ENV"] == "production"
+    if production and config["MAIL_SERVER"]:
+        sender = parseaddr(config["MAIL_DEFAULT_SENDER"])[1]
+        if sender.rpartition("@")[2] in ("", "localhost"):
+            raise ConfigError(
+                "LKAPP_MAIL_DEFAULT_SENDER must be set in production, an address of the "
+                'utility\'s domain (e.g. "City Power <no-reply@utility.example>"): mail from '
+                f"{sender or 'no address'} is refused or taken for spam"
+            )
     if not config.get("SECRET_KEY"):
         if production:
             raise ConfigError("LKAPP_SECRET_KEY must be set in production")
@@ -172,6 +196,22 @@ def _check(app) -> None:
         config["SESSION_COOKIE_NAME"] = "__Host-session"
         config["REMEMBER_COOKIE_NAME"] = "__Host-remember"
         config["PREFERRED_URL_SCHEME"] = "https"
+
+
+def _check_rate_limits(config) -> None:
+    """A limit Flask-Limiter cannot read is skipped at each request (a line in the log, and no
+    limit at all); a storage it cannot use fails every command. Say so at start instead."""
+    for name in ("RATELIMIT_SIGNIN", "RATELIMIT_REGISTER", "RATELIMIT_RECOVERY"):
+        try:
+            parse_many(config[name])
+        except ValueError:
+            raise ConfigError(
+                f'LKAPP_{name}={config[name]!r} is not a rate limit (e.g. "20 per minute")'
+            ) from None
+    try:
+        storage_from_string(config["RATELIMIT_STORAGE_URI"])
+    except ConfigurationError as error:
+        raise ConfigError(f"LKAPP_RATELIMIT_STORAGE_URI cannot be used: {error}") from None
 
 
 # Names a request may always use: health checks and monitoring on the machine itself.

@@ -460,6 +460,8 @@ class OutboxMail(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # while a sender sends it
+    given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class CaptchaChallenge(db.Model):

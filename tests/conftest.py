@@ -8,6 +8,7 @@ skip into a failure, as ``LKAPP_REQUIRE_BROWSER=1`` does for Chromium (tests/bro
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
@@ -64,13 +65,17 @@ def backend(request):
 class Mailbox:
     """What the SMTP test server received, as parsed messages."""
 
+    TRY_LATER = "451 4.3.0 Try again later (test server)"
+
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
-        self.refuse = False
+        self.refuse: bool | str = False  # True: TRY_LATER; or the server's answer to give
+        self.delay = 0.0  # seconds the server takes to accept each message
 
     def clear(self):
         self.messages.clear()
         self.refuse = False
+        self.delay = 0.0
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
         return [m for m in self.messages if address.lower() in m["To"].lower()]
@@ -96,8 +101,10 @@ def smtp_server():
 
     class Handler:
         async def handle_DATA(self, server, session, envelope):
+            if box.delay:
+                await asyncio.sleep(box.delay)
             if box.refuse:
-                return "554 Transaction failed (test server refuses)"
+                return box.TRY_LATER if box.refuse is True else box.refuse
             box.messages.append(
                 email.message_from_bytes(envelope.content, policy=email.policy.default)
             )

@@ -1,24 +1,36 @@
 """The mail outbox: every message is a row first, written in the caller's transaction.
 
 After the request commits, ``deliver_queued`` sends what this request queued; what fails stays
-in the outbox with its error, and ``flask --app lkapp outbox send`` tries again.
+in the outbox with its error, and ``flask --app lkapp outbox send`` (every 5 minutes) tries it
+again, through a mail server's outage of up to three days (``GIVE_UP_AFTER``); then the mail is
+given up, with an error in the log and a figure on the back office's start page. A refusal
+that says the mail will never be taken (a 5xx answer to its recipient or its content) gives it
+up at once. Each sender first takes hold of the mail it sends (``_claim``), so the timer,
+``notify``, requests and several servers never send one mail twice.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
+from base64 import b64encode
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app, g, render_template
 from flask_babel import force_locale
-from flask_mail import Connection, Message
+from flask_mail import Connection
 
 from ..extensions import db
 from ..models import OutboxMail, utcnow
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 10
+GIVE_UP_AFTER = timedelta(days=3)
+HOLD = timedelta(minutes=15)  # a sender's hold on the mail it sends; then another may try
 
 
 def queue_mail(recipient: str, subject, template: str, locale: str = "en", **context) -> OutboxMail:
@@ -39,79 +51,147 @@ def queue_mail(recipient: str, subject, template: str, locale: str = "en", **con
 def deliver_queued(response):
     """after_request: send the mail this request queued, if its transaction committed."""
     ids = g.pop("outbox_ids", None)
-    if ids:
-        pending = db.session.scalars(
-            sa.select(OutboxMail).where(OutboxMail.id.in_(ids), OutboxMail.sent_at.is_(None))
-        ).all()
-        _deliver(pending)
+    if ids and mail_configured():
+        _deliver(_claim(ids))
+    elif ids:
+        _log_unsent(ids)
     return response
 
 
-def send_pending(batch: int = 500) -> tuple[int, int]:
-    """One pass over all unsent mail, oldest first; returns (sent, failed)."""
-    sent = failed = 0
+class Delivery(NamedTuple):
+    sent: int = 0
+    kept: int = 0  # failed, tried again at the next pass
+    given_up: int = 0
+
+    def __add__(self, other):
+        return Delivery(*(a + b for a, b in zip(self, other, strict=True)))
+
+
+def send_pending(batch: int = 500) -> Delivery:
+    """One pass over the mail that is due, oldest first."""
+    total = Delivery()
     last_id = 0
     while True:
-        messages = db.session.scalars(
-            sa.select(OutboxMail)
-            .where(
-                OutboxMail.sent_at.is_(None),
-                OutboxMail.attempts < MAX_ATTEMPTS,
-                OutboxMail.id > last_id,
-            )
-            .order_by(OutboxMail.id)
-            .limit(batch)
-        ).all()
-        if not messages:
-            return sent, failed
-        last_id = messages[-1].id
-        batch_sent, batch_failed = _deliver(messages)
-        sent += batch_sent
-        failed += batch_failed
+        ids = sa.select(OutboxMail.id).where(OutboxMail.id > last_id).order_by(OutboxMail.id)
+        ids = db.session.scalars(ids.where(_due(utcnow())).limit(batch)).all()
+        if not ids:
+            return total
+        last_id = ids[-1]
+        total += _deliver(_claim(ids))
 
 
 def mail_configured() -> bool:
     return bool(current_app.config.get("MAIL_SERVER"))
 
 
-def _deliver(messages: list[OutboxMail]) -> tuple[int, int]:
+def _due(now: datetime):
+    return sa.and_(
+        OutboxMail.sent_at.is_(None),
+        OutboxMail.given_up_at.is_(None),
+        sa.or_(OutboxMail.held_until.is_(None), OutboxMail.held_until <= now),
+    )
+
+
+def _claim(ids: list[int]) -> list[OutboxMail]:
+    """Take hold of the mail among ``ids`` that is due and that no other sender
+    holds, for ``HOLD``; committed at once, so another sender skips it. On PostgreSQL a second
+    sender's UPDATE waits for the first's commit and then finds the mail held; SQLite writes
+    one at a time."""
+    now = utcnow()
+    table = OutboxMail.__table__
+    held = db.session.execute(
+        sa.update(table)
+        .where(table.c.id.in_(ids), _due(now))
+        .values(held_until=now + HOLD)
+        .returning(table.c.id)
+    )
+    held = sorted(held.scalars())
+    db.session.commit()
+    if not held:
+        return []
+    return db.session.scalars(
+        sa.select(OutboxMail).where(OutboxMail.id.in_(held)).order_by(OutboxMail.id)
+    ).all()
+
+
+def _log_unsent(ids: list[int]) -> None:
+    """Without a mail server the mail stays queued, and the log shows it: whole in development
+    (the links to follow), only its address and subject in production, where the links would
+    let anyone who reads the log into the accounts."""
+    whole = current_app.config["ENV"] != "production"
+    for message in db.session.scalars(sa.select(OutboxMail).where(OutboxMail.id.in_(ids))):
+        log.info(
+            "Mail %s kept in the outbox (no LKAPP_MAIL_SERVER) to %s: %s%s",
+            message.id,
+            message.recipient,
+            message.subject,
+            "\n" + message.body_text if whole else "",
+        )
+
+
+def _deliver(messages: list[OutboxMail]) -> Delivery:
+    """Send ``messages`` (held by this sender) on one connection."""
     if not messages:
-        return 0, 0
-    if not mail_configured():
-        for message in messages:
-            log.info(
-                "Mail kept in the outbox (no LKAPP_MAIL_SERVER) to %s: %s\n%s",
-                message.recipient,
-                message.subject,
-                message.body_text,
-            )
-        return 0, 0
-    for message in messages:
-        message.attempts += 1
+        return Delivery()
+    tried = set()
     try:
         with _TimedConnection(current_app.extensions["mail"]) as connection:
             for message in messages:
+                tried.add(message.id)
+                message.attempts += 1
                 try:
-                    connection.send(_as_message(message))
+                    if connection.host is not None:  # None: MAIL_SUPPRESS_SEND (tests)
+                        connection.host.send_message(_as_message(message))
                 except Exception as error:  # noqa: BLE001 - a refused message is kept, not raised
-                    message.last_error = f"{type(error).__name__}: {error}"[:2000]
                     log.warning(
-                        "Mail %s refused by the mail server, it stays in the outbox: %s",
-                        message.id,
-                        message.last_error,
+                        "Mail %s refused by the mail server: %s", message.id, _describe(error)
                     )
+                    _failed(message, error)
                 else:
                     message.sent_at = utcnow()
+                    message.held_until = None
                     message.last_error = ""
     except Exception as error:  # noqa: BLE001 - the server is down: everything stays queued
-        log.warning("Mail server unavailable, mail stays in the outbox: %s", error)
+        log.warning("Mail server unavailable, mail stays in the outbox: %s", _describe(error))
         for message in messages:
-            if message.sent_at is None:
-                message.last_error = f"{type(error).__name__}: {error}"[:2000]
-    sent = sum(1 for message in messages if message.sent_at is not None)
-    failed = len(messages) - sent
+            if message.id not in tried:
+                message.attempts += 1
+                _failed(message, error)
+            elif message.sent_at is None and not message.last_error:
+                _failed(message, error)  # the connection broke while it was being sent
     db.session.commit()
-    return sent, failed
+    sent = sum(1 for message in messages if message.sent_at is not None)
+    given_up = sum(1 for message in messages if message.given_up_at is not None)
+    return Delivery(sent, len(messages) - sent - given_up, given_up)
+
+
+def _failed(message: OutboxMail, error: Exception) -> None:
+    """Keep ``message`` for the next pass, or give it up: refused for good (a 5xx answer to its
+    recipient or its content), or still unsent ``GIVE_UP_AFTER`` it was queued."""
+    message.last_error = _describe(error)[:2000]
+    message.held_until = None
+    now = utcnow()
+    if _refused_for_good(error) or now - message.created_at >= GIVE_UP_AFTER:
+        message.given_up_at = now
+        log.error(
+            "Mail %s to %s given up after %s attempt(s): %s",
+            message.id,
+            message.recipient,
+            message.attempts,
+            message.last_error,
+        )
+
+
+def _refused_for_good(error: Exception) -> bool:
+    """A 5xx answer to the recipient or the content: sending it again gets the same answer.
+    (A 5xx to the sender or the sign-in is the server's set-up, which an admin may fix.)"""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPDataError) and error.smtp_code >= 500
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 class _TimedConnection(Connection):
@@ -132,11 +212,47 @@ class _TimedConnection(Connection):
         return host
 
 
-def _as_message(message: OutboxMail) -> Message:
-    return Message(
-        subject=message.subject,
-        recipients=[message.recipient],
-        body=message.body_text,
-        html=message.body_html or None,
-        extra_headers={"X-Lkapp-Outbox-Id": str(message.id)},
-    )
+def _encoded_words(text: str) -> str:
+    """``text`` as RFC 2047 encoded words, a line each (64 characters: "Subject: " and one
+    fit in 78), cut between letters rather than at spaces: a reader drops the space between
+    two encoded words, and Python 3.11's own folding moved a space there ("00000002 gyári"
+    arrived as "00000002gyári")."""
+    words, chunk = [], ""
+    for char in text:
+        if len((chunk + char).encode()) > 39:  # 52 characters of base64
+            words.append(chunk)
+            chunk = ""
+        chunk += char
+    words.append(chunk)
+    return "\n ".join(f"=?utf-8?b?{b64encode(word.encode()).decode()}?=" for word in words)
+
+
+def _ascii_domain(address: str) -> str:
+    """``info@пример.рф`` as every mail server takes it: the domain in punycode (the local part
+    is ASCII: the portal takes no other)."""
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+def _as_message(message: OutboxMail) -> EmailMessage:
+    """The outbox row as a mail, encoded by the standard library's policy for SMTP: long lines
+    wrapped in quoted-printable or base64, headers folded without losing a space. Flask-Mail
+    sent UTF-8 bodies unwrapped (a line over 998 bytes, 500 Cyrillic letters of a question, was
+    refused by the mail server) and lost the space between two encoded words of a folded
+    subject."""
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    mail = EmailMessage(policy=SMTP)
+    if message.subject.isascii():
+        mail["Subject"] = message.subject
+    else:
+        mail.set_raw("Subject", _encoded_words(message.subject))
+    mail["From"] = sender
+    mail["To"] = _ascii_domain(message.recipient)
+    mail["Date"] = format_datetime(utcnow())
+    mail["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
+    mail["Auto-Submitted"] = "auto-generated"  # no out-of-office replies to a no-reply address
+    mail["X-Lkapp-Outbox-Id"] = str(message.id)
+    mail.set_content(message.body_text)
+    if message.body_html:
+        mail.add_alternative(message.body_html, subtype="html")
+    return mail

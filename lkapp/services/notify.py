@@ -81,7 +81,8 @@ def run_daily(today: date | None = None) -> DailySummary:
     db.session.commit()
 
     if mail_configured():
-        summary.sent, summary.failed = send_pending()
+        delivery = send_pending()
+        summary.sent, summary.failed = delivery.sent, delivery.kept + delivery.given_up
     return summary
 
 

@@ -50,7 +50,12 @@ def index():
             count(Contract.id).label("contracts"),
             count(Contract.id, Contract.account_id.is_(None)).label("unattached"),
             count(User.id, User.role == "customer").label("customers"),
-            count(OutboxMail.id, OutboxMail.sent_at.is_(None)).label("outbox"),
+            count(
+                OutboxMail.id, OutboxMail.sent_at.is_(None), OutboxMail.given_up_at.is_(None)
+            ).label("outbox"),
+            count(OutboxMail.id, OutboxMail.given_up_at >= utcnow() - timedelta(days=7)).label(
+                "mail_given_up"
+            ),
             count(Question.id, Question.status == "new").label("questions"),
             count(
                 ConfirmationCode.id,

@@ -427,7 +427,7 @@ def test_fifty_customers_lose_nothing_while_the_mail_server_is_down(
     # The mail server is back: the outbox goes out, each message once.
     result = runner.invoke(args=["outbox", "send"])
     assert result.exit_code == 0, result.output
-    assert f"Sent {len(queued)} message(s); 0 failed" in result.output
+    assert f"Sent {len(queued)} message(s); 0 failed" in result.output, result.output
     delivered = [int(message["X-Lkapp-Outbox-Id"]) for message in mailbox.messages]
     assert sorted(delivered) == sorted(queued)
     again = runner.invoke(args=["outbox", "send"])

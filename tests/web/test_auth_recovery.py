@@ -302,7 +302,7 @@ def test_mail_kept_in_the_outbox_when_the_server_refuses(
     _ask(client, captcha_solver)
     with app.app_context():
         [row] = db.session.scalars(sa.select(OutboxMail)).all()
-        assert row.sent_at is None and "554" in row.last_error
+        assert row.sent_at is None and "451" in row.last_error
     mailbox.refuse = False
     assert runner.invoke(args=["outbox", "send"]).exit_code == 0
     assert _reset_link(mailbox)

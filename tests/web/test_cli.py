@@ -141,3 +141,52 @@ def test_upgrade_builds_the_schema_from_scratch(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path}/lkapp.sqlite3")
     tables = set(sa.inspect(engine).get_table_names())
     assert {"users", "contracts", "documents", "payments", "readings", "outbox_mail"} <= tables
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("LKAPP_TIMEZONE", "Europe/Budpest", "is not a time zone"),
+        ("LKAPP_RATELIMIT_SIGNIN", "20 per min", "is not a rate limit"),
+        ("LKAPP_RATELIMIT_STORAGE_URI", "redis//cache:6379", "cannot be used"),
+    ],
+)
+def test_a_setting_that_would_fail_later_stops_the_start(tmp_path, setting, value, message):
+    """A misspelt time zone answered 500 on every page; a misspelt limit turned the sign-in
+    limit off with a line in the log per request; a misspelt storage failed every command
+    with a traceback."""
+    result = _flask("db", "upgrade", LKAPP_INSTANCE_PATH=str(tmp_path), **{setting: value})
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: {setting}") and message in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_production_mail_needs_a_sender_of_the_utilitys_domain(tmp_path):
+    production = {
+        "LKAPP_ENV": "production",
+        "LKAPP_SECRET_KEY": "k" * 48,
+        "LKAPP_SERVER_NAME": "my.utility.example",
+        "LKAPP_MAIL_SERVER": "smtp.utility.example",
+        "LKAPP_INSTANCE_PATH": str(tmp_path),
+    }
+    result = _flask("db", "upgrade", **production)
+    assert result.returncode == 1
+    assert "LKAPP_MAIL_DEFAULT_SENDER must be set in production" in result.stderr
+    assert "mail from no-reply@localhost is refused" in result.stderr
+    result = _flask("db", "upgrade", LKAPP_TESTING="1", **production)
+    assert result.returncode == 1 and "LKAPP_TESTING is not allowed in production" in result.stderr
+    sender = "City Power <no-reply@utility.example>"
+    result = _flask("db", "upgrade", LKAPP_MAIL_DEFAULT_SENDER=sender, **production)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_database_url_may_be_set_in_the_instance_config_too(tmp_path):
+    """The README lets instance/config.py carry the settings without their prefix; its
+    DATABASE_URL was ignored, and the commands ran on an empty instance/lkapp.sqlite3."""
+    elsewhere = tmp_path / "elsewhere.sqlite3"
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text(f'DATABASE_URL = "sqlite:///{elsewhere}"\n')
+    result = _flask("db", "upgrade", LKAPP_INSTANCE_PATH=str(instance))
+    assert result.returncode == 0, result.stderr
+    assert elsewhere.exists() and not (instance / "lkapp.sqlite3").exists()
