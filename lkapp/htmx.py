@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-from flask import make_response, render_template, request
+from flask import current_app, make_response, render_template, request
 from flask import redirect as http_redirect
+from flask_babel import gettext as _
+from markupsafe import Markup
 
 
 def wants_fragment() -> bool:
@@ -21,15 +23,35 @@ def wants_fragment() -> bool:
 def render(page: str, partial: str, status: int = 200, **context):
     """Render ``page`` for a normal request, ``partial`` (plus pending flashes) for HTMX.
 
-    Both answers carry ``Vary: HX-Request`` so a cache never serves one for the other.
+    The partial comes after the page's ``<title>``, which htmx puts in the document: a tab
+    or a filtered list is then named as a full load of its address would name it. Both answers
+    carry ``Vary: HX-Request`` so a cache never serves one for the other.
     """
     if wants_fragment():
-        body = render_template(partial, **context) + render_template("_flashes.html", oob=True)
+        body = (
+            str(page_title(page, context))
+            + render_template(partial, **context)
+            + render_template("_flashes.html", oob=True)
+        )
     else:
         body = render_template(page, **context)
     response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
+
+
+def page_title(page: str, context: dict) -> Markup:
+    """The ``<title>`` element of ``page`` with ``context``, as base.html writes it."""
+    app = current_app._get_current_object()
+    template = app.jinja_env.get_template(page)
+    values = dict(context)
+    app.update_template_context(values)
+    block = template.blocks.get("title")
+    if block is None:
+        text = _("My Account")
+    else:  # the block's output, escaped by the template as it went
+        text = Markup("".join(block(template.new_context(values))))  # noqa: S704  # nosec B704
+    return Markup("<title>%s · %s</title>") % (text, values["utility_name"])
 
 
 def hx_trigger(response, event: str, detail=None):

@@ -579,12 +579,20 @@ def html_checker():
     process.wait(timeout=10)
 
 
+def swapped(text: str) -> str:
+    """An htmx answer without the page title that leads it (htmx moves the title into the
+    document's head): what is swapped into the page."""
+    return re.sub(r"^\s*(<title>[^<]*</title>\s*)?", "", text)
+
+
 def check_fragment(check, fragment: str, name: str = "fragment") -> None:
-    """Check an HTMX partial by wrapping it in a minimal valid document."""
-    check(
-        f"<!doctype html><html lang=en><head><title>t</title></head><body>{fragment}</body></html>",
-        name,
+    """Check an HTMX partial by wrapping it in a minimal valid document: its leading
+    ``<title>`` (which htmx moves to the document's head) in the head, the rest in the body."""
+    title = re.match(r"<title>[^<]*</title>", fragment)
+    head, body = (
+        (title.group(0), fragment[title.end() :]) if title else ("<title>t</title>", fragment)
     )
+    check(f"<!doctype html><html lang=en><head>{head}</head><body>{body}</body></html>", name)
 
 
 def axe_violations(page, impacts=("serious", "critical")) -> list[str]:

@@ -1,9 +1,17 @@
 // The portal's only script, for what an htmx swap changes; everything works without it.
-// After a swap, focus moves to the new content, so keyboard and screen-reader users land
-// where the page changed.
+// After a swap that answers a click or a submitted form, focus moves to the new content (what
+// is marked data-focus, such as a form's error, else its heading), so keyboard and
+// screen-reader users land where the page changed.
+// Swaps nobody clicked for leave focus alone: a search that runs as its field is typed in
+// would take the field away mid-word, and a page that polls would pull focus back each time.
 // On settle, not on swap: htmx wires up the new content's forms and links only when it
 // settles, and an Enter pressed before that would submit the form without htmx.
 document.addEventListener("htmx:afterSettle", function (event) {
+  var config = event.detail.requestConfig;
+  var cause = config && config.triggeringEvent;
+  if (!cause || (cause.type !== "click" && cause.type !== "submit")) {
+    return;
+  }
   var target = event.detail.target;
   if (target && !target.isConnected) {
     // An outerHTML swap replaced the target: the new element is where the event fired.
@@ -12,8 +20,8 @@ document.addEventListener("htmx:afterSettle", function (event) {
   if (!target || target.id === "flashes") {
     return;
   }
-  var heading = target.querySelector("h1, h2, [data-focus]");
-  var focusable = heading || target;
+  var focusable =
+    target.querySelector("[data-focus]") || target.querySelector("h1, h2") || target;
   if (!focusable.hasAttribute("tabindex")) {
     focusable.setAttribute("tabindex", "-1");
   }

@@ -8,7 +8,7 @@ import pytest
 
 from lkapp.electricity import services
 from lkapp.extensions import db
-from lkapp.models import Contract
+from lkapp.models import Contract, ImportJob, utcnow
 from tests.conftest import TEST_PASSWORD, TEST_TOTP_SECRET
 
 pytestmark = pytest.mark.sqlite_only
@@ -137,3 +137,38 @@ def test_adding_and_detaching_work_without_javascript(app, page, make_user, cont
     page.wait_for_url("**/electricity")
     page.get_by_text("is no longer in your account").wait_for()
     assert page.get_by_text("There are no contracts in your account yet.").is_visible()
+
+
+def test_swaps_nobody_asked_for_leave_focus_where_it_is(page, make_user, contract, app):
+    """The live search answers while the operator types, and a running import's page asks
+    for itself every second: neither takes focus. The search took its own field away after
+    the first pause (the rest of the name went nowhere), the import page pulled focus back
+    every second. A submitted form still moves focus to its answer."""
+    make_user(email="op@example.org", role="staff")
+    sign_in(page, "op@example.org", staff=True)
+    page.wait_for_url("**/staff/")
+    page.goto("/staff/contracts")
+    field = page.get_by_label("Number, holder name or tax ID")
+    field.press_sequentially("Tis")
+    page.locator("#contract-results").get_by_text("1 contract matches").wait_for()
+    page.wait_for_timeout(400)  # the answer has settled
+    page.keyboard.type("za B")
+    assert field.input_value() == "Tisza B"
+    assert page.evaluate("document.activeElement.name") == "q"
+
+    with app.app_context():
+        job = ImportJob(
+            kind="payments", filename="p.csv", file_sha256="a" * 64, status="running",
+            rows_total=10, rows_done=4, started_at=utcnow(),
+        )  # fmt: skip
+        db.session.add(job)
+        db.session.commit()
+        job_id = job.id
+    page.goto(f"/staff/imports/{job_id}")
+    page.get_by_role("link", name="Refresh").focus()
+    polled = page.evaluate(
+        """() => new Promise(done => document.body.addEventListener(
+            "htmx:afterSettle", () => setTimeout(done, 50), {once: true}))"""
+    )
+    assert polled is None
+    assert page.evaluate("document.activeElement.textContent") == "Refresh"

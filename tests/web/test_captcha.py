@@ -10,7 +10,7 @@ from lkapp import ConfigError, create_app
 from lkapp.extensions import db
 from lkapp.models import CaptchaChallenge, utcnow
 from lkapp.services import captcha
-from tests.conftest import Client
+from tests.conftest import Client, swapped
 
 
 def _new(app) -> tuple[str, str]:
@@ -112,7 +112,7 @@ def test_new_picture_is_a_fragment_never_pushed_to_history(client):
     response = client.htmx("GET", "/captcha/new")
     fragment = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert fragment.lstrip().startswith('<div id="captcha-picture"')
+    assert swapped(fragment).startswith('<div id="captcha-picture"')
     assert "<header" not in fragment
     assert "HX-Push-Url" not in response.headers
     assert response.headers["Cache-Control"] == "no-store"

@@ -14,7 +14,7 @@ from lkapp.documents.figures import status_of
 from lkapp.extensions import db
 from lkapp.models import Contract, Document, DocumentLine, Payment, PaymentAllocation, utcnow
 from lkapp.payments import services as payment_services
-from tests.conftest import text_of
+from tests.conftest import swapped, text_of
 
 NUMBER = "EL-0000077"
 HOLDER = "Тепловой пункт Fő utca Győr Kft."
@@ -303,6 +303,7 @@ def test_bad_filter_values_say_so_and_keep_the_others(client, docs):
     assert response.status_code == 422
     page = response.text
     assert "Enter a month as YYYY-MM, for example 2025-03." in page
+    assert 'role="alert" data-focus>Please correct the marked fields.' in page  # announced
     assert 'value="2025-13"' in page  # what was typed stays in the field
     assert "Not a valid choice" in page
     assert table_numbers(page) == ["VAT-2", "VAT-1"]  # the valid filter still applies
@@ -335,10 +336,10 @@ def test_htmx_swaps_only_the_results_and_tabs_swap_the_tab(client, docs):
     results = client.htmx("GET", url, headers={"HX-Target": "document-results"})
     tab = client.htmx("GET", url, headers={"HX-Target": "contract-tab"})
     assert "<header" in full.text and 'id="document-results"' in full.text
-    assert results.text.lstrip().startswith('<div id="document-results"')
+    assert swapped(results.text).startswith('<div id="document-results"')
     assert "<header" not in results.text and 'class="tabs"' not in results.text
     assert table_numbers(results.text) == ["ACT-3"]
-    assert tab.text.lstrip().startswith('<div id="contract-tab"')
+    assert swapped(tab.text).startswith('<div id="contract-tab"')
     for response in (full, results, tab):
         assert "HX-Request" in response.headers["Vary"]
     # the filter form and the pager keep the address in step
@@ -504,7 +505,7 @@ def test_document_whose_figures_do_not_add_up_is_flagged_not_offered(client, doc
 def test_document_page_fragment(client, docs):
     url = f"/electricity/{NUMBER}/documents/act/ACT-3"
     fragment = client.htmx("GET", url)
-    assert fragment.text.lstrip().startswith('<article id="document"')
+    assert swapped(fragment.text).startswith('<article id="document"')
     assert "HX-Request" in fragment.headers["Vary"]
     assert 'class="badge badge-bad">Overdue<' in fragment.text
 
@@ -600,6 +601,7 @@ def test_statement_defaults_to_this_year_and_refuses_bad_dates(client, docs):
     backwards = client.get(f"/electricity/{NUMBER}/statement?start=2026-02-01&end=2026-01-01")
     assert backwards.status_code == 422
     assert "The last day must not be before the first day." in backwards.text
+    assert 'role="alert" data-focus>Please correct the marked fields.' in backwards.text
     empty = client.get(f"/electricity/{NUMBER}/statement?start=&end=")
     assert empty.status_code == 422 and "Enter the first day." in empty.text
     pdf = client.get(f"/electricity/{NUMBER}/statement.pdf?start=2026-02-01&end=2026-01-01")
@@ -610,5 +612,5 @@ def test_statement_is_a_tab_fragment_for_htmx(client, docs):
     response = client.htmx(
         "GET", f"/electricity/{NUMBER}/statement?start=2025-01-01&end=2025-12-31"
     )
-    assert response.text.lstrip().startswith('<div id="contract-tab"')
+    assert swapped(response.text).startswith('<div id="contract-tab"')
     assert "Closing balance" in response.text and "HX-Request" in response.headers["Vary"]

@@ -24,6 +24,7 @@ from lkapp.models import (
     utcnow,
 )
 from lkapp.payments import services as payment_services
+from tests.conftest import swapped
 
 NUMBER = "EL-0000042"
 NO_MATCH = "The contract number or the confirmation code is wrong."
@@ -125,7 +126,7 @@ def test_add_form_is_a_page_and_a_fragment(client, customer):
     assert "Contract number" in full.text and "Confirmation code" in full.text
     fragment = client.htmx("GET", "/electricity/add")
     assert "<header" not in fragment.text
-    assert fragment.text.lstrip().startswith('<form id="add-contract"')
+    assert swapped(fragment.text).startswith('<form id="add-contract"')
     assert "HX-Request" in fragment.headers["Vary"] and "HX-Request" in full.headers["Vary"]
 
 
@@ -133,7 +134,7 @@ def test_list_is_a_page_and_a_fragment(client, customer, contracts):
     full = client.get("/electricity")
     fragment = client.htmx("GET", "/electricity")
     assert "<h1>Electricity</h1>" in full.text
-    assert fragment.text.lstrip().startswith('<section id="contracts"')
+    assert swapped(fragment.text).startswith('<section id="contracts"')
     assert "<header" not in fragment.text
     assert "HX-Request" in fragment.headers["Vary"]
 
@@ -169,11 +170,11 @@ def test_adding_in_place_returns_the_new_list_and_a_flash(client, customer, cont
     assert response.headers["HX-Retarget"] == "#contracts"
     assert response.headers["HX-Reswap"] == "outerHTML"
     assert "HX-Request" in response.headers["Vary"]
-    assert page.lstrip().startswith('<section id="contracts"')
+    assert swapped(page).startswith('<section id="contracts"')
     assert "<header" not in page
     assert "First Ltd" in page and "Tisza Bakery Kft." in page, "several contracts per account"
     assert '<tr class="is-new">' in page
-    assert 'data-hx-swap-oob="true"' in page and "is now in your account" in page
+    assert 'data-hx-swap-oob="innerHTML"' in page and "is now in your account" in page
 
 
 def test_adding_from_its_own_page_with_htmx_navigates_to_the_list(
@@ -461,6 +462,8 @@ def test_overview_shows_contract_meters_and_figures(client, attached):
 
 
 def test_tabs_are_urls_with_fragments(client, attached):
+    """Each tab is an address of its own, named in the page's title; an htmx answer leads
+    with that title, which htmx puts in the document (every tab was "Contract N")."""
     for suffix, label in (
         ("", "Overview"),
         ("/documents", "Documents"),
@@ -472,7 +475,9 @@ def test_tabs_are_urls_with_fragments(client, attached):
         fragment = client.htmx("GET", url)
         assert full.status_code == fragment.status_code == 200
         assert "<header" in full.text and "<header" not in fragment.text
-        assert fragment.text.lstrip().startswith('<div id="contract-tab"')
+        assert swapped(fragment.text).startswith('<div id="contract-tab"')
+        title = f"<title>{label} · Contract {NUMBER} · City Power Supply</title>"
+        assert title in full.text and fragment.text.startswith(title)
         assert f'aria-current="page">{label}</a>' in fragment.text
         assert 'data-hx-push-url="true"' in fragment.text
         assert "HX-Request" in fragment.headers["Vary"]
@@ -538,7 +543,7 @@ def test_detach_asks_first_then_detaches(app, client, attached, issue):
     confirm = client.get(f"/electricity/{NUMBER}/detach")
     assert confirm.status_code == 200 and "Detach contract EL-0000042?" in confirm.text
     fragment = client.htmx("GET", f"/electricity/{NUMBER}/detach")
-    assert fragment.text.lstrip().startswith('<form id="detach-contract"')
+    assert swapped(fragment.text).startswith('<form id="detach-contract"')
     with app.app_context():
         contract = services.find_contract(NUMBER)
         assert contract.account_id is not None, "nothing happened yet"

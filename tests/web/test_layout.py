@@ -97,7 +97,7 @@ def test_render_gives_page_or_fragment_with_flashes(app):
     fragment = client.htmx("GET", "/render-demo").get_data(as_text=True)
     assert "<header" not in fragment
     assert (
-        'id="flashes" class="wrap flashes" role="status" aria-live="polite" data-hx-swap-oob="true"'
+        'id="flashes" class="flashes" role="status" aria-live="polite" data-hx-swap-oob="innerHTML"'
         in fragment
     )
     assert "Saved." in fragment

@@ -16,7 +16,7 @@ from lkapp.electricity.services import local_today
 from lkapp.extensions import db
 from lkapp.models import Contract, Document, Payment
 from lkapp.payments import services
-from tests.conftest import text_of
+from tests.conftest import swapped, text_of
 
 NUMBER = "EL-0000042"
 URL = f"/electricity/{NUMBER}/payments"
@@ -130,12 +130,12 @@ def test_an_overdue_debt_with_nothing_more_to_fall_due_is_due_now(client, ann, l
 def test_the_tab_and_the_list_are_fragments_too(client, history):
     tab = client.htmx("GET", URL, headers={"HX-Target": "contract-tab"})
     assert tab.status_code == 200
-    assert tab.text.lstrip().startswith('<div id="contract-tab"')
+    assert swapped(tab.text).startswith('<div id="contract-tab"')
     assert "Balance and debt" in tab.text and "<header" not in tab.text
 
     listing = client.htmx("GET", URL + "?since=&until=", headers={"HX-Target": "payments"})
     assert listing.status_code == 200
-    assert listing.text.lstrip().startswith('<div id="payments"')
+    assert swapped(listing.text).startswith('<div id="payments"')
     assert "Balance and debt" not in listing.text and "<header" not in listing.text
     for response in (tab, listing):
         assert "HX-Request" in response.headers["Vary"]
@@ -189,6 +189,9 @@ def test_a_bad_period_is_explained_beside_the_field(client, history, query, fiel
         html = response.text
         assert f'<p class="error" id="{field}-error">{message}</p>' in html
         assert f'id="{field}"' in html and 'aria-invalid="true"' in html
+        # The alert a screen reader says, and where focus goes after an htmx answer.
+        alert = '<p class="form-error" role="alert" data-focus>Please correct the marked fields.'
+        assert alert in html
         value = dict(part.split("=") for part in query.split("&"))[field]
         assert f'value="{value}"' in html  # what was typed stays
         assert "3 payments, €260.00 in all." in text_of(html)  # the list, unfiltered
@@ -216,7 +219,7 @@ def test_paging_keeps_the_filter(client, ann, ledger):
     last = client.htmx(
         "GET", URL + "?page=3&since=2023-01&until=2023-02", headers={"HX-Target": "payments"}
     )
-    assert last.text.lstrip().startswith('<div id="payments"')
+    assert swapped(last.text).startswith('<div id="payments"')
     assert len(rows_of(last.text)) == 5 and "R00" in last.text
     assert "Page 3 of 3" in last.text and 'rel="prev"' in last.text
 
@@ -244,7 +247,7 @@ def test_payment_page_shows_what_it_paid(app, client, history, today):
     assert "Invoice INV-1 " in page and "€40.00 Paid" in page
     assert "Invoice INV-2 " in page and "€10.00 Overdue" in page
     fragment = client.htmx("GET", f"{URL}/{newest}")
-    assert fragment.text.lstrip().startswith('<div id="contract-tab"')
+    assert swapped(fragment.text).startswith('<div id="contract-tab"')
     # the list links to it
     assert f'href="{URL}/{newest}"' in client.get(URL).text
 

@@ -12,6 +12,7 @@ from lkapp.electricity import services
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, ConfirmationCode, Contract, utcnow
 from lkapp.security import verify_password
+from tests.conftest import swapped
 
 NUMBER = "EL-0000042"
 CODE_RE = re.compile(r"<code>([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})</code>")
@@ -128,7 +129,7 @@ def test_search_is_live_and_a_plain_form(client, staff, contracts):
     assert 'data-hx-target="#contract-results"' in full.text
     assert 'aria-current="page">Contracts</a>' in full.text
     fragment = client.htmx("GET", "/staff/contracts?q=tisza")
-    assert fragment.text.lstrip().startswith('<div id="contract-results"')
+    assert swapped(fragment.text).startswith('<div id="contract-results"')
     assert "<header" not in fragment.text and NUMBER in fragment.text
     assert "HX-Request" in fragment.headers["Vary"]
 
@@ -200,7 +201,7 @@ def test_issuing_in_place_also_refreshes_the_codes_table(client, staff, contract
     contracts()
     response = issue(client, htmx=True)
     page = response.text
-    assert page.lstrip().startswith('<section id="issued-code"')
+    assert swapped(page).startswith('<section id="issued-code"')
     assert '<section id="codes" aria-labelledby="codes-title" data-hx-swap-oob="true">' in page
     assert "A new code was issued; earlier unused codes no longer work." in page
     assert "<header" not in page and "HX-Request" in response.headers["Vary"]
@@ -210,7 +211,7 @@ def test_a_representative_needs_name_and_power_of_attorney(app, client, staff, c
     contracts()
     response = issue(client, htmx=True, received_by="representative")
     assert response.status_code == 422
-    assert response.text.lstrip().startswith('<form id="issue-code"')
+    assert swapped(response.text).startswith('<form id="issue-code"')
     assert "Enter the representative's name." in response.text
     assert "Enter the number of the power of attorney." in response.text
     full = issue(client, received_by="representative", representative_name="Kovács Anna")
@@ -269,7 +270,7 @@ def test_detach_needs_a_reason_and_is_audited(app, client, staff, contracts, mak
     pending = shown_code(issue(client))
     missing = client.htmx("POST", f"/staff/contracts/{NUMBER}/detach", data={"reason": ""})
     assert missing.status_code == 422
-    assert missing.text.lstrip().startswith('<form id="detach-form"')
+    assert swapped(missing.text).startswith('<form id="detach-form"')
     assert "Say why the contract is detached" in missing.text
     response = client.htmx(
         "POST",

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, Contract, User, UserSession
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD, swapped
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_find_by_email_name_or_tax_id_and_only_customers(app, client, customer, 
     assert "3 customer accounts in all." in everyone
     assert "op@example.org" not in everyone, "staff accounts are not customers"
     fragment = client.htmx("GET", "/staff/customers?q=bob")
-    assert fragment.text.lstrip().startswith('<div id="customer-results"')
+    assert swapped(fragment.text).startswith('<div id="customer-results"')
     assert "HX-Request" in fragment.headers["Vary"]
     assert client.get("/staff/customers?q=nobody-here").text.count("<tbody>") == 0
 
@@ -98,7 +98,7 @@ def test_lock_needs_a_reason_then_ends_sessions_and_unlock_lifts_it(app, client,
     assert refused.status_code == 422 and "Say why; it goes into the audit log." in refused.text
     fragment = client.htmx("POST", f"/staff/customers/{customer}/lock", data={"reason": "x"})
     assert fragment.status_code == 422
-    assert fragment.text.lstrip().startswith('<form id="lock-form"')
+    assert swapped(fragment.text).startswith('<form id="lock-form"')
     assert events(app, "auth.locked") == []
 
     done = client.post(
