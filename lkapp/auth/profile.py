@@ -123,6 +123,14 @@ def change_email():
             ended = _reauth_failed(form.current_password)
             if ended is not None:
                 return ended
+        elif not services.email_changes_left(user):
+            form.email.errors = [
+                _(
+                    "You have asked for %(count)s email changes in the last 24 hours. Try "
+                    "again tomorrow, or write to us through “Ask a question”.",
+                    count=services.EMAIL_CHANGES_PER_DAY,
+                )
+            ]
         else:
             change = services.request_email_change(user, new_email)
             if change.free:

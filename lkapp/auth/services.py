@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -147,6 +148,16 @@ def authenticate(email: str, password: str) -> SignIn:
     return SignIn(None, user.failed_logins, user if locked else None)
 
 
+def notifiable():
+    """SQL: the accounts the daily notices may write to. A confirmed address (an unconfirmed
+    one may be anyone's), and no lock by the office (which may lock an account because its
+    mailbox is in dispute); a lock after failed sign-ins guards the sign-in, not the mailbox."""
+    return sa.and_(
+        User.confirmed_at.is_not(None),
+        sa.or_(User.locked_at.is_(None), User.locked_reason != STAFF_LOCK),
+    )
+
+
 def count_failure(user: User, action: str = "auth.login_failed", **details) -> bool:
     """Count a failed proof of identity (password or code); True when it locked the account."""
     now = utcnow()
@@ -244,6 +255,24 @@ def change_password(user: User, password: str, keep_session: str | None) -> int:
 class EmailChange:
     free: bool  # no other account has the new address: a confirmation link goes there
     owner: User | None  # the other account that has it (it gets a notice instead)
+
+
+EMAIL_CHANGES_PER_DAY = 5
+
+
+def email_changes_left(user: User) -> int:
+    """How many more email changes ``user`` may ask for now. Each one mails an address the
+    user typed, so an account (even an unconfirmed one, whose email may be wrong) gets a few
+    a day, not as many as the per-IP limit lets through."""
+    since = utcnow() - timedelta(days=1)
+    asked = db.session.scalar(
+        sa.select(sa.func.count(AuditEvent.id)).where(
+            AuditEvent.actor_id == user.id,
+            AuditEvent.action == "auth.email_change_requested",
+            AuditEvent.created_at >= since,
+        )
+    )
+    return max(EMAIL_CHANGES_PER_DAY - asked, 0)
 
 
 def request_email_change(user: User, new_email: str) -> EmailChange:

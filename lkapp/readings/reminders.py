@@ -17,6 +17,7 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from werkzeug.routing import BuildError
 
+from ..auth.services import notifiable
 from ..domain.readings import reading_window, shift_month
 from ..extensions import db
 from ..formatting import day, month
@@ -81,8 +82,7 @@ def _contracts_waiting(period: date) -> dict[int, list[str]]:
             meter_waits,
             User.role == "customer",
             User.notify_readings.is_(True),
-            User.confirmed_at.is_not(None),
-            User.locked_at.is_(None),
+            notifiable(),
             sa.or_(User.readings_reminded_for.is_(None), User.readings_reminded_for < period),
         )
         .order_by(Contract.account_id, Contract.number)

@@ -26,6 +26,7 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from werkzeug.routing import BuildError
 
+from ..auth.services import notifiable
 from ..domain import balance
 from ..extensions import db
 from ..models import AuditEvent, Contract, Document, OutboxMail, User, utcnow
@@ -69,6 +70,7 @@ def run_daily(today: date | None = None) -> DailySummary:
         sa.select(User.id)
         .where(
             User.notify_debt.is_(True),
+            notifiable(),
             sa.exists().where(Contract.account_id == User.id),
         )
         .order_by(User.id)
@@ -250,7 +252,7 @@ def queue_document_notices(conn: sa.Connection, report) -> int:
             .join(Contract, Contract.id == Document.contract_id)
             .join(User, User.id == Contract.account_id)
             .where(Document.id.in_(ids[start : start + DOCUMENTS_PER_BATCH]))
-            .where(User.notify_documents.is_(True))
+            .where(User.notify_documents.is_(True), notifiable())
         ).all()
         for row in rows:
             found[row.user_id].append(row)

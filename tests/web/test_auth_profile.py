@@ -275,3 +275,32 @@ def test_header_links_to_the_profile_and_sign_out(client, make_user, auth):
     auth.login()
     page = client.get("/").get_data(as_text=True)
     assert 'href="/profile"' in page and 'action="/logout"' in page
+
+
+def test_email_change_mail_greets_no_one_and_comes_five_times_a_day(
+    app, client, make_user, auth, mailbox
+):
+    """It goes to an address nobody has confirmed yet: the name typed beside the account
+    ("WIN 5000 EUR refund! Claim now at …") went out in the utility's mail to any address,
+    as often as the per-IP limit let through."""
+    make_user(name="WIN 5000 EUR refund! Claim at refund.example")
+    auth.login()
+    for n in range(5):
+        response = client.post(
+            "/profile/email",
+            data={"email": f"target{n}@example.org", "current_password": TEST_PASSWORD},
+        )
+        assert response.status_code == 302
+    messages = mailbox.messages
+    assert len(messages) == 5
+    assert all("WIN 5000" not in mailbox.text(m) + mailbox.html(m) for m in messages)
+    greetings = [line for line in mailbox.text(messages[0]).splitlines() if "Hello" in line]
+    assert greetings == ["Hello,"]
+
+    sixth = client.post(
+        "/profile/email", data={"email": "target5@example.org", "current_password": TEST_PASSWORD}
+    )
+    assert sixth.status_code == 422
+    assert "You have asked for 5 email changes in the last 24 hours." in sixth.text
+    assert 'value="target5@example.org"' in sixth.text
+    assert len(mailbox.messages) == 5

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from lkapp.extensions import db
-from lkapp.models import AuditEvent, Contract, OutboxMail, User
+from lkapp.models import AuditEvent, Contract, OutboxMail, User, utcnow
 from lkapp.services import notify
 
 DAY = date(2026, 3, 10)
@@ -148,6 +148,22 @@ def test_mail_in_the_customers_language(app, runner, mailbox, ann, late_invoice)
     assert "100,00" in mailbox.text(message)  # Hungarian money format
 
 
+@pytest.mark.parametrize(
+    ("locale", "days", "words"),
+    [("en", 1, "(1 day ago)"), ("ru", 2, "(2 дня назад)"), ("ru", 5, "(5 дней назад)")],
+)
+def test_the_days_overdue_are_counted_in_words(
+    app, runner, mailbox, ann, late_invoice, locale, days, words
+):
+    """The first notice usually comes the day after the due date: it said "(1 days ago)"."""
+    with app.app_context():
+        db.session.get(User, ann).locale = locale
+        db.session.commit()
+    run(runner, date(2026, 3, 1) + timedelta(days=days))
+    [message] = mailbox.messages
+    assert words in mailbox.text(message) and words in mailbox.html(message)
+
+
 def test_run_daily_summary_and_a_second_run_queues_nothing(app, mailbox, late_invoice):
     with app.app_context():
         first = notify.run_daily(DAY)
@@ -213,3 +229,31 @@ def test_document_notices_respect_the_profile(app, runner, mailbox, tmp_path, an
     import_documents(runner, tmp_path)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(OutboxMail.id))) == 0
+
+
+@pytest.mark.parametrize(
+    ("state", "told"),
+    [
+        ({"locked_reason": "staff"}, False),  # the office locked it, e.g. a disputed mailbox
+        ({"confirmed_at": None}, False),  # the address may be anyone's
+        ({"locked_reason": "failed_logins"}, True),  # guards the sign-in, not the mailbox
+    ],
+)
+def test_notices_go_to_confirmed_accounts_the_office_has_not_locked(
+    app, runner, mailbox, tmp_path, ann, late_invoice, ledger, state, told
+):
+    """Debt and document notices carry amounts: they went to any account, locked by the
+    office or never confirmed, where the readings reminder already looked."""
+    with app.app_context():
+        user = db.session.get(User, ann)
+        for name, value in state.items():
+            setattr(user, name, value)
+        if "locked_reason" in state:
+            user.locked_at = utcnow()
+        db.session.commit()
+    ledger.contract("EL-FREE")
+    import_documents(runner, tmp_path)
+    run(runner, DAY)
+    subjects = sorted(message["Subject"] for message in mailbox.to("ann@example.com"))
+    expected = ["2 new documents in My Account", "Overdue debt on contract EL-1"]
+    assert subjects == (expected if told else [])
