@@ -414,9 +414,18 @@ def export_readings_command(
     """Export the accepted readings of month YYYY-MM for billing and mark them exported.
 
     A second export of the month has only the readings new or corrected since the last one,
-    unless --all. The marks are committed only once the file is written.
+    unless --all. The marks are committed only once the file is written; --out never
+    replaces a file.
     """
     from .readings.services import export_readings
+
+    if out not in (None, "-") and os.path.exists(out):
+        # Each export holds only what is new since the last: replacing an earlier file that
+        # billing has not collected yet would lose its readings (they are marked exported).
+        raise click.ClickException(
+            f"{out} exists (an earlier export billing may not have collected yet); write to "
+            "a new file, for example with today's date in its name"
+        )
 
     def writer(handle, month, decimal_comma=False):
         return export_readings(handle, month, everything=everything, decimal_comma=decimal_comma)

@@ -77,6 +77,15 @@ def parse_text(text: str, max_length: int, *, required: bool = True) -> str:
     return text
 
 
+_LINE_BREAKS = re.compile(r"\s*(?:\r\n|\r|\n)\s*")
+
+
+def parse_words(text: str, max_length: int, *, required: bool = True) -> str:
+    """A text cell people write, like a name, an address or a description: its line breaks
+    (a spreadsheet cell of two lines, "Fő utca 1.⏎Budapest") read as ", "."""
+    return parse_text(_LINE_BREAKS.sub(", ", text.strip()), max_length, required=required)
+
+
 def parse_contract_number(text: str) -> str:
     """A contract's number: it is a part of the portal's addresses (``/electricity/<number>``),
     where a ``/`` would start another part and ``.`` or ``..`` mean this or the upper folder."""

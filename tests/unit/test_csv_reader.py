@@ -39,9 +39,10 @@ def test_commas_quotes_blank_lines_and_line_numbers(tmp_path):
         b"EL-2,2024-02-02,3,x\n",
     )
     rows = list(CsvFile(path, COLUMNS).rows())
-    # A quoted cell may span lines: the row is numbered by the line it ends on.
+    # A quoted cell may span lines: the row is numbered by the line it begins on, where an
+    # editor shows it (it was numbered by its last line).
     assert rows == [
-        (3, ["EL-1", "2024-02-01", "12,50", 'a "quoted"\nreference']),
+        (2, ["EL-1", "2024-02-01", "12,50", 'a "quoted"\nreference']),
         (6, ["EL-2", "2024-02-02", "3", "x"]),
     ]
 
@@ -90,3 +91,31 @@ def test_scan_counts_lines_and_hashes(tmp_path):
     facts = scan(path)
     assert facts.lines == 3 and facts.size == 11
     assert facts.sha256 == hashlib.sha256(b"a;b\n1;2\n3;4").hexdigest()
+
+
+def test_a_quote_that_never_closes_is_reported_where_it_opens(tmp_path):
+    """The rest of the file became one cell: "line 3405: cannot be read as CSV (field larger
+    than field limit (131072))", in Python's words, thousands of lines below the mistake."""
+    good = b"".join(b"EL-%d;2024-01-01;1;PO %d\n" % (n, n) for n in range(20_000))
+    head = b"contract_number;paid_on;amount;reference\nEL-A;2024-01-01;1;A\nEL-B;2024-01-01;1;B\n"
+    path = write(tmp_path, head + b'EL-X;2024-01-01;1;"PO 4\n' + good)
+    with pytest.raises(FileProblem) as caught:
+        list(CsvFile(path, COLUMNS, label="p.csv").rows())
+    assert caught.value.line == 4 and "a cell in quotes opens on this line" in str(caught.value)
+
+
+def test_empty_columns_after_the_last_name_are_no_columns(tmp_path):
+    """A spreadsheet's export with a ';' after the last name, or a column it left empty."""
+    path = write(
+        tmp_path,
+        b"contract_number;paid_on;amount;reference;;\n"
+        b"EL-1;2024-01-01;1;PO 1;;\n"
+        b"EL-2;2024-01-02;2;PO 2\n",
+    )
+    source = CsvFile(path, COLUMNS)
+    rows = list(source.rows())
+    assert [cells[:4] for _, cells in rows] == [
+        ["EL-1", "2024-01-01", "1", "PO 1"],
+        ["EL-2", "2024-01-02", "2", "PO 2"],
+    ]
+    assert source.named == 4 and source.width == 6

@@ -910,3 +910,23 @@ def test_lines_need_kind_and_number_to_name_one_document(runner, tmp_path, contr
     ]
     # Without lines the same documents are fine: their keys differ by contract.
     ok(do_import(runner, "documents", documents), "documents: 5 created")
+
+
+def test_a_spreadsheets_export_is_taken_as_it_is_saved(app, runner, tmp_path):
+    """What Excel or LibreOffice save: a BOM, ';' and CRLF, a ';' after the last name (an
+    empty column), an address of two lines in one cell. The empty column was "unknown column
+    ''" and the second line "a control character": the whole file refused."""
+    text = (
+        "number;holder_name;tax_id;address;status;\r\n"
+        'EL-1;Tisza Bakery Kft.;12345678-2-42;"Fő utca 1.\r\nBudapest";active;\r\n'
+        "EL-2;Volga LLC;7701234567;Moscow, Tverskaya 1;;\r\n"
+    )
+    ok(do_import(runner, "contracts", write(tmp_path, "c.csv", text, bom=True)), "contracts: 2")
+    with app.app_context():
+        address = db.session.scalar(sa.select(Contract.address).where(Contract.number == "EL-1"))
+    assert address == "Fő utca 1., Budapest"
+
+    stray = text.replace("Tverskaya 1;;", "Tverskaya 1;;note")
+    assert failed(do_import(runner, "contracts", write(tmp_path, "d.csv", stray))) == [
+        "d.csv:4: has a value in a column without a name (after the last named column)"
+    ]

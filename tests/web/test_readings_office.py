@@ -47,6 +47,9 @@ def formula(app, setup):
         return meter.id
 
 
+SN_2Z_T1 = f"{NUMBER};SN-2Z;T1;2026-11;2150.000"
+
+
 def export(runner, tmp_path, *extra, name="out.csv"):
     out = tmp_path / name
     result = runner.invoke(
@@ -101,6 +104,15 @@ def test_a_second_export_has_only_new_or_corrected_readings_unless_all(
     result, text = export(runner, tmp_path, name="second.csv")
     assert "Exported 0 reading(s)" in result.output
     assert text == "\ufeff" + HEADER + "\r\n"
+
+    # The first file again: it would lose the readings billing has not collected from it.
+    first = (tmp_path / "first.csv").read_bytes()
+    result, _ = export(runner, tmp_path, name="first.csv")
+    assert result.exit_code == 1
+    assert "first.csv exists (an earlier export billing may not have collected yet)" in (
+        result.output
+    )
+    assert (tmp_path / "first.csv").read_bytes() == first and SN_2Z_T1 in first.decode()
 
     # Ann corrects T1 and sends her CT meter: only those go next time.
     assert send(client, ann["two"], T1="2155", T2="1060").status_code == 302

@@ -21,7 +21,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from flask import current_app
 
-from ...domain.csvformat import CellError, format_cell, format_period, parse_date, parse_period
+from ...domain.csvformat import (
+    CellError,
+    format_cell,
+    format_period,
+    parse_date,
+    parse_period,
+    strip_formula_guard,
+)
 from ...models import AuditEvent, Contract
 from .bulk import Bulk
 from .reader import CsvFile
@@ -204,18 +211,28 @@ class Importer:
         ``progress`` hears about every row read, in steps. ``source.rows_read`` is the number
         of data rows when the pass is over.
         """
-        width, count = source.width, 0
-        for line, cells in source.rows():
+        count = 0
+        for line, cells in source.rows():  # the first row comes after the header is read
             count += 1
             if count % PROGRESS_STEP == 0:
                 progress(PROGRESS_STEP)
-            if len(cells) != width:
+            width = source.width
+            if len(cells) != width and len(cells) != source.named:
                 self.fail(
                     line,
                     "",
                     "",
                     f"has {len(cells)} cells where the header has {width} "
                     f"(is a cell with a '{source.delimiter}' not in quotes?)",
+                    file=source.label,
+                )
+                continue
+            if any(cells[source.named :]):
+                self.fail(
+                    line,
+                    "",
+                    "",
+                    "has a value in a column without a name (after the last named column)",
                     file=source.label,
                 )
                 continue
@@ -246,7 +263,8 @@ class Importer:
         return self.take(cells, line, name, parse, *args, **kwargs)
 
     def contract(self, cells: list[str], line: int, name: str = "contract_number"):
-        number = cells[self.at[name]]
+        # An export guards a number that starts like a formula ("'+7-100"): read it back.
+        number = strip_formula_guard(cells[self.at[name]])
         contract_id = self.contracts.get(number)
         if contract_id is None:
             self.fail(line, name, number, "is required" if not number else "no such contract")

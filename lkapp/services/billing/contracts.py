@@ -6,7 +6,7 @@ contract is attached to: that belongs to the portal.
 
 from __future__ import annotations
 
-from ...domain.csvformat import parse_choice, parse_contract_number, parse_text
+from ...domain.csvformat import parse_choice, parse_contract_number, parse_text, parse_words
 from ...models import CONTRACT_STATUSES, Contract
 from .base import Importer, changes
 from .bulk import Bulk
@@ -25,9 +25,9 @@ class ContractImporter(Importer):
         status = cells[self.at["status"]]
         return (
             take(cells, line, "number", parse_contract_number),
-            take(cells, line, "holder_name", parse_text, 200),
+            take(cells, line, "holder_name", parse_words, 200),
             take(cells, line, "tax_id", parse_text, 20, required=False),
-            take(cells, line, "address", parse_text, 300, required=False),
+            take(cells, line, "address", parse_words, 300, required=False),
             take(cells, line, "status", parse_choice, CONTRACT_STATUSES) if status else "active",
         )
 

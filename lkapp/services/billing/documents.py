@@ -28,6 +28,7 @@ from ...domain.csvformat import (
     parse_choice,
     parse_decimal,
     parse_text,
+    parse_words,
     strip_formula_guard,
 )
 from ...domain.money import CENT, vat_of, vat_off, vat_tolerance
@@ -202,7 +203,7 @@ class DocumentImporter(Importer):
         record = (
             take(cells, line, "document_kind", parse_choice, DOCUMENT_KINDS),
             take(cells, line, "document_number", parse_text, 40),
-            take(cells, line, "description", parse_text, 200),
+            take(cells, line, "description", parse_words, 200),
             optional(cells, line, "kwh", parse_decimal, 3, integer_digits=11),
             optional(cells, line, "tariff", parse_decimal, 5, integer_digits=7),
             take(cells, line, "amount", parse_decimal, 2),

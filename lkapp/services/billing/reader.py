@@ -69,7 +69,7 @@ class CsvFile:
         self.columns = columns
         self.label = label or os.path.basename(self.path)
         self.index: dict[str, int] = {}
-        self.width = len(columns)
+        self.width = self.named = len(columns)
         self.delimiter = ","
         self.sha256 = ""
         self.decode_problems: list[tuple[int, str]] = []
@@ -116,19 +116,32 @@ class CsvFile:
             except CellError as error:
                 raise FileProblem(1, str(error)) from None
             reader = csv.reader(_prepend(header_line, lines), delimiter=self.delimiter)
+            start = 2  # the line the row being read begins on (a quoted cell may span lines)
             try:
                 self._read_header(next(reader))
                 strip = str.strip
                 for cells in reader:
                     cells = list(map(strip, cells))
                     if cells and (cells[0] or any(cells)):  # a blank line is no row
-                        yield reader.line_num, cells
+                        yield start, cells
+                    start = reader.line_num + 1
             except csv.Error as error:
+                if "field larger than field limit" in str(error):
+                    raise FileProblem(
+                        start,
+                        "a cell in quotes opens on this line and does not close (is a '\"' "
+                        "missing?)",
+                    ) from None
                 raise FileProblem(reader.line_num, f"cannot be read as CSV ({error})") from None
         self.sha256 = digest.hexdigest()
 
     def _read_header(self, header: list[str]) -> None:
         names = [normalize_header(name) for name in header]
+        # Columns without a name at the end: a spreadsheet's empty columns, or a ';' after
+        # the last name. Their cells must be empty (``named``).
+        while names and not names[-1]:
+            names.pop()
+        self.named = len(names)
         index: dict[str, int] = {}
         problems = []
         for position, name in enumerate(names):

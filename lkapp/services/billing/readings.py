@@ -19,7 +19,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
-from ...domain.csvformat import format_period, parse_decimal
+from ...domain.csvformat import format_period, parse_decimal, strip_formula_guard
 from ...domain.readings import is_rollover
 from ...models import Meter, Reading
 from .base import BAD, Importer, month_of
@@ -62,7 +62,7 @@ class ReadingImporter(Importer):
     def parse(self, cells, line):
         at = self.at
         contract_id = self.contract(cells, line)
-        serial = cells[at["meter_serial"]]
+        serial = strip_formula_guard(cells[at["meter_serial"]])
         meter = self.meters.get(serial)
         zone = cells[at["zone"]].upper()
         period = self.take(cells, line, "period", self.period)
