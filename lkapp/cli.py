@@ -111,6 +111,9 @@ def notify(day: str | None) -> None:
 @click.option("--admin", is_flag=True, help="An administrator rather than an operator.")
 def create_staff(email: str, admin: bool) -> None:
     """Create a staff account; the password comes from LKAPP_NEW_PASSWORD or a prompt."""
+    from flask_babel import force_locale
+
+    from .auth.forms import password_messages
     from .auth.services import find_user_by_email, normalize_email
     from .domain.passwords import password_problems
     from .models import User, utcnow
@@ -127,7 +130,9 @@ def create_staff(email: str, admin: bool) -> None:
     )
     problems = password_problems(password, email=email)
     if problems:
-        raise click.ClickException("the password is not accepted: " + ", ".join(problems))
+        with force_locale("en"):  # an operator's command speaks English, as its others do
+            reasons = " ".join(password_messages(problems))
+        raise click.ClickException("the password is not accepted: " + reasons)
     user = User(
         email=email,
         password_hash=hash_password(password),

@@ -3,6 +3,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import text
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -12,6 +13,7 @@ config = context.config
 # This line sets up loggers basically.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
+MIGRATION_LOCK_KEY = 0x6C6B6D67  # "lkmg": taken by `db upgrade` on PostgreSQL
 
 
 def get_engine():
@@ -91,6 +93,13 @@ def run_migrations_online():
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several app servers start at once, each with `db upgrade`: one migrates, the
+                # others wait here and then find the schema up to date (they failed on a
+                # duplicate type half-way). SQLite has one server and one writer anyway.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
             context.run_migrations()
 
 

@@ -276,8 +276,9 @@ class ProfileForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         names = {"en": "English", "ru": "Русский", "hu": "Magyar"}
-        self.locale.choices = [
-            (code, names.get(code, code)) for code in current_app.config["LANGUAGES"]
+        self.locale.choices = [  # each name in its own language, and marked so
+            (code, names.get(code, code), {"lang": code})
+            for code in current_app.config["LANGUAGES"]
         ]
         self.locale.validators = [DataRequired(_l("Choose a language."))]
 

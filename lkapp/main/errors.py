@@ -93,7 +93,8 @@ def handle_csrf_error(error):
 def handle_unexpected_error(error: Exception):
     if isinstance(error, HTTPException):
         return handle_http_error(error)
-    log.exception("Unhandled error", exc_info=error)
+    # The method and the path without its query (which may carry a token or a tax ID).
+    log.exception("Unhandled error in %s %s", request.method, request.path, exc_info=error)
     _roll_back()
     return render_error(InternalServerError.code)
 

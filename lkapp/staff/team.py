@@ -115,6 +115,9 @@ def team():
             name=form.name.data,
             role=form.role.data,
             confirmed_at=utcnow(),
+            # The welcome and the back office in the language of the admin who adds them,
+            # most likely theirs too (each may change it in the profile).
+            locale=current_user.locale,
         )
         db.session.add(user)
         db.session.flush()

@@ -1,5 +1,7 @@
 """The profile: details, password change, email change, the list of sessions."""
 
+import re
+
 import sqlalchemy as sa
 
 from lkapp.extensions import db
@@ -304,3 +306,22 @@ def test_email_change_mail_greets_no_one_and_comes_five_times_a_day(
     assert "You have asked for 5 email changes in the last 24 hours." in sixth.text
     assert 'value="target5@example.org"' in sixth.text
     assert len(mailbox.messages) == 5
+
+
+def test_what_a_screen_reader_names_on_the_profile_pages(app, client, make_user, auth):
+    """Each language is marked as written in its own language, and each "Sign out" button of
+    the sessions table names the device it ends (it was one of several alike)."""
+    make_user()
+    auth.login()
+    other = app.test_client()
+    other.post(
+        "/login",
+        data={"email": "ann@example.com", "password": TEST_PASSWORD},
+        headers={"User-Agent": "Mozilla/5.0 (Windows NT 10.0) Firefox/128.0"},
+    )
+    profile = client.get("/profile").text
+    assert '<option lang="hu" value="hu">Magyar</option>' in profile
+    sessions = client.get("/profile/sessions").text
+    [session_id] = re.findall(r'aria-describedby="(session-\d+)">Sign out</button>', sessions)
+    device = re.search(rf'<th scope="row" class="stack-title" id="{session_id}">([^<]*)', sessions)
+    assert "Firefox" in device.group(1)

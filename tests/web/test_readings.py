@@ -177,6 +177,10 @@ def test_tab_is_a_page_and_a_fragment(client, ann):
     assert "<header" in full.text and "<header" not in fragment.text
     assert swapped(fragment.text).startswith('<div id="contract-tab"')
     assert "HX-Request" in fragment.headers["Vary"] and "HX-Request" in full.headers["Vary"]
+    # Each meter's history is named with its meter: "History", "History" told them apart
+    # from nothing for a screen reader on a contract with several meters.
+    meter = ann["two"]
+    assert f'aria-labelledby="history-{meter}-title meter-{meter}-title"' in full.text
 
 
 def test_history_and_chart_show_consumption_per_month_and_zone(client, ann):

@@ -28,6 +28,10 @@ def test_staff_sees_back_office_with_its_navigation(client, make_user, auth):
     assert "Back office" in page
     assert 'aria-label="Back office"' in page
     assert "Mail waiting in the outbox" in page
+    # The header's link says where the operator is, as the customer's "Electricity" does.
+    for url in ("/staff/", "/staff/questions", "/staff/readings/"):
+        html = client.get(url).text
+        assert '<a href="/staff/" aria-current="page">Back office</a>' in html, url
 
 
 def test_wrong_password_keeps_email_and_says_nothing_about_accounts(client, make_user):

@@ -131,3 +131,17 @@ def test_admin_disables_and_enables_a_colleague_but_not_themself(
     # Customers are not staff accounts.
     customer = make_user(email="ann@example.com")
     assert client.post(f"/staff/team/{customer}/disable").status_code == 404
+
+
+def test_a_new_colleague_is_welcomed_in_the_admins_language(app, client, admin, mailbox):
+    """The welcome went out in English whatever language the office works in."""
+    with app.app_context():
+        db.session.get(User, admin).locale = "hu"
+        db.session.commit()
+    response = client.post(
+        "/staff/team", data={"email": "kata@example.org", "name": "Kovács Kata", "role": "staff"}
+    )
+    assert response.status_code == 302
+    assert user_by_email(app, "kata@example.org").locale == "hu"
+    [message] = mailbox.to("kata@example.org")
+    assert "Tisztelt Kovács Kata!" in mailbox.text(message)
