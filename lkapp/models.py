@@ -461,6 +461,7 @@ class OutboxMail(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
     held_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # while a sender sends it
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -31,6 +31,8 @@ from ..models import OutboxMail, utcnow
 log = logging.getLogger(__name__)
 GIVE_UP_AFTER = timedelta(days=3)
 HOLD = timedelta(minutes=15)  # a sender's hold on the mail it sends; then another may try
+PAUSE = timedelta(minutes=5)  # after the server failed, requests leave their mail to the timer
+UNAVAILABLE = "Mail server unavailable: "
 
 
 def queue_mail(recipient: str, subject, template: str, locale: str = "en", **context) -> OutboxMail:
@@ -49,10 +51,16 @@ def queue_mail(recipient: str, subject, template: str, locale: str = "en", **con
 
 
 def deliver_queued(response):
-    """after_request: send the mail this request queued, if its transaction committed."""
+    """after_request: send the mail this request queued, if its transaction committed.
+
+    Not while the mail server is failing (a try failed in the last ``PAUSE``): each request
+    would wait ``MAIL_TIMEOUT`` for it; the next ``outbox send`` tries instead."""
     ids = g.pop("outbox_ids", None)
     if ids and mail_configured():
-        _deliver(_claim(ids))
+        if _failing_lately():
+            log.info("Mail %s left for outbox send: the mail server failed lately", ids)
+        else:
+            _deliver(_claim(ids))
     elif ids:
         _log_unsent(ids)
     return response
@@ -82,6 +90,16 @@ def send_pending(batch: int = 500) -> Delivery:
 
 def mail_configured() -> bool:
     return bool(current_app.config.get("MAIL_SERVER"))
+
+
+def _failing_lately() -> bool:
+    failed = sa.select(OutboxMail.id).where(
+        OutboxMail.sent_at.is_(None),
+        OutboxMail.given_up_at.is_(None),
+        OutboxMail.last_error.startswith(UNAVAILABLE),  # not one mail refused: the server
+        OutboxMail.last_attempt_at >= utcnow() - PAUSE,
+    )
+    return db.session.execute(failed.limit(1)).first() is not None
 
 
 def _due(now: datetime):
@@ -139,6 +157,7 @@ def _deliver(messages: list[OutboxMail]) -> Delivery:
             for message in messages:
                 tried.add(message.id)
                 message.attempts += 1
+                message.last_attempt_at = utcnow()
                 try:
                     if connection.host is not None:  # None: MAIL_SUPPRESS_SEND (tests)
                         connection.host.send_message(_as_message(message))
@@ -156,19 +175,20 @@ def _deliver(messages: list[OutboxMail]) -> Delivery:
         for message in messages:
             if message.id not in tried:
                 message.attempts += 1
-                _failed(message, error)
+                message.last_attempt_at = utcnow()
+                _failed(message, error, UNAVAILABLE)
             elif message.sent_at is None and not message.last_error:
-                _failed(message, error)  # the connection broke while it was being sent
+                _failed(message, error, UNAVAILABLE)  # the connection broke while it was sent
     db.session.commit()
     sent = sum(1 for message in messages if message.sent_at is not None)
     given_up = sum(1 for message in messages if message.given_up_at is not None)
     return Delivery(sent, len(messages) - sent - given_up, given_up)
 
 
-def _failed(message: OutboxMail, error: Exception) -> None:
+def _failed(message: OutboxMail, error: Exception, prefix: str = "") -> None:
     """Keep ``message`` for the next pass, or give it up: refused for good (a 5xx answer to its
     recipient or its content), or still unsent ``GIVE_UP_AFTER`` it was queued."""
-    message.last_error = _describe(error)[:2000]
+    message.last_error = (prefix + _describe(error))[:2000]
     message.held_until = None
     now = utcnow()
     if _refused_for_good(error) or now - message.created_at >= GIVE_UP_AFTER:

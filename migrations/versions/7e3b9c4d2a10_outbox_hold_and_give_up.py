@@ -7,8 +7,9 @@ Create Date: 2026-11-26 16:50:00
 Unsent mail was tried at every `outbox send` (every 5 minutes) and dropped without a word
 after 10 tries, about 50 minutes of a mail server's outage. Now it is tried for three days
 (lkapp.services.mail), a sender holds the mail it sends so that two senders never send one
-mail twice, and a mail given up says when. Mail that the old rule dropped is marked given up
-now.
+mail twice, a mail given up says when, and a request does not wait for a mail server that
+has just failed (the time of each mail's last try). Mail that the old rule dropped is marked
+given up now.
 """
 from datetime import UTC, datetime
 
@@ -34,6 +35,7 @@ def upgrade():
     # Plain ALTER TABLE ADD COLUMN, never a batch copy (see 21b46c575cde).
     op.add_column("outbox_mail", sa.Column("held_until", sa.DateTime(timezone=True)))
     op.add_column("outbox_mail", sa.Column("given_up_at", sa.DateTime(timezone=True)))
+    op.add_column("outbox_mail", sa.Column("last_attempt_at", sa.DateTime(timezone=True)))
     now = datetime.now(UTC)
     if op.get_bind().dialect.name == "sqlite":
         now = now.replace(tzinfo=None)  # as lkapp.models.UTCDateTime stores it there
@@ -45,5 +47,6 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_column("outbox_mail", "last_attempt_at")
     op.drop_column("outbox_mail", "given_up_at")
     op.drop_column("outbox_mail", "held_until")

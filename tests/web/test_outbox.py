@@ -187,3 +187,32 @@ def test_subjects_of_every_length_arrive_as_written(app, mailbox):
         db.session.commit()
         app.process_response(app.response_class())
     assert [message["Subject"] for message in mailbox.to("ann@example.com")] == subjects
+
+
+def test_after_the_server_failed_requests_leave_their_mail_to_the_timer(
+    app_config, smtp_server, mailbox
+):
+    """With the mail server down or hung, each request that sent a mail waited for it (up to
+    ``MAIL_TIMEOUT``). For five minutes after a failure they leave their mail queued; the
+    timer's `outbox send` tries it. One refused mail is no reason to stop."""
+    from lkapp import create_app
+
+    app_config["MAIL_PORT"] = 1  # nothing listens there
+    down = create_app(app_config)
+    _queue(down, "first@example.com")
+    _queue(down, "second@example.com")
+    first, second = _outbox(down)
+    assert first.attempts == 1 and first.last_error.startswith("Mail server unavailable: ")
+    assert second.attempts == 0 and second.last_error == ""
+
+    app_config["MAIL_PORT"] = smtp_server.port  # back
+    back = create_app(app_config)
+    result = back.test_cli_runner().invoke(args=["outbox", "send"])
+    assert "Sent 2 message(s)" in result.output
+    assert len(mailbox.messages) == 2
+
+    mailbox.refuse = True  # one mail refused for now (451): the next request still sends
+    _queue(back, "third@example.com")
+    mailbox.refuse = False
+    _queue(back, "fourth@example.com")
+    assert [m["To"] for m in mailbox.messages][2:] == ["fourth@example.com"]
