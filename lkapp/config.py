@@ -7,6 +7,7 @@ Every setting an operator may change has an ``LKAPP_`` variable of the same name
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from email.utils import parseaddr
@@ -156,9 +157,9 @@ def _check(app) -> None:
     try:
         url = make_url(config["SQLALCHEMY_DATABASE_URI"])
     except ArgumentError:
-        raise ConfigError(
-            f"LKAPP_DATABASE_URL is not a database URL: {config['SQLALCHEMY_DATABASE_URI']!r}"
-        ) from None
+        # Shown without what may be its password (``user:secret@host``).
+        shown = re.sub(r"//([^/:@]*):[^@/]*@", r"//\1:***@", str(config["SQLALCHEMY_DATABASE_URI"]))
+        raise ConfigError(f"LKAPP_DATABASE_URL is not a database URL: {shown!r}") from None
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError("LKAPP_DATABASE_URL must point to SQLite or PostgreSQL")
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
@@ -189,6 +190,12 @@ def _check(app) -> None:
         if production:
             raise ConfigError("LKAPP_SECRET_KEY must be set in production")
         config["SECRET_KEY"] = _development_secret(app.instance_path)
+    elif production and len(config["SECRET_KEY"]) < MIN_SECRET_KEY:
+        # It signs the session cookies and every link mailed: a short one can be guessed.
+        raise ConfigError(
+            f"LKAPP_SECRET_KEY must have at least {MIN_SECRET_KEY} characters in production "
+            "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
     _check_hosts(config, production)
     config["SESSION_COOKIE_SECURE"] = production
     config["REMEMBER_COOKIE_SECURE"] = production
@@ -213,6 +220,8 @@ def _check_rate_limits(config) -> None:
     except ConfigurationError as error:
         raise ConfigError(f"LKAPP_RATELIMIT_STORAGE_URI cannot be used: {error}") from None
 
+
+MIN_SECRET_KEY = 32
 
 # Names a request may always use: health checks and monitoring on the machine itself.
 LOCAL_HOSTS = ["localhost", "127.0.0.1"]

@@ -219,3 +219,24 @@ def test_two_servers_upgrading_one_postgresql_at_once_both_succeed(pg_cluster, t
         assert "(head)" in current.stdout, current.stdout + current.stderr
     finally:
         pg_cluster.admin(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_production_refuses_a_short_secret_key_and_hides_a_database_password(tmp_path):
+    short = _flask(
+        "db",
+        "upgrade",
+        LKAPP_ENV="production",
+        LKAPP_SECRET_KEY="x",
+        LKAPP_SERVER_NAME="my.utility.example",
+        LKAPP_INSTANCE_PATH=str(tmp_path),
+    )
+    assert short.returncode == 1
+    assert "LKAPP_SECRET_KEY must have at least 32 characters in production" in short.stderr
+    broken = _flask(
+        "db",
+        "upgrade",
+        LKAPP_DATABASE_URL="postgresql//lkapp:s3cret-pass@db.internal/lkapp",
+        LKAPP_INSTANCE_PATH=str(tmp_path),
+    )
+    assert broken.returncode == 1 and "is not a database URL" in broken.stderr
+    assert "s3cret-pass" not in broken.stderr and "lkapp:***@db.internal" in broken.stderr
