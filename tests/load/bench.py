@@ -99,14 +99,16 @@ def database_for(contracts: int, years: int) -> Path:
     """The cached database of this size, built with the demo generator when missing."""
     CACHE.mkdir(exist_ok=True)
     path = CACHE / f"lkapp-{contracts}x{years}-s{SEED}.sqlite3"
+    flask = [str(BIN / "flask"), "--app", "lkapp"]
     if path.exists():
-        log(f"reusing {path.relative_to(ROOT)}")
+        log(f"reusing {path.relative_to(ROOT)} (brought to the current schema)")
+        env = app_env(path, CACHE / "instance")
+        subprocess.run([*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True)
         return path
     building = CACHE / f"building-{contracts}x{years}-s{SEED}.sqlite3"
     for leftover in CACHE.glob(building.name + "*"):
         leftover.unlink()
     env = app_env(building, CACHE / "instance")
-    flask = [str(BIN / "flask"), "--app", "lkapp"]
     log(f"building {path.name} with the demo generator (this takes a while for 100k)")
     began = time.monotonic()
     nice = ["nice", "-n", "10"]
