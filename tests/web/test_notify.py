@@ -211,7 +211,11 @@ def test_imported_documents_bring_one_notice_per_account(
     assert message["Subject"] == "2 new documents in My Account"
     text = mailbox.text(message)
     assert "Contract EL-1: Invoice INV-2026-03, February 2026, €127.00, due Mar 20, 2026" in text
-    assert "Contract EL-1: VAT invoice VAT-2026-03" in text
+    # The VAT invoice of the same sum is no second bill: the mail says so.
+    assert (
+        "Contract EL-1: VAT invoice VAT-2026-03, February 2026, €127.00, nothing to pay: "
+        "for your records" in text
+    )
     assert "INV-FREE-03" not in text
 
     # The same file again creates nothing and tells nothing.
