@@ -50,6 +50,16 @@ def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+_BREAKS = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+
+def one_line(value):
+    """A WTForms filter for a name: ``strip``, and any line break, tab or other control
+    character read as one space (a pasted "Nagy Péter⏎Bcc: …" broke the greeting line of
+    every mail and the header of every page)."""
+    return _BREAKS.sub(" ", value).strip() if isinstance(value, str) else value
+
+
 def mail_can_reach(_form, field):
     """For an address the portal will write to: the part before the @ in Latin letters. Mail
     leaves through SMTP, which carries other letters there only with the SMTPUTF8 extension,

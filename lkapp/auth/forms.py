@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Valid
 from ..domain.accounts import phone_is_valid, tax_id_is_valid
 from ..domain.passwords import MAX_LENGTH, MIN_LENGTH, password_problems
 from ..formatting import lazy_gettext as _l
-from ..forms import mail_can_reach, strip
+from ..forms import mail_can_reach, one_line, strip
 
 
 def password_messages(problems: list[str]) -> list[str]:
@@ -128,7 +128,7 @@ class RegisterForm(NewPasswordMixin, FlaskForm):
     password2 = _repeat_field(_l("Repeat password"))
     name = StringField(
         _l("Name or organisation"),
-        filters=[strip],
+        filters=[one_line],
         validators=[
             DataRequired(_l("Enter your name or the name of your organisation.")),
             Length(min=2, max=200, message=_l("Use 2 to 200 characters.")),
@@ -255,7 +255,7 @@ class ChangeEmailForm(CurrentPasswordForm):
 class ProfileForm(FlaskForm):
     name = StringField(
         _l("Name or organisation"),
-        filters=[strip],
+        filters=[one_line],
         validators=[
             DataRequired(_l("Enter your name or the name of your organisation.")),
             Length(min=2, max=200, message=_l("Use 2 to 200 characters.")),

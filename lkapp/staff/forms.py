@@ -8,7 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..formatting import lazy_gettext as _l
-from ..forms import strip
+from ..forms import one_line, strip
 
 
 class ContractSearchForm(FlaskForm):
@@ -37,7 +37,7 @@ class IssueCodeForm(FlaskForm):
     representative_name = StringField(
         _l("Representative's name"),
         validators=[Length(max=200, message=_l("At most 200 characters."))],
-        filters=[strip],
+        filters=[one_line],
     )
     power_of_attorney = StringField(
         _l("Power of attorney number"),

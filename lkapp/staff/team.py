@@ -27,7 +27,7 @@ from ..auth import tokens
 from ..auth.decorators import staff_required
 from ..extensions import db
 from ..formatting import lazy_gettext as _l
-from ..forms import mail_can_reach, strip
+from ..forms import mail_can_reach, one_line, strip
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import User, utcnow
@@ -64,7 +64,7 @@ class StaffForm(FlaskForm):
     name = StringField(
         _l("Name"),
         validators=[DataRequired(_l("Enter the name.")), Length(max=200)],
-        filters=[strip],
+        filters=[one_line],
     )
     role = SelectField(
         _l("Role"),

@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 from ..auth.forms import captcha_field
 from ..domain import questions as rules
 from ..formatting import lazy_gettext as _l
-from ..forms import mail_can_reach, strip
+from ..forms import mail_can_reach, one_line, strip
 from .services import Upload
 
 
@@ -111,7 +111,7 @@ class AskForm(AttachmentsMixin, FlaskForm):
     )
     name = StringField(
         _l("Name or organisation"),
-        filters=[strip],
+        filters=[one_line],
         validators=[
             DataRequired(_l("Enter your name or the name of your organisation.")),
             Length(max=200, message=_l("Use at most 200 characters.")),

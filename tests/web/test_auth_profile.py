@@ -325,3 +325,20 @@ def test_what_a_screen_reader_names_on_the_profile_pages(app, client, make_user,
     [session_id] = re.findall(r'aria-describedby="(session-\d+)">Sign out</button>', sessions)
     device = re.search(rf'<th scope="row" class="stack-title" id="{session_id}">([^<]*)', sessions)
     assert "Firefox" in device.group(1)
+
+
+def test_a_name_pasted_with_line_breaks_is_kept_on_one_line(app, client, make_user, auth):
+    """A name is one line in every greeting and page header: a pasted line break or tab used
+    to be stored, and split the greeting of every mail ("Hello, Nagy Péter⏎Bcc: …,")."""
+    user_id = make_user()
+    auth.login()
+    response = client.post(
+        "/profile",
+        data={
+            "name": " Nagy Péter\r\nBcc: x@example.org\t Kft. ",
+            "phone": "+36 1 555 0101",
+            "locale": "en",
+        },
+    )
+    assert response.status_code == 302
+    assert _user(app, user_id).name == "Nagy Péter Bcc: x@example.org Kft."
