@@ -151,13 +151,14 @@ def _deliver(messages: list[OutboxMail]) -> Delivery:
     """Send ``messages`` (held by this sender) on one connection."""
     if not messages:
         return Delivery()
-    tried = set()
+    now = utcnow()
+    for message in messages:
+        message.attempts += 1
+        message.last_attempt_at = now
+    settled = set()  # the messages this pass sent or had refused
     try:
         with _TimedConnection(current_app.extensions["mail"]) as connection:
             for message in messages:
-                tried.add(message.id)
-                message.attempts += 1
-                message.last_attempt_at = utcnow()
                 try:
                     if connection.host is not None:  # None: MAIL_SUPPRESS_SEND (tests)
                         connection.host.send_message(_as_message(message))
@@ -170,15 +171,12 @@ def _deliver(messages: list[OutboxMail]) -> Delivery:
                     message.sent_at = utcnow()
                     message.held_until = None
                     message.last_error = ""
+                settled.add(message.id)
     except Exception as error:  # noqa: BLE001 - the server is down: everything stays queued
         log.warning("Mail server unavailable, mail stays in the outbox: %s", _describe(error))
         for message in messages:
-            if message.id not in tried:
-                message.attempts += 1
-                message.last_attempt_at = utcnow()
+            if message.id not in settled:  # not tried, or the connection broke during it
                 _failed(message, error, UNAVAILABLE)
-            elif message.sent_at is None and not message.last_error:
-                _failed(message, error, UNAVAILABLE)  # the connection broke while it was sent
     db.session.commit()
     sent = sum(1 for message in messages if message.sent_at is not None)
     given_up = sum(1 for message in messages if message.given_up_at is not None)
@@ -256,10 +254,10 @@ def _ascii_domain(address: str) -> str:
 
 def _as_message(message: OutboxMail) -> EmailMessage:
     """The outbox row as a mail, encoded by the standard library's policy for SMTP: long lines
-    wrapped in quoted-printable or base64, headers folded without losing a space. Flask-Mail
-    sent UTF-8 bodies unwrapped (a line over 998 bytes, 500 Cyrillic letters of a question, was
-    refused by the mail server) and lost the space between two encoded words of a folded
-    subject."""
+    wrapped in quoted-printable or base64. Flask-Mail sent UTF-8 bodies unwrapped (a line over
+    998 bytes, 500 Cyrillic letters of a question, was refused by the mail server). A subject
+    with other letters is written here as encoded words (``_encoded_words``): the policy's
+    folding, like Flask-Mail's, may lose a space between two of them."""
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
     mail = EmailMessage(policy=SMTP)
     if message.subject.isascii():
