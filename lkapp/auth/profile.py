@@ -23,7 +23,7 @@ from .forms import (
     TwoFactorDisableForm,
     TwoFactorSetupForm,
 )
-from .views import bp, invalid_link, limit, me
+from .views import bp, invalid_link, limit, link_page, me
 
 
 def _status(form) -> int:
@@ -157,13 +157,15 @@ def change_email():
     )
 
 
-@bp.get("/profile/email/confirm/<token>")
+@bp.route("/profile/email/confirm/<token>", methods=["GET", "POST"])
 def confirm_email_change(token: str):
     """The link sent to the new address; works once, 48 hours."""
     found = tokens.read_token("email", token)
     if found is None:
         return invalid_link("email")
     user, new_email = found
+    if request.method == "GET":
+        return link_page("auth/confirm_email_change.html", new_email=new_email)
     old_email = user.email
     try:
         changed = services.change_email(user, new_email)

@@ -322,13 +322,25 @@ def invalid_link(kind: str, status: int = 400, reason: str = "invalid"):
     )
 
 
-@bp.get("/confirm/<token>")
+def link_page(template: str, **context):
+    """The page a mailed link opens: it asks for a button press and changes nothing itself.
+    Mail scanners (a business mailbox's link protection) open every link of a message on
+    arrival; a link that acted on opening would confirm any address it was sent to, and tell
+    the person who clicks it later that it has been used."""
+    response = make_response(render_template(template, **context))
+    response.headers["Cache-Control"] = "no-store"  # the page holds the token
+    return response
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str):
     """The link from the confirmation mail: valid 48 hours, once."""
     found = tokens.read_token("confirm", token)
     if found is None:
         return invalid_link("confirm")
     user, _new = found
+    if request.method == "GET":
+        return link_page("auth/confirm.html", user=user)
     services.confirm_email(user)
     db.session.commit()
     return render_template("auth/confirmed.html", user=user)

@@ -181,7 +181,10 @@ def customer_journey(page, check, mailbox, live_server, runner, billing, js=True
     assert page.get_by_role("heading", name="Check your email").is_visible()
     check("registered")
     page.goto(confirmation_link(mailbox, live_server))
-    assert page.get_by_role("heading", name="Email address confirmed").is_visible()
+    assert page.get_by_role("heading", name="Confirm your email address").is_visible()
+    check("confirmation link")
+    page.get_by_role("button", name="Confirm email address").click()
+    page.get_by_role("heading", name="Email address confirmed").wait_for()
     check("confirmed")
 
     # Sign in.

@@ -134,7 +134,16 @@ def test_email_change_goes_through_the_new_mailbox(app, client, make_user, auth,
     [link] = [x for x in mailbox.links(message) if "/profile/email/confirm/" in x]
 
     mailbox.clear()
-    confirmed = client.get(link)
+    opened = app.test_client().get(link)  # as the new mailbox's link protection opens it
+    assert opened.status_code == 200 and opened.headers["Cache-Control"] == "no-store"
+    assert "Press the button to sign in with ann.new@example.net from now on" in opened.get_data(
+        as_text=True
+    )
+    assert _user(app, user_id).email == "ann@example.com" and mailbox.messages == []
+    assert client.post(link, csrf=False).status_code == 400
+    assert _user(app, user_id).email == "ann@example.com"
+
+    confirmed = client.post(link)
     assert confirmed.status_code == 200
     assert "ann.new@example.net" in confirmed.get_data(as_text=True)
     user = _user(app, user_id)
@@ -143,7 +152,8 @@ def test_email_change_goes_through_the_new_mailbox(app, client, make_user, auth,
     assert notice["Subject"] == "The email address of your account was changed"
     assert "ann.new@example.net" in mailbox.text(notice)
     assert {"auth.email_change_requested", "auth.email_changed"} <= set(_actions(app))
-    assert client.get(link).status_code == 400  # once only
+    assert client.post(link).status_code == 400  # once only
+    assert client.get(link).status_code == 400
 
     client.post("/logout")
     assert (
@@ -170,12 +180,12 @@ def test_an_email_change_link_dies_once_the_email_changed_after_it(
     user_id = make_user()
     auth.login()
     first = _email_change_link(client, mailbox, "ann.new@example.net")
-    assert client.get(first).status_code == 200
+    assert client.post(first).status_code == 200
     second = _email_change_link(client, mailbox, "ann@example.com")
-    assert client.get(second).status_code == 200
+    assert client.post(second).status_code == 200
     assert _user(app, user_id).email == "ann@example.com"
 
-    again = client.get(first)
+    again = client.post(first)
     assert again.status_code == 400
     assert "The link has expired or has already been used" in again.get_data(as_text=True)
     assert _user(app, user_id).email == "ann@example.com"
@@ -226,7 +236,7 @@ def test_email_confirmation_fails_when_the_address_was_taken_meanwhile(
     )
     [link] = [x for x in mailbox.links(mailbox.messages[0]) if "/confirm/" in x]
     make_user(email="LATE@example.com")
-    response = client.get(link)
+    response = client.post(link)
     assert response.status_code == 409
     assert "Another account uses this email address" in response.get_data(as_text=True)
 

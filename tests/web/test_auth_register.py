@@ -78,15 +78,35 @@ def test_registration_creates_an_unconfirmed_account_and_mails_a_link(app, clien
 def test_confirmation_link_works_once(app, client, mailbox):
     _register(client)
     [link] = [x for x in mailbox.links(mailbox.messages[0]) if "/confirm/" in x]
-    response = client.get(link)
+    response = client.post(link)
     assert response.status_code == 200
     assert "Email address confirmed" in response.get_data(as_text=True)
     assert _user(app).confirmed_at is not None
     assert "auth.email_confirmed" in _actions(app)
 
-    again = client.get(link)
-    assert again.status_code == 400
-    assert "expired or has already been used" in again.get_data(as_text=True)
+    for again in (client.post(link), client.get(link)):
+        assert again.status_code == 400
+        assert "expired or has already been used" in again.get_data(as_text=True)
+
+
+def test_opening_the_link_asks_for_a_press_so_a_mail_scanner_confirms_nothing(app, client, mailbox):
+    _register(client)
+    [link] = [x for x in mailbox.links(mailbox.messages[0]) if "/confirm/" in x]
+    scanner = app.test_client()  # a mailbox's link protection opens it first, without cookies
+    opened = scanner.get(link)
+    assert opened.status_code == 200
+    page = opened.get_data(as_text=True)
+    assert "Press the button to confirm that Bob@example.com is your address." in page
+    assert ">Confirm email address</button>" in page
+    assert opened.headers["Cache-Control"] == "no-store"
+    assert _user(app).confirmed_at is None
+
+    refused = client.post(link, csrf=False)  # a press from another site
+    assert refused.status_code == 400
+    assert _user(app).confirmed_at is None
+
+    assert "Email address confirmed" in client.post(link).get_data(as_text=True)
+    assert _user(app).confirmed_at is not None
 
 
 def test_expired_or_forged_confirmation_link_is_refused(app, client, make_user, monkeypatch):
@@ -105,8 +125,10 @@ def test_expired_or_forged_confirmation_link_is_refused(app, client, make_user, 
         reset = tokens.make_token("reset", user)  # the wrong kind of token
     for token in (old, fresh[:-3] + "abc", reset, "nonsense"):
         assert client.get(f"/confirm/{token}").status_code == 400
+        assert client.post(f"/confirm/{token}").status_code == 400
     assert _user(app, "carol@example.com").confirmed_at is None
-    assert client.get(f"/confirm/{fresh}").status_code == 200
+    assert client.post(f"/confirm/{fresh}").status_code == 200
+    assert _user(app, "carol@example.com").confirmed_at is not None
 
 
 def test_existing_email_gets_the_same_answer_and_its_owner_a_notice(
@@ -187,7 +209,7 @@ def test_password_is_taken_exactly_as_typed(client, mailbox):
     password = "  пчёлы летят над полем 7  "
     _register(client, password=password, password2=password)
     [link] = [x for x in mailbox.links(mailbox.messages[0]) if "/confirm/" in x]
-    client.get(link)
+    client.post(link)
     stripped = client.post("/login", data={"email": GOOD["email"], "password": password.strip()})
     assert stripped.status_code == 422
     response = client.post("/login", data={"email": "bob@EXAMPLE.com", "password": password})
@@ -233,7 +255,7 @@ def test_resend_confirmation_sends_a_new_link_that_confirms(app, client, make_us
     assert "We sent a new confirmation link" in client.get("/").get_data(as_text=True)
     [message] = mailbox.to("ann@example.com")
     [link] = [x for x in mailbox.links(message) if "/confirm/" in x]
-    assert client.get(link).status_code == 200
+    assert client.post(link).status_code == 200
     assert "Resend confirmation" not in client.get("/").get_data(as_text=True)
     assert client.post("/confirm/resend", csrf=False).status_code == 400
 
