@@ -93,10 +93,17 @@ def handle_csrf_error(error):
 def handle_unexpected_error(error: Exception):
     if isinstance(error, HTTPException):
         return handle_http_error(error)
-    # The method and the path without its query (which may carry a token or a tax ID).
-    log.exception("Unhandled error in %s %s", request.method, request.path, exc_info=error)
+    log.exception("Unhandled error in %s %s", request.method, _logged_path(), exc_info=error)
     _roll_back()
     return render_error(InternalServerError.code)
+
+
+def _logged_path() -> str:
+    """The path without its query (which may carry a tax ID), and a mailed link's route
+    instead of its path: the token in it sets a password for whoever reads the log."""
+    if request.url_rule is not None and "token" in request.url_rule.arguments:
+        return request.url_rule.rule
+    return request.path
 
 
 def database_unavailable(error: Exception) -> bool:

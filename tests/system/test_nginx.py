@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flask import url_for
 
 from lkapp.config import DEFAULTS
 from lkapp.support.views import MAX_REQUEST_SIZE
 from tests.conftest import TEST_PASSWORD, free_port, wait_for
-from tests.system.conftest import ROOT, Response, stop_process
+from tests.system.conftest import ROOT, SECRET_KEY, Response, stop_process
 
 pytestmark = pytest.mark.sqlite_only  # the proxy is under test, not the database
 
@@ -47,9 +48,11 @@ def _bytes(size: str) -> int:
     return int(size[:-1]) * 1024 * 1024
 
 
-def site_for_test(http_port: int, https_port: int, upstream_port: int, certificate: Path) -> str:
-    """``deploy/nginx-lkapp.conf`` with the test's ports, certificate, upstream, static folder
-    and upload limit."""
+def site_for_test(
+    http_port: int, https_port: int, upstream_port: int, certificate: Path, logs: Path
+) -> str:
+    """``deploy/nginx-lkapp.conf`` with the test's ports, certificate, upstream, static folder,
+    upload limit and access log (in ``logs``)."""
     site = SITE.read_text()
     upload = re.search(r"location /staff/imports/new/ \{\s*client_max_body_size (\w+);", site)
     assert _bytes(upload.group(1)) == DEFAULTS["MAX_CONTENT_LENGTH"]  # "keep in step", it says
@@ -66,6 +69,11 @@ def site_for_test(http_port: int, https_port: int, upstream_port: int, certifica
         (rf"^(\s*ssl_certificate\s+){live}/fullchain\.pem;", rf"\g<1>{certificate}.crt;", 1),
         (rf"^(\s*ssl_certificate_key\s+){live}/privkey\.pem;", rf"\g<1>{certificate}.key;", 1),
         (r"^(\s*)alias /srv/lkapp/static/;", rf"\g<1>alias {ROOT}/static/;", 1),
+        (
+            r"^(\s*access_log )/var/log/nginx/access\.log( lkapp;)",
+            rf"\g<1>{logs}/access.log\g<2>",
+            2,
+        ),
         (r"^(    )client_max_body_size \w+;", rf"\g<1>client_max_body_size {TEST_PAGE_LIMIT};", 1),
         (
             r"^(        )client_max_body_size \w+;",
@@ -171,6 +179,7 @@ class Portal:
     https_port: int
     certificate: Path
     gunicorn_log: Path
+    nginx_log: Path
     client_address: str = "127.0.0.2"  # not nginx's own, so the app can tell them apart
 
     def tls(self, server_name: str | None = NAME) -> ssl.SSLSocket:
@@ -223,11 +232,11 @@ def portal(database_url, gunicorn_server, certificate, tmp_path) -> Portal:
         database_url, workers=2, LKAPP_TRUSTED_PROXIES="1", LKAPP_SERVER_NAME=NAME
     )
     http_port, https_port = free_port(), free_port()
-    site = site_for_test(http_port, https_port, app.port, certificate)
     directory = tmp_path / "nginx"
     directory.mkdir()
+    site = site_for_test(http_port, https_port, app.port, certificate, directory)
     nginx = Nginx(executable, directory, site, (http_port, https_port)).start()
-    yield Portal(http_port, https_port, certificate, app.log_path)
+    yield Portal(http_port, https_port, certificate, app.log_path, directory / "access.log")
     nginx.stop()
 
 
@@ -352,3 +361,51 @@ def test_a_page_refuses_what_only_the_billing_upload_takes(portal):
     assert upload.status != 413
     assert wait_for(lambda: portal.gunicorn_saw("probe=upload"))
     assert not portal.gunicorn_saw("probe=page")
+
+
+LINK_PURPOSES = {  # the routes of mailed links, and the kind of token each takes
+    "auth.confirm": "confirm",
+    "auth.reset_password": "reset",
+    "auth.confirm_email_change": "email",
+}
+
+
+def test_the_access_logs_keep_no_token_of_a_mailed_link(portal, app, make_user):
+    """Whoever reads the logs of nginx or gunicorn finds ``[token]`` where a mailed link's
+    token was: in the path, in the query and in the Referer of the page's own form."""
+    from lkapp.auth import tokens
+    from lkapp.extensions import db
+    from lkapp.models import User
+
+    routes = {rule.endpoint: rule for rule in app.url_map.iter_rules() if "token" in rule.arguments}
+    assert routes.keys() == LINK_PURPOSES.keys()  # a new kind of link: add it above
+    user_id = make_user(email="ann@example.com", confirmed=False)
+    app.config["SECRET_KEY"] = SECRET_KEY  # the servers', so that the links are live
+    with app.test_request_context():
+        user = db.session.get(User, user_id)
+        made = {
+            endpoint: tokens.make_token(purpose, user, "ann.new@example.net")
+            for endpoint, purpose in LINK_PURPOSES.items()
+        }
+        paths = {endpoint: url_for(endpoint, token=token) for endpoint, token in made.items()}
+    for endpoint, path in paths.items():
+        token = made[endpoint]
+        opened = portal.request("GET", f"{path}?probe={endpoint}")
+        assert opened.status == 200, endpoint  # the page with its button
+        pressed = portal.request(
+            "POST",
+            f"/login?probe=referer-{endpoint}&next=/confirm/{token}",
+            headers={"Referer": f"https://{NAME}{path}"},
+        )
+        assert pressed.status == 400  # no CSRF token: refused, but logged
+    assert wait_for(lambda: portal.gunicorn_saw("probe=referer-auth.confirm_email_change"))
+    assert wait_for(
+        lambda: "probe=referer-auth.confirm_email_change" in portal.nginx_log.read_text()
+    )
+    for log in (portal.gunicorn_log.read_text(), portal.nginx_log.read_text()):
+        for endpoint, token in made.items():
+            assert token not in log and token[-20:] not in log, endpoint
+            prefix = paths[endpoint].removesuffix(token)
+            assert f"{prefix}[token]?probe={endpoint}" in log
+            assert f"https://{NAME}{prefix}[token]" in log
+        assert log.count("next=/confirm/[token]") == len(made)
