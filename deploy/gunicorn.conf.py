@@ -21,6 +21,10 @@ max_requests_jitter = 500
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = "127.0.0.1"
+# No control socket (gunicornc): systemd manages the server, and the default one goes to the
+# service user's home ($HOME/.gunicorn/), which lkapp.service's ProtectHome hides; every
+# gunicorn of the machine (the bench starts two) would also share that one path.
+control_socket_disable = True
 
 # The token of a mailed link (itsdangerous: payload.timestamp.signature, the payload "."-led
 # when compressed). deploy/nginx-lkapp.conf keeps the same out of its log.

@@ -148,7 +148,6 @@ class Gunicorn:
             f"127.0.0.1:{self.port}",
             "--workers",
             str(self.workers),
-            "--no-control-socket",  # one fixed path per user: masters in parallel would share it
             *self.extra_args,
             "tests.system.served:app",
         ]

@@ -277,3 +277,23 @@ def test_redis_outage_falls_back_to_limits_per_worker(database_url, doomed_redis
 
     # Every page still served; each worker now counts on its own, two attempts an hour.
     assert here == there == ([200, 200, 200, 200], [422, 422, 429])
+
+
+# --- the server itself ------------------------------------------------------------------
+
+
+@pytest.mark.sqlite_only  # gunicorn's settings are under test
+def test_servers_of_one_machine_keep_out_of_the_home_directory(
+    database_url, gunicorn_server, tmp_path
+):
+    """deploy/gunicorn.conf.py opens no control socket: gunicorn's default one lives in the
+    service user's home, which lkapp.service hides, and every server of the machine would
+    take the same path."""
+    home = tmp_path / "home"
+    home.mkdir()
+    servers = [gunicorn_server(database_url, HOME=str(home), XDG_RUNTIME_DIR="") for _ in "ab"]
+    for server in servers:
+        assert server.client().get("/healthz").status == 200
+    assert list(home.iterdir()) == []
+    for server in servers:
+        assert "Control socket" not in server.log()
