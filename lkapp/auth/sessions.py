@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from functools import cache
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import g, request, session
@@ -58,14 +59,43 @@ def load_user(session_id: str) -> User | None:
         return None
     if user.has_two_factor and not record.second_factor_done:
         return None
-    if now - record.last_seen_at > TOUCH_EVERY:
+    last_seen = record.last_seen_at
+    if not record.remember:
+        g.session_ends = (last_seen + IDLE_TIMEOUT, record.created_at + ABSOLUTE_TIMEOUT)
+    if now - last_seen > TOUCH_EVERY:
         db.session.execute(
             sa.update(UserSession).where(UserSession.id == record.id).values(last_seen_at=now)
         )
         db.session.commit()
+        if not record.remember:
+            g.session_ends = (now + IDLE_TIMEOUT, g.session_ends[1])
     user.session_id = record.id
     g.user_session = record
     return user
+
+
+class TimeLeft(NamedTuple):
+    """What the page's script needs to warn before the session ends (WCAG 2.2.1), in
+    seconds: until it ends if nothing more is done, until it ends whatever is done, and what
+    a later request gives at least (it is counted to the minute, ``TOUCH_EVERY``)."""
+
+    left: int
+    absolute: int
+    after_activity: int
+
+
+def time_left() -> TimeLeft | None:
+    """This request's session's ``TimeLeft``; None for a remembered session (or none)."""
+    ends = g.get("session_ends")
+    if ends is None:
+        return None
+    now = utcnow()
+    idle_end, absolute_end = ends
+    return TimeLeft(
+        max(0, int((min(idle_end, absolute_end) - now).total_seconds())),
+        max(0, int((absolute_end - now).total_seconds())),
+        int((IDLE_TIMEOUT - TOUCH_EVERY).total_seconds()),
+    )
 
 
 def _fresh_cookie() -> None:

@@ -70,7 +70,11 @@ def _safe_next_or_none() -> str | None:
 
 @bp.app_context_processor
 def account_helpers():
-    return {"ask_question_url": ask_question_url, "describe_agent": describe_agent}
+    return {
+        "ask_question_url": ask_question_url,
+        "describe_agent": describe_agent,
+        "session_time_left": sessions.time_left,
+    }
 
 
 _BROWSERS = (
@@ -266,6 +270,14 @@ def logout():
     db.session.commit()
     flash(_("You have signed out."), "info")
     return htmx_redirect(url_for("main.index"))
+
+
+@bp.post("/session/keep")
+@login_required
+def keep_session():
+    """ "Stay signed in" of the warning before an idle session ends: signing in has already
+    counted this request as activity. A session that has ended meanwhile goes to sign-in."""
+    return "", 204
 
 
 # --- registration and confirmation --------------------------------------------------------

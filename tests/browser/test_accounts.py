@@ -1,10 +1,11 @@
 """A customer's whole way in, in Chromium: register, confirm, recover, sign in again."""
 
 import re
+from datetime import timedelta
 
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import TEST_PASSWORD, axe_violations, wait_for
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -130,3 +131,86 @@ def test_recovery_works_without_javascript(page, make_user, mailbox):
     page.get_by_role("button", name="Send link").click()
     page.wait_for_url("**/forgot-password/sent")
     assert _link(mailbox, "ann@example.com", "/reset-password/")
+
+
+def _shift_session(app, **ages):
+    """Move the (only) session's times into the past: created=..., last_seen=..."""
+    import sqlalchemy as sa
+
+    from lkapp.extensions import db
+    from lkapp.models import UserSession, utcnow
+
+    with app.app_context():
+        now = utcnow()
+        db.session.execute(
+            sa.update(UserSession).values({f"{name}_at": now - age for name, age in ages.items()})
+        )
+        db.session.commit()
+
+
+def test_a_warning_comes_two_minutes_before_an_idle_session_ends(page, make_user):
+    """WCAG 2.2.1: the customer is told before the session ends and may extend it with one
+    press; past the end, the bar says so and leads back to the page after signing in."""
+    make_user()
+    page.clock.install()
+    _sign_in(page, "ann@example.com", TEST_PASSWORD)
+    page.goto("/profile")
+    warning = page.locator("#session-warning")
+    page.clock.run_for("27:50")
+    assert warning.is_hidden()
+    page.clock.run_for("00:20")  # 28:10 since the page came: 1:50 left
+    idle = page.get_by_role("alert").get_by_text("your session ends in two minutes")
+    assert idle.is_visible()
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Stay signed in").click()
+    warning.wait_for(state="hidden")
+    # The press counts for 29 minutes (the server counts activity to the minute): the bar
+    # comes back 27 minutes after it.
+    page.clock.run_for("26:50")
+    assert warning.is_hidden()
+    page.clock.run_for("00:20")
+    assert idle.is_visible()
+
+    page.clock.run_for("02:00")
+    ended = page.get_by_role("alert").get_by_text("Your session has ended.")
+    assert ended.is_visible() and not idle.is_visible()
+    again = page.get_by_role("link", name="Sign in again")
+    assert again.get_attribute("href") == "/login?next=%2Fprofile"
+    assert axe_violations(page) == []
+
+
+def test_a_page_in_another_tab_keeps_the_first_tabs_warning_away(page, make_user):
+    make_user()
+    page.clock.install()
+    _sign_in(page, "ann@example.com", TEST_PASSWORD)
+    page.goto("/profile")
+    page.clock.run_for("20:00")
+    other = page.context.new_page()
+    other.goto("/profile/sessions")  # the customer works in another tab
+    page.clock.run_for("10:00")  # 30 minutes after the first tab's page: it would have ended
+    assert page.locator("#session-warning").is_hidden()
+    page.clock.run_for("17:10")  # 27:10 after the other tab's page: 1:50 left
+    assert page.get_by_text("your session ends in two minutes").is_visible()
+
+
+def test_the_last_minutes_of_a_twelve_hour_session_cannot_be_extended(app, page, make_user):
+    make_user()
+    page.clock.install()
+    _sign_in(page, "ann@example.com", TEST_PASSWORD)
+    _shift_session(app, created=timedelta(hours=11, minutes=50))
+    page.goto("/profile")
+    page.clock.run_for("07:30")
+    assert page.locator("#session-warning").is_hidden()
+    page.clock.run_for("00:40")
+    assert page.get_by_role("alert").get_by_text("a session has a time limit").is_visible()
+    assert page.get_by_role("button", name="Stay signed in").is_hidden()
+
+
+@pytest.mark.parametrize("browser_context_options", [{"java_script_enabled": False}])
+def test_without_javascript_the_warning_stays_out_of_the_way(page, make_user):
+    make_user()
+    _sign_in(page, "ann@example.com", TEST_PASSWORD)
+    page.goto("/profile")
+    assert page.locator("#session-warning").count() == 1
+    assert page.locator("#session-warning").is_hidden()
+    assert page.get_by_role("heading", name="Profile").is_visible()

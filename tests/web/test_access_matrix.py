@@ -37,6 +37,7 @@ ACCESS = {
     "auth.confirm": PUBLIC,
     "auth.unconfirmed": SIGNED_IN,
     "auth.resend_confirmation": POST_ONLY,
+    "auth.keep_session": POST_ONLY,
     "auth.forgot_password": PUBLIC,
     "auth.forgot_password_sent": PUBLIC,
     "auth.reset_password": PUBLIC,

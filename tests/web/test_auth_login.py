@@ -1,5 +1,6 @@
 """Sign in and out: server-side sessions, timeouts, redirects, brute force, rate limits."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -151,6 +152,67 @@ def test_absolute_timeout_is_12_hours_even_when_active(app, client, make_user, a
     assert _signed_in(client)
     _shift(app, record.id, created=timedelta(hours=12, minutes=1), last_seen=timedelta(0))
     assert not _signed_in(client)
+
+
+def _warning(page: str) -> dict[str, int] | None:
+    """The data of the warning before the session ends, if the page has it."""
+    found = re.search(
+        r'id="session-warning"[^>]*?data-left="(\d+)" data-absolute="(\d+)"\s+'
+        r'data-after-activity="(\d+)"',
+        page,
+    )
+    if found is None:
+        return None
+    left, absolute, after_activity = map(int, found.groups())
+    return {"left": left, "absolute": absolute, "after_activity": after_activity}
+
+
+def test_pages_tell_the_script_when_the_session_ends(app, client, make_user, auth):
+    """What the warning before the end needs (app.js shows it; WCAG 2.2.1)."""
+    assert _warning(client.get("/login").text) is None
+    make_user()
+    auth.login()
+    page = client.get("/").text
+    assert "your session ends in two minutes" in page and ">Stay signed in</button>" in page
+    assert _warning(page)["left"] in range(29 * 60 + 55, 30 * 60 + 1)
+    assert _warning(page)["after_activity"] == 29 * 60  # touched once a minute at most
+
+    record = _session_record(app)
+    _shift(app, record.id, created=timedelta(hours=2), last_seen=timedelta(seconds=50))
+    times = _warning(client.get("/").text)  # not touched: 50 s < a minute
+    assert times["left"] in range(29 * 60 + 5, 29 * 60 + 11)
+    assert times["absolute"] in range(10 * 3600 - 5, 10 * 3600 + 1)
+    _shift(app, record.id, created=timedelta(hours=11, minutes=50), last_seen=timedelta(0))
+    times = _warning(client.get("/").text)  # the absolute limit comes first
+    assert times["left"] == times["absolute"] and times["left"] in range(595, 601)
+
+
+def test_stay_signed_in_extends_an_idle_session(app, client, make_user, auth):
+    make_user()
+    auth.login()
+    record = _session_record(app)
+    _shift(app, record.id, last_seen=timedelta(minutes=28))
+    assert client.get("/session/keep").status_code == 405
+    assert client.post("/session/keep", csrf=False).status_code == 400
+    kept = client.htmx("POST", "/session/keep")
+    assert kept.status_code == 204 and kept.data == b""
+    _shift(app, record.id, last_seen=timedelta(minutes=28))
+    assert _signed_in(client)  # 28 minutes after the press, not 56 after the last page
+
+    _shift(app, record.id, last_seen=timedelta(minutes=31))
+    late = client.htmx(
+        "POST",
+        "/session/keep",
+        headers={"HX-Current-URL": "http://localhost/electricity/EL-1/readings?x=1"},
+    )
+    assert late.headers["HX-Redirect"] == "/login?next=/electricity/EL-1/readings?x%3D1"
+
+
+def test_a_remembered_session_has_no_warning(app, client, make_user, auth):
+    make_user()
+    auth.login(remember="y")
+    page = client.get("/").text
+    assert "Sign out" in page and _warning(page) is None and "Stay signed in" not in page
 
 
 def test_page_views_do_not_rewrite_the_session_cookie(app, client, make_user, auth):
