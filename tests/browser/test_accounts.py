@@ -84,6 +84,12 @@ def test_register_confirm_recover_and_sign_in(page, live_server, mailbox):
         "old => document.querySelector('input[name=captcha_id]').value !== old", arg=old_id
     )
     assert page.url.endswith("/forgot-password")  # the fragment is not pushed to history
+    focused = page.evaluate(
+        "[document.activeElement.textContent, document.activeElement.getAttribute("
+        "'aria-describedby')]"
+    )
+    assert focused == ["New picture", "captcha-fresh"]  # ready to ask again, told it changed
+    assert page.locator("#captcha-fresh").text_content() == "A new picture is shown."
     page.get_by_label("Email").fill("bob@example.com")
     page.get_by_label("Tax ID").fill("12345678242")
     page.get_by_label("Code from the picture").fill(TEST_ANSWER)
