@@ -209,6 +209,10 @@ class Meter(db.Model):
     ct_ratio: Mapped[int] = mapped_column(default=1)
     installed_on: Mapped[date]
     removed_on: Mapped[date | None]
+    # The first month the meter counts for its contract, when billing moved it there from
+    # another one: the readings of earlier months are the previous holder's, not shown to
+    # this one. None: on this contract since it was installed.
+    contract_since: Mapped[date | None]
 
     contract: Mapped[Contract] = relationship(back_populates="meters")
 

@@ -90,10 +90,17 @@ class MeterReadings:
     # in the order they arrived
     period: date  # the month the window is (or will be) for
     accepts: bool  # installed and not removed for that month
+    # The first month shown: the months before belong to the meter's previous contract
+    # (``Meter.contract_since``). They still count where the meter's register does: the last
+    # reading a new one must not fall below, and the first month's consumption.
+    shown_from: date | None = None
 
     @property
     def zones(self) -> list[str]:
         return self.meter.zone_list
+
+    def shown(self, row: Row) -> bool:
+        return self.shown_from is None or row.period >= self.shown_from
 
     @cached_property
     def _live_by_zone(self) -> dict[str, list[Row]]:
@@ -120,6 +127,8 @@ class MeterReadings:
         )
 
     def of_period(self, period: date) -> list[Row]:
+        if self.shown_from is not None and period < self.shown_from:
+            return []
         return [row for row in self.rows if row.period == period]
 
     def submitted(self) -> dict[str, Row]:
@@ -131,6 +140,8 @@ class MeterReadings:
         within a month the live readings before the ones they replaced, newest first; only
         the months from ``since`` on, when given."""
         arrivals: dict[tuple, Arrival] = {}
+        if self.shown_from is not None:
+            since = max(since or self.shown_from, self.shown_from)
         for row in self.rows:
             if since is not None and row.period < since:
                 continue
@@ -147,11 +158,15 @@ class MeterReadings:
         )
 
     def has_history_before(self, since: date) -> bool:
-        return bool(self.rows) and self.rows[0].period < since
+        first = next((row for row in self.rows if self.shown(row)), None)
+        return first is not None and first.period < since
 
     def recent_kwh(self, zone: str, period: date) -> list[Decimal]:
-        """Monthly consumption of the 12 months before ``period`` (for the 3x rule)."""
+        """Monthly consumption of the 12 months before ``period`` (for the 3x rule), of this
+        contract's months only: another business's use says nothing of this one's."""
         since = shift_month(period, -RECENT_MONTHS)
+        if self.shown_from is not None:
+            since = max(since, self.shown_from)
         return [
             row.kwh
             for row in self.live_series(zone)
@@ -162,7 +177,7 @@ class MeterReadings:
         """Per zone, the consumption of each month of ``months`` (None: no reading)."""
         result = {}
         for zone in self.zones:
-            by_month = {row.period: row.kwh for row in self.live_series(zone)}
+            by_month = {row.period: row.kwh for row in self.live_series(zone) if self.shown(row)}
             result[zone] = [by_month.get(month) for month in months]
         return result
 
@@ -185,8 +200,10 @@ def contract_readings(
     return _with_readings(meters, window, since)
 
 
-def meter_readings(meter: Meter, window: Window) -> MeterReadings:
-    return _with_readings([meter], window)[0]
+def meter_readings(meter: Meter, window: Window, *, office: bool = False) -> MeterReadings:
+    """A meter with its readings, as its contract's holder sees them, or (``office``) with
+    the months of its earlier contracts too."""
+    return _with_readings([meter], window, office=office)[0]
 
 
 _ROW_COLUMNS = (
@@ -239,7 +256,9 @@ def _readings_statement(whole: bool) -> sa.Select | sa.CompoundSelect:
     )
 
 
-def _with_readings(meters, window: Window, since: date | None = None) -> list[MeterReadings]:
+def _with_readings(
+    meters, window: Window, since: date | None = None, office: bool = False
+) -> list[MeterReadings]:
     if not meters:
         return []
     params = {"meter_ids": [m.id for m in meters], "since": since}
@@ -253,7 +272,13 @@ def _with_readings(meters, window: Window, since: date | None = None) -> list[Me
         meter_rows = by_meter.get(meter.id, [])
         _add_consumption(meter, meter_rows)
         result.append(
-            MeterReadings(meter, meter_rows, window.period, meter_accepts(meter, window.period))
+            MeterReadings(
+                meter,
+                meter_rows,
+                window.period,
+                meter_accepts(meter, window.period),
+                None if office else meter.contract_since,
+            )
         )
     return result
 

@@ -19,8 +19,10 @@ from lkapp.models import (
     Payment,
     PaymentAllocation,
     Reading,
+    utcnow,
 )
 from lkapp.services.billing import ImportAborted, register_after_write, run_import
+from lkapp.services.billing.base import local_today
 from lkapp.services.billing.bulk import Bulk
 from lkapp.services.billing.documents import DocumentImporter
 
@@ -177,6 +179,11 @@ def test_meters_import_and_a_meter_moving_contract(app, runner, tmp_path, contra
         assert event.details["after"]["contract_number"] == "EL-2"
         assert event.details["after"]["removed_on"] == "2024-05-31"
         assert event.details["before"]["removed_on"] is None
+        # The new holder's pages count the meter from this month (lkapp.readings.services).
+        this_month = local_today(utcnow()).replace(day=1)
+        assert event.details["after"]["contract_since"] == this_month.isoformat()
+        since = dict(db.session.execute(sa.select(Meter.serial, Meter.contract_since)).all())
+        assert since == {"M-100": this_month, "M-101": None, "M-200": None}
 
 
 def test_documents_import_twice_then_a_changed_row(app, runner, tmp_path, contracts):

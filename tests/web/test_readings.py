@@ -681,3 +681,65 @@ def test_a_sentence_ending_in_a_date_ends_in_one_full_stop(client, ann, monkeypa
         doubled = re.findall(r".{40}(?<!\.)\.\.(?!\.)", text)
         assert doubled == [], (name, doubled)
     assert "2026" in pages["tab"] and '<html lang="' + locale in pages["tab"]
+
+
+def test_a_meter_moved_to_a_new_holder_shows_none_of_the_previous_holders_readings(
+    app, client, setup, auth, make_user
+):
+    """Billing moved Ann's two-zone meter to Bob's contract from November 2026 (a new tenant
+    at the premises): Bob sees no month of Ann's, in the history, the chart or a receipt,
+    yet a new reading still may not fall below the register's last one, and counts its
+    consumption from it. The office sees the whole history."""
+    with app.app_context():
+        meter = db.session.get(Meter, setup["two"])
+        meter.contract_id = db.session.scalar(
+            sa.select(Contract.id).where(Contract.number == "EL-0000099")
+        )
+        meter.contract_since = date(2026, 11, 1)
+        db.session.commit()
+    auth.login(email="bob@example.com")
+    tab = "/electricity/EL-0000099/readings"
+    for page in (client.get(tab).text, client.get(f"{tab}?history=all").text):
+        meter = page[page.index("Meter SN-2Z") :]
+        history = meter[meter.index('id="history-') : meter.index("</section>")]
+        assert "No readings yet." in history and "2026" not in history
+        assert "Show the whole history" not in page
+        assert 'class="bar zone-t1"' not in meter and "No consumption to show yet" in meter
+        # What the register showed when Bob took it over: where his readings count from.
+        assert "Last accepted: 2,100 (October 2026)" in meter
+    receipt = f"/electricity/EL-0000099/readings/meters/{setup['two']}/2026-10"
+    assert client.get(receipt).status_code == 404
+
+    url = submit_url(setup["two"], "EL-0000099")
+    below = client.post(url, data={"T1": "2050", "T2": "1060"})
+    assert below.status_code == 422
+    assert "This is below the last accepted reading, 2,100 for October 2026." in below.text
+    assert live(app, setup["two"]) == {}
+    sent = client.post(url, data={"T1": "2230", "T2": "1110"})
+    assert sent.status_code == 302
+    history = history_lines(client.get(tab).text)
+    assert [cells[:5] for _, cells in history] == [["November 2026", "2,230", "130", "1,110", "60"]]
+    assert client.get(receipt.replace("2026-10", "2026-11")).status_code == 200
+
+    make_user(email="op@example.org", role="staff")
+    auth.logout()
+    auth.login(email="op@example.org")
+    office = client.get(f"/staff/readings/meters/{setup['two']}").text
+    assert "October 2026" in office and "2,100" in office
+
+
+def test_the_new_holders_jump_check_compares_with_their_own_months_only(app, client, setup, auth):
+    """Ann's 100 kWh a month do not make Bob's 1,000 look suspicious: a new holder has no
+    average of their own yet."""
+    with app.app_context():
+        meter = db.session.get(Meter, setup["two"])
+        meter.contract_id = db.session.scalar(
+            sa.select(Contract.id).where(Contract.number == "EL-0000099")
+        )
+        meter.contract_since = date(2026, 11, 1)
+        db.session.commit()
+    auth.login(email="bob@example.com")
+    url = submit_url(setup["two"], "EL-0000099")
+    sent = client.post(url, data={"T1": "3100", "T2": "1550"})
+    assert sent.status_code == 302
+    assert live(app, setup["two"]) == {"T1": Decimal("3100.000"), "T2": Decimal("1550.000")}

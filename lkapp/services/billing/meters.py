@@ -1,8 +1,10 @@
 """meters: ``contract_number, serial, zones, digits, ct_ratio, installed_on, removed_on``.
 
 The key is the serial. Empty ``digits`` means 6 and empty ``ct_ratio`` 1 (the table's
-defaults). A meter may move to another contract (an update, audited). Its zone set may change,
-but not so as to drop a zone that already has readings.
+defaults). A meter may move to another contract (an update, audited): it then counts for the
+new contract from the month of the import (``contract_since``), and the new holder's pages
+show none of the previous holder's readings. Its zone set may change, but not so as to drop a
+zone that already has readings.
 """
 
 from __future__ import annotations
@@ -81,11 +83,17 @@ class MeterImporter(Importer):
                 )
 
     def write(self, bulk: Bulk, batch) -> None:
+        this_month = self.ctx.today.replace(day=1)
+        moved = []
+
         def audit(row, record):
             before, after = changes(FIELDS, row[2:], record[1:])
             if "contract_id" in before:
                 before["contract_number"] = self.numbers.get(row[2])
                 after["contract_number"] = self.numbers.get(record[1])
+                after["contract_since"] = this_month.isoformat()
+                moved.append(row[0])
             self.ctx.audit_updated("Meter", row[0], record[0], before, after)
 
         self.upsert(bulk, batch, "serial", FIELDS, audit)
+        bulk.update(self.table, ("contract_since",), [(this_month, id_) for id_ in moved])
