@@ -84,6 +84,8 @@ def test_register_confirm_recover_and_sign_in(page, live_server, mailbox):
         "old => document.querySelector('input[name=captcha_id]').value !== old", arg=old_id
     )
     assert page.url.endswith("/forgot-password")  # the fragment is not pushed to history
+    # Focus moves when the swap settles, a moment after the new picture's id is in place.
+    page.wait_for_function("document.activeElement !== document.body")
     focused = page.evaluate(
         "[document.activeElement.textContent, document.activeElement.getAttribute("
         "'aria-describedby')]"
