@@ -209,9 +209,11 @@ class Meter(db.Model):
     ct_ratio: Mapped[int] = mapped_column(default=1)
     installed_on: Mapped[date]
     removed_on: Mapped[date | None]
-    # The first month the meter counts for its contract, when billing moved it there from
-    # another one: the readings of earlier months are the previous holder's, not shown to
-    # this one. None: on this contract since it was installed.
+    # When billing moved the meter to its contract from another one (``moved_at``) and the
+    # first month it counts for it (``contract_since``, that moment's month in the utility's
+    # time zone): the readings given before the move, or of an earlier month, are the
+    # previous holder's, not shown to this one. None: on this contract since it was installed.
+    moved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     contract_since: Mapped[date | None]
 
     contract: Mapped[Contract] = relationship(back_populates="meters")

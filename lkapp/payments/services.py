@@ -15,6 +15,7 @@ from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import aliased
 
 from ..domain import balance
 from ..domain.allocation import document_status
@@ -440,6 +441,17 @@ class ReadingsStatus:
 def _readings_status_statement() -> sa.Select:
     """Built once, the account and the month parameters."""
     period = sa.bindparam("period", type_=sa.Date)
+    earlier = aliased(Reading)
+    given_before_move = (
+        sa.exists()
+        .where(
+            earlier.meter_id == Meter.id,
+            earlier.period == period,
+            earlier.status != "superseded",
+            earlier.submitted_at < Meter.moved_at,
+        )
+        .correlate(Meter)
+    )
     return (
         sa.select(
             Contract.number,
@@ -463,6 +475,9 @@ def _readings_status_statement() -> sa.Select:
             Contract.status == "active",
             Meter.installed_on < sa.bindparam("next_period", type_=sa.Date),
             sa.or_(Meter.removed_on.is_(None), Meter.removed_on >= period),
+            # The previous holder gave this month's readings: the holder's first are next
+            # month's (see lkapp.readings.services.MeterReadings.given_before_move).
+            ~given_before_move,
         )
         .order_by(Contract.number, Meter.serial)
     )

@@ -90,17 +90,37 @@ class MeterReadings:
     # in the order they arrived
     period: date  # the month the window is (or will be) for
     accepts: bool  # installed and not removed for that month
-    # The first month shown: the months before belong to the meter's previous contract
-    # (``Meter.contract_since``). They still count where the meter's register does: the last
-    # reading a new one must not fall below, and the first month's consumption.
-    shown_from: date | None = None
+    # The holder's view: without the readings of the meter's previous contract (given before
+    # ``Meter.moved_at``, or of a month before ``Meter.contract_since``). They still count
+    # where the meter's register does: the last reading a new one must not fall below, and
+    # the first month's consumption. The office sees them all.
+    holders_view: bool = True
 
     @property
     def zones(self) -> list[str]:
         return self.meter.zone_list
 
+    @property
+    def shown_from(self) -> date | None:
+        """The first month shown, when the meter came from another contract."""
+        return self.meter.contract_since if self.holders_view else None
+
     def shown(self, row: Row) -> bool:
-        return self.shown_from is None or row.period >= self.shown_from
+        return not self.holders_view or not _before_move(self.meter, row)
+
+    @property
+    def next_period(self) -> date:
+        return shift_month(self.period, 1)
+
+    @property
+    def given_before_move(self) -> bool:
+        """Whether the previous holder gave this window's readings before the meter moved:
+        the month has its readings, and they are not the new holder's to replace; the new
+        holder's first month is the next one."""
+        return self.meter.moved_at is not None and any(
+            row.live and row.period == self.period and _before_move(self.meter, row)
+            for row in self.rows
+        )
 
     @cached_property
     def _live_by_zone(self) -> dict[str, list[Row]]:
@@ -127,9 +147,7 @@ class MeterReadings:
         )
 
     def of_period(self, period: date) -> list[Row]:
-        if self.shown_from is not None and period < self.shown_from:
-            return []
-        return [row for row in self.rows if row.period == period]
+        return [row for row in self.rows if row.period == period and self.shown(row)]
 
     def submitted(self) -> dict[str, Row]:
         """This window's live readings by zone (what a new submission would supersede)."""
@@ -140,10 +158,8 @@ class MeterReadings:
         within a month the live readings before the ones they replaced, newest first; only
         the months from ``since`` on, when given."""
         arrivals: dict[tuple, Arrival] = {}
-        if self.shown_from is not None:
-            since = max(since or self.shown_from, self.shown_from)
         for row in self.rows:
-            if since is not None and row.period < since:
+            if (since is not None and row.period < since) or not self.shown(row):
                 continue
             key = (row.period, row.submitted_at, row.source, row.status)
             arrival = arrivals.get(key)
@@ -165,12 +181,10 @@ class MeterReadings:
         """Monthly consumption of the 12 months before ``period`` (for the 3x rule), of this
         contract's months only: another business's use says nothing of this one's."""
         since = shift_month(period, -RECENT_MONTHS)
-        if self.shown_from is not None:
-            since = max(since, self.shown_from)
         return [
             row.kwh
             for row in self.live_series(zone)
-            if since <= row.period < period and row.kwh is not None
+            if since <= row.period < period and row.kwh is not None and self.shown(row)
         ]
 
     def monthly_kwh(self, months: list[date]) -> dict[str, list[Decimal | None]]:
@@ -180,6 +194,14 @@ class MeterReadings:
             by_month = {row.period: row.kwh for row in self.live_series(zone) if self.shown(row)}
             result[zone] = [by_month.get(month) for month in months]
         return result
+
+
+def _before_move(meter: Meter, row: Row) -> bool:
+    """Whether ``row`` is a reading of the meter's previous contract."""
+    return meter.moved_at is not None and (
+        row.submitted_at < meter.moved_at
+        or (meter.contract_since is not None and row.period < meter.contract_since)
+    )
 
 
 def meter_accepts(meter: Meter, period: date) -> bool:
@@ -277,7 +299,7 @@ def _with_readings(
                 meter_rows,
                 window.period,
                 meter_accepts(meter, window.period),
-                None if office else meter.contract_since,
+                holders_view=not office,
             )
         )
     return result
@@ -325,7 +347,7 @@ class Submission:
     meter: Meter
     period: date
     zones: dict[str, ZoneResult] = field(default_factory=dict)
-    problem: str | None = None  # window_closed, meter_removed
+    problem: str | None = None  # window_closed, meter_removed, given_before_move
     unconfirmed: bool = False  # a value needs "I have checked the reading" first
     stored: list[Reading] = field(default_factory=list)
     superseded: list[int] = field(default_factory=list)
@@ -358,6 +380,9 @@ def submit(
     data = meter_readings(meter, window)
     if not data.accepts:
         result.problem = "meter_removed"
+        return result
+    if data.given_before_move:
+        result.problem = "given_before_move"
         return result
     for zone in meter.zone_list:
         text = (typed.get(zone) or "").strip()

@@ -16,8 +16,10 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
 from ..domain.csvformat import CellError, parse_period
+from ..domain.readings import shift_month
 from ..electricity.views import TABS, own_contract, render_tab
 from ..extensions import db
+from ..formatting import month as format_month
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render, wants_fragment
 from ..models import Contract, Meter
@@ -74,6 +76,14 @@ def problem_text(problem: str | None) -> str | None:
         )
     if problem == "meter_removed":
         return _("This meter is not installed for this month; no readings can be sent for it.")
+    if problem == "given_before_move":
+        period = clock.window().period
+        return _(
+            "This meter's readings for %(month)s were given by its previous holder, before it "
+            "moved to this contract. The first readings for this contract are for %(next)s.",
+            month=format_month(period),
+            next=format_month(shift_month(period, 1)),
+        )
     if problem == "race":
         return _(
             "Another submission for this meter arrived at the same moment. Check the history "
@@ -96,7 +106,7 @@ def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None)
     forms = dict(forms or {})
     charts = {}
     for item in meters:
-        if item.accepts and item.meter.id not in forms:
+        if item.accepts and not item.given_before_move and item.meter.id not in forms:
             forms[item.meter.id] = reading_form(item.meter, blank=True)
         charts[item.meter.id] = consumption_chart(item, months)
     return {

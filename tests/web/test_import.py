@@ -182,8 +182,13 @@ def test_meters_import_and_a_meter_moving_contract(app, runner, tmp_path, contra
         # The new holder's pages count the meter from this month (lkapp.readings.services).
         this_month = local_today(utcnow()).replace(day=1)
         assert event.details["after"]["contract_since"] == this_month.isoformat()
-        since = dict(db.session.execute(sa.select(Meter.serial, Meter.contract_since)).all())
-        assert since == {"M-100": this_month, "M-101": None, "M-200": None}
+        since = {
+            serial: (moved_at == event.created_at if moved_at else None, month)
+            for serial, moved_at, month in db.session.execute(
+                sa.select(Meter.serial, Meter.moved_at, Meter.contract_since)
+            )
+        }
+        assert since == {"M-100": (True, this_month), "M-101": (None, None), "M-200": (None, None)}
 
 
 def test_documents_import_twice_then_a_changed_row(app, runner, tmp_path, contracts):

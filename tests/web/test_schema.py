@@ -1,7 +1,7 @@
 """The schema keeps its promises on both backends."""
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from lkapp.extensions import db
-from lkapp.models import Contract, Document, Meter, Reading, User, utcnow
+from lkapp.models import AuditEvent, Contract, Document, Meter, Reading, User, utcnow
 
 
 def _user(email):
@@ -144,3 +144,47 @@ def test_the_upgrade_stops_on_addresses_that_would_clash_and_names_them(app, cap
     with app.app_context():  # nothing changed, not even the address that had no clash
         emails = db.session.scalars(sa.select(User.email).order_by(User.id)).all()
     assert emails == ["c@Дом.рф", "c@ДОМ.рф", "Ann@Example.COM"]
+
+
+def test_the_upgrade_dates_the_moves_of_meters_moved_before_from_their_import(app):
+    """Meters that a meters import moved before the holder's view hid the previous holder's
+    readings get the time of their latest move, and its month in the utility's time zone."""
+
+    def moved(meter, when, before):
+        return AuditEvent(
+            action="import.updated",
+            object_type="Meter",
+            object_id=str(meter.id),
+            details={"kind": "meters", "key": meter.serial, "before": before, "after": {}},
+            created_at=when,
+        )
+
+    with app.app_context():
+        contract = Contract(number="EL-1", holder_name="H", tax_id="1", address="A")
+        db.session.add(contract)
+        db.session.flush()
+        twice, removed, kept = (
+            Meter(contract_id=contract.id, serial=serial, installed_on=date(2020, 1, 1))
+            for serial in ("M-TWICE", "M-REMOVED", "M-KEPT")
+        )
+        db.session.add_all([twice, removed, kept])
+        db.session.flush()
+        db.session.add_all(
+            [
+                moved(twice, datetime(2025, 5, 2, 8, tzinfo=UTC), {"contract_id": 7}),
+                # 00:30 on 1 March in Budapest: March's, though still February in UTC
+                moved(twice, datetime(2026, 2, 28, 23, 30, tzinfo=UTC), {"contract_id": 9}),
+                moved(removed, datetime(2026, 4, 1, 8, tzinfo=UTC), {"removed_on": None}),
+            ]
+        )
+        db.session.commit()
+    _upgrade_from(app, "9b1f6a2c4e70")
+    with app.app_context():
+        meters = db.session.execute(
+            sa.select(Meter.serial, Meter.moved_at, Meter.contract_since).order_by(Meter.serial)
+        ).all()
+    assert meters == [
+        ("M-KEPT", None, None),
+        ("M-REMOVED", None, None),
+        ("M-TWICE", datetime(2026, 2, 28, 23, 30, tzinfo=UTC), date(2026, 3, 1)),
+    ]

@@ -2,9 +2,9 @@
 
 The key is the serial. Empty ``digits`` means 6 and empty ``ct_ratio`` 1 (the table's
 defaults). A meter may move to another contract (an update, audited): it then counts for the
-new contract from the month of the import (``contract_since``), and the new holder's pages
-show none of the previous holder's readings. Its zone set may change, but not so as to drop a
-zone that already has readings.
+new contract from the moment of the import (``moved_at``, and ``contract_since`` its month),
+and the new holder's pages show none of the previous holder's readings. Its zone set may
+change, but not so as to drop a zone that already has readings.
 """
 
 from __future__ import annotations
@@ -96,4 +96,8 @@ class MeterImporter(Importer):
             self.ctx.audit_updated("Meter", row[0], record[0], before, after)
 
         self.upsert(bulk, batch, "serial", FIELDS, audit)
-        bulk.update(self.table, ("contract_since",), [(this_month, id_) for id_ in moved])
+        bulk.update(
+            self.table,
+            ("moved_at", "contract_since"),
+            [(self.ctx.now, this_month, id_) for id_ in moved],
+        )
