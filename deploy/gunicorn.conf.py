@@ -27,23 +27,36 @@ forwarded_allow_ips = "127.0.0.1"
 control_socket_disable = True
 
 # The token of a mailed link (itsdangerous: payload.timestamp.signature, the payload "."-led
-# when compressed). deploy/nginx-lkapp.conf keeps the same out of its log.
-LINK_TOKEN = re.compile(r"\.?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
-LOGGED_WITH_URLS = ("r", "U", "q", "f", "{referer}i", "{raw_uri}e", "{path_info}e")
+# when compressed), wherever it stands: after "/", "=", a %XX escape (?next=%2Freset-password%2F…)
+# or a "." of its own. It starts only where a run of its characters starts, so a long run that
+# is no token is read once, not again from each of its characters. deploy/nginx-lkapp.conf
+# keeps the same out of its log.
+LINK_TOKEN = re.compile(
+    r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![A-Za-z0-9_%-]))"
+    r"\.?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}"
+)
+
+
+def without_tokens(value):
+    """``value`` with each token of a mailed link written as ``[token]``."""
+    if isinstance(value, str) and "." in value:
+        return LINK_TOKEN.sub("[token]", value)
+    return value
 
 
 class AccessLogWithoutTokens(Logger):
     """The access log with each token of a mailed link written as ``[token]``. A password link
     lets whoever holds it set the password for an hour; an access log is read by more people,
-    and kept far longer, than that."""
+    and kept far longer, than that.
+
+    Every text atom goes through the filter, not only the request line (``r``), path (``U``),
+    query (``q``) and Referer (``f``): a format may name any header (``{referer}i``,
+    ``{hx-current-url}i``, ``{location}o``) or WSGI variable (``{raw_uri}e``,
+    ``{http_referer}e``), and gunicorn looks those up in the same dictionary."""
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        for key in LOGGED_WITH_URLS:
-            value = atoms.get(key)
-            if isinstance(value, str) and "." in value:
-                atoms[key] = LINK_TOKEN.sub("[token]", value)
-        return atoms
+        return {key: without_tokens(value) for key, value in atoms.items()}
 
 
 logger_class = AccessLogWithoutTokens

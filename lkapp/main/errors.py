@@ -124,7 +124,7 @@ def handle_database_error(error: SQLAlchemyError):
         return handle_unexpected_error(error)
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
     log.warning(
-        "database unavailable, answered 503 to %s %s: %s", request.method, request.path, reason
+        "database unavailable, answered 503 to %s %s: %s", request.method, _logged_path(), reason
     )
     _roll_back()
     if "_login_user" not in g:

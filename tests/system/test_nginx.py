@@ -372,7 +372,9 @@ LINK_PURPOSES = {  # the routes of mailed links, and the kind of token each take
 
 def test_the_access_logs_keep_no_token_of_a_mailed_link(portal, app, make_user):
     """Whoever reads the logs of nginx or gunicorn finds ``[token]`` where a mailed link's
-    token was: in the path, in the query and in the Referer of the page's own form."""
+    token was: in the path, in the query (plain or URL-encoded, as the login page's ``next``
+    carries it) and in the Referer of the page's own form, with a compressed token's leading
+    "." gone with it."""
     from lkapp.auth import tokens
     from lkapp.extensions import db
     from lkapp.models import User
@@ -398,14 +400,25 @@ def test_the_access_logs_keep_no_token_of_a_mailed_link(portal, app, make_user):
             headers={"Referer": f"https://{NAME}{path}"},
         )
         assert pressed.status == 400  # no CSRF token: refused, but logged
-    assert wait_for(lambda: portal.gunicorn_saw("probe=referer-auth.confirm_email_change"))
-    assert wait_for(
-        lambda: "probe=referer-auth.confirm_email_change" in portal.nginx_log.read_text()
-    )
+        encoded = urllib.parse.quote(path, safe="")  # %2Freset-password%2F<token>
+        sent_back = portal.request(
+            "GET",
+            f"/login?probe=encoded-{endpoint}&next={encoded}",
+            headers={"Referer": f"https://{NAME}/login?next={encoded}"},
+        )
+        assert sent_back.status == 200, endpoint
+    packed = f".{made['auth.confirm']}"  # the shape of a compressed one: not a live link
+    assert portal.request("GET", f"/confirm/{packed}?probe=packed").status == 400
+    assert wait_for(lambda: portal.gunicorn_saw("probe=packed"))
+    assert wait_for(lambda: "probe=packed" in portal.nginx_log.read_text())
     for log in (portal.gunicorn_log.read_text(), portal.nginx_log.read_text()):
         for endpoint, token in made.items():
             assert token not in log and token[-20:] not in log, endpoint
             prefix = paths[endpoint].removesuffix(token)
             assert f"{prefix}[token]?probe={endpoint}" in log
             assert f"https://{NAME}{prefix}[token]" in log
+            encoded_prefix = urllib.parse.quote(prefix, safe="")
+            assert log.count(f"/login?next={encoded_prefix}[token]") == 1, endpoint  # Referer
+            assert f"probe=encoded-{endpoint}&next={encoded_prefix}[token] " in log, endpoint
         assert log.count("next=/confirm/[token]") == len(made)
+        assert "/confirm/[token]?probe=packed" in log

@@ -184,3 +184,26 @@ def test_a_constraint_or_a_bad_query_is_still_a_500(app, client, caplog):
         assert "Something went wrong" in response.text and "Retry-After" not in response.headers
         [record] = [r for r in caplog.records if r.name == "lkapp.main.errors"]
         assert record.levelno == logging.ERROR and record.exc_info is not None
+
+
+def test_the_warning_of_a_503_keeps_no_token_of_a_mailed_link(
+    app, app_config, make_user, unreachable_url, caplog
+):
+    """The link's route stands in the warning, not its path: the token in it would confirm the
+    account (or set its password) for whoever reads the log."""
+    from lkapp.auth import tokens
+    from lkapp.models import User
+
+    user_id = make_user(email="ann@example.com", confirmed=False)
+    with app.test_request_context():
+        token = tokens.make_token("confirm", db.session.get(User, user_id))
+    dead = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": unreachable_url})
+    try:
+        page = dead.test_client().get(f"/confirm/{token}?probe=1")
+        assert_unavailable_page(page)
+        message = one_warning(caplog)
+        assert "GET /confirm/<token>:" in message
+        assert token not in message and token[-20:] not in message
+    finally:
+        with dead.app_context():
+            db.engine.dispose()
