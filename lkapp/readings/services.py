@@ -105,20 +105,29 @@ class MeterReadings:
         """The first month shown, when the meter came from another contract."""
         return self.meter.contract_since if self.holders_view else None
 
+    @cached_property
+    def _move(self) -> tuple[datetime, date] | None:
+        """When the meter moved to its contract and that month, read once: ``shown`` asks for
+        each of a few hundred rows."""
+        moved_at = self.meter.moved_at
+        if moved_at is None:
+            return None
+        return moved_at, self.meter.contract_since or date.min
+
     def shown(self, row: Row) -> bool:
-        return not self.holders_view or not _before_move(self.meter, row)
+        return not self.holders_view or not _before_move(self._move, row)
 
     @property
     def next_period(self) -> date:
         return shift_month(self.period, 1)
 
-    @property
+    @cached_property
     def given_before_move(self) -> bool:
         """Whether the previous holder gave this window's readings before the meter moved:
         the month has its readings, and they are not the new holder's to replace; the new
         holder's first month is the next one."""
-        return self.meter.moved_at is not None and any(
-            row.live and row.period == self.period and _before_move(self.meter, row)
+        return any(
+            row.live and row.period == self.period and _before_move(self._move, row)
             for row in self.rows
         )
 
@@ -196,12 +205,10 @@ class MeterReadings:
         return result
 
 
-def _before_move(meter: Meter, row: Row) -> bool:
-    """Whether ``row`` is a reading of the meter's previous contract."""
-    return meter.moved_at is not None and (
-        row.submitted_at < meter.moved_at
-        or (meter.contract_since is not None and row.period < meter.contract_since)
-    )
+def _before_move(move: tuple[datetime, date] | None, row: Row) -> bool:
+    """Whether ``row`` is a reading of the meter's previous contract (``move``: when the
+    meter moved to its current one, and that month)."""
+    return move is not None and (row.submitted_at < move[0] or row.period < move[1])
 
 
 def meter_accepts(meter: Meter, period: date) -> bool:
