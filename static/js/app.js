@@ -38,45 +38,103 @@ document.addEventListener("htmx:pushedIntoHistory", function () {
   });
 });
 
+// The Back button within addresses htmx pushed has htmx fetch the page again (base.html keeps
+// no history cache) and put its body in place. When the session has ended meanwhile, the
+// answer is the way to sign-in (204 and HX-Redirect), which htmx does not follow there: the
+// page would go blank. It is followed here, as htmx follows it for any other request.
+document.addEventListener("htmx:historyCacheMissLoad", function (event) {
+  var redirect = event.detail.xhr.getResponseHeader("HX-Redirect");
+  if (redirect) {
+    location.href = redirect;
+  }
+});
+
 // The warning before the session ends (WCAG 2.2.1): two minutes before, a bar says so, and
 // "Stay signed in" counts as activity; past the end it says the session has ended. Every
-// request of this tab (htmx) or of another tab of the portal (through localStorage) pushes
-// the end back, to the session's absolute limit, which nothing extends.
+// request of this tab (htmx) or of another tab of the portal (through localStorage) that the
+// session answered pushes the end back, to the session's absolute limit, which nothing extends.
 (function () {
-  var warning = document.getElementById("session-warning");
-  if (!warning) {
+  // Looked up each time, never kept: the Back button within htmx's pushed addresses puts a
+  // new body in place (htmx:historyRestore), and a bar kept from before would be a node no
+  // longer in the page, shown to nobody.
+  function bar() {
+    return document.getElementById("session-warning");
+  }
+  if (!bar()) {
     return;
   }
   var WARN_BEFORE = 2 * 60 * 1000;
   var ACTIVITY = "lkapp-session-activity";
   var loaded = Date.now();
-  var absoluteEnd = loaded + Number(warning.dataset.absolute) * 1000;
-  var afterActivity = Number(warning.dataset.afterActivity) * 1000;
-  var end = loaded + Number(warning.dataset.left) * 1000;
+  var absoluteEnd = 0;
+  var afterActivity = 0;
+  var end = 0;
   var timer = null;
+  var returnTo = null; // what had focus when the bar came up
 
-  function show(state) {
+  // The page's numbers count from when the server answered for it: from `at`.
+  function read(warning, at) {
+    absoluteEnd = at + Number(warning.dataset.absolute) * 1000;
+    afterActivity = Number(warning.dataset.afterActivity) * 1000;
+    end = at + Number(warning.dataset.left) * 1000;
+  }
+
+  // When the bar goes (or the part with the button, at the absolute limit or the end), the
+  // button that had focus goes with it and focus would fall to the body, back at the top of
+  // the page: it goes back to where the customer was when the bar came, else to the content.
+  function giveFocusBack() {
+    var back = returnTo;
+    returnTo = null;
+    var usable = back && back.isConnected && back !== document.body;
+    if (usable && !back.closest("#session-warning")) {
+      back.focus();
+      if (document.activeElement === back) {
+        return;
+      }
+    }
+    var main = document.getElementById("main"); // focusable: tabindex -1, for the skip link
+    if (main) {
+      main.focus({ preventScroll: true });
+    }
+  }
+
+  function show(warning, state) {
+    var focused = document.activeElement;
+    var hadFocus = focused && focused !== document.body && warning.contains(focused);
+    if (state !== null && warning.hidden) {
+      returnTo = focused;
+    }
     warning.querySelectorAll("[data-session-state]").forEach(function (part) {
       part.hidden = part.dataset.sessionState !== state;
     });
     warning.hidden = state === null;
+    if (hadFocus) {
+      var part = focused.closest("[data-session-state]");
+      if (warning.hidden || (part && part.hidden)) {
+        giveFocusBack();
+      }
+    }
   }
 
   function check() {
     clearTimeout(timer);
+    var warning = bar();
+    if (!warning) {
+      return; // a page brought back without the bar: nothing to say on it
+    }
     var now = Date.now();
     if (now >= end) {
       var back = location.pathname + location.search;
       var link = warning.querySelector("[data-sign-in]");
       link.href = link.pathname + "?next=" + encodeURIComponent(back);
-      show("ended");
+      show(warning, "ended");
       return;
     }
     if (now >= end - WARN_BEFORE) {
-      show(end >= absoluteEnd ? "absolute" : "idle");
+      show(warning, end >= absoluteEnd ? "absolute" : "idle");
       timer = setTimeout(check, end - now);
     } else {
-      show(null);
+      show(warning, null);
       timer = setTimeout(check, end - WARN_BEFORE - now);
     }
   }
@@ -86,19 +144,61 @@ document.addEventListener("htmx:pushedIntoHistory", function () {
     check();
   }
 
-  document.addEventListener("htmx:afterRequest", function (event) {
-    var xhr = event.detail.xhr;
-    if (!xhr || xhr.status === 0) {
-      return; // it never reached the server
-    }
-    var at = Date.now();
-    activity(at);
+  function tellOtherTabs(at) {
     try {
       localStorage.setItem(ACTIVITY, String(at));
     } catch (error) {
       // storage refused (private mode): other tabs just do not hear of it
     }
+  }
+
+  // Only an answer the session gave counts: not one that never reached the server (status 0),
+  // nor a refusal or a fault (4xx, 5xx, a form's 422 too), which need not have passed through
+  // the session, nor the way to sign-in of a session that has ended. The app answers htmx with
+  // that as 204 and HX-Redirect, which the status alone would count; any HX-Redirect or
+  // HX-Refresh replaces the whole page, and the page that comes tells this tab and the others
+  // itself if the session is alive (sign-out's or sign-in's has no bar and tells nothing). A
+  // redirect that the request followed to the sign-in page is 200 at its end: its address
+  // tells. Counting too little only brings the bar early; too much would hide an ended session.
+  function answeredInSession(xhr, warning) {
+    if (!xhr || xhr.status < 200 || xhr.status >= 400) {
+      return false;
+    }
+    if (xhr.getResponseHeader("HX-Redirect") || xhr.getResponseHeader("HX-Refresh")) {
+      return false;
+    }
+    var signIn = warning.querySelector("[data-sign-in]");
+    var answeredBy = xhr.responseURL ? new URL(xhr.responseURL) : null;
+    return !(answeredBy && signIn && answeredBy.pathname === signIn.pathname);
+  }
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var warning = bar();
+    if (!warning || !answeredInSession(event.detail.xhr, warning)) {
+      return;
+    }
+    var at = Date.now();
+    activity(at);
+    tellOtherTabs(at);
   });
+
+  document.addEventListener("htmx:historyRestore", function (event) {
+    var warning = bar();
+    if (warning && event.detail.cacheMiss) {
+      // htmx asked the server for the page just now (base.html keeps no history cache): its
+      // numbers are the server's word on the session, as on a page load, and the request was
+      // one of the session's like any other.
+      var at = Date.now();
+      read(warning, at);
+      tellOtherTabs(at);
+    }
+    // From htmx's history cache, the numbers are those of when the page was first loaded;
+    // counted from now they would put the end later than it is by all the time since, and
+    // could call an ended session alive. The tab's own reckoning is kept: it has counted
+    // every request of this tab and of the others since.
+    check();
+  });
+
   window.addEventListener("storage", function (event) {
     if (event.key === ACTIVITY && event.newValue) {
       activity(Number(event.newValue));
@@ -106,10 +206,7 @@ document.addEventListener("htmx:pushedIntoHistory", function () {
   });
   // A hidden tab's timers may run late: look again when it is shown.
   document.addEventListener("visibilitychange", check);
-  try {
-    localStorage.setItem(ACTIVITY, String(loaded));
-  } catch (error) {
-    // as above
-  }
+  read(bar(), loaded);
+  tellOtherTabs(loaded);
   check();
 })();

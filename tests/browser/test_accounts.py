@@ -4,7 +4,10 @@ import re
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
+from lkapp.extensions import db
+from lkapp.models import UserSession, utcnow
 from tests.conftest import TEST_PASSWORD, axe_violations, wait_for
 
 pytestmark = pytest.mark.sqlite_only
@@ -85,7 +88,7 @@ def test_register_confirm_recover_and_sign_in(page, live_server, mailbox):
     )
     assert page.url.endswith("/forgot-password")  # the fragment is not pushed to history
     # Focus moves when the swap settles, a moment after the new picture's id is in place.
-    page.wait_for_function("document.activeElement !== document.body")
+    page.wait_for_function("() => document.activeElement !== document.body")
     focused = page.evaluate(
         "[document.activeElement.textContent, document.activeElement.getAttribute("
         "'aria-describedby')]"
@@ -143,10 +146,6 @@ def test_recovery_works_without_javascript(page, make_user, mailbox):
 
 def _shift_session(app, **ages):
     """Move the (only) session's times into the past: created=..., last_seen=..."""
-    import sqlalchemy as sa
-
-    from lkapp.extensions import db
-    from lkapp.models import UserSession, utcnow
 
     with app.app_context():
         now = utcnow()
@@ -156,13 +155,36 @@ def _shift_session(app, **ages):
         db.session.commit()
 
 
-def test_a_warning_comes_two_minutes_before_an_idle_session_ends(page, make_user):
+def _session_record(app):
+    """The (only) session's record, as the database has it now."""
+
+    with app.app_context():
+        record = db.session.scalars(sa.select(UserSession)).one()
+        db.session.expunge(record)
+        return record
+
+
+def _end_session(app):
+    """The session ends on the server, as when the customer ends it from another device."""
+
+    with app.app_context():
+        db.session.execute(sa.update(UserSession).values(revoked_at=utcnow()))
+        db.session.commit()
+
+
+def _focused(page) -> str:
+    """The focused element: its id, else its tag."""
+    return page.evaluate("() => document.activeElement.id || document.activeElement.tagName")
+
+
+def test_a_warning_comes_two_minutes_before_an_idle_session_ends(app, page, make_user):
     """WCAG 2.2.1: the customer is told before the session ends and may extend it with one
     press; past the end, the bar says so and leads back to the page after signing in."""
     make_user()
     page.clock.install()
     _sign_in(page, "ann@example.com", TEST_PASSWORD)
     page.goto("/profile")
+    page.get_by_label("Phone").focus()  # the customer was at a field when the bar came
     warning = page.locator("#session-warning")
     page.clock.run_for("27:50")
     assert warning.is_hidden()
@@ -170,8 +192,15 @@ def test_a_warning_comes_two_minutes_before_an_idle_session_ends(page, make_user
     idle = page.get_by_role("alert").get_by_text("your session ends in two minutes")
     assert idle.is_visible()
     assert axe_violations(page) == []
+    # The server's clock has not moved with the page's: its record says so, as it would.
+    _shift_session(app, last_seen=timedelta(minutes=28, seconds=10))
     page.get_by_role("button", name="Stay signed in").click()
     warning.wait_for(state="hidden")
+    # The press reached the server and counted as activity there: the session's last activity
+    # is now, its idle end 30 minutes away again.
+    assert utcnow() - _session_record(app).last_seen_at < timedelta(minutes=1)
+    # The button went with the bar: focus is back at the field, not on the page's body.
+    assert _focused(page) == "phone"
     # The press counts for 29 minutes (the server counts activity to the minute): the bar
     # comes back 27 minutes after it.
     page.clock.run_for("26:50")
@@ -222,3 +251,102 @@ def test_without_javascript_the_warning_stays_out_of_the_way(page, make_user):
     assert page.locator("#session-warning").count() == 1
     assert page.locator("#session-warning").is_hidden()
     assert page.get_by_role("heading", name="Profile").is_visible()
+
+
+NUMBER = "EL-0000042"
+
+
+@pytest.fixture
+def ann_with_a_contract(make_user, ledger):
+    ledger.contract(NUMBER, account_id=make_user())
+
+
+def _back_from_a_tab(page, after):
+    """From the contract's page to its Documents tab (an address htmx pushes) and, ``after``
+    that long, back; the Back button has htmx bring the body back in place, not the browser
+    reload the page."""
+    page.evaluate("() => { window.noReload = true }")
+    page.locator("#session-warning").evaluate("bar => { bar.keptFromBefore = true }")
+    page.locator(".tabs").get_by_role("link", name="Documents").click()
+    page.wait_for_url(f"**/electricity/{NUMBER}/documents")
+    page.locator("#document-results").wait_for()
+    page.clock.run_for(after)
+    page.go_back()
+    page.wait_for_url(f"**/electricity/{NUMBER}")
+    page.get_by_role("heading", name="Meters").wait_for()
+    assert page.evaluate("() => window.noReload") is True
+    assert page.locator("#session-warning").evaluate("bar => !bar.keptFromBefore")  # a new bar
+
+
+def test_the_warning_comes_on_a_page_the_back_button_brought_back(page, ann_with_a_contract):
+    """htmx fetched the page again from the server (no history cache): its bar, a new one,
+    is the one that warns, with the time the server has just given."""
+    page.clock.install()
+    _sign_in(page, "ann@example.com", TEST_PASSWORD)
+    page.goto(f"/electricity/{NUMBER}")
+    _back_from_a_tab(page, after="05:00")  # the tab's request counted: 29 minutes from it
+    warning = page.locator("#session-warning")
+    # The server's answer on the way back says 30 minutes (its clock has not moved with the
+    # page's): the bar comes 28 minutes after it, not 22 (27 after the tab).
+    page.clock.run_for("27:00")
+    assert warning.is_hidden()
+    page.clock.run_for("01:10")
+    assert page.get_by_role("alert").get_by_text("your session ends in two minutes").is_visible()
+    # The customer had nothing focused when the bar came, and presses the button with the
+    # keyboard: focus lands on the content, not on the page's body.
+    page.get_by_role("button", name="Stay signed in").focus()
+    page.keyboard.press("Enter")
+    warning.wait_for(state="hidden")
+    assert _focused(page) == "main"
+
+
+def test_a_page_from_the_history_cache_keeps_the_tabs_own_end(page, ann_with_a_contract):
+    """Were the history cache on, the page brought back would carry the numbers of when it was
+    first loaded: counted from the moment it comes back, they would put the end later than it
+    is. The tab keeps the end it has counted itself."""
+    page.clock.install()
+    _sign_in(page, "ann@example.com", TEST_PASSWORD)
+    page.goto(f"/electricity/{NUMBER}")
+    page.evaluate("() => { htmx.config.historyCacheSize = 10 }")
+    page.clock.run_for("20:00")
+    # The tab, 20 minutes after the page: the end 49 minutes after the page. Back 5 minutes
+    # later, the page's 30 minutes counted from then would end it 55 minutes after the page.
+    _back_from_a_tab(page, after="05:00")
+    page.clock.run_for("21:40")  # 46:40 after the page
+    warning = page.locator("#session-warning")
+    assert warning.is_hidden()
+    page.clock.run_for("00:30")  # 47:10 after the page: 1:50 left
+    assert page.get_by_role("alert").get_by_text("your session ends in two minutes").is_visible()
+    page.clock.run_for("02:00")
+    assert page.get_by_role("alert").get_by_text("Your session has ended.").is_visible()
+
+
+def test_the_way_to_sign_in_of_an_ended_session_is_no_activity(app, page, make_user):
+    """An htmx request after the session ended is answered with the way to sign-in (204 and
+    HX-Redirect): it must not tell the other tabs that the session is still in use."""
+    make_user()
+    page.clock.install()
+    _sign_in(page, "ann@example.com", TEST_PASSWORD)
+    page.goto("/profile")
+    other = page.context.new_page()
+    other.goto("/profile")
+    page.clock.run_for("10:00")
+    _end_session(app)  # ended from another device
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/login?next=/profile")
+    other.clock.run_for("18:10")  # 28:10 after the other tab's page: 1:50 left, as before
+    assert other.get_by_role("alert").get_by_text("your session ends in two minutes").is_visible()
+
+
+def test_back_after_the_session_ended_leads_to_sign_in(app, page, ann_with_a_contract):
+    """htmx fetches the page the Back button brings back; a session that has ended meanwhile
+    answers with the way to sign-in, followed, not an empty page."""
+    _sign_in(page, "ann@example.com", TEST_PASSWORD)
+    page.goto(f"/electricity/{NUMBER}")
+    page.locator(".tabs").get_by_role("link", name="Documents").click()
+    page.wait_for_url(f"**/electricity/{NUMBER}/documents")
+    page.locator("#document-results").wait_for()
+    _end_session(app)  # ended from another device
+    page.go_back()
+    page.wait_for_url(f"**/login?next=/electricity/{NUMBER}")
+    assert page.get_by_label("Email").is_visible()

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from lkapp import create_app
+from lkapp.auth import sessions
 from lkapp.domain.accounts import LOCK_AFTER, SLOW_AFTER
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, User, UserSession, utcnow
@@ -187,7 +188,7 @@ def test_pages_tell_the_script_when_the_session_ends(app, client, make_user, aut
     assert times["left"] == times["absolute"] and times["left"] in range(595, 601)
 
 
-def test_stay_signed_in_extends_an_idle_session(app, client, make_user, auth):
+def test_stay_signed_in_extends_an_idle_session(app, client, make_user, auth, monkeypatch):
     make_user()
     auth.login()
     record = _session_record(app)
@@ -196,8 +197,14 @@ def test_stay_signed_in_extends_an_idle_session(app, client, make_user, auth):
     assert client.post("/session/keep", csrf=False).status_code == 400
     kept = client.htmx("POST", "/session/keep")
     assert kept.status_code == 204 and kept.data == b""
-    _shift(app, record.id, last_seen=timedelta(minutes=28))
-    assert _signed_in(client)  # 28 minutes after the press, not 56 after the last page
+    # The press is the session's last activity now: 30 minutes from it, not the 2 left.
+    assert utcnow() - _session_record(app).last_seen_at < timedelta(seconds=10)
+    # Five minutes later on the server's clock the 2 minutes are long past, and the session
+    # lives on.
+    later = utcnow() + timedelta(minutes=5)
+    monkeypatch.setattr(sessions, "utcnow", lambda: later)
+    assert _signed_in(client)
+    monkeypatch.undo()
 
     _shift(app, record.id, last_seen=timedelta(minutes=31))
     late = client.htmx(
