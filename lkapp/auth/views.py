@@ -268,7 +268,8 @@ def logout():
     audit.record("auth.logout", actor=me(), obj=me())
     sessions.end_session()
     db.session.commit()
-    flash(_("You have signed out."), "info")
+    # Its own category: the page that says so tells the browser's other tabs (static/js/app.js).
+    flash(_("You have signed out."), "signed-out")
     return htmx_redirect(url_for("main.index"))
 
 

@@ -49,6 +49,20 @@ document.addEventListener("htmx:historyCacheMissLoad", function (event) {
   }
 });
 
+var ACTIVITY = "lkapp-session-activity";
+var SIGNED_OUT = "lkapp-signed-out";
+
+// Signing out in one tab ends the session of every tab (one cookie): the page that says so
+// tells the others, which leave the account's pages for sign-in at once instead of showing
+// them, on a shared computer, to whoever comes next.
+if (document.querySelector(".flash-signed-out")) {
+  try {
+    localStorage.setItem(SIGNED_OUT, String(Date.now()));
+  } catch (error) {
+    // storage refused (private mode): the other tabs find out at their next request
+  }
+}
+
 // The warning before the session ends (WCAG 2.2.1): two minutes before, a bar says so, and
 // "Stay signed in" counts as activity; past the end it says the session has ended. Every
 // request of this tab (htmx) or of another tab of the portal (through localStorage) that the
@@ -64,7 +78,6 @@ document.addEventListener("htmx:historyCacheMissLoad", function (event) {
     return;
   }
   var WARN_BEFORE = 2 * 60 * 1000;
-  var ACTIVITY = "lkapp-session-activity";
   var loaded = Date.now();
   var absoluteEnd = 0;
   var afterActivity = 0;
@@ -116,6 +129,11 @@ document.addEventListener("htmx:historyCacheMissLoad", function (event) {
     }
   }
 
+  // The sign-in page, which brings the customer back to this page.
+  function signInAndBack(link) {
+    return link.pathname + "?next=" + encodeURIComponent(location.pathname + location.search);
+  }
+
   function check() {
     clearTimeout(timer);
     var warning = bar();
@@ -124,9 +142,8 @@ document.addEventListener("htmx:historyCacheMissLoad", function (event) {
     }
     var now = Date.now();
     if (now >= end) {
-      var back = location.pathname + location.search;
       var link = warning.querySelector("[data-sign-in]");
-      link.href = link.pathname + "?next=" + encodeURIComponent(back);
+      link.href = signInAndBack(link);
       show(warning, "ended");
       return;
     }
@@ -202,6 +219,10 @@ document.addEventListener("htmx:historyCacheMissLoad", function (event) {
   window.addEventListener("storage", function (event) {
     if (event.key === ACTIVITY && event.newValue) {
       activity(Number(event.newValue));
+    }
+    var warning = bar();
+    if (event.key === SIGNED_OUT && event.newValue && warning) {
+      location.replace(signInAndBack(warning.querySelector("[data-sign-in]")));
     }
   });
   // A hidden tab's timers may run late: look again when it is shown.

@@ -350,3 +350,17 @@ def test_back_after_the_session_ended_leads_to_sign_in(app, page, ann_with_a_con
     page.go_back()
     page.wait_for_url(f"**/login?next=/electricity/{NUMBER}")
     assert page.get_by_label("Email").is_visible()
+
+
+def test_signing_out_in_one_tab_takes_the_other_tabs_to_sign_in(page, make_user):
+    """One cookie, one session: the account's pages in other tabs do not stay on screen for
+    whoever uses the computer next."""
+    make_user()
+    _sign_in(page, "ann@example.com", TEST_PASSWORD)
+    page.goto("/profile")
+    other = page.context.new_page()
+    other.goto("/profile/sessions")
+    other.get_by_role("button", name="Sign out", exact=True).click()
+    other.get_by_text("You have signed out.").wait_for()
+    page.wait_for_url("**/login?next=%2Fprofile")
+    assert page.get_by_role("heading", name="Sign in").is_visible()
