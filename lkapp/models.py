@@ -209,12 +209,10 @@ class Meter(db.Model):
     ct_ratio: Mapped[int] = mapped_column(default=1)
     installed_on: Mapped[date]
     removed_on: Mapped[date | None]
-    # When billing moved the meter to its contract from another one (``moved_at``) and the
-    # first month it counts for it (``contract_since``, that moment's month in the utility's
-    # time zone): the readings given before the move, or of an earlier month, are the
-    # previous holder's, not shown to this one. None: on this contract since it was installed.
+    # When billing moved the meter to its contract from another one (the readings given
+    # before are the previous holder's: ``Reading.contract_id``). None: on this contract
+    # since it was installed.
     moved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    contract_since: Mapped[date | None]
 
     contract: Mapped[Contract] = relationship(back_populates="meters")
 
@@ -251,6 +249,11 @@ class Reading(db.Model):
     source: Mapped[str] = mapped_column(sa.String(10), default="portal")
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(sa.String(12), default="accepted")
+    # The contract the reading was given for: set when it is stored, and on the meter's older
+    # readings when billing moves the meter to another contract, so that they stay with the
+    # previous holder. None (readings stored before this column): the meter's contract. No
+    # foreign key: SQLite adds none to a table in place, and contracts are never deleted.
+    contract_id: Mapped[int | None]
 
     meter: Mapped[Meter] = relationship()
 

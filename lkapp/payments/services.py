@@ -441,14 +441,14 @@ class ReadingsStatus:
 def _readings_status_statement() -> sa.Select:
     """Built once, the account and the month parameters."""
     period = sa.bindparam("period", type_=sa.Date)
-    earlier = aliased(Reading)
-    given_before_move = (
+    other = aliased(Reading)
+    given_for_another_contract = (
         sa.exists()
         .where(
-            earlier.meter_id == Meter.id,
-            earlier.period == period,
-            earlier.status != "superseded",
-            earlier.submitted_at < Meter.moved_at,
+            other.meter_id == Meter.id,
+            other.period == period,
+            other.status != "superseded",
+            other.contract_id != Meter.contract_id,
         )
         .correlate(Meter)
     )
@@ -468,6 +468,7 @@ def _readings_status_statement() -> sa.Select:
                 Reading.meter_id == Meter.id,
                 Reading.period == period,
                 Reading.status != "superseded",
+                sa.or_(Reading.contract_id.is_(None), Reading.contract_id == Meter.contract_id),
             ),
         )
         .where(
@@ -477,7 +478,7 @@ def _readings_status_statement() -> sa.Select:
             sa.or_(Meter.removed_on.is_(None), Meter.removed_on >= period),
             # The previous holder gave this month's readings: the holder's first are next
             # month's (see lkapp.readings.services.MeterReadings.given_before_move).
-            ~given_before_move,
+            ~given_for_another_contract,
         )
         .order_by(Contract.number, Meter.serial)
     )

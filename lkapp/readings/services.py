@@ -53,6 +53,7 @@ class Row:
     submitted_at: datetime
     source: str
     status: str
+    contract_id: int | None = None  # given for this contract (None: the meter's)
     kwh: Decimal | None = None  # None: no earlier reading to count from
     rolled_over: bool = False
 
@@ -90,32 +91,23 @@ class MeterReadings:
     # in the order they arrived
     period: date  # the month the window is (or will be) for
     accepts: bool  # installed and not removed for that month
-    # The holder's view: without the readings of the meter's previous contract (given before
-    # ``Meter.moved_at``, or of a month before ``Meter.contract_since``). They still count
-    # where the meter's register does: the last reading a new one must not fall below, and
-    # the first month's consumption. The office sees them all.
+    # The holder's view: without the readings given for the meter's earlier contracts
+    # (``Reading.contract_id``). They still count where the meter's register does: the last
+    # reading a new one must not fall below, and the first month's consumption. The office
+    # sees them all.
     holders_view: bool = True
 
     @property
     def zones(self) -> list[str]:
         return self.meter.zone_list
 
-    @property
-    def shown_from(self) -> date | None:
-        """The first month shown, when the meter came from another contract."""
-        return self.meter.contract_since if self.holders_view else None
-
     @cached_property
-    def _move(self) -> tuple[datetime, date] | None:
-        """When the meter moved to its contract and that month, read once: ``shown`` asks for
-        each of a few hundred rows."""
-        moved_at = self.meter.moved_at
-        if moved_at is None:
-            return None
-        return moved_at, self.meter.contract_since or date.min
+    def _contract_id(self) -> int:
+        """The meter's contract, read once: ``shown`` asks for each of a few hundred rows."""
+        return self.meter.contract_id
 
     def shown(self, row: Row) -> bool:
-        return not self.holders_view or not _before_move(self._move, row)
+        return not self.holders_view or row.contract_id in (None, self._contract_id)
 
     @property
     def next_period(self) -> date:
@@ -127,7 +119,9 @@ class MeterReadings:
         the month has its readings, and they are not the new holder's to replace; the new
         holder's first month is the next one."""
         return any(
-            row.live and row.period == self.period and _before_move(self._move, row)
+            row.live
+            and row.period == self.period
+            and row.contract_id not in (None, self._contract_id)
             for row in self.rows
         )
 
@@ -205,12 +199,6 @@ class MeterReadings:
         return result
 
 
-def _before_move(move: tuple[datetime, date] | None, row: Row) -> bool:
-    """Whether ``row`` is a reading of the meter's previous contract (``move``: when the
-    meter moved to its current one, and that month)."""
-    return move is not None and (row.submitted_at < move[0] or row.period < move[1])
-
-
 def meter_accepts(meter: Meter, period: date) -> bool:
     """Whether ``meter`` is installed for the month ``period`` (not removed before it)."""
     return meter.installed_on < shift_month(period, 1) and (
@@ -244,6 +232,7 @@ _ROW_COLUMNS = (
     Reading.submitted_at,
     Reading.source,
     Reading.status,
+    Reading.contract_id,
 )
 # Oldest month first; within a month, in the order they arrived. By position: a key that
 # reads the rows' attributes by name took ten times as long (0.17 ms for 144 rows).
@@ -466,6 +455,9 @@ def insert_readings(
             source=source,
             user_id=user.id,
             status="accepted",
+            # The holder's as the meter's contract is now, whatever billing does with the
+            # meter while the request runs.
+            contract_id=meter.contract_id,
         )
         for zone, value in values.items()
     ]
@@ -536,30 +528,45 @@ def export_rows(period: date, everything: bool = False) -> list[tuple]:
     """
     table = Reading.__table__
     r = table.c
+    columns = (r.meter_id, r.contract_id, r.zone, r.period, r.value, r.submitted_at, r.source)
     marked = db.session.execute(
         sa.update(table)
         .where(r.period == period, r.status == "accepted")
         .values(status="exported")
-        .returning(r.id, r.meter_id, r.zone, r.period, r.value, r.submitted_at, r.source)
+        .returning(*columns)
     ).all()
     if everything:
         marked = db.session.execute(
-            sa.select(r.id, r.meter_id, r.zone, r.period, r.value, r.submitted_at, r.source).where(
-                r.period == period, r.status == "exported"
-            )
+            sa.select(*columns).where(r.period == period, r.status == "exported")
         ).all()
     m, c = Meter.__table__.c, Contract.__table__.c
-    names = {
-        meter_id: (number, serial)
-        for meter_id, number, serial in db.session.execute(
-            sa.select(m.id, c.number, m.serial)
-            .join_from(Meter.__table__, Contract.__table__, m.contract_id == c.id)
-            .where(m.id.in_(sa.select(r.meter_id).where(r.period == period)))
+    meters = {
+        meter_id: (contract_id, serial)
+        for meter_id, contract_id, serial in db.session.execute(
+            sa.select(m.id, m.contract_id, m.serial).where(
+                m.id.in_(sa.select(r.meter_id).where(r.period == period))
+            )
         )
     }
+    # Each reading under the contract it was given for: the previous holder's last readings
+    # of a meter that has moved are theirs to pay.
+    given_for = (
+        sa.select(sa.func.coalesce(r.contract_id, m.contract_id))
+        .join_from(table, Meter.__table__, m.id == r.meter_id)
+        .where(r.period == period)
+    )
+    numbers = dict(db.session.execute(sa.select(c.id, c.number).where(c.id.in_(given_for))).all())
     rows = [
-        (*names[meter_id], zone, row_period, value, submitted_at, source)
-        for _id, meter_id, zone, row_period, value, submitted_at, source in marked
+        (
+            numbers[contract_id or meters[meter_id][0]],
+            meters[meter_id][1],
+            zone,
+            row_period,
+            value,
+            submitted_at,
+            source,
+        )
+        for meter_id, contract_id, zone, row_period, value, submitted_at, source in marked
     ]
     rows.sort(key=lambda row: (row[0], row[1], row[2]))
     return rows

@@ -19,10 +19,8 @@ from lkapp.models import (
     Payment,
     PaymentAllocation,
     Reading,
-    utcnow,
 )
 from lkapp.services.billing import ImportAborted, register_after_write, run_import
-from lkapp.services.billing.base import local_today
 from lkapp.services.billing.bulk import Bulk
 from lkapp.services.billing.documents import DocumentImporter
 
@@ -179,16 +177,65 @@ def test_meters_import_and_a_meter_moving_contract(app, runner, tmp_path, contra
         assert event.details["after"]["contract_number"] == "EL-2"
         assert event.details["after"]["removed_on"] == "2024-05-31"
         assert event.details["before"]["removed_on"] is None
-        # The new holder's pages count the meter from this month (lkapp.readings.services).
-        this_month = local_today(utcnow()).replace(day=1)
-        assert event.details["after"]["contract_since"] == this_month.isoformat()
-        since = {
-            serial: (moved_at == event.created_at if moved_at else None, month)
-            for serial, moved_at, month in db.session.execute(
-                sa.select(Meter.serial, Meter.moved_at, Meter.contract_since)
-            )
-        }
-        assert since == {"M-100": (True, this_month), "M-101": (None, None), "M-200": (None, None)}
+        moved_at = dict(db.session.execute(sa.select(Meter.serial, Meter.moved_at)).all())
+        assert moved_at == {"M-100": event.created_at, "M-101": None, "M-200": None}
+
+
+def test_a_moved_meters_readings_stay_with_the_contract_they_were_given_for(
+    app, runner, tmp_path, meters
+):
+    """Billing moves M-100 from EL-1 to EL-2: its readings stay EL-1's, on EL-1's pages and
+    in the export, and so does a correction of one of them imported after the move; a new
+    month's reading is EL-2's."""
+    with app.app_context():
+        m100 = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-100"))
+        # Stored before readings kept their contract (lkapp's upgrade leaves them empty).
+        db.session.add(
+            Reading(meter_id=m100.id, zone="T1", period=date(2023, 12, 1), value=Decimal("900"))
+        )
+        db.session.commit()
+        m100_id = m100.id
+        ids = dict(db.session.execute(sa.select(Contract.number, Contract.id)).all())
+    given = "contract_number;meter_serial;zone;period;value\nEL-1;M-100;T1;2024-01;1000\n"
+    ok(do_import(runner, "readings", write(tmp_path, "r1.csv", given)), "readings: 1 created")
+    moved = METERS.replace("EL-1,M-100,", "EL-2,M-100,")
+    ok(
+        do_import(runner, "meters", write(tmp_path, "m2.csv", moved)),
+        "meters: 0 created, 1 updated",
+    )
+
+    def contracts_of_readings():
+        with app.app_context():
+            rows = db.session.execute(
+                sa.select(Reading.period, Reading.value, Reading.contract_id)
+                .where(Reading.meter_id == m100_id, Reading.status != "superseded")
+                .order_by(Reading.period)
+            ).all()
+        numbers = {id_: number for number, id_ in ids.items()}
+        return [(f"{period:%Y-%m}", int(value), numbers[id_]) for period, value, id_ in rows]
+
+    assert contracts_of_readings() == [("2023-12", 900, "EL-1"), ("2024-01", 1000, "EL-1")]
+    # Billing's files name the meter's contract of now: a correction of January stays EL-1's.
+    after = (
+        "contract_number;meter_serial;zone;period;value\n"
+        "EL-2;M-100;T1;2024-01;1010\nEL-2;M-100;T1;2024-02;1100\n"
+    )
+    ok(
+        do_import(runner, "readings", write(tmp_path, "r2.csv", after)),
+        "readings: 1 created, 1 updated",
+    )
+    assert contracts_of_readings() == [
+        ("2023-12", 900, "EL-1"), ("2024-01", 1010, "EL-1"), ("2024-02", 1100, "EL-2"),
+    ]  # fmt: skip
+    for period, expected in (
+        ("2024-01", "EL-1;M-100;T1;2024-01;1010"),
+        ("2024-02", "EL-2;M-100;T1;2024-02;1100"),
+    ):
+        out = tmp_path / f"export-{period}.csv"
+        result = runner.invoke(args=["export", "readings", "--period", period, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        lines = out.read_text(encoding="utf-8-sig").splitlines()
+        assert [line.rsplit(";", 2)[0].replace(".000", "") for line in lines[1:]] == [expected]
 
 
 def test_documents_import_twice_then_a_changed_row(app, runner, tmp_path, contracts):

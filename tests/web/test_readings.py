@@ -687,6 +687,22 @@ MOVED_AT = datetime(2026, 11, 10, 8, tzinfo=UTC)  # 9:00 in Budapest
 MOVED_TEXT = "Nov 10, 2026, 9:00\u202fAM"
 
 
+def move_meter(app, meter_id: int, number: str, at: datetime = MOVED_AT) -> None:
+    """What the meters import does when billing moves a meter to contract ``number``."""
+    with app.app_context():
+        meter = db.session.get(Meter, meter_id)
+        db.session.execute(
+            sa.update(Reading)
+            .where(Reading.meter_id == meter_id, Reading.contract_id.is_(None))
+            .values(contract_id=meter.contract_id)
+        )
+        meter.contract_id = db.session.scalar(
+            sa.select(Contract.id).where(Contract.number == number)
+        )
+        meter.moved_at = at
+        db.session.commit()
+
+
 def test_a_meter_moved_to_a_new_holder_shows_none_of_the_previous_holders_readings(
     app, client, setup, auth, make_user
 ):
@@ -694,26 +710,7 @@ def test_a_meter_moved_to_a_new_holder_shows_none_of_the_previous_holders_readin
     at the premises): Bob sees no month of Ann's, in the history, the chart or a receipt,
     yet a new reading still may not fall below the register's last one, and counts its
     consumption from it. The office sees the whole history."""
-    with app.app_context():
-        meter = db.session.get(Meter, setup["two"])
-        meter.contract_id = db.session.scalar(
-            sa.select(Contract.id).where(Contract.number == "EL-0000099")
-        )
-        meter.moved_at = MOVED_AT
-        meter.contract_since = date(2026, 11, 1)
-        # Billing's October reading of the field round, imported after the move: Ann's too.
-        db.session.add(
-            Reading(
-                meter_id=meter.id,
-                zone="T1",
-                period=date(2026, 9, 1),
-                value=Decimal("1950"),
-                submitted_at=datetime(2026, 11, 12, 9, tzinfo=UTC),
-                source="import",
-                status="superseded",
-            )
-        )
-        db.session.commit()
+    move_meter(app, setup["two"], "EL-0000099")
     auth.login(email="bob@example.com")
     tab = "/electricity/EL-0000099/readings"
     for page in (client.get(tab).text, client.get(f"{tab}?history=all").text):
@@ -750,14 +747,7 @@ def test_a_meter_moved_to_a_new_holder_shows_none_of_the_previous_holders_readin
 def test_the_new_holders_jump_check_compares_with_their_own_months_only(app, client, setup, auth):
     """Ann's 100 kWh a month do not make Bob's 1,000 look suspicious: a new holder has no
     average of their own yet."""
-    with app.app_context():
-        meter = db.session.get(Meter, setup["two"])
-        meter.contract_id = db.session.scalar(
-            sa.select(Contract.id).where(Contract.number == "EL-0000099")
-        )
-        meter.moved_at = MOVED_AT
-        meter.contract_since = date(2026, 11, 1)
-        db.session.commit()
+    move_meter(app, setup["two"], "EL-0000099")
     auth.login(email="bob@example.com")
     url = submit_url(setup["two"], "EL-0000099")
     sent = client.post(url, data={"T1": "3100", "T2": "1550"})
@@ -768,21 +758,15 @@ def test_the_new_holders_jump_check_compares_with_their_own_months_only(app, cli
 def test_readings_the_previous_holder_gave_in_the_month_of_the_move_stay_theirs(
     app, client, setup, auth, monkeypatch
 ):
-    """Ann sent November's readings on the 16th; on the 18th billing moved the meter to Bob.
-    Bob sees none of them, has no form to replace them and no reminder to wait for: his first
-    readings are December's. Ann's stay the month's readings, untouched."""
+    """Ann sent November's readings at 9:00 on the 16th, while billing's meters import that
+    moves the meter to Bob ran (it started at 8:00, its time). Bob sees none of them, has no
+    form to replace them and no reminder to wait for: his first readings are December's.
+    Ann's stay the month's readings, untouched."""
     set_now(monkeypatch, datetime(2026, 11, 16, 9, tzinfo=UTC))
     auth.login()
     assert send(client, setup["two"], T1="2190", T2="1145").status_code == 302
     auth.logout()
-    with app.app_context():
-        meter = db.session.get(Meter, setup["two"])
-        meter.contract_id = db.session.scalar(
-            sa.select(Contract.id).where(Contract.number == "EL-0000099")
-        )
-        meter.moved_at = datetime(2026, 11, 18, 9, tzinfo=UTC)
-        meter.contract_since = date(2026, 11, 1)
-        db.session.commit()
+    move_meter(app, setup["two"], "EL-0000099", datetime(2026, 11, 16, 8, tzinfo=UTC))
     set_now(monkeypatch, INSIDE)
     auth.login(email="bob@example.com")
     tab = client.get("/electricity/EL-0000099/readings").text

@@ -146,45 +146,66 @@ def test_the_upgrade_stops_on_addresses_that_would_clash_and_names_them(app, cap
     assert emails == ["c@Дом.рф", "c@ДОМ.рф", "Ann@Example.COM"]
 
 
-def test_the_upgrade_dates_the_moves_of_meters_moved_before_from_their_import(app):
-    """Meters that a meters import moved before the holder's view hid the previous holder's
-    readings get the time of their latest move, and its month in the utility's time zone."""
+def test_the_upgrade_gives_the_readings_of_meters_moved_before_to_their_contracts(app):
+    """Readings stored before they kept their contract: those of a meter that billing moved
+    go to the contract the meter had when they were sent, from the moves' audit events."""
 
-    def moved(meter, when, before):
+    def moved(meter, when, left):
         return AuditEvent(
             action="import.updated",
             object_type="Meter",
             object_id=str(meter.id),
-            details={"kind": "meters", "key": meter.serial, "before": before, "after": {}},
+            details={"kind": "meters", "key": meter.serial, "before": left, "after": {}},
             created_at=when,
         )
 
+    def reading(meter, month, when):
+        return Reading(
+            meter_id=meter.id, zone="T1", period=date(2025, month, 1), value=Decimal(month),
+            submitted_at=when,
+        )  # fmt: skip
+
+    first, second = datetime(2025, 3, 10, 8, tzinfo=UTC), datetime(2025, 6, 10, 8, tzinfo=UTC)
     with app.app_context():
-        contract = Contract(number="EL-1", holder_name="H", tax_id="1", address="A")
-        db.session.add(contract)
+        contracts = [
+            Contract(number=f"EL-{n}", holder_name="H", tax_id="1", address="A") for n in (1, 2, 3)
+        ]
+        db.session.add_all(contracts)
         db.session.flush()
-        twice, removed, kept = (
-            Meter(contract_id=contract.id, serial=serial, installed_on=date(2020, 1, 1))
-            for serial in ("M-TWICE", "M-REMOVED", "M-KEPT")
+        c1, c2, c3 = (c.id for c in contracts)
+        twice, removed = (
+            Meter(contract_id=c3, serial=serial, installed_on=date(2020, 1, 1))
+            for serial in ("M-TWICE", "M-REMOVED")
         )
-        db.session.add_all([twice, removed, kept])
+        db.session.add_all([twice, removed])
         db.session.flush()
         db.session.add_all(
             [
-                moved(twice, datetime(2025, 5, 2, 8, tzinfo=UTC), {"contract_id": 7}),
-                # 00:30 on 1 March in Budapest: March's, though still February in UTC
-                moved(twice, datetime(2026, 2, 28, 23, 30, tzinfo=UTC), {"contract_id": 9}),
-                moved(removed, datetime(2026, 4, 1, 8, tzinfo=UTC), {"removed_on": None}),
+                reading(twice, 2, datetime(2025, 2, 20, 8, tzinfo=UTC)),  # on EL-1 then
+                reading(twice, 3, datetime(2025, 3, 10, 7, tzinfo=UTC)),  # an hour before
+                reading(twice, 4, datetime(2025, 4, 20, 8, tzinfo=UTC)),  # on EL-2
+                reading(twice, 7, datetime(2025, 7, 20, 8, tzinfo=UTC)),  # on EL-3, as now
+                reading(removed, 2, datetime(2025, 2, 20, 8, tzinfo=UTC)),
+                moved(twice, first, {"contract_id": c1}),
+                moved(twice, second, {"contract_id": c2}),
+                moved(removed, first, {"removed_on": None}),  # not a move
             ]
         )
         db.session.commit()
-    _upgrade_from(app, "9b1f6a2c4e70")
+        ids = {c1: "EL-1", c2: "EL-2", c3: "EL-3", None: None}
+    _upgrade_from(app, "7e3b9c4d2a10")
     with app.app_context():
-        meters = db.session.execute(
-            sa.select(Meter.serial, Meter.moved_at, Meter.contract_since).order_by(Meter.serial)
+        meters = dict(db.session.execute(sa.select(Meter.serial, Meter.moved_at)).all())
+        readings = db.session.execute(
+            sa.select(Meter.serial, Reading.period, Reading.contract_id)
+            .join(Meter, Meter.id == Reading.meter_id)
+            .order_by(Meter.serial, Reading.period)
         ).all()
-    assert meters == [
-        ("M-KEPT", None, None),
-        ("M-REMOVED", None, None),
-        ("M-TWICE", datetime(2026, 2, 28, 23, 30, tzinfo=UTC), date(2026, 3, 1)),
+    assert meters == {"M-TWICE": second, "M-REMOVED": None}
+    assert [(serial, period.month, ids[id_]) for serial, period, id_ in readings] == [
+        ("M-REMOVED", 2, None),
+        ("M-TWICE", 2, "EL-1"),
+        ("M-TWICE", 3, "EL-1"),
+        ("M-TWICE", 4, "EL-2"),
+        ("M-TWICE", 7, None),
     ]

@@ -1,10 +1,10 @@
 """meters: ``contract_number, serial, zones, digits, ct_ratio, installed_on, removed_on``.
 
 The key is the serial. Empty ``digits`` means 6 and empty ``ct_ratio`` 1 (the table's
-defaults). A meter may move to another contract (an update, audited): it then counts for the
-new contract from the moment of the import (``moved_at``, and ``contract_since`` its month),
-and the new holder's pages show none of the previous holder's readings. Its zone set may
-change, but not so as to drop a zone that already has readings.
+defaults). A meter may move to another contract (an update, audited, dated ``moved_at``): its
+readings stay with the contract they were given for (``Reading.contract_id``), and the new
+holder's pages show none of the previous holder's. Its zone set may change, but not so as to
+drop a zone that already has readings.
 """
 
 from __future__ import annotations
@@ -83,7 +83,6 @@ class MeterImporter(Importer):
                 )
 
     def write(self, bulk: Bulk, batch) -> None:
-        this_month = self.ctx.today.replace(day=1)
         moved = []
 
         def audit(row, record):
@@ -91,13 +90,16 @@ class MeterImporter(Importer):
             if "contract_id" in before:
                 before["contract_number"] = self.numbers.get(row[2])
                 after["contract_number"] = self.numbers.get(record[1])
-                after["contract_since"] = this_month.isoformat()
-                moved.append(row[0])
+                moved.append((row[0], row[2]))
             self.ctx.audit_updated("Meter", row[0], record[0], before, after)
 
         self.upsert(bulk, batch, "serial", FIELDS, audit)
-        bulk.update(
-            self.table,
-            ("moved_at", "contract_since"),
-            [(self.ctx.now, this_month, id_) for id_ in moved],
-        )
+        bulk.update(self.table, ("moved_at",), [(self.ctx.now, id_) for id_, _ in moved])
+        # The readings stored before without their contract stay the previous holder's.
+        readings = Reading.__table__
+        for meter_id, previous in moved:
+            bulk.conn.execute(
+                readings.update()
+                .where(readings.c.meter_id == meter_id, readings.c.contract_id.is_(None))
+                .values(contract_id=previous)
+            )

@@ -168,15 +168,27 @@ class ReadingImporter(Importer):
     def write(self, bulk: Bulk, batch) -> None:
         ctx, report = self.ctx, self.ctx.report
         existing = {
-            (meter_id, zone, period): (id_, value, source, status)
-            for id_, meter_id, zone, period, value, source, status in bulk.select_by_keys(
-                self.table,
-                ("meter_id", "zone", "period"),
-                [record[:3] for _, record in batch],
-                ("id", "meter_id", "zone", "period", "value", "source", "status"),
-                where=LIVE,
+            (meter_id, zone, period): (id_, value, source, status, contract_id)
+            for id_, meter_id, zone, period, value, source, status, contract_id in (
+                bulk.select_by_keys(
+                    self.table,
+                    ("meter_id", "zone", "period"),
+                    [record[:3] for _, record in batch],
+                    (
+                        "id",
+                        "meter_id",
+                        "zone",
+                        "period",
+                        "value",
+                        "source",
+                        "status",
+                        "contract_id",
+                    ),  # fmt: skip
+                    where=LIVE,
+                )
             )
         }
+        owners = self._owners()
         new, superseded = [], []
         for line, record in batch:
             row = existing.get(record[:3])
@@ -188,7 +200,7 @@ class ReadingImporter(Importer):
         for id_, (line, record, row) in zip(ids, new, strict=True):
             if row is None:
                 continue
-            old_id, old_value, source, status = row
+            old_id, old_value, source, status, _ = row
             superseded.append(("superseded", old_id))
             ctx.audit_updated(
                 "Reading",
@@ -207,12 +219,31 @@ class ReadingImporter(Importer):
                 )
         # Supersede first: the live reading of a key must be unique at every statement.
         bulk.update(self.table, ("status",), superseded)
+        # A reading is the meter's contract's; a correction stays with the contract of the
+        # reading it corrects (one that the previous holder of a moved meter gave).
         bulk.insert(
             self.table,
-            ("id", "meter_id", "zone", "period", "value", "submitted_at", "source", "status"),
+            (
+                "id",
+                "meter_id",
+                "zone",
+                "period",
+                "value",
+                "submitted_at",
+                "source",
+                "status",
+                "contract_id",
+            ),  # fmt: skip
             [
-                (id_, *record, ctx.now, "import", "accepted")
-                for id_, (_, record, _) in zip(ids, new, strict=True)
+                (
+                    id_,
+                    *record,
+                    ctx.now,
+                    "import",
+                    "accepted",
+                    (row and row[4]) or owners[record[0]],
+                )  # fmt: skip
+                for id_, (_, record, row) in zip(ids, new, strict=True)
             ],
         )
         report.created += len(new) - len(superseded)
@@ -221,6 +252,12 @@ class ReadingImporter(Importer):
     def _key_text(self, record) -> str:
         serial = self._serials().get(record[0], f"#{record[0]}")
         return f"meter {serial} {record[1]} {format_period(record[2])}"
+
+    def _owners(self) -> dict[int, int]:
+        """Meter id -> its contract."""
+        if not hasattr(self, "_owner_by_id"):
+            self._owner_by_id = {meter[0]: meter[1] for meter in self.meters.values()}
+        return self._owner_by_id
 
     def _serials(self) -> dict[int, str]:
         if not hasattr(self, "_serial_by_id"):

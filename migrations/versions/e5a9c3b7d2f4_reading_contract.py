@@ -1,0 +1,80 @@
+"""readings: the contract each was given for; meters: when one moved to its contract
+
+Revision ID: e5a9c3b7d2f4
+Revises: 7e3b9c4d2a10
+Create Date: 2026-11-27 04:10:00
+
+A meter that billing moves to another contract (a new tenant at the same premises) took its
+whole reading history along: the new holder saw the previous one's consumption month by
+month, could open their receipts and replace their last readings, and the billing export
+named the new contract for all of them. A reading now keeps the contract it was given for
+(empty, as on every reading stored before: the meter's contract), and a meter keeps when it
+moved to its contract. The meters moved before get both from the meters import's audit
+events (``import.updated`` of a Meter whose contract changed), latest move first: each gives
+the readings sent before it to the contract the meter left then.
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = "e5a9c3b7d2f4"
+down_revision = "7e3b9c4d2a10"
+branch_labels = None
+depends_on = None
+
+meters = sa.table("meters", sa.column("id", sa.Integer), sa.column("moved_at", sa.DateTime))
+readings = sa.table(
+    "readings",
+    sa.column("meter_id", sa.Integer),
+    sa.column("submitted_at", sa.DateTime),
+    sa.column("contract_id", sa.Integer),
+)
+contracts = sa.table("contracts", sa.column("id", sa.Integer))
+audit_events = sa.table(
+    "audit_events",
+    sa.column("id", sa.Integer),
+    sa.column("action", sa.String),
+    sa.column("object_type", sa.String),
+    sa.column("object_id", sa.String),
+    sa.column("details", sa.JSON),
+    sa.column("created_at", sa.DateTime),
+)
+
+
+def upgrade():
+    # Plain ALTER TABLE ADD COLUMN, never a batch copy (see 21b46c575cde), so no foreign key
+    # (SQLite adds none in place; contracts are never deleted) and no index (the readings are
+    # found by meter).
+    op.add_column("meters", sa.Column("moved_at", sa.DateTime(timezone=True)))
+    op.add_column("readings", sa.Column("contract_id", sa.Integer))
+    bind = op.get_bind()
+    existing = set(bind.execute(sa.select(contracts.c.id)).scalars())
+    moves = bind.execute(
+        sa.select(audit_events.c.object_id, audit_events.c.details, audit_events.c.created_at)
+        .where(
+            audit_events.c.action == "import.updated",
+            audit_events.c.object_type == "Meter",
+        )
+        .order_by(audit_events.c.id.desc())
+    ).all()
+    dated = set()
+    for object_id, details, moved_at in moves:  # stored times, compared as they are stored
+        left = ((details or {}).get("before") or {}).get("contract_id")
+        if left is None:
+            continue  # another change of the meter
+        meter_id = int(object_id)
+        if meter_id not in dated:
+            dated.add(meter_id)
+            bind.execute(meters.update().where(meters.c.id == meter_id).values(moved_at=moved_at))
+        bind.execute(
+            readings.update()
+            .where(readings.c.meter_id == meter_id, readings.c.submitted_at < moved_at)
+            .values(contract_id=left if left in existing else None)
+        )
+
+
+def downgrade():
+    op.drop_column("readings", "contract_id")
+    op.drop_column("meters", "moved_at")
