@@ -541,25 +541,23 @@ def export_rows(period: date, everything: bool = False) -> list[tuple]:
         ).all()
     m, c = Meter.__table__.c, Contract.__table__.c
     meters = {
-        meter_id: (contract_id, serial)
-        for meter_id, contract_id, serial in db.session.execute(
-            sa.select(m.id, m.contract_id, m.serial).where(
-                m.id.in_(sa.select(r.meter_id).where(r.period == period))
-            )
+        meter_id: (contract_id, number, serial)
+        for meter_id, contract_id, number, serial in db.session.execute(
+            sa.select(m.id, m.contract_id, c.number, m.serial)
+            .join_from(Meter.__table__, Contract.__table__, m.contract_id == c.id)
+            .where(m.id.in_(sa.select(r.meter_id).where(r.period == period)))
         )
     }
-    # Each reading under the contract it was given for: the previous holder's last readings
-    # of a meter that has moved are theirs to pay.
-    given_for = (
-        sa.select(sa.func.coalesce(r.contract_id, m.contract_id))
-        .join_from(table, Meter.__table__, m.id == r.meter_id)
-        .where(r.period == period)
-    )
-    numbers = dict(db.session.execute(sa.select(c.id, c.number).where(c.id.in_(given_for))).all())
+    # Each reading under the contract it was given for: the last readings the previous holder
+    # of a moved meter gave are theirs to pay. Few are: only those need a look-up.
+    numbers = {contract_id: number for contract_id, number, _ in meters.values()}
+    others = {row.contract_id for row in marked} - numbers.keys() - {None}
+    if others:
+        numbers |= dict(db.session.execute(sa.select(c.id, c.number).where(c.id.in_(others))).all())
     rows = [
         (
             numbers[contract_id or meters[meter_id][0]],
-            meters[meter_id][1],
+            meters[meter_id][2],
             zone,
             row_period,
             value,

@@ -11,10 +11,16 @@ named the new contract for all of them. A reading now keeps the contract it was 
 (empty, as on every reading stored before: the meter's contract), and a meter keeps when it
 moved to its contract. The meters moved before get both from the meters import's audit
 events (``import.updated`` of a Meter whose contract changed), latest move first: each gives
-the readings sent before it to the contract the meter left then.
+the readings sent before it, or of an earlier month, to the contract the meter left then.
+Then a correction that billing imported goes to the contract of the month's first reading of
+its zone, as the readings import does from now on (a holder's own reading that replaced the
+previous holder's stays the holder's).
 """
 
+from zoneinfo import ZoneInfo
+
 from alembic import op
+from flask import current_app
 import sqlalchemy as sa
 
 
@@ -24,11 +30,20 @@ down_revision = "7e3b9c4d2a10"
 branch_labels = None
 depends_on = None
 
-meters = sa.table("meters", sa.column("id", sa.Integer), sa.column("moved_at", sa.DateTime))
+# Times with their zone, as lkapp.models.UTCDateTime declares them: on PostgreSQL a time
+# without one would pass through the session's zone, an hour off around a clock change.
+meters = sa.table(
+    "meters", sa.column("id", sa.Integer), sa.column("moved_at", sa.DateTime(timezone=True))
+)
 readings = sa.table(
     "readings",
+    sa.column("id", sa.Integer),
     sa.column("meter_id", sa.Integer),
-    sa.column("submitted_at", sa.DateTime),
+    sa.column("zone", sa.String),
+    sa.column("period", sa.Date),
+    sa.column("status", sa.String),
+    sa.column("source", sa.String),
+    sa.column("submitted_at", sa.DateTime(timezone=True)),
     sa.column("contract_id", sa.Integer),
 )
 contracts = sa.table("contracts", sa.column("id", sa.Integer))
@@ -39,7 +54,7 @@ audit_events = sa.table(
     sa.column("object_type", sa.String),
     sa.column("object_id", sa.String),
     sa.column("details", sa.JSON),
-    sa.column("created_at", sa.DateTime),
+    sa.column("created_at", sa.DateTime(timezone=True)),
 )
 
 
@@ -50,6 +65,7 @@ def upgrade():
     op.add_column("meters", sa.Column("moved_at", sa.DateTime(timezone=True)))
     op.add_column("readings", sa.Column("contract_id", sa.Integer))
     bind = op.get_bind()
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
     existing = set(bind.execute(sa.select(contracts.c.id)).scalars())
     moves = bind.execute(
         sa.select(audit_events.c.object_id, audit_events.c.details, audit_events.c.created_at)
@@ -59,19 +75,47 @@ def upgrade():
         )
         .order_by(audit_events.c.id.desc())
     ).all()
-    dated = set()
-    for object_id, details, moved_at in moves:  # stored times, compared as they are stored
+    moved = set()
+    for object_id, details, moved_at in moves:
         left = ((details or {}).get("before") or {}).get("contract_id")
         if left is None:
             continue  # another change of the meter
         meter_id = int(object_id)
-        if meter_id not in dated:
-            dated.add(meter_id)
+        if meter_id not in moved:
+            moved.add(meter_id)
             bind.execute(meters.update().where(meters.c.id == meter_id).values(moved_at=moved_at))
+        aware = moved_at if moved_at.tzinfo else moved_at.replace(tzinfo=ZoneInfo("UTC"))
+        month = aware.astimezone(zone).date().replace(day=1)
         bind.execute(
             readings.update()
-            .where(readings.c.meter_id == meter_id, readings.c.submitted_at < moved_at)
+            .where(
+                readings.c.meter_id == meter_id,
+                sa.or_(readings.c.submitted_at < moved_at, readings.c.period < month),
+            )
             .values(contract_id=left if left in existing else None)
+        )
+    # A correction billing imported goes with the month's first reading of its zone.
+    first = readings.alias("first")
+    same_key = sa.and_(
+        first.c.meter_id == readings.c.meter_id,
+        first.c.zone == readings.c.zone,
+        first.c.period == readings.c.period,
+    )
+    for meter_id in moved:
+        bind.execute(
+            readings.update()
+            .where(
+                readings.c.meter_id == meter_id,
+                readings.c.source == "import",
+                sa.exists().where(same_key, first.c.id < readings.c.id),
+            )
+            .values(
+                contract_id=sa.select(first.c.contract_id)
+                .where(same_key)
+                .order_by(first.c.id)
+                .limit(1)
+                .scalar_subquery()
+            )
         )
 
 

@@ -236,6 +236,22 @@ def test_a_moved_meters_readings_stay_with_the_contract_they_were_given_for(
         assert result.exit_code == 0, result.output
         lines = out.read_text(encoding="utf-8-sig").splitlines()
         assert [line.rsplit(";", 2)[0].replace(".000", "") for line in lines[1:]] == [expected]
+    # Billing may answer as the export named it; a contract the meter never had is refused.
+    back = (
+        "contract_number;meter_serial;zone;period;value\n"
+        "EL-1;M-100;T1;2023-12;905\nEL-1;M-100;T1;2024-03;1200\n"
+    )
+    ok(
+        do_import(runner, "readings", write(tmp_path, "r3.csv", back)),
+        "readings: 1 created, 1 updated",
+    )
+    assert contracts_of_readings() == [
+        ("2023-12", 905, "EL-1"), ("2024-01", 1010, "EL-1"), ("2024-02", 1100, "EL-2"),
+        ("2024-03", 1200, "EL-1"),
+    ]  # fmt: skip
+    never = "contract_number;meter_serial;zone;period;value\nEL-1;M-200;T1;2024-03;5\n"
+    refused = do_import(runner, "readings", write(tmp_path, "r4.csv", never))
+    assert "belongs to contract EL-2, not to this one" in "\n".join(failed(refused))
 
 
 def test_documents_import_twice_then_a_changed_row(app, runner, tmp_path, contracts):

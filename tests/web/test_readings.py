@@ -721,7 +721,7 @@ def test_a_meter_moved_to_a_new_holder_shows_none_of_the_previous_holders_readin
         assert 'class="bar zone-t1"' not in meter and "No consumption to show yet" in meter
         # What the register showed when Bob took it over: where his readings count from.
         assert "Last accepted: 2,100 (October 2026)" in meter
-        assert f"On this contract since {MOVED_TEXT}: the readings given before" in meter
+        assert f"On this contract since {MOVED_TEXT}: the readings given for other" in meter
     receipt = f"/electricity/EL-0000099/readings/meters/{setup['two']}/2026-10"
     assert client.get(receipt).status_code == 404
 
@@ -741,7 +741,7 @@ def test_a_meter_moved_to_a_new_holder_shows_none_of_the_previous_holders_readin
     auth.login(email="op@example.org")
     office = client.get(f"/staff/readings/meters/{setup['two']}").text
     assert "October 2026" in office and "2,100" in office
-    assert f"since {MOVED_TEXT}; the holder sees no reading given before" in office
+    assert f"since {MOVED_TEXT}; the holder sees only the readings given for this" in office
 
 
 def test_the_new_holders_jump_check_compares_with_their_own_months_only(app, client, setup, auth):

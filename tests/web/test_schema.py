@@ -159,10 +159,10 @@ def test_the_upgrade_gives_the_readings_of_meters_moved_before_to_their_contract
             created_at=when,
         )
 
-    def reading(meter, month, when):
+    def reading(meter, month, when, source="portal", status="accepted"):
         return Reading(
             meter_id=meter.id, zone="T1", period=date(2025, month, 1), value=Decimal(month),
-            submitted_at=when,
+            submitted_at=when, source=source, status=status,
         )  # fmt: skip
 
     first, second = datetime(2025, 3, 10, 8, tzinfo=UTC), datetime(2025, 6, 10, 8, tzinfo=UTC)
@@ -182,7 +182,12 @@ def test_the_upgrade_gives_the_readings_of_meters_moved_before_to_their_contract
         db.session.add_all(
             [
                 reading(twice, 2, datetime(2025, 2, 20, 8, tzinfo=UTC)),  # on EL-1 then
-                reading(twice, 3, datetime(2025, 3, 10, 7, tzinfo=UTC)),  # an hour before
+                reading(twice, 3, datetime(2025, 3, 10, 7, tzinfo=UTC), status="superseded"),
+                # billing's corrections after the move: of EL-1's March (an hour before the
+                # move), and January's, late
+                reading(twice, 3, datetime(2025, 3, 12, 7, tzinfo=UTC), "import", "superseded"),
+                reading(twice, 3, datetime(2025, 3, 13, 7, tzinfo=UTC), "import"),
+                reading(twice, 1, datetime(2025, 4, 1, 7, tzinfo=UTC), "import"),
                 reading(twice, 4, datetime(2025, 4, 20, 8, tzinfo=UTC)),  # on EL-2
                 reading(twice, 7, datetime(2025, 7, 20, 8, tzinfo=UTC)),  # on EL-3, as now
                 reading(removed, 2, datetime(2025, 2, 20, 8, tzinfo=UTC)),
@@ -197,15 +202,18 @@ def test_the_upgrade_gives_the_readings_of_meters_moved_before_to_their_contract
     with app.app_context():
         meters = dict(db.session.execute(sa.select(Meter.serial, Meter.moved_at)).all())
         readings = db.session.execute(
-            sa.select(Meter.serial, Reading.period, Reading.contract_id)
+            sa.select(Meter.serial, Reading.period, Reading.source, Reading.contract_id)
             .join(Meter, Meter.id == Reading.meter_id)
-            .order_by(Meter.serial, Reading.period)
+            .order_by(Meter.serial, Reading.period, Reading.id)
         ).all()
     assert meters == {"M-TWICE": second, "M-REMOVED": None}
-    assert [(serial, period.month, ids[id_]) for serial, period, id_ in readings] == [
-        ("M-REMOVED", 2, None),
-        ("M-TWICE", 2, "EL-1"),
-        ("M-TWICE", 3, "EL-1"),
-        ("M-TWICE", 4, "EL-2"),
-        ("M-TWICE", 7, None),
+    assert [(serial, p.month, source, ids[id_]) for serial, p, source, id_ in readings] == [
+        ("M-REMOVED", 2, "portal", None),
+        ("M-TWICE", 1, "import", "EL-1"),
+        ("M-TWICE", 2, "portal", "EL-1"),
+        ("M-TWICE", 3, "portal", "EL-1"),
+        ("M-TWICE", 3, "import", "EL-1"),
+        ("M-TWICE", 3, "import", "EL-1"),
+        ("M-TWICE", 4, "portal", "EL-2"),
+        ("M-TWICE", 7, "portal", None),
     ]

@@ -19,6 +19,8 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from ...domain.csvformat import format_period, parse_decimal, strip_formula_guard
 from ...domain.readings import is_rollover
 from ...models import Meter, Reading
@@ -28,6 +30,16 @@ from .bulk import Bulk
 ZONES = ("T1", "T2", "T3")
 LIVE = "t.status <> 'superseded'"
 MAX_DIGITS = 9
+
+
+def given_for(named: int, owner: int, corrected: int | None) -> int:
+    """The contract a reading from billing is stored for: the one its row names (``owner``,
+    the meter's, or one the meter had when the reading was given); but a correction under the
+    meter's contract of a reading given for another one (``corrected``, by the previous holder
+    of a moved meter) stays that one's."""
+    if named == owner and corrected is not None:
+        return corrected
+    return named
 
 
 class ReadingImporter(Importer):
@@ -55,6 +67,7 @@ class ReadingImporter(Importer):
             )
         }
         self.digits = {meter[0]: meter[3] for meter in self.meters.values()}
+        self.former = self._former_contracts(bulk)
         self.this_month = self.ctx.today.replace(day=1)
         # (meter id, zone) -> [(period, value, line)] of the file, for the order check.
         self.series: dict[tuple[int, str], list[tuple[date, Decimal, int]]] = defaultdict(list)
@@ -73,7 +86,11 @@ class ReadingImporter(Importer):
             )
             return None
         meter_id, owner, zones, digits, installed, removed = meter
-        if contract_id is not BAD and owner != contract_id:
+        if (
+            contract_id is not BAD
+            and owner != contract_id
+            and contract_id not in self.former.get(meter_id, ())
+        ):
             self.fail(
                 line,
                 "meter_serial",
@@ -107,7 +124,7 @@ class ReadingImporter(Importer):
                     line, "period", cells[at["period"]],
                     f"is after the meter was removed ({format_period(removed)})",
                 )  # fmt: skip
-        return (meter_id, zone, period, value)
+        return (meter_id, zone, period, value, contract_id)
 
     def key(self, record):
         return record[:3]
@@ -219,8 +236,6 @@ class ReadingImporter(Importer):
                 )
         # Supersede first: the live reading of a key must be unique at every statement.
         bulk.update(self.table, ("status",), superseded)
-        # A reading is the meter's contract's; a correction stays with the contract of the
-        # reading it corrects (one that the previous holder of a moved meter gave).
         bulk.insert(
             self.table,
             (
@@ -237,11 +252,11 @@ class ReadingImporter(Importer):
             [
                 (
                     id_,
-                    *record,
+                    *record[:4],
                     ctx.now,
                     "import",
                     "accepted",
-                    (row and row[4]) or owners[record[0]],
+                    given_for(record[4], owners[record[0]], row and row[4]),
                 )  # fmt: skip
                 for id_, (_, record, row) in zip(ids, new, strict=True)
             ],
@@ -252,6 +267,20 @@ class ReadingImporter(Importer):
     def _key_text(self, record) -> str:
         serial = self._serials().get(record[0], f"#{record[0]}")
         return f"meter {serial} {record[1]} {format_period(record[2])}"
+
+    def _former_contracts(self, bulk: Bulk) -> dict[int, set[int]]:
+        """Meter id -> the other contracts it has readings of, for the meters billing moved:
+        a file may name the contract a reading was given for, as the export does."""
+        r, m = self.table.c, Meter.__table__.c
+        former = defaultdict(set)
+        for meter_id, contract_id in bulk.conn.execute(
+            sa.select(r.meter_id, r.contract_id)
+            .distinct()
+            .join_from(self.table, Meter.__table__, m.id == r.meter_id)
+            .where(m.moved_at.is_not(None), r.contract_id != m.contract_id)
+        ):
+            former[meter_id].add(contract_id)
+        return former
 
     def _owners(self) -> dict[int, int]:
         """Meter id -> its contract."""
