@@ -221,6 +221,20 @@ class Meter(db.Model):
         return self.zones.split(",")
 
 
+class MeterMove(db.Model):
+    """A meter that billing moved from one contract to another: the contract it left still
+    shows its holder the readings given for it."""
+
+    __tablename__ = "meter_moves"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int] = mapped_column(sa.ForeignKey("meters.id", ondelete="CASCADE"))
+    from_contract_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    moved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Reading(db.Model):
     __tablename__ = "readings"
     __table_args__ = (

@@ -23,9 +23,8 @@ import sqlalchemy as sa
 
 from ..domain.readings import Check, Window, check_reading, consumption, month_span, shift_month
 from ..domain.readings import parse_value as parse_register
-from ..electricity.services import meters_statement
 from ..extensions import db
-from ..models import Contract, Meter, Reading, User
+from ..models import Contract, Meter, MeterMove, Reading, User
 from ..services import audit
 from ..services.billing.export import write_csv
 from . import clock
@@ -91,11 +90,11 @@ class MeterReadings:
     # in the order they arrived
     period: date  # the month the window is (or will be) for
     accepts: bool  # installed and not removed for that month
-    # The holder's view: without the readings given for the meter's earlier contracts
-    # (``Reading.contract_id``). They still count where the meter's register does: the last
-    # reading a new one must not fall below, and the first month's consumption. The office
-    # sees them all.
-    holders_view: bool = True
+    # Whose view: a contract's, which sees only the readings given for it
+    # (``Reading.contract_id``), or (None) the office's, which sees them all. The others
+    # still count where the meter's register does: the last reading a new one must not fall
+    # below, and the first month's consumption.
+    viewer: int | None = None
 
     @property
     def zones(self) -> list[str]:
@@ -106,8 +105,13 @@ class MeterReadings:
         """The meter's contract, read once: ``shown`` asks for each of a few hundred rows."""
         return self.meter.contract_id
 
+    @property
+    def moved_away(self) -> bool:
+        """Whether billing has moved the meter from the viewing contract to another one."""
+        return self.viewer is not None and self.viewer != self._contract_id
+
     def shown(self, row: Row) -> bool:
-        return not self.holders_view or row.contract_id in (None, self._contract_id)
+        return self.viewer is None or (row.contract_id or self._contract_id) == self.viewer
 
     @property
     def next_period(self) -> date:
@@ -206,21 +210,35 @@ def meter_accepts(meter: Meter, period: date) -> bool:
     )
 
 
+@cache
+def _meters_statement() -> sa.Select:
+    """A contract's meters, installed ones first, then those billing has moved to another
+    contract: built once, the contract a parameter."""
+    contract_id = sa.bindparam("contract_id")
+    moved_away = sa.select(MeterMove.meter_id).where(MeterMove.from_contract_id == contract_id)
+    return (
+        sa.select(Meter)
+        .where(sa.or_(Meter.contract_id == contract_id, Meter.id.in_(moved_away)))
+        .order_by(Meter.contract_id != contract_id, Meter.removed_on.is_not(None), Meter.serial)
+    )
+
+
 def contract_readings(
     contract: Contract, window: Window, since: date | None = None
 ) -> list[MeterReadings]:
-    """The meters of ``contract`` (installed ones first) with their readings, in two queries
-    whatever the number of meters and months: all of them, or with ``since`` only those of
-    that month on, plus each zone's last live reading before it (what the first month's
-    consumption counts from, and the last reading of a meter read no more since)."""
-    meters = db.session.scalars(meters_statement(), {"contract_id": contract.id}).all()
-    return _with_readings(meters, window, since)
+    """The meters of ``contract`` (installed ones first, then the ones moved away from it)
+    with their readings, in two queries whatever the number of meters and months: all of
+    them, or with ``since`` only those of that month on, plus each zone's last live reading
+    before it (what the first month's consumption counts from, and the last reading of a
+    meter read no more since)."""
+    meters = db.session.scalars(_meters_statement(), {"contract_id": contract.id}).all()
+    return _with_readings(meters, window, since, viewer=contract.id)
 
 
-def meter_readings(meter: Meter, window: Window, *, office: bool = False) -> MeterReadings:
-    """A meter with its readings, as its contract's holder sees them, or (``office``) with
-    the months of its earlier contracts too."""
-    return _with_readings([meter], window, office=office)[0]
+def meter_readings(meter: Meter, window: Window, contract: Contract | None = None) -> MeterReadings:
+    """A meter with its readings, as ``contract``'s holder sees them, or (None) as the office
+    does, with every contract's."""
+    return _with_readings([meter], window, viewer=contract.id if contract else None)[0]
 
 
 _ROW_COLUMNS = (
@@ -275,7 +293,7 @@ def _readings_statement(whole: bool) -> sa.Select | sa.CompoundSelect:
 
 
 def _with_readings(
-    meters, window: Window, since: date | None = None, office: bool = False
+    meters, window: Window, since: date | None = None, viewer: int | None = None
 ) -> list[MeterReadings]:
     if not meters:
         return []
@@ -294,8 +312,8 @@ def _with_readings(
                 meter,
                 meter_rows,
                 window.period,
-                meter_accepts(meter, window.period),
-                holders_view=not office,
+                meter_accepts(meter, window.period) and viewer in (None, meter.contract_id),
+                viewer,
             )
         )
     return result
@@ -373,7 +391,7 @@ def submit(
     if not window.is_open:
         result.problem = "window_closed"
         return result
-    data = meter_readings(meter, window)
+    data = meter_readings(meter, window, meter.contract)
     if not data.accepts:
         result.problem = "meter_removed"
         return result
@@ -473,6 +491,13 @@ def meter_of(contract: Contract, meter_id: int) -> Meter | None:
     """The meter ``meter_id`` of ``contract``, or None (the caller answers 404)."""
     return db.session.scalar(
         sa.select(Meter).where(Meter.id == meter_id, Meter.contract_id == contract.id)
+    )
+
+
+def meter_shown_to(contract: Contract, meter_id: int) -> Meter | None:
+    """The meter ``meter_id`` of ``contract`` or moved away from it, or None."""
+    return db.session.scalar(
+        _meters_statement().where(Meter.id == meter_id), {"contract_id": contract.id}
     )
 
 

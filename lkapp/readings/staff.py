@@ -133,7 +133,7 @@ def _meter(meter_id: int) -> Meter:
 
 def _meter_context(meter: Meter, form: ReadingForm | None = None, problem: str | None = None):
     window = clock.window()
-    item = services.meter_readings(meter, window, office=True)
+    item = services.meter_readings(meter, window)
     months = services.chart_months(clock.local_today())
     return {
         "contract": meter.contract,

@@ -134,6 +134,14 @@ def _own_meter(contract: Contract, meter_id: int) -> Meter:
     return meter
 
 
+def _meter_shown(contract: Contract, meter_id: int) -> Meter:
+    """A meter of ``contract``, or one billing moved away from it (its receipts stay)."""
+    meter = services.meter_shown_to(contract, meter_id)
+    if meter is None:
+        abort(404)
+    return meter
+
+
 @bp.post("/<number>/readings/meters/<int:meter_id>")
 @login_required
 def submit(number: str, meter_id: int):
@@ -201,12 +209,12 @@ def render_form_error(contract: Contract, meter: Meter, form: ReadingForm, probl
 def receipt(number: str, meter_id: int, period: str):
     """The receipt of a month's readings of one meter: values, consumption, time, source."""
     contract = own_contract(number)
-    meter = _own_meter(contract, meter_id)
+    meter = _meter_shown(contract, meter_id)
     try:
         month = parse_period(period)
     except CellError:
         abort(404)
-    item = services.meter_readings(meter, clock.window())
+    item = services.meter_readings(meter, clock.window(), contract)
     rows = item.of_period(month)
     if not rows:
         abort(404)

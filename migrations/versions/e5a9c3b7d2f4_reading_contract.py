@@ -1,4 +1,4 @@
-"""readings: the contract each was given for; meters: when one moved to its contract
+"""readings: the contract each was given for; meters: when and from where one moved
 
 Revision ID: e5a9c3b7d2f4
 Revises: 7e3b9c4d2a10
@@ -8,8 +8,9 @@ A meter that billing moves to another contract (a new tenant at the same premise
 whole reading history along: the new holder saw the previous one's consumption month by
 month, could open their receipts and replace their last readings, and the billing export
 named the new contract for all of them. A reading now keeps the contract it was given for
-(empty, as on every reading stored before: the meter's contract), and a meter keeps when it
-moved to its contract. The meters moved before get both from the meters import's audit
+(empty, as on every reading stored before: the meter's contract), a meter keeps when it moved
+to its contract, and the contract it left keeps the meter's readings given for it
+(``meter_moves``). The meters moved before get both from the meters import's audit
 events (``import.updated`` of a Meter whose contract changed), latest move first: each gives
 the readings sent before it, or of an earlier month, to the contract the meter left then.
 Then a correction that billing imported goes to the contract of the month's first reading of
@@ -47,6 +48,12 @@ readings = sa.table(
     sa.column("contract_id", sa.Integer),
 )
 contracts = sa.table("contracts", sa.column("id", sa.Integer))
+meter_moves = sa.table(
+    "meter_moves",
+    sa.column("meter_id", sa.Integer),
+    sa.column("from_contract_id", sa.Integer),
+    sa.column("moved_at", sa.DateTime(timezone=True)),
+)
 audit_events = sa.table(
     "audit_events",
     sa.column("id", sa.Integer),
@@ -64,6 +71,31 @@ def upgrade():
     # found by meter).
     op.add_column("meters", sa.Column("moved_at", sa.DateTime(timezone=True)))
     op.add_column("readings", sa.Column("contract_id", sa.Integer))
+    op.create_table(
+        "meter_moves",
+        sa.Column("id", sa.Integer, nullable=False),
+        sa.Column(
+            "meter_id",
+            sa.Integer,
+            sa.ForeignKey("meters.id", ondelete="CASCADE", name="fk_meter_moves_meter_id_meters"),
+            nullable=False,
+        ),
+        sa.Column(
+            "from_contract_id",
+            sa.Integer,
+            sa.ForeignKey(
+                "contracts.id",
+                ondelete="CASCADE",
+                name="fk_meter_moves_from_contract_id_contracts",
+            ),
+            nullable=False,
+        ),
+        sa.Column("moved_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_meter_moves"),
+    )
+    op.create_index(
+        "ix_meter_moves_from_contract_id", "meter_moves", ["from_contract_id"], unique=False
+    )
     bind = op.get_bind()
     zone = ZoneInfo(current_app.config["TIMEZONE"])
     existing = set(bind.execute(sa.select(contracts.c.id)).scalars())
@@ -80,19 +112,26 @@ def upgrade():
         left = ((details or {}).get("before") or {}).get("contract_id")
         if left is None:
             continue  # another change of the meter
-        meter_id = int(object_id)
+        left, meter_id = int(left), int(object_id)  # the audit writes ids as text
         if meter_id not in moved:
             moved.add(meter_id)
             bind.execute(meters.update().where(meters.c.id == meter_id).values(moved_at=moved_at))
         aware = moved_at if moved_at.tzinfo else moved_at.replace(tzinfo=ZoneInfo("UTC"))
         month = aware.astimezone(zone).date().replace(day=1)
+        if left not in existing:
+            continue  # (contracts are never deleted)
+        bind.execute(
+            meter_moves.insert().values(
+                meter_id=meter_id, from_contract_id=left, moved_at=moved_at
+            )
+        )
         bind.execute(
             readings.update()
             .where(
                 readings.c.meter_id == meter_id,
                 sa.or_(readings.c.submitted_at < moved_at, readings.c.period < month),
             )
-            .values(contract_id=left if left in existing else None)
+            .values(contract_id=left)
         )
     # A correction billing imported goes with the month's first reading of its zone.
     first = readings.alias("first")
@@ -120,5 +159,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index("ix_meter_moves_from_contract_id", table_name="meter_moves")
+    op.drop_table("meter_moves")
     op.drop_column("readings", "contract_id")
     op.drop_column("meters", "moved_at")

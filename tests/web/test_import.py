@@ -16,6 +16,7 @@ from lkapp.models import (
     DocumentLine,
     ImportJob,
     Meter,
+    MeterMove,
     Payment,
     PaymentAllocation,
     Reading,
@@ -179,6 +180,10 @@ def test_meters_import_and_a_meter_moving_contract(app, runner, tmp_path, contra
         assert event.details["before"]["removed_on"] is None
         moved_at = dict(db.session.execute(sa.select(Meter.serial, Meter.moved_at)).all())
         assert moved_at == {"M-100": event.created_at, "M-101": None, "M-200": None}
+        # EL-1 keeps the meter's readings given for it.
+        move = db.session.scalars(sa.select(MeterMove)).one()
+        assert (move.meter_id, move.moved_at) == (int(event.object_id), event.created_at)
+        assert str(move.from_contract_id) == event.details["before"]["contract_id"]
 
 
 def test_a_moved_meters_readings_stay_with_the_contract_they_were_given_for(

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from lkapp.extensions import db
-from lkapp.models import AuditEvent, Contract, Meter, Reading, User, utcnow
+from lkapp.models import AuditEvent, Contract, Meter, MeterMove, Reading, User, utcnow
 from lkapp.readings import clock
 from lkapp.readings.services import MeterReadings, Row
 from tests.conftest import swapped
@@ -696,6 +696,9 @@ def move_meter(app, meter_id: int, number: str, at: datetime = MOVED_AT) -> None
             .where(Reading.meter_id == meter_id, Reading.contract_id.is_(None))
             .values(contract_id=meter.contract_id)
         )
+        db.session.add(
+            MeterMove(meter_id=meter_id, from_contract_id=meter.contract_id, moved_at=at)
+        )
         meter.contract_id = db.session.scalar(
             sa.select(Contract.id).where(Contract.number == number)
         )
@@ -709,7 +712,7 @@ def test_a_meter_moved_to_a_new_holder_shows_none_of_the_previous_holders_readin
     """Billing moved Ann's two-zone meter to Bob's contract from November 2026 (a new tenant
     at the premises): Bob sees no month of Ann's, in the history, the chart or a receipt,
     yet a new reading still may not fall below the register's last one, and counts its
-    consumption from it. The office sees the whole history."""
+    consumption from it. Ann still sees hers, and none of Bob's. The office sees all."""
     move_meter(app, setup["two"], "EL-0000099")
     auth.login(email="bob@example.com")
     tab = "/electricity/EL-0000099/readings"
@@ -735,6 +738,25 @@ def test_a_meter_moved_to_a_new_holder_shows_none_of_the_previous_holders_readin
     history = history_lines(client.get(tab).text)
     assert [cells[:5] for _, cells in history] == [["November 2026", "2,230", "130", "1,110", "60"]]
     assert client.get(receipt.replace("2026-10", "2026-11")).status_code == 200
+
+    # Ann keeps her readings of the meter, without Bob's, and sends none for it any more.
+    auth.logout()
+    auth.login()
+    mine = client.get(f"/electricity/{NUMBER}/readings?history=all").text
+    moved = mine[mine.index("Meter SN-2Z") :]
+    moved = moved[: moved.index("</section>")]
+    assert "moved to another contract" in moved and "The readings given for this contract" in moved
+    lines = [cells[:2] for _, cells in history_lines(moved)]
+    assert lines[0] == ["October 2026", "2,100"] and len(lines) == 12
+    assert "2,230" not in moved and f'action="{submit_url(setup["two"])}"' not in moved
+    assert 'class="bar zone-t1"' in moved  # her consumption, month by month
+    assert f'action="{submit_url(setup["ct"])}"' in mine  # her other meter takes readings
+    ann_receipt = f"/electricity/{NUMBER}/readings/meters/{setup['two']}/2026-10"
+    assert client.get(ann_receipt).status_code == 200
+    assert client.get(ann_receipt.replace("2026-10", "2026-11")).status_code == 404
+    refused = client.post(submit_url(setup["two"]), data={"T1": "2240", "T2": "1115"})
+    assert refused.status_code == 404
+    assert live(app, setup["two"]) == {"T1": Decimal("2230.000"), "T2": Decimal("1110.000")}
 
     make_user(email="op@example.org", role="staff")
     auth.logout()

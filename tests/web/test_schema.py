@@ -9,7 +9,16 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from lkapp.extensions import db
-from lkapp.models import AuditEvent, Contract, Document, Meter, Reading, User, utcnow
+from lkapp.models import (
+    AuditEvent,
+    Contract,
+    Document,
+    Meter,
+    MeterMove,
+    Reading,
+    User,
+    utcnow,
+)
 
 
 def _user(email):
@@ -191,8 +200,8 @@ def test_the_upgrade_gives_the_readings_of_meters_moved_before_to_their_contract
                 reading(twice, 4, datetime(2025, 4, 20, 8, tzinfo=UTC)),  # on EL-2
                 reading(twice, 7, datetime(2025, 7, 20, 8, tzinfo=UTC)),  # on EL-3, as now
                 reading(removed, 2, datetime(2025, 2, 20, 8, tzinfo=UTC)),
-                moved(twice, first, {"contract_id": c1}),
-                moved(twice, second, {"contract_id": c2}),
+                moved(twice, first, {"contract_id": str(c1)}),
+                moved(twice, second, {"contract_id": str(c2)}),
                 moved(removed, first, {"removed_on": None}),  # not a move
             ]
         )
@@ -201,12 +210,19 @@ def test_the_upgrade_gives_the_readings_of_meters_moved_before_to_their_contract
     _upgrade_from(app, "7e3b9c4d2a10")
     with app.app_context():
         meters = dict(db.session.execute(sa.select(Meter.serial, Meter.moved_at)).all())
+        moves = db.session.execute(
+            sa.select(MeterMove.from_contract_id, MeterMove.moved_at).order_by(MeterMove.moved_at)
+        ).all()
         readings = db.session.execute(
             sa.select(Meter.serial, Reading.period, Reading.source, Reading.contract_id)
             .join(Meter, Meter.id == Reading.meter_id)
             .order_by(Meter.serial, Reading.period, Reading.id)
         ).all()
     assert meters == {"M-TWICE": second, "M-REMOVED": None}
+    assert [(ids[contract_id], when) for contract_id, when in moves] == [
+        ("EL-1", first),
+        ("EL-2", second),
+    ]
     assert [(serial, p.month, source, ids[id_]) for serial, p, source, id_ in readings] == [
         ("M-REMOVED", 2, "portal", None),
         ("M-TWICE", 1, "import", "EL-1"),

@@ -10,7 +10,7 @@ drop a zone that already has readings.
 from __future__ import annotations
 
 from ...domain.csvformat import parse_date, parse_integer, parse_text, parse_zone_set
-from ...models import ZONE_SETS, Meter, Reading
+from ...models import ZONE_SETS, Meter, MeterMove, Reading
 from .base import BAD, Importer, changes
 from .bulk import Bulk
 
@@ -95,11 +95,17 @@ class MeterImporter(Importer):
 
         self.upsert(bulk, batch, "serial", FIELDS, audit)
         bulk.update(self.table, ("moved_at",), [(self.ctx.now, id_) for id_, _ in moved])
-        # The readings stored before without their contract stay the previous holder's.
+        # The readings stored before without their contract stay the previous holder's, who
+        # still sees them.
         readings = Reading.__table__
         for meter_id, previous in moved:
             bulk.conn.execute(
                 readings.update()
                 .where(readings.c.meter_id == meter_id, readings.c.contract_id.is_(None))
                 .values(contract_id=previous)
+            )
+            bulk.conn.execute(
+                MeterMove.__table__.insert().values(
+                    meter_id=meter_id, from_contract_id=previous, moved_at=self.ctx.now
+                )
             )
