@@ -814,3 +814,13 @@ def test_readings_the_previous_holder_gave_in_the_month_of_the_move_stay_theirs(
 
     dashboard = client.get("/").text
     assert "Meter SN-BOB" in dashboard and "Meter SN-2Z" not in dashboard
+
+
+@pytest.mark.sqlite_only
+def test_the_pages_of_a_moved_meter_are_valid_html(app, client, setup, auth, html_checker):
+    move_meter(app, setup["two"], "EL-0000099")
+    auth.login()
+    html_checker(client.get(f"/electricity/{NUMBER}/readings").text, "the tab it moved from")
+    auth.logout()
+    auth.login(email="bob@example.com")
+    html_checker(client.get("/electricity/EL-0000099/readings").text, "the tab it moved to")
