@@ -134,13 +134,18 @@ class HistoryLine:
     stamp: str
     status: str
     badge: str
+    contract: str | None = None  # the number of the contract it was given for (the office's)
 
 
 def history_lines(
-    history: list[Arrival], labels: dict[str, str], texts: SimpleNamespace
+    history: list[Arrival],
+    labels: dict[str, str],
+    texts: SimpleNamespace,
+    contracts: dict[int | None, str] | None = None,
 ) -> list[HistoryLine]:
     """The history's lines, formatted in one Python pass: a whole history has hundreds of
-    readings, and a Jinja filter or macro per cell cost twice as much."""
+    readings, and a Jinja filter or macro per cell cost twice as much. With ``contracts``
+    (the numbers by id, None: the meter's), each line names the contract it was given for."""
     fmt = formats()
     months: dict = {}
     lines = []
@@ -161,6 +166,7 @@ def history_lines(
                 months[arrival.period],
                 zones,
                 *_arrival_cells(arrival, texts, fmt),
+                contracts and contracts[arrival.contract_id],
             )
         )
     return lines

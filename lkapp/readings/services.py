@@ -80,6 +80,11 @@ class Arrival:
     def last_id(self) -> int:
         return max(row.id for row in self.zones.values())
 
+    @property
+    def contract_id(self) -> int | None:
+        """The contract the readings were given for (None: the meter's)."""
+        return next(iter(self.zones.values())).contract_id
+
 
 @dataclass
 class MeterReadings:
@@ -485,6 +490,20 @@ def insert_readings(
 
 
 # --- finding ------------------------------------------------------------------------------
+
+
+def contract_numbers(item: MeterReadings) -> dict[int | None, str]:
+    """The numbers of the contracts ``item``'s readings were given for, by id (None: the
+    meter's own), for the office's history."""
+    numbers = {None: item.meter.contract.number}
+    others = {row.contract_id for row in item.rows} - {None}
+    if others:
+        numbers |= dict(
+            db.session.execute(
+                sa.select(Contract.id, Contract.number).where(Contract.id.in_(others))
+            ).all()
+        )
+    return numbers
 
 
 def meter_of(contract: Contract, meter_id: int) -> Meter | None:

@@ -144,6 +144,7 @@ def _meter_context(meter: Meter, form: ReadingForm | None = None, problem: str |
         "form_action": url_for("readings_staff.meter", meter_id=meter.id),
         "problems": {meter.id: problem_text(problem)},
         "chart": consumption_chart(item, months),
+        "contracts": services.contract_numbers(item),
     }
 
 

@@ -20,8 +20,10 @@ from lkapp.models import (
     Payment,
     PaymentAllocation,
     Reading,
+    utcnow,
 )
 from lkapp.services.billing import ImportAborted, register_after_write, run_import
+from lkapp.services.billing.base import local_today
 from lkapp.services.billing.bulk import Bulk
 from lkapp.services.billing.documents import DocumentImporter
 
@@ -190,8 +192,8 @@ def test_a_moved_meters_readings_stay_with_the_contract_they_were_given_for(
     app, runner, tmp_path, meters
 ):
     """Billing moves M-100 from EL-1 to EL-2: its readings stay EL-1's, on EL-1's pages and
-    in the export, and so does a correction of one of them imported after the move; a new
-    month's reading is EL-2's."""
+    in the export, and so do a correction and a late reading of EL-1's months imported after
+    the move; a reading of the month of the move or later is EL-2's."""
     with app.app_context():
         m100 = db.session.scalar(sa.select(Meter).where(Meter.serial == "M-100"))
         # Stored before readings kept their contract (lkapp's upgrade leaves them empty).
@@ -220,43 +222,47 @@ def test_a_moved_meters_readings_stay_with_the_contract_they_were_given_for(
         return [(f"{period:%Y-%m}", int(value), numbers[id_]) for period, value, id_ in rows]
 
     assert contracts_of_readings() == [("2023-12", 900, "EL-1"), ("2024-01", 1000, "EL-1")]
-    # Billing's files name the meter's contract of now: a correction of January stays EL-1's.
+    # Billing's files name the meter's contract of now: a correction of January and a late
+    # February stay EL-1's, whose months they are; this month's reading is EL-2's.
+    with app.app_context():
+        now = f"{local_today(utcnow()):%Y-%m}"
     after = (
         "contract_number;meter_serial;zone;period;value\n"
-        "EL-2;M-100;T1;2024-01;1010\nEL-2;M-100;T1;2024-02;1100\n"
+        f"EL-2;M-100;T1;2024-01;1010\nEL-2;M-100;T1;2024-02;1050\nEL-2;M-100;T1;{now};1100\n"
     )
     ok(
         do_import(runner, "readings", write(tmp_path, "r2.csv", after)),
-        "readings: 1 created, 1 updated",
+        "readings: 2 created, 1 updated",
     )
     assert contracts_of_readings() == [
-        ("2023-12", 900, "EL-1"), ("2024-01", 1010, "EL-1"), ("2024-02", 1100, "EL-2"),
+        ("2023-12", 900, "EL-1"), ("2024-01", 1010, "EL-1"), ("2024-02", 1050, "EL-1"),
+        (now, 1100, "EL-2"),
     ]  # fmt: skip
     for period, expected in (
         ("2024-01", "EL-1;M-100;T1;2024-01;1010"),
-        ("2024-02", "EL-2;M-100;T1;2024-02;1100"),
+        (now, f"EL-2;M-100;T1;{now};1100"),
     ):
         out = tmp_path / f"export-{period}.csv"
         result = runner.invoke(args=["export", "readings", "--period", period, "--out", str(out)])
         assert result.exit_code == 0, result.output
         lines = out.read_text(encoding="utf-8-sig").splitlines()
         assert [line.rsplit(";", 2)[0].replace(".000", "") for line in lines[1:]] == [expected]
-    # Billing may answer as the export named it; a contract the meter never had is refused.
-    back = (
-        "contract_number;meter_serial;zone;period;value\n"
-        "EL-1;M-100;T1;2023-12;905\nEL-1;M-100;T1;2024-03;1200\n"
-    )
+    # Billing may answer as the export named it.
+    back = "contract_number;meter_serial;zone;period;value\nEL-1;M-100;T1;2023-12;905\n"
     ok(
         do_import(runner, "readings", write(tmp_path, "r3.csv", back)),
-        "readings: 1 created, 1 updated",
+        "readings: 0 created, 1 updated",
     )
-    assert contracts_of_readings() == [
-        ("2023-12", 905, "EL-1"), ("2024-01", 1010, "EL-1"), ("2024-02", 1100, "EL-2"),
-        ("2024-03", 1200, "EL-1"),
-    ]  # fmt: skip
-    never = "contract_number;meter_serial;zone;period;value\nEL-1;M-200;T1;2024-03;5\n"
-    refused = do_import(runner, "readings", write(tmp_path, "r4.csv", never))
-    assert "belongs to contract EL-2, not to this one" in "\n".join(failed(refused))
+    assert contracts_of_readings()[0] == ("2023-12", 905, "EL-1")
+    # EL-1 had the meter before this month, never M-200: neither is theirs to name.
+    for name, row in (
+        ("r4.csv", f"EL-1;M-100;T1;{now};1110"),
+        ("r5.csv", "EL-1;M-200;T1;2024-03;5"),
+    ):
+        text = f"contract_number;meter_serial;zone;period;value\n{row}\n"
+        refused = failed(do_import(runner, "readings", write(tmp_path, name, text)))
+        assert "belongs to contract EL-2, not to this one" in "\n".join(refused)
+    assert contracts_of_readings()[-1] == (now, 1100, "EL-2")
 
 
 def test_documents_import_twice_then_a_changed_row(app, runner, tmp_path, contracts):

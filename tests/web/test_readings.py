@@ -750,6 +750,8 @@ def test_a_meter_moved_to_a_new_holder_shows_none_of_the_previous_holders_readin
     assert lines[0] == ["October 2026", "2,100"] and len(lines) == 12
     assert "2,230" not in moved and f'action="{submit_url(setup["two"])}"' not in moved
     assert 'class="bar zone-t1"' in moved  # her consumption, month by month
+    recent = client.get(f"/electricity/{NUMBER}/readings").text
+    assert "Show the whole history" in recent[recent.index("Meter SN-2Z") :]
     assert f'action="{submit_url(setup["ct"])}"' in mine  # her other meter takes readings
     ann_receipt = f"/electricity/{NUMBER}/readings/meters/{setup['two']}/2026-10"
     assert client.get(ann_receipt).status_code == 200
@@ -764,6 +766,9 @@ def test_a_meter_moved_to_a_new_holder_shows_none_of_the_previous_holders_readin
     office = client.get(f"/staff/readings/meters/{setup['two']}").text
     assert "October 2026" in office and "2,100" in office
     assert f"since {MOVED_TEXT}; the holder sees only the readings given for this" in office
+    # Each line names the contract its readings were given for.
+    given_for = [(cells[0], cells[-1]) for _, cells in history_lines(office)]
+    assert given_for[:2] == [("November 2026", "EL-0000099"), ("October 2026", "EL-0000042")]
 
 
 def test_the_new_holders_jump_check_compares_with_their_own_months_only(app, client, setup, auth):
@@ -817,10 +822,17 @@ def test_readings_the_previous_holder_gave_in_the_month_of_the_move_stay_theirs(
 
 
 @pytest.mark.sqlite_only
-def test_the_pages_of_a_moved_meter_are_valid_html(app, client, setup, auth, html_checker):
+def test_the_pages_of_a_moved_meter_are_valid_html(
+    app, client, setup, auth, make_user, html_checker
+):
     move_meter(app, setup["two"], "EL-0000099")
     auth.login()
     html_checker(client.get(f"/electricity/{NUMBER}/readings").text, "the tab it moved from")
     auth.logout()
     auth.login(email="bob@example.com")
     html_checker(client.get("/electricity/EL-0000099/readings").text, "the tab it moved to")
+    make_user(email="op@example.org", role="staff")
+    auth.logout()
+    auth.login(email="op@example.org")
+    office = client.get(f"/staff/readings/meters/{setup['two']}").text
+    html_checker(office, "the office's meter page")

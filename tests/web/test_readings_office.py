@@ -222,10 +222,10 @@ def test_operator_finds_the_meter_and_enters_readings_with_the_same_checks(
     assert [row[2:] for row in all_of(app, setup["two"])] == [("accepted", "operator")] * 2
     page = operator.get(url).text
     assert "Readings of meter SN-2Z entered for the customer." in page
-    # The history's newest line: both zones, entered by the operator.
+    # The history's newest line: both zones, entered by the operator, for Ann's contract.
     live_line, cells = history_lines(page)[0]
-    assert live_line and cells[:5] + cells[-3:-2] == [
-        "November 2026", "2,150", "50", "1,060", "10", "operator"
+    assert live_line and cells[:5] + cells[-4:-3] + cells[-1:] == [
+        "November 2026", "2,150", "50", "1,060", "10", "operator", "EL-0000042"
     ]  # fmt: skip
     [mail] = mailbox.to("ann@example.com")
     assert "The office entered these readings on your behalf." in mailbox.text(mail)

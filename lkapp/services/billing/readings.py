@@ -16,30 +16,20 @@ is not a decrease, as in the portal).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 
 import sqlalchemy as sa
 
 from ...domain.csvformat import format_period, parse_decimal, strip_formula_guard
 from ...domain.readings import is_rollover
-from ...models import Meter, Reading
-from .base import BAD, Importer, month_of
+from ...models import Meter, MeterMove, Reading
+from .base import BAD, Importer, local_today, month_of
 from .bulk import Bulk
 
 ZONES = ("T1", "T2", "T3")
 LIVE = "t.status <> 'superseded'"
 MAX_DIGITS = 9
-
-
-def given_for(named: int, owner: int, corrected: int | None) -> int:
-    """The contract a reading from billing is stored for: the one its row names (``owner``,
-    the meter's, or one the meter had when the reading was given); but a correction under the
-    meter's contract of a reading given for another one (``corrected``, by the previous holder
-    of a moved meter) stays that one's."""
-    if named == owner and corrected is not None:
-        return corrected
-    return named
 
 
 class ReadingImporter(Importer):
@@ -67,7 +57,7 @@ class ReadingImporter(Importer):
             )
         }
         self.digits = {meter[0]: meter[3] for meter in self.meters.values()}
-        self.former = self._former_contracts(bulk)
+        self.moves = self._moves(bulk)
         self.this_month = self.ctx.today.replace(day=1)
         # (meter id, zone) -> [(period, value, line)] of the file, for the order check.
         self.series: dict[tuple[int, str], list[tuple[date, Decimal, int]]] = defaultdict(list)
@@ -86,11 +76,8 @@ class ReadingImporter(Importer):
             )
             return None
         meter_id, owner, zones, digits, installed, removed = meter
-        if (
-            contract_id is not BAD
-            and owner != contract_id
-            and contract_id not in self.former.get(meter_id, ())
-        ):
+        holder = owner if period is BAD else self._holder(meter_id, owner, period)
+        if contract_id is not BAD and contract_id not in (owner, holder):
             self.fail(
                 line,
                 "meter_serial",
@@ -124,7 +111,7 @@ class ReadingImporter(Importer):
                     line, "period", cells[at["period"]],
                     f"is after the meter was removed ({format_period(removed)})",
                 )  # fmt: skip
-        return (meter_id, zone, period, value, contract_id)
+        return (meter_id, zone, period, value, holder)
 
     def key(self, record):
         return record[:3]
@@ -256,7 +243,8 @@ class ReadingImporter(Importer):
                     ctx.now,
                     "import",
                     "accepted",
-                    given_for(record[4], owners[record[0]], row and row[4]),
+                    # a correction stays with the reading it corrects
+                    record[4] if row is None else (row[4] or owners[record[0]]),
                 )  # fmt: skip
                 for id_, (_, record, row) in zip(ids, new, strict=True)
             ],
@@ -268,19 +256,28 @@ class ReadingImporter(Importer):
         serial = self._serials().get(record[0], f"#{record[0]}")
         return f"meter {serial} {record[1]} {format_period(record[2])}"
 
-    def _former_contracts(self, bulk: Bulk) -> dict[int, set[int]]:
-        """Meter id -> the other contracts it has readings of, for the meters billing moved:
-        a file may name the contract a reading was given for, as the export does."""
-        r, m = self.table.c, Meter.__table__.c
-        former = defaultdict(set)
-        for meter_id, contract_id in bulk.conn.execute(
-            sa.select(r.meter_id, r.contract_id)
-            .distinct()
-            .join_from(self.table, Meter.__table__, m.id == r.meter_id)
-            .where(m.moved_at.is_not(None), r.contract_id != m.contract_id)
+    def _moves(self, bulk: Bulk) -> dict[int, list[tuple[date, int]]]:
+        """Meter id -> the months billing moved it in (in the deployment's time zone) with
+        the contract it left, oldest first, for the meters it moved."""
+        moves = defaultdict(list)
+        table = MeterMove.__table__
+        for meter_id, contract_id, moved_at in bulk.conn.execute(
+            sa.select(table.c.meter_id, table.c.from_contract_id, table.c.moved_at).order_by(
+                table.c.moved_at
+            )
         ):
-            former[meter_id].add(contract_id)
-        return former
+            moved_at = moved_at if moved_at.tzinfo else moved_at.replace(tzinfo=UTC)
+            moves[meter_id].append((local_today(moved_at).replace(day=1), contract_id))
+        return moves
+
+    def _holder(self, meter_id: int, owner: int, period: date) -> int:
+        """The contract that held the meter in the month ``period``: a reading of a month
+        before a move is the contract's it left (a file may name it, or the meter's contract
+        of now), as the readings export names it."""
+        for month, left in self.moves.get(meter_id, ()):
+            if period < month:
+                return left
+        return owner
 
     def _owners(self) -> dict[int, int]:
         """Meter id -> its contract."""
