@@ -521,10 +521,16 @@ def meter_shown_to(contract: Contract, meter_id: int) -> Meter | None:
 
 
 def find_meters(query: str, limit: int = 50) -> list[Meter]:
-    """Meters whose serial is ``query`` or whose contract's number is ``query`` (staff)."""
+    """Meters whose serial is ``query`` or whose contract's number is ``query``, or that
+    billing moved away from that contract (staff)."""
     query = query.strip()
     if not query:
         return []
+    moved_away = (
+        sa.select(MeterMove.meter_id)
+        .join(Contract, Contract.id == MeterMove.from_contract_id)
+        .where(sa.func.lower(Contract.number) == query.lower())
+    )
     return list(
         db.session.scalars(
             sa.select(Meter)
@@ -533,6 +539,7 @@ def find_meters(query: str, limit: int = 50) -> list[Meter]:
                 sa.or_(
                     sa.func.lower(Meter.serial) == query.lower(),
                     sa.func.lower(Contract.number) == query.lower(),
+                    Meter.id.in_(moved_away),
                 )
             )
             .order_by(Contract.number, Meter.removed_on.is_not(None), Meter.serial)

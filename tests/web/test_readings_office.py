@@ -13,7 +13,15 @@ from lkapp.extensions import db
 from lkapp.models import AuditEvent, Contract, Meter, OutboxMail, Reading, User
 from lkapp.readings.reminders import queue_window_reminders
 from tests.web import test_readings as readings
-from tests.web.test_readings import NUMBER, all_of, error_beside, history_lines, live, send
+from tests.web.test_readings import (
+    NUMBER,
+    all_of,
+    error_beside,
+    history_lines,
+    live,
+    move_meter,
+    send,
+)
 
 # The Readings tab's data and clock (pytest finds fixtures by these module-level names).
 now, setup, ann = readings.now, readings.setup, readings.ann
@@ -192,6 +200,14 @@ def test_readings_office_pages_are_for_staff_only(client, ann):
     assert client.get("/staff/readings/").status_code == 403
     assert client.post("/staff/readings/export", data={"period": "2026-11"}).status_code == 403
     assert client.get(f"/staff/readings/meters/{ann['two']}").status_code == 403
+
+
+def test_a_meter_moved_away_is_found_by_the_contract_it_left_too(app, operator, setup):
+    move_meter(app, setup["two"], "EL-0000099")
+    for query in (NUMBER, "EL-0000099"):
+        found = operator.get(f"/staff/readings/?q={query}").text
+        row = found[found.index(f'href="/staff/readings/meters/{setup["two"]}"') :]
+        assert "<td>EL-0000099</td>" in row[: row.index("</tr>")], query
 
 
 # --- entering a reading for a customer --------------------------------------------------
