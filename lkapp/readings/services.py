@@ -173,7 +173,7 @@ class MeterReadings:
         for row in self.rows:
             if (since is not None and row.period < since) or not self.shown(row):
                 continue
-            key = (row.period, row.submitted_at, row.source, row.status)
+            key = (row.period, row.submitted_at, row.source, row.status, row.contract_id)
             arrival = arrivals.get(key)
             if arrival is not None and row.zone in arrival.zones:
                 key += (row.id,)  # the same zone twice at one instant: a line of its own

@@ -265,6 +265,38 @@ def test_a_moved_meters_readings_stay_with_the_contract_they_were_given_for(
     assert contracts_of_readings()[-1] == (now, 1100, "EL-2")
 
 
+def test_the_month_of_a_move_corrected_as_the_export_named_it(app, runner, tmp_path, meters):
+    """EL-1 gave this month's reading of M-101, then billing moved the meter to EL-2: the
+    export names EL-1 for it, and a correction that names EL-1 too is taken, and stays EL-1's."""
+    with app.app_context():
+        now = f"{local_today(utcnow()):%Y-%m}"
+    given = f"contract_number;meter_serial;zone;period;value\nEL-1;M-101;T1;{now};50\n"
+    ok(do_import(runner, "readings", write(tmp_path, "r1.csv", given)), "readings: 1 created")
+    moved = METERS.replace("EL-1,M-101,", "EL-2,M-101,")
+    ok(
+        do_import(runner, "meters", write(tmp_path, "m2.csv", moved)),
+        "meters: 0 created, 1 updated",
+    )
+    out = tmp_path / "export.csv"
+    result = runner.invoke(args=["export", "readings", "--period", now, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    exported = out.read_text(encoding="utf-8-sig").splitlines()[1]
+    assert exported.startswith(f"EL-1;M-101;T1;{now};50")
+    again = f"contract_number;meter_serial;zone;period;value\nEL-1;M-101;T1;{now};55\n"
+    ok(
+        do_import(runner, "readings", write(tmp_path, "r2.csv", again)),
+        "readings: 0 created, 1 updated",
+    )
+    with app.app_context():
+        number = db.session.scalar(
+            sa.select(Contract.number)
+            .join(Reading, Reading.contract_id == Contract.id)
+            .join(Meter, Meter.id == Reading.meter_id)
+            .where(Meter.serial == "M-101", Reading.status == "accepted")
+        )
+    assert number == "EL-1"
+
+
 def test_documents_import_twice_then_a_changed_row(app, runner, tmp_path, contracts):
     path = write(tmp_path, "documents.csv", DOCUMENTS)
     ok(do_import(runner, "documents", path), "documents: 4 created, 0 updated, 0 unchanged")

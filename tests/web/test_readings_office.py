@@ -207,7 +207,9 @@ def test_a_meter_moved_away_is_found_by_the_contract_it_left_too(app, operator, 
     for query in (NUMBER, "EL-0000099"):
         found = operator.get(f"/staff/readings/?q={query}").text
         row = found[found.index(f'href="/staff/readings/meters/{setup["two"]}"') :]
-        assert "<td>EL-0000099</td>" in row[: row.index("</tr>")], query
+        assert "<td>EL-0000099" in row[: row.index("</tr>")], query
+    found = operator.get(f"/staff/readings/?q={NUMBER}").text
+    assert f'EL-0000099 <span class="badge">moved away from {NUMBER}</span>' in found
 
 
 # --- entering a reading for a customer --------------------------------------------------

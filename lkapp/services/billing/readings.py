@@ -58,6 +58,18 @@ class ReadingImporter(Importer):
         }
         self.digits = {meter[0]: meter[3] for meter in self.meters.values()}
         self.moves = self._moves(bulk)
+        # (meter id, zone, period) -> the contract of its live reading, for the moved meters:
+        # a correction may name it, as the export does.
+        self.given_for = {
+            (meter_id, zone, period): contract_id
+            for meter_id, zone, period, contract_id in bulk.select_in(
+                self.table,
+                "meter_id",
+                sorted(self.moves),
+                ("meter_id", "zone", "period", "contract_id"),
+                where="status <> 'superseded'",
+            )
+        }
         self.this_month = self.ctx.today.replace(day=1)
         # (meter id, zone) -> [(period, value, line)] of the file, for the order check.
         self.series: dict[tuple[int, str], list[tuple[date, Decimal, int]]] = defaultdict(list)
@@ -77,12 +89,17 @@ class ReadingImporter(Importer):
             return None
         meter_id, owner, zones, digits, installed, removed = meter
         holder = owner if period is BAD else self._holder(meter_id, owner, period)
-        if contract_id is not BAD and contract_id not in (owner, holder):
+        corrected = self.given_for.get((meter_id, zone, period))
+        if contract_id is not BAD and contract_id not in (owner, holder, corrected):
+            number = self.numbers.get
             self.fail(
                 line,
                 "meter_serial",
                 serial,
-                f"belongs to contract {self.numbers.get(owner, '?')}, not to this one",
+                f"belongs to contract {number(owner, '?')}, not to this one"
+                if holder == owner
+                else f"belonged to contract {number(holder, '?')} in {format_period(period)} "
+                f"(to {number(owner, '?')} now), not to this one",
             )
         if zone not in zones:
             self.fail(
