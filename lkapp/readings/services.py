@@ -118,10 +118,6 @@ class MeterReadings:
     def shown(self, row: Row) -> bool:
         return self.viewer is None or (row.contract_id or self._contract_id) == self.viewer
 
-    @property
-    def next_period(self) -> date:
-        return shift_month(self.period, 1)
-
     @cached_property
     def given_before_move(self) -> bool:
         """Whether the previous holder gave this window's readings before the meter moved:

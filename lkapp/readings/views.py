@@ -64,6 +64,7 @@ def commit_with_retry(work: Callable[[], T]) -> T:
     return result
 
 
+@bp.app_template_global()
 def problem_text(problem: str | None) -> str | None:
     if problem == "window_closed":
         window = clock.window()

@@ -209,7 +209,6 @@ class ReadingImporter(Importer):
                 )
             )
         }
-        owners = self._owners()
         new, superseded = [], []
         for line, record in batch:
             row = existing.get(record[:3])
@@ -260,8 +259,9 @@ class ReadingImporter(Importer):
                     ctx.now,
                     "import",
                     "accepted",
-                    # a correction stays with the reading it corrects
-                    record[4] if row is None else (row[4] or owners[record[0]]),
+                    # a correction stays with the reading it corrects (None: the meter's
+                    # contract, which holds its month: a move gives those to the one it left)
+                    (row and row[4]) or record[4],
                 )  # fmt: skip
                 for id_, (_, record, row) in zip(ids, new, strict=True)
             ],
@@ -295,12 +295,6 @@ class ReadingImporter(Importer):
             if period < month:
                 return left
         return owner
-
-    def _owners(self) -> dict[int, int]:
-        """Meter id -> its contract."""
-        if not hasattr(self, "_owner_by_id"):
-            self._owner_by_id = {meter[0]: meter[1] for meter in self.meters.values()}
-        return self._owner_by_id
 
     def _serials(self) -> dict[int, str]:
         if not hasattr(self, "_serial_by_id"):
