@@ -189,6 +189,7 @@ def profile_sessions():
         "auth/profile/sessions.html",
         records=sessions.active_sessions(me()),
         current_id=sessions.current_session_id(),
+        handle=sessions.session_handle,
     )
 
 
@@ -210,13 +211,11 @@ def end_other_sessions():
     return htmx_redirect(url_for("auth.profile_sessions"))
 
 
-@bp.post("/profile/sessions/<session_id>/end")
+@bp.post("/profile/sessions/<handle>/end")
 @login_required
-def end_one_session(session_id: str):
-    """Sign out one other device (not another user's: that is a 404)."""
-    if session_id == sessions.current_session_id():
-        abort(400)
-    if not sessions.revoke_one(me(), session_id):
+def end_one_session(handle: str):
+    """Sign out one other device (not this one, not another user's: that is a 404)."""
+    if not sessions.revoke_one(me(), handle):
         abort(404)
     audit.record("auth.sessions_revoked", actor=me(), obj=me(), count=1)
     db.session.commit()

@@ -9,6 +9,7 @@ whose second step is not done.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime, timedelta
 from functools import cache
@@ -251,17 +252,26 @@ def active_sessions(user: User) -> list[UserSession]:
     ]
 
 
-def revoke_one(user: User, session_id: str) -> bool:
-    """Revoke one live session of ``user`` (not another user's); True when it was live."""
-    return (
-        db.session.execute(
-            sa.update(UserSession)
-            .where(
-                UserSession.id == session_id,
-                UserSession.user_id == user.id,
-                UserSession.revoked_at.is_(None),
-            )
-            .values(revoked_at=utcnow())
-        ).rowcount
-        == 1
+def session_handle(session_id: str) -> str:
+    """What the sessions page names a session by. The id itself is what the signed cookie
+    carries, so it stays out of pages, URLs and access logs; a hash cannot be turned back."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+def revoke_one(user: User, handle: str) -> bool:
+    """Revoke the live session of ``user`` that ``handle`` names (not another user's, not the
+    current one); True when it was live."""
+    candidates = db.session.scalars(
+        sa.select(UserSession.id).where(
+            UserSession.user_id == user.id,
+            UserSession.revoked_at.is_(None),
+            UserSession.id != current_session_id(),
+        )
     )
+    session_id = next((sid for sid in candidates if session_handle(sid) == handle), None)
+    if session_id is None:
+        return False
+    db.session.execute(
+        sa.update(UserSession).where(UserSession.id == session_id).values(revoked_at=utcnow())
+    )
+    return True

@@ -4,6 +4,7 @@ import re
 
 import sqlalchemy as sa
 
+from lkapp.auth.sessions import session_handle
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, User, UserSession
 from tests.conftest import TEST_PASSWORD, AuthActions
@@ -258,6 +259,7 @@ def test_sessions_list_and_sign_out_everywhere_else(app, client, make_user, auth
             sa.select(UserSession.id).join(User).where(User.email == "bob@example.com")
         )
     assert client.post(f"/profile/sessions/{bob_session}/end").status_code == 404
+    assert client.post(f"/profile/sessions/{session_handle(bob_session)}/end").status_code == 404
     assert bob.get("/profile").status_code == 200
 
     response = client.post("/profile/sessions/others")
@@ -269,17 +271,26 @@ def test_sessions_list_and_sign_out_everywhere_else(app, client, make_user, auth
     assert client.post("/profile/sessions/others", csrf=False).status_code == 400
 
 
-def test_one_other_session_can_be_ended(app, client, make_user, auth):
+def test_one_other_session_can_be_ended_by_its_handle_not_its_id(app, client, make_user, auth):
+    """The session id is what a signed cookie carries: the page and its URLs (and so the
+    access log) name a session by a hash of it instead."""
     make_user()
     auth.login()
     other = _second_device(app)
     with app.app_context():
-        other_id = db.session.scalars(
-            sa.select(UserSession.id).order_by(UserSession.created_at.desc())
-        ).first()
-    assert client.post(f"/profile/sessions/{other_id}/end").status_code == 302
+        this_id, other_id = db.session.scalars(
+            sa.select(UserSession.id).order_by(UserSession.created_at)
+        ).all()
+    page = client.get("/profile/sessions").get_data(as_text=True)
+    assert this_id not in page and other_id not in page
+    [action] = re.findall(r'action="(/profile/sessions/[0-9a-f]+/end)"', page)
+
+    assert client.post(f"/profile/sessions/{other_id}/end").status_code == 404
+    assert other.get("/profile").status_code == 200
+    assert client.post(action).status_code == 302
     assert other.get("/profile").status_code == 302
     assert client.get("/profile").status_code == 200
+    assert client.post(action).status_code == 404  # ended already
 
 
 def test_header_links_to_the_profile_and_sign_out(client, make_user, auth):
