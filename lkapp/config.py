@@ -72,6 +72,8 @@ DEFAULTS = {
     "REMEMBER_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_DURATION": timedelta(days=30),
+    # A browser's random id, to tell a sign-in from a new device (lkapp.auth.sessions).
+    "DEVICE_COOKIE_NAME": "lkapp_device",
     "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
     # The cookie only names a server-side session, whose idle and absolute limits are kept in
     # the database (lkapp.auth.sessions): signing it anew for every answer cost 0.13 ms and a
@@ -202,6 +204,7 @@ def _check(app) -> None:
     if production:
         config["SESSION_COOKIE_NAME"] = "__Host-session"
         config["REMEMBER_COOKIE_NAME"] = "__Host-remember"
+        config["DEVICE_COOKIE_NAME"] = "__Host-device"
         config["PREFERRED_URL_SCHEME"] = "https"
 
 

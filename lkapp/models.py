@@ -136,6 +136,8 @@ class UserSession(db.Model):
     ip: Mapped[str] = mapped_column(sa.String(45), default="")
     user_agent: Mapped[str] = mapped_column(sa.String(300), default="")
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A hash of the browser's device cookie (lkapp.auth.sessions.is_new_device).
+    device: Mapped[str | None] = mapped_column(sa.String(64))
 
     user: Mapped[User] = relationship()
 

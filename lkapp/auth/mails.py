@@ -119,6 +119,20 @@ def account_locked(user: User) -> None:
     )
 
 
+def new_sign_in(user: User, record) -> None:
+    """To the account: it was signed in to from a browser it has not used lately."""
+    queue_mail(
+        user.email,
+        _l("New sign-in to your account"),
+        "auth_new_sign_in",
+        locale=user.locale,
+        user=user,
+        record=record,
+        forgot_link=url_for("auth.forgot_password", _external=True),
+        sessions_link=url_for("auth.profile_sessions", _external=True),
+    )
+
+
 def two_factor_changed(user: User, enabled: bool) -> None:
     queue_mail(
         user.email,

@@ -16,7 +16,7 @@ from functools import cache
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from flask import g, request, session
+from flask import after_this_request, current_app, g, request, session
 from flask_login import login_user, logout_user
 
 from ..extensions import db
@@ -29,6 +29,9 @@ TOUCH_EVERY = timedelta(seconds=60)
 # Time to type the code from the authenticator app after the password.
 SECOND_STEP_WITHIN = timedelta(minutes=5)
 PENDING_KEY = "pending_session"
+# How long a browser's device cookie (``is_new_device``) is kept. Session records last seen
+# before that are deleted at the account's next sign-in: they ended long before.
+DEVICE_REMEMBERED_FOR = timedelta(days=90)
 
 
 def session_is_alive(record: UserSession, now: datetime) -> bool:
@@ -107,18 +110,69 @@ def _fresh_cookie() -> None:
         session["locale"] = locale
 
 
+def _device() -> str:
+    """A hash of this browser's device cookie. A browser without a well-formed one gets a new
+    one; either way the answer sets it again for another ``DEVICE_REMEMBERED_FOR``."""
+    name = current_app.config["DEVICE_COOKIE_NAME"]
+    token = request.cookies.get(name, "")
+    if len(token) != 43 or not token.isascii():
+        token = secrets.token_urlsafe(32)
+
+    @after_this_request
+    def remember_device(response):
+        response.set_cookie(
+            name,
+            token,
+            max_age=int(DEVICE_REMEMBERED_FOR.total_seconds()),
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def _new_record(user: User, remember: bool, second_factor_done: bool) -> UserSession:
+    now = utcnow()
+    db.session.execute(
+        sa.delete(UserSession).where(
+            UserSession.user_id == user.id,
+            UserSession.last_seen_at < now - DEVICE_REMEMBERED_FOR,
+        )
+    )
     record = UserSession(
         id=secrets.token_urlsafe(32),
         user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
         remember=remember and not user.is_staff,
         second_factor_done=second_factor_done,
         ip=request.remote_addr or "",
         user_agent=(request.user_agent.string or "")[:300],
+        device=_device(),
     )
     db.session.add(record)
     db.session.flush()
     return record
+
+
+def is_new_device(user: User, record: UserSession) -> bool:
+    """Whether ``record``'s sign-in came from a browser that has not signed in to this account
+    in the last ``DEVICE_REMEMBERED_FOR``. Not for an account with no sign-in on record from
+    any known browser (a new account, or every account right after the upgrade that brought
+    devices in): there is nothing to compare with, and the notice would go to everyone. For a
+    two-factor account only sign-ins that passed the second step count: a password alone must
+    not make a browser known."""
+    earlier = sa.select(UserSession.device).where(
+        UserSession.user_id == user.id,
+        UserSession.id != record.id,
+        UserSession.device.is_not(None),
+    )
+    if user.has_two_factor:
+        earlier = earlier.where(UserSession.second_factor_done.is_(True))
+    known = set(db.session.scalars(earlier))
+    return bool(known) and record.device not in known
 
 
 def _sign_in(user: User, record: UserSession) -> None:

@@ -201,10 +201,18 @@ def login():
         sessions.start_pending_session(user, remember=form.remember.data)
         db.session.commit()
         return htmx_redirect(url_for("auth.two_factor", next=_safe_next_or_none()))
-    sessions.start_session(user, remember=form.remember.data)
+    record = sessions.start_session(user, remember=form.remember.data)
     services.signed_in(user)
+    _notice_if_new_device(user, record)
     db.session.commit()
-    return htmx_redirect(_next_target())
+    return mails.send_after_response(htmx_redirect(_next_target()))
+
+
+def _notice_if_new_device(user, record) -> None:
+    """Mail the account when it is signed in to from a browser it has not used lately: the
+    one sign it has of a password in someone else's hands."""
+    if sessions.is_new_device(user, record):
+        mails.new_sign_in(user, record)
 
 
 @bp.route("/login/two-factor", methods=["GET", "POST"], endpoint="two_factor")
@@ -239,6 +247,7 @@ def second_step():
         else:
             sessions.complete_pending_session(record, user)
             services.signed_in(user, second_factor=method)
+            _notice_if_new_device(user, record)
             db.session.commit()
             if method == "recovery_code":
                 left = len(user.recovery_codes)
@@ -251,7 +260,7 @@ def second_step():
                     ),
                     "warning",
                 )
-            return htmx_redirect(_next_target())
+            return mails.send_after_response(htmx_redirect(_next_target()))
     return render(
         "auth/two_factor.html",
         "auth/_two_factor_form.html",

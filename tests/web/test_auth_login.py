@@ -477,6 +477,7 @@ def test_production_session_cookie_after_sign_in(app_config, make_user):
     cookies = response.headers.getlist("Set-Cookie")
     assert any(c.startswith("__Host-session=") for c in cookies)
     assert any(c.startswith("__Host-remember=") for c in cookies)
+    assert any(c.startswith("__Host-device=") for c in cookies)
     for cookie in cookies:
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
         assert "Domain" not in cookie and "Path=/" in cookie
