@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from ..domain.payment_qr import can_carry, document_purpose, epc_payload
-from ..domain.statement import Entry, Statement, reconciliation
+from ..domain.statement import Entry
 from ..extensions import db
 from ..models import Contract, Document, DocumentLine, Payment, PaymentAllocation
 from ..services.qr import png_data_uri, qr_png
@@ -394,7 +394,3 @@ def statement_entries(contract: Contract) -> list[Entry]:
     return [Entry(r.issued_on, "invoice", r.number, r.total) for r in invoices] + [
         Entry(r.paid_on, "payment", r.reference, r.amount) for r in payments
     ]
-
-
-def contract_statement(contract: Contract, start: date, end: date) -> Statement:
-    return reconciliation(statement_entries(contract), start, end)

@@ -12,7 +12,6 @@ import functools
 import hashlib
 import io
 import zipfile
-from datetime import date
 from pathlib import Path
 
 import babel
@@ -23,6 +22,7 @@ from flask_login import login_required
 
 from .. import formatting
 from ..domain import payment_qr
+from ..domain.statement import Statement, default_range, reconciliation
 from ..electricity.services import local_today
 from ..electricity.views import TABS, own_contract, render_tab
 from ..htmx import render, wants_fragment
@@ -290,14 +290,18 @@ def _zip_name(doc: Document) -> str:
 # --- reconciliation statement -----------------------------------------------------------
 
 
-def _statement_form() -> tuple[StatementForm, bool]:
-    """The form from the URL, or this year so far when the URL names no dates."""
+def _statement(contract: Contract) -> tuple[StatementForm, Statement | None]:
+    """The form from the URL, or the default range when the URL names no dates; and the
+    statement of the range when it is valid."""
+    entries = services.statement_entries(contract)
     if "start" in request.args or "end" in request.args:
         form = StatementForm(request.args)
-        return form, form.validate()
-    today = local_today()
-    form = StatementForm(formdata=None, start=date(today.year, 1, 1), end=today)
-    return form, True
+        if not form.validate():
+            return form, None
+    else:
+        start, end = default_range(entries, local_today())
+        form = StatementForm(formdata=None, start=start, end=end)
+    return form, reconciliation(entries, form.start.data, form.end.data)
 
 
 @bp.get("/<number>/statement")
@@ -305,13 +309,12 @@ def _statement_form() -> tuple[StatementForm, bool]:
 def statement(number: str):
     """Opening balance, every invoice and payment of the range by date, turnover, closing."""
     contract = own_contract(number)
-    form, ok = _statement_form()
-    result = services.contract_statement(contract, form.start.data, form.end.data) if ok else None
+    form, result = _statement(contract)
     return render_tab(
         contract,
         "documents",
         "documents/statement.html",
-        status=200 if ok else 422,
+        status=200 if result else 422,
         **_context(form=form, statement=result),
     )
 
@@ -321,10 +324,9 @@ def statement(number: str):
 def statement_pdf(number: str):
     """The statement as a PDF (cached by its figures)."""
     contract = own_contract(number)
-    form, ok = _statement_form()
-    if not ok:
+    form, result = _statement(contract)
+    if result is None:
         return statement(number)
-    result = services.contract_statement(contract, form.start.data, form.end.data)
     config = current_app.config
     content = {
         "rendering": rendering_version(),

@@ -52,6 +52,14 @@ def balance_at(entries: list[Entry], on: date) -> Decimal:
     return sum((_sign(e) for e in entries if e.on <= on), Decimal("0.00"))
 
 
+def default_range(entries: list[Entry], today: date) -> tuple[date, date]:
+    """This year so far, to the latest entry if one is dated after today (billing dates a
+    payment in its own time zone, which may be tomorrow here already): the closing balance
+    is then the balance the portal shows."""
+    latest = max((entry.on for entry in entries), default=today)
+    return date(today.year, 1, 1), max(today, latest)
+
+
 def reconciliation(entries: list[Entry], start: date, end: date) -> Statement:
     """Opening balance, every entry in the range in date order (invoices before payments on
     the same day), the turnover and the closing balance."""

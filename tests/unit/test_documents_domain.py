@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from lkapp.documents.figures import figure_problems, status_of
 from lkapp.domain.allocation import DocumentEntry, PaymentEntry, allocate
 from lkapp.domain.balance import Invoice, summarize
-from lkapp.domain.statement import Entry, balance_at, reconciliation
+from lkapp.domain.statement import Entry, balance_at, default_range, reconciliation
 
 D = Decimal
 TODAY = date(2026, 3, 15)
@@ -68,6 +68,23 @@ def test_statement_chains_and_closes_at_documents_minus_payments(invoices, payme
     assert [line.on for line in statement.lines] == sorted(line.on for line in statement.lines)
     if statement.lines:
         assert statement.lines[-1].balance == statement.closing
+
+
+@given(
+    invoices=st.lists(st.tuples(days, amounts), max_size=30),
+    payments=st.lists(st.tuples(days, amounts), max_size=30),
+    today=days,
+)
+def test_the_default_statement_closes_at_the_balance_of_everything_on_record(
+    invoices, payments, today
+):
+    """Whatever is dated after today (billing's time zone) is in the default range too."""
+    entries = [Entry(on, "invoice", f"INV-{i}", a) for i, (on, a) in enumerate(invoices)]
+    entries += [Entry(on, "payment", f"PO-{i}", a) for i, (on, a) in enumerate(payments)]
+    start, end = default_range(entries, today)
+    assert start == date(today.year, 1, 1) and end >= today
+    everything = sum((a for _, a in invoices), D("0.00")) - sum((a for _, a in payments), D("0"))
+    assert reconciliation(entries, start, end).closing == everything
 
 
 @given(

@@ -11,6 +11,8 @@ import pytest
 
 from lkapp.documents import services as doc_services
 from lkapp.documents.figures import status_of
+from lkapp.domain.statement import reconciliation
+from lkapp.electricity.services import local_today
 from lkapp.extensions import db
 from lkapp.models import Contract, Document, DocumentLine, Payment, PaymentAllocation, utcnow
 from lkapp.payments import services as payment_services
@@ -575,7 +577,8 @@ def test_statement_lists_range_and_closing_equals_overview_balance(app, client, 
     with app.app_context():
         contract = db.session.get(Contract, docs)
         balance = payment_services.contract_debt(contract, today).balance
-        statement = doc_services.contract_statement(contract, date(2025, 11, 10), today)
+        entries = doc_services.statement_entries(contract)
+        statement = reconciliation(entries, date(2025, 11, 10), today)
     # invoices 127 + 254 + 12.70 + 25.40 + 31.75, payments 127 + 54
     assert balance == D("269.85") == statement.closing
     assert statement.opening == D("127.00")  # INV-1, issued on 5 November, not yet paid
@@ -606,6 +609,22 @@ def test_statement_defaults_to_this_year_and_refuses_bad_dates(client, docs):
     assert empty.status_code == 422 and "Enter the first day." in empty.text
     pdf = client.get(f"/electricity/{NUMBER}/statement.pdf?start=2026-02-01&end=2026-01-01")
     assert pdf.status_code == 422 and pdf.headers["Content-Type"].startswith("text/html")
+
+
+def test_the_default_statement_takes_in_a_payment_dated_tomorrow(app, client, docs):
+    """Billing dates a payment in its own time zone, which may already be tomorrow here: the
+    balance counts it, so the statement that opens by default must too, or the two differ."""
+    with app.app_context():
+        tomorrow = local_today() + timedelta(days=1)
+        contract = db.session.get(Contract, docs)
+        add_payment(contract, tomorrow, D("69.85"), "PO-EARLY")
+        db.session.commit()
+        balance = payment_services.contract_debt(contract).balance
+    assert balance == D("200.00")
+    page = client.get(f"/electricity/{NUMBER}/statement").text
+    assert f'value="{tomorrow.isoformat()}"' in page
+    assert "Payment PO-EARLY" in page
+    assert "€200.00" in page.split("Closing balance", 1)[1]
 
 
 def test_statement_is_a_tab_fragment_for_htmx(client, docs):
