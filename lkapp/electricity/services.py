@@ -384,14 +384,15 @@ def _claim(contract: Contract, code: ConfirmationCode, user: User, now: datetime
 
 def detach_contract(
     contract: Contract, actor: User, reason: str = "", by_staff: bool = False
-) -> bool:
+) -> int | None:
     """Detach ``contract`` from its account and withdraw its unused codes, so attaching again
-    needs a new code. False when it was not attached (any more).
+    needs a new code. Returns the id of the account it left; None when it was not attached
+    (any more).
 
     The debt-notice state goes too: the next account hears of a debt the contract carries."""
     previous = contract.account_id
     if previous is None:
-        return False
+        return None
     detached = db.session.execute(
         sa.update(Contract)
         .where(Contract.id == contract.id, Contract.account_id == previous)
@@ -400,7 +401,7 @@ def detach_contract(
     )
     if detached.rowcount != 1:
         db.session.refresh(contract)
-        return False
+        return None
     now = utcnow()
     revoked = db.session.execute(
         sa.update(ConfirmationCode)
@@ -422,7 +423,7 @@ def detach_contract(
         codes_revoked=revoked,
     )
     db.session.refresh(contract)
-    return True
+    return previous
 
 
 def contract_events(contract: Contract, limit: int = 30) -> list:

@@ -15,12 +15,13 @@ from flask_login import current_user
 
 from ..auth.decorators import staff_required
 from ..domain.attach import format_code
+from ..electricity import mails as contract_mails
 from ..electricity import services
 from ..extensions import db
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render, wants_fragment
 from ..main.errors import render_error
-from ..models import Contract, utcnow
+from ..models import Contract, User, utcnow
 from ..services.pdf import render_pdf
 from .forms import ContractSearchForm, DetachForm, IssueCodeForm, SlipForm
 from .views import bp
@@ -190,7 +191,11 @@ def detach(number: str):
             status=422,
             **_page_context(contract, detach_form=form),
         )
-    if services.detach_contract(contract, current_user, reason=form.reason.data, by_staff=True):
+    previous = services.detach_contract(
+        contract, current_user, reason=form.reason.data, by_staff=True
+    )
+    if previous is not None:
+        contract_mails.detached_by_office(db.session.get(User, previous), contract)
         flash(_("The contract was detached; its unused codes no longer work."), "success")
     else:
         flash(_("The contract is not attached to any account."), "warning")

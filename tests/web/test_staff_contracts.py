@@ -264,7 +264,7 @@ def test_used_code_shows_who_used_it(app, client, staff, contracts, make_user):
 # --- detaching --------------------------------------------------------------------------
 
 
-def test_detach_needs_a_reason_and_is_audited(app, client, staff, contracts, make_user):
+def test_detach_needs_a_reason_and_is_audited(app, client, staff, contracts, make_user, mailbox):
     owner = make_user(email="owner@example.com")
     contracts(account_id=owner, attached_at=utcnow())
     pending = shown_code(issue(client))
@@ -272,6 +272,7 @@ def test_detach_needs_a_reason_and_is_audited(app, client, staff, contracts, mak
     assert missing.status_code == 422
     assert swapped(missing.text).startswith('<form id="detach-form"')
     assert "Say why the contract is detached" in missing.text
+    assert mailbox.to("owner@example.com") == []
     response = client.htmx(
         "POST",
         f"/staff/contracts/{NUMBER}/detach",
@@ -297,6 +298,14 @@ def test_detach_needs_a_reason_and_is_audited(app, client, staff, contracts, mak
     again = client.post(f"/staff/contracts/{NUMBER}/detach", data={"reason": "twice"})
     assert again.status_code == 302
     assert "The contract is not attached to any account." in client.get(again.location).text
+
+    # The account that lost the contract is told, once, without the operator's reason.
+    [notice] = mailbox.to("owner@example.com")
+    assert notice["Subject"] == f"Contract {NUMBER} was removed from your account"
+    text = mailbox.text(notice)
+    assert f"Our office removed contract {NUMBER}" in text
+    assert "http://localhost/support/ask" in text and "http://localhost/electricity" in text
+    assert "Premises sold" not in text and "Premises sold" not in mailbox.html(notice)
 
 
 # --- the slip ---------------------------------------------------------------------------
