@@ -202,6 +202,22 @@ def outbox_send() -> None:
         sys.exit(1)
 
 
+@outbox_cli.command("prune")
+@click.option(
+    "--days", type=click.IntRange(min=7), default=30, show_default=True,
+    help="Delete the mail sent or given up more than this many days ago.",
+)  # fmt: skip
+def outbox_prune(days: int) -> None:
+    """Delete mail sent (or given up) more than N days ago from the outbox (run daily: cron or
+    systemd timer); mail still waiting to be sent stays."""
+    from datetime import timedelta
+
+    from .services.mail import prune_outbox
+
+    removed = prune_outbox(timedelta(days=days))
+    click.echo(f"Deleted {removed} mail(s) sent or given up more than {days} days ago.")
+
+
 @pdf_cache_cli.command("prune")
 @click.option(
     "--days", type=click.IntRange(min=1), default=90, show_default=True,

@@ -88,6 +88,25 @@ def send_pending(batch: int = 500) -> Delivery:
         total += _deliver(_claim(ids))
 
 
+def prune_outbox(older_than: timedelta, batch: int = 2000) -> int:
+    """Delete the mail sent or given up more than ``older_than`` ago; returns how many.
+
+    Sent mail is a copy of what went out: names, amounts, links. Nothing reads it again, and a
+    monthly notice to every account would make it the largest table within a year. Deleted in
+    batches, each its own transaction, so that requests do not wait behind one long delete
+    (SQLite has one writer)."""
+    cutoff = utcnow() - older_than
+    done = sa.or_(OutboxMail.sent_at < cutoff, OutboxMail.given_up_at < cutoff)
+    removed = 0
+    while True:
+        ids = db.session.scalars(sa.select(OutboxMail.id).where(done).limit(batch)).all()
+        if not ids:
+            return removed
+        db.session.execute(sa.delete(OutboxMail).where(OutboxMail.id.in_(ids)))
+        db.session.commit()
+        removed += len(ids)
+
+
 def mail_configured() -> bool:
     return bool(current_app.config.get("MAIL_SERVER"))
 

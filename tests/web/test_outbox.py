@@ -6,7 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from lkapp.extensions import db
-from lkapp.models import OutboxMail
+from lkapp.models import OutboxMail, utcnow
 from lkapp.services.mail import queue_mail, send_pending
 from tests.conftest import text_of
 
@@ -216,3 +216,27 @@ def test_after_the_server_failed_requests_leave_their_mail_to_the_timer(
     mailbox.refuse = False
     _queue(back, "fourth@example.com")
     assert [m["To"] for m in mailbox.messages][2:] == ["fourth@example.com"]
+
+
+def test_prune_deletes_mail_sent_or_given_up_long_ago_and_keeps_the_rest(app, runner):
+    now = utcnow()
+    rows = {
+        "sent long ago": {"sent_at": now - timedelta(days=31)},
+        "given up long ago": {"given_up_at": now - timedelta(days=40)},
+        "sent lately": {"sent_at": now - timedelta(days=29)},
+        "waiting since long ago": {"created_at": now - timedelta(days=60)},
+    }
+    with app.app_context():
+        for subject, times in rows.items():
+            db.session.add(
+                OutboxMail(recipient="ann@example.com", subject=subject, body_text="x", **times)
+            )
+        db.session.commit()
+    result = runner.invoke(args=["outbox", "prune", "--days", "30"])
+    assert result.exit_code == 0, result.output
+    assert "Deleted 2 mail(s) sent or given up more than 30 days ago." in result.output
+    assert [row.subject for row in _outbox(app)] == ["sent lately", "waiting since long ago"]
+
+    refused = runner.invoke(args=["outbox", "prune", "--days", "1"])
+    assert refused.exit_code == 2 and "1 is not in the range x>=7" in refused.output
+    assert len(_outbox(app)) == 2
