@@ -154,7 +154,7 @@ def _render_login(form: LoginForm, challenge=None, status: int = 200):
 def login():
     """The sign-in form; a wrong email or password gets one and the same message."""
     if current_user.is_authenticated:
-        return redirect(_home())
+        return redirect(_next_target())
     form = LoginForm()
     if request.method == "POST" and request.form.get("new_captcha"):
         # "New picture" with JavaScript off: the same form again, values kept.

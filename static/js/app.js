@@ -63,6 +63,17 @@ if (document.querySelector(".flash-signed-out")) {
   }
 }
 
+// And signing in again in one tab takes the tabs that were sent to sign-in back to where
+// they were: a page of the signed-in portal that loads tells the others (ACTIVITY, below), and
+// the sign-in page loads again, which the portal, signed in now, answers with its ?next=.
+if (document.getElementById("login-form")) {
+  window.addEventListener("storage", function (event) {
+    if (event.key === ACTIVITY && event.newValue) {
+      location.reload();
+    }
+  });
+}
+
 // The warning before the session ends (WCAG 2.2.1): two minutes before, a bar says so, and
 // "Stay signed in" counts as activity; past the end it says the session has ended. Every
 // request of this tab (htmx) or of another tab of the portal (through localStorage) that the

@@ -364,3 +364,8 @@ def test_signing_out_in_one_tab_takes_the_other_tabs_to_sign_in(page, make_user)
     other.get_by_text("You have signed out.").wait_for()
     page.wait_for_url("**/login?next=%2Fprofile")
     assert page.get_by_role("heading", name="Sign in").is_visible()
+
+    # Signing in again in the other tab brings this one back to where it was.
+    _sign_in(other, "ann@example.com", TEST_PASSWORD)
+    page.wait_for_url("**/profile")
+    assert page.get_by_role("heading", name="Profile", exact=True).is_visible()

@@ -493,3 +493,13 @@ def test_bad_email_and_empty_password_are_named_beside_their_fields(client):
     assert 'id="email-error"' in page and "Enter a valid email" in page
     assert 'id="password-error"' in page and "Enter your password." in page
     assert 'value="ann@"' in page
+
+
+def test_the_sign_in_page_sends_a_signed_in_visitor_on_to_next(client, make_user, auth):
+    """A tab sent to sign-in keeps its ?next=; once another tab has signed in, loading it
+    again goes there (static/js/app.js reloads it), and never off the portal."""
+    make_user()
+    auth.login()
+    assert client.get("/login?next=/profile").location == "/profile"
+    assert client.get("/login?next=https://evil.example/").location == "/"
+    assert client.get("/login").location == "/"
