@@ -252,9 +252,7 @@ class DocumentView:
 
     @property
     def to_pay(self) -> Decimal:
-        """What is left to pay of an invoice (nothing of another document: it is not paid)."""
-        doc = self.document
-        return max(doc.total - doc.paid, ZERO) if doc.kind == "invoice" else ZERO
+        return left_to_pay(self.document)
 
 
 def find_document(contract: Contract, kind: str, number: str) -> Document | None:
@@ -353,17 +351,27 @@ def document_years(contract: Contract) -> list[int]:
 # --- payment QR code --------------------------------------------------------------------
 
 
+def left_to_pay(document: Document) -> Decimal:
+    """What is left to pay of an invoice (nothing of another document: it is not paid)."""
+    if document.kind != "invoice":
+        return ZERO
+    return max(document.total - document.paid, ZERO)
+
+
 def payment_payload(contract: Contract, document: Document) -> str | None:
-    """The EPC QR text for paying ``document``: an invoice with something to pay, in euro and
-    not above what the code can carry (the PDF then gives the details without a code)."""
+    """The EPC QR text for paying what is left of ``document``: an invoice with something left
+    to pay, in euro and not above what the code can carry (the PDF then gives the details
+    without a code). Never the full total of a partly paid invoice: scanned from a printout,
+    it would pay again what was paid."""
     config = current_app.config
-    if document.kind != "invoice" or not can_carry(document.total, config["CURRENCY"]):
+    amount = left_to_pay(document)
+    if amount <= 0 or not can_carry(amount, config["CURRENCY"]):
         return None
     return epc_payload(
         recipient=config["UTILITY_NAME"],
         iban=config["UTILITY_BANK_ACCOUNT"],
         bic=config["UTILITY_BANK_BIC"],
-        amount=document.total,
+        amount=amount,
         currency=config["CURRENCY"],
         purpose=document_purpose(contract.number, document.number),
     )

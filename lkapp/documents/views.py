@@ -188,6 +188,7 @@ def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
             doc.vat_rate,
             doc.vat,
             doc.total,
+            doc.paid,  # what is left to pay, the QR code's amount
         ],
         "lines": [[li.description, li.kwh, li.tariff, li.amount] for li in doc.lines],
     }
@@ -201,6 +202,7 @@ def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
                 doc=doc,
                 purpose=payment_qr.document_purpose(contract.number, doc.number),
                 qr=services.payment_qr_data_uri(payload) if payload else None,
+                to_pay=services.left_to_pay(doc),
                 page_total=page_total,
             ),
         )

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import zxingcpp
 from pypdf import PdfReader
 
@@ -147,6 +148,35 @@ def test_invoice_pdf_carries_the_payment_qr_code(app, client, invoice):
     assert scanned is not None, "the QR code in the PDF does not scan"
     assert scanned.bytes == payload.encode("utf-8")
     assert scanned.ec_level == "M" and scanned.symbology_identifier == "]Q1"
+
+
+def _set_paid(app, number, paid):
+    with app.app_context():
+        db.session.execute(
+            sa.update(Document).where(Document.number == number).values(paid=D(paid))
+        )
+        db.session.commit()
+
+
+def test_a_partly_paid_invoice_asks_for_what_is_left_and_a_paid_one_for_nothing(
+    app, client, invoice
+):
+    """Scanned from a printout, a code with the full total would pay again what was paid."""
+    url = f"{DOC_URL}/invoice/INV-2026-0042/pdf"
+    _set_paid(app, "INV-2026-0042", "567.89")
+    reader = PdfReader(io.BytesIO(client.get(url).data))
+    text = text_of(reader)
+    assert re.search(r"Paid\s+€567.89\s+Left to pay\s+€1,000.00", text), text
+    assert "€1,567.89" in text  # the invoice's total stays what it is
+    scanned = zxingcpp.read_barcode(reader.pages[0].images[0].image)
+    assert scanned.bytes.decode().split("\n")[7] == "EUR1000.00"
+
+    _set_paid(app, "INV-2026-0042", "1567.89")
+    reader = PdfReader(io.BytesIO(client.get(url).data))
+    text = text_of(reader)
+    assert not reader.pages[0].images
+    assert "This invoice is paid in full." in text
+    assert "Pay with your bank app" not in text and "Left to pay" not in text
 
 
 def test_the_payment_purpose_is_the_same_numbers_in_every_language(client, invoice):
