@@ -133,6 +133,19 @@ def new_sign_in(user: User, record) -> None:
     )
 
 
+def account_closed(user: User, contract_numbers: list[str]) -> None:
+    """To the address of an account being closed, before it is erased."""
+    queue_mail(
+        user.email,
+        _l("Your account in My Account is closed"),
+        "auth_account_closed",
+        locale=user.locale,
+        user=user,
+        contract_numbers=contract_numbers,
+        register_link=url_for("auth.register", _external=True),
+    )
+
+
 def two_factor_changed(user: User, enabled: bool) -> None:
     queue_mail(
         user.email,

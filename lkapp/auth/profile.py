@@ -8,6 +8,7 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
+from ..electricity.services import detach_contract
 from ..extensions import db
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
@@ -221,6 +222,40 @@ def end_one_session(handle: str):
     db.session.commit()
     flash(_("That session was signed out."), "success")
     return htmx_redirect(url_for("auth.profile_sessions"))
+
+
+@bp.route("/profile/close", methods=["GET", "POST"])
+@login_required
+@limit("RATELIMIT_SIGNIN")
+def close_account():
+    """Close the account, after the current password: its contracts leave it, every session
+    ends and the personal details are erased. Staff accounts are closed by an administrator."""
+    user = me()
+    if user.is_staff:
+        abort(403)
+    form = CurrentPasswordForm()
+    if form.validate_on_submit():
+        if not services.check_password(user, form.current_password.data):
+            ended = _reauth_failed(form.current_password)
+            if ended is not None:
+                return ended
+        else:
+            contracts = list(user.contracts)
+            mails.account_closed(user, [contract.number for contract in contracts])
+            for contract in contracts:
+                detach_contract(contract, user, reason="account closed")
+            sessions.end_session()
+            services.close_account(user)
+            db.session.commit()
+            flash(_("Your account is closed. We sent a confirmation to its email."), "success")
+            return htmx_redirect(url_for("main.index"))
+    return render(
+        "auth/profile/close.html",
+        "auth/profile/_close_form.html",
+        status=_status(form),
+        form=form,
+        contracts=user.contracts,
+    )
 
 
 # --- two-factor sign-in -------------------------------------------------------------------

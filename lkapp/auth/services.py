@@ -16,7 +16,7 @@ from flask import current_app
 
 from ..domain import accounts as rules
 from ..extensions import db
-from ..models import AuditEvent, User, utcnow
+from ..models import AuditEvent, User, UserSession, utcnow
 from ..security import DUMMY_PASSWORD_HASH, hash_password, keyed_digest, needs_rehash
 from ..security import verify_password as _verify_password
 from ..services import audit
@@ -25,6 +25,7 @@ from . import sessions
 LOCK_AFTER_FAILURES = rules.LOCK_AFTER
 AUTO_LOCK = "failed_logins"
 STAFF_LOCK = "staff"
+CLOSED = "closed"  # by the customer (close_account): nothing lifts it
 
 
 def normalize_email(email: str) -> str:
@@ -320,6 +321,26 @@ def update_profile(user: User, **values) -> list[str]:
 
 
 # --- staff actions ------------------------------------------------------------------------
+
+
+def close_account(user: User) -> None:
+    """The customer closes the account (its contracts detached first): what identified them
+    goes (email, name, tax ID, phone, password, second factor, the sessions with their
+    addresses and browsers), so the address may register again. The row stays, anonymous, for
+    the audit trail and the questions the office answered."""
+    audit.record("auth.account_closed", actor=user, obj=user)
+    db.session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))
+    user.email = f"closed-{user.id}@closed.invalid"
+    user.name = ""
+    user.tax_id = ""
+    user.phone = ""
+    user.password_hash = "!"  # noqa: S105  (not a password: no argon2 hash, matches none)
+    user.totp_secret = None
+    user.totp_last_step = None
+    user.recovery_codes = []
+    user.notify_documents = user.notify_debt = user.notify_readings = False
+    user.locked_at = utcnow()
+    user.locked_reason = CLOSED
 
 
 def lock_account(user: User, actor: User) -> None:

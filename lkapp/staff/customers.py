@@ -35,6 +35,7 @@ SIGN_IN_ACTIONS = (
     "auth.unlocked",
     "auth.password_reset",
     "auth.sessions_revoked",
+    "auth.account_closed",
 )
 
 
@@ -48,6 +49,7 @@ def search_customers(query: str, page: int) -> tuple[list, int, int, int]:
         User.tax_id,
         User.confirmed_at,
         User.locked_at,
+        User.locked_reason,
         User.created_at,
     ).where(User.role == "customer")
     if query:
@@ -174,7 +176,9 @@ def lock(user_id: int):
     form, refusal = _reason_form_or_422(user, "lock")
     if refusal is not None:
         return refusal
-    if user.locked_at is not None and user.locked_reason == accounts.STAFF_LOCK:
+    if user.locked_reason == accounts.CLOSED:
+        flash(_("The customer closed this account; it cannot be opened again."), "warning")
+    elif user.locked_at is not None and user.locked_reason == accounts.STAFF_LOCK:
         flash(_("The account is locked already."), "info")
     else:
         accounts.lock_account(user, current_user)
@@ -194,6 +198,8 @@ def unlock(user_id: int):
         return refusal
     if user.locked_at is None:
         flash(_("The account is not locked."), "info")
+    elif user.locked_reason == accounts.CLOSED:
+        flash(_("The customer closed this account; it cannot be opened again."), "warning")
     else:
         accounts.unlock_account(user, current_user)
         _note_reason(user, "auth.unlocked", form.reason.data)

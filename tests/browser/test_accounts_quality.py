@@ -44,10 +44,13 @@ def test_signed_in_account_pages_are_valid_html(app, client, html_checker, make_
         "/profile/sessions",
         "/profile/two-factor",
         "/profile/two-factor/setup",
+        "/profile/close",
     ):
         html_checker(client.get(url).get_data(as_text=True), url)
     errors = client.htmx("POST", "/profile/password", data={"current_password": ""})
     check_fragment(html_checker, errors.get_data(as_text=True), "password errors")
+    errors = client.htmx("POST", "/profile/close", data={"current_password": ""})
+    check_fragment(html_checker, errors.get_data(as_text=True), "close account errors")
 
 
 def test_two_factor_pages_are_valid_html(app, client, html_checker, make_user):
@@ -78,7 +81,7 @@ def test_account_pages_pass_axe(page, make_user):
     page.get_by_label("Password", exact=True).fill("correct horse battery staple")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r".*/$"))
-    for url in ("/profile", "/profile/sessions", "/profile/two-factor/setup"):
+    for url in ("/profile", "/profile/sessions", "/profile/two-factor/setup", "/profile/close"):
         page.goto(url)
         assert axe_violations(page) == [], url
 

@@ -49,6 +49,7 @@ ACCESS = {
     "auth.confirm_email_change": PUBLIC,
     "auth.change_password": SIGNED_IN,
     "auth.profile_sessions": SIGNED_IN,
+    "auth.close_account": SIGNED_IN,
     "auth.end_one_session": POST_ONLY,
     "auth.end_other_sessions": POST_ONLY,
     "auth.two_factor_status": SIGNED_IN,
