@@ -109,6 +109,11 @@ class User(UserMixin, db.Model):
         return self.role in ("staff", "admin")
 
     @property
+    def is_closed(self) -> bool:
+        """Closed by the customer (lkapp.auth.services.close_account): nothing to mail to."""
+        return self.locked_reason == "closed"
+
+    @property
     def is_confirmed(self) -> bool:
         return self.confirmed_at is not None
 

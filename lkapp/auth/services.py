@@ -25,7 +25,7 @@ from . import sessions
 LOCK_AFTER_FAILURES = rules.LOCK_AFTER
 AUTO_LOCK = "failed_logins"
 STAFF_LOCK = "staff"
-CLOSED = "closed"  # by the customer (close_account): nothing lifts it
+CLOSED = "closed"  # by the customer (close_account): nothing lifts it; User.is_closed
 
 
 def normalize_email(email: str) -> str:

@@ -33,9 +33,12 @@ def question_received(question: Question, body: str, account: User | None = None
     )
 
 
-def answered(question: Question, message: Message, account: User | None = None) -> str:
+def answered(question: Question, message: Message, account: User | None = None) -> str | None:
     """The office's answer, to the asker (the account's email when one asked, which may have
-    changed since); the address it goes to."""
+    changed since); the address it goes to. None for an account its customer has closed: it
+    has no address any more."""
+    if account is not None and account.is_closed:
+        return None
     recipient = account.email if account is not None else question.contact_email
     queue_mail(
         recipient,

@@ -134,7 +134,13 @@ def answer(reference: str):
     message = services.answer(question, me(), form.body.data)
     recipient = mails.answered(question, message, services.asker_account(question))
     db.session.commit()
-    flash(_("The answer was sent to %(email)s.", email=recipient), "success")
+    if recipient is None:
+        flash(
+            _("The customer closed the account: the answer is kept with the question, unsent."),
+            "warning",
+        )
+    else:
+        flash(_("The answer was sent to %(email)s.", email=recipient), "success")
     return htmx_redirect(url_for("support_staff.thread", reference=question.reference))
 
 

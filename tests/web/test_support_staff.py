@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from lkapp.auth.services import close_account
 from lkapp.extensions import db
-from lkapp.models import Attachment, AuditEvent, Question, User, utcnow
+from lkapp.models import Attachment, AuditEvent, OutboxMail, Question, User, utcnow
 from lkapp.support import services
 from tests.conftest import swapped
 from tests.web.test_support import PDF, SCRIPT, actions, make_contract, make_question
@@ -142,6 +143,25 @@ def test_the_answer_goes_to_the_accounts_email_of_today(app, client, office, mak
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "The answer was sent to ann.new@example.com." in page
     assert len(mailbox.to("ann.new@example.com")) == 1 and mailbox.to("ann@example.com") == []
+
+
+def test_an_answer_to_a_closed_account_is_kept_and_mailed_nowhere(
+    app, client, office, make_user, mailbox
+):
+    """The customer closed the account after asking: its address is erased, and a mail to
+    the stand-in address would only fail (and count on the office's start page)."""
+    ann = make_user(email="ann@example.com")
+    reference = make_question(app, user_id=ann)
+    with app.app_context():
+        close_account(db.session.get(User, ann))
+        db.session.commit()
+    response = client.post(f"/staff/questions/{reference}/answer", data={"body": "Done."})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The customer closed the account: the answer is kept with the question" in page
+    assert "Done." in page
+    assert mailbox.messages == []
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMail)) == 0
 
 
 def test_anonymous_asker_gets_the_answer_by_mail_in_the_language_asked(
