@@ -91,6 +91,9 @@ class User(UserMixin, db.Model):
     notify_readings: Mapped[bool] = mapped_column(default=True)
     # The first day of the month whose reading-window reminder this account got (once a window).
     readings_reminded_for: Mapped[date | None]
+    # Whether a sign-in of this account has recorded its browser (lkapp.auth.sessions
+    # .is_new_device): before that there is nothing to compare a sign-in with.
+    devices_recorded: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     contracts: Mapped[list[Contract]] = relationship(

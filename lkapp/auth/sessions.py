@@ -158,12 +158,16 @@ def _new_record(user: User, remember: bool, second_factor_done: bool) -> UserSes
 
 
 def is_new_device(user: User, record: UserSession) -> bool:
-    """Whether ``record``'s sign-in came from a browser that has not signed in to this account
-    in the last ``DEVICE_REMEMBERED_FOR``. Not for an account with no sign-in on record from
-    any known browser (a new account, or every account right after the upgrade that brought
-    devices in): there is nothing to compare with, and the notice would go to everyone. For a
-    two-factor account only sign-ins that passed the second step count: a password alone must
-    not make a browser known."""
+    """Whether ``record``'s completed sign-in came from a browser that has not signed in to
+    this account in the last ``DEVICE_REMEMBERED_FOR`` (an account unused for longer: any
+    browser). Not at the account's first sign-in that records browsers (a new account, or
+    every account right after the upgrade that brought devices in): there is nothing to
+    compare with, and the notice would go to everyone. For a two-factor account only
+    sign-ins that passed the second step count: a password alone must not make a browser
+    known."""
+    if not user.devices_recorded:
+        user.devices_recorded = True
+        return False
     earlier = sa.select(UserSession.device).where(
         UserSession.user_id == user.id,
         UserSession.id != record.id,
@@ -171,8 +175,7 @@ def is_new_device(user: User, record: UserSession) -> bool:
     )
     if user.has_two_factor:
         earlier = earlier.where(UserSession.second_factor_done.is_(True))
-    known = set(db.session.scalars(earlier))
-    return bool(known) and record.device not in known
+    return record.device not in set(db.session.scalars(earlier))
 
 
 def _sign_in(user: User, record: UserSession) -> None:

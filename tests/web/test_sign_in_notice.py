@@ -92,17 +92,38 @@ def test_for_two_factor_only_a_passed_second_step_makes_a_browser_known(
     assert len(_notices(mailbox)) == 1
 
 
-def test_sessions_before_devices_were_recorded_send_no_notice(app, client, make_user, mailbox):
-    """Right after the upgrade no session has a device: the first sign-in of each account
-    learns its browser without a mail, or every account would get one."""
-    make_user()
+def test_the_first_sign_in_after_the_upgrade_records_the_browser_without_a_notice(
+    app, client, make_user, mailbox
+):
+    """Right after the upgrade no account has recorded a browser: its first sign-in learns
+    one without a mail, or every account would get one."""
+    user_id = make_user()
     AuthActions(client).login()
     with app.app_context():
         db.session.execute(sa.update(UserSession).values(device=None))
+        db.session.execute(sa.update(User).values(devices_recorded=False))
         db.session.commit()
     AuthActions(_browser(app)).login()
     assert _notices(mailbox) == []
+    with app.app_context():
+        assert db.session.get(User, user_id).devices_recorded
     AuthActions(_browser(app, ip="198.51.100.9")).login()
+    assert len(_notices(mailbox)) == 1
+
+
+def test_any_browser_is_new_to_an_account_unused_for_ninety_days(app, client, make_user, mailbox):
+    """Its old sessions are gone by then; a sign-in to a dormant account is just what the
+    notice is for."""
+    make_user()
+    AuthActions(client).login()
+    client.post("/logout")
+    long_ago = utcnow() - timedelta(days=91)
+    with app.app_context():
+        db.session.execute(
+            sa.update(UserSession).values(created_at=long_ago, last_seen_at=long_ago)
+        )
+        db.session.commit()
+    AuthActions(_browser(app)).login()
     assert len(_notices(mailbox)) == 1
 
 
