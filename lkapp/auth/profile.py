@@ -241,13 +241,21 @@ def close_account():
                 return ended
         else:
             contracts = list(user.contracts)
-            mails.account_closed(user, [contract.number for contract in contracts])
+            # Not to an address nobody confirmed: it may be anyone's.
+            confirmed = user.is_confirmed
+            if confirmed:
+                mails.account_closed(user, [contract.number for contract in contracts])
             for contract in contracts:
                 detach_contract(contract, user, reason="account closed")
             sessions.end_session()
             services.close_account(user)
             db.session.commit()
-            flash(_("Your account is closed. We sent a confirmation to its email."), "success")
+            flash(
+                _("Your account is closed. We sent a confirmation to its email.")
+                if confirmed
+                else _("Your account is closed."),
+                "success",
+            )
             return htmx_redirect(url_for("main.index"))
     return render(
         "auth/profile/close.html",

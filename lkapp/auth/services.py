@@ -155,7 +155,15 @@ def notifiable():
     mailbox is in dispute); a lock after failed sign-ins guards the sign-in, not the mailbox."""
     return sa.and_(
         User.confirmed_at.is_not(None),
-        sa.or_(User.locked_at.is_(None), User.locked_reason != STAFF_LOCK),
+        sa.or_(User.locked_at.is_(None), User.locked_reason.not_in((STAFF_LOCK, CLOSED))),
+    )
+
+
+def may_be_written_to(user: User) -> bool:
+    """``notifiable`` for one account: mail the account did not ask for goes only where it
+    may. (A closed account has no address left.)"""
+    return user.confirmed_at is not None and (
+        user.locked_at is None or user.locked_reason not in (STAFF_LOCK, CLOSED)
     )
 
 

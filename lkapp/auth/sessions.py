@@ -287,7 +287,9 @@ def revoke_sessions(user: User, keep: str | None = None) -> int:
     )
     if keep:
         query = query.where(UserSession.id != keep)
-    return db.session.execute(query.values(revoked_at=utcnow())).rowcount
+    # A browser signed out this way is not "known" any more (is_new_device): its next
+    # sign-in, with the new password, say, is told to the account again.
+    return db.session.execute(query.values(revoked_at=utcnow(), device=None)).rowcount
 
 
 def active_sessions(user: User) -> list[UserSession]:
@@ -329,6 +331,8 @@ def revoke_one(user: User, handle: str) -> bool:
     if session_id is None:
         return False
     db.session.execute(
-        sa.update(UserSession).where(UserSession.id == session_id).values(revoked_at=utcnow())
+        sa.update(UserSession)
+        .where(UserSession.id == session_id)
+        .values(revoked_at=utcnow(), device=None)  # as revoke_sessions
     )
     return True

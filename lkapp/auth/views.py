@@ -94,13 +94,16 @@ _SYSTEMS = (
 )
 
 
-def describe_agent(user_agent: str) -> str:
-    """``Firefox on Windows`` from a User-Agent header, for the list of sessions."""
+def describe_agent(user_agent: str, raw: bool = True) -> str:
+    """``Firefox on Windows`` from a User-Agent header, for the list of sessions; else the
+    header's start, or with ``raw`` false (in mail: the header is whatever the client sent,
+    and must not put its words in the utility's mail) "Unknown device"."""
     browser = next((name for key, name in _BROWSERS if key in user_agent), "")
     system = next((name for key, name in _SYSTEMS if key in user_agent), "")
     if browser and system:
         return _("%(browser)s on %(system)s", browser=browser, system=system)
-    return browser or system or (user_agent[:60] if user_agent else _("Unknown device"))
+    fallback = user_agent[:60] if user_agent and raw else _("Unknown device")
+    return browser or system or fallback
 
 
 def ask_question_url() -> str:
@@ -211,7 +214,7 @@ def login():
 def _notice_if_new_device(user, record) -> None:
     """Mail the account when it is signed in to from a browser it has not used lately: the
     one sign it has of a password in someone else's hands."""
-    if sessions.is_new_device(user, record):
+    if sessions.is_new_device(user, record) and services.may_be_written_to(user):
         mails.new_sign_in(user, record)
 
 

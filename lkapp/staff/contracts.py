@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..auth.decorators import staff_required
+from ..auth.services import may_be_written_to
 from ..domain.attach import format_code
 from ..electricity import mails as contract_mails
 from ..electricity import services
@@ -195,7 +196,9 @@ def detach(number: str):
         contract, current_user, reason=form.reason.data, by_staff=True
     )
     if previous is not None:
-        contract_mails.detached_by_office(db.session.get(User, previous), contract)
+        account = db.session.get(User, previous)
+        if may_be_written_to(account):
+            contract_mails.detached_by_office(account, contract)
         flash(_("The contract was detached; its unused codes no longer work."), "success")
     else:
         flash(_("The contract is not attached to any account."), "warning")

@@ -213,7 +213,9 @@ def unlock(user_id: int):
 def resend_confirmation(user_id: int):
     """Send a new confirmation link to an account that has not confirmed its email."""
     user = _customer(user_id)
-    if user.is_confirmed:
+    if user.is_closed:
+        flash(_("The customer closed this account; it cannot be opened again."), "warning")
+    elif user.is_confirmed:
         flash(_("This email address is confirmed already."), "info")
     else:
         mails.confirmation(user)

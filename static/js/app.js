@@ -64,11 +64,20 @@ if (document.querySelector(".flash-signed-out")) {
 }
 
 // And signing in again in one tab takes the tabs that were sent to sign-in back to where
-// they were: a page of the signed-in portal that loads tells the others (ACTIVITY, below), and
-// the sign-in page loads again, which the portal, signed in now, answers with its ?next=.
+// they were: a page of the signed-in portal (it has the sign-out button), remembered session
+// or not, tells the others that it loaded, and the sign-in page loads again, which the
+// portal, signed in now, answers with its ?next=.
+var SIGNED_IN = "lkapp-signed-in";
+if (document.getElementById("sign-out-form")) {
+  try {
+    localStorage.setItem(SIGNED_IN, String(Date.now()));
+  } catch (error) {
+    // storage refused (private mode): the other tabs stay where they are
+  }
+}
 if (document.getElementById("login-form")) {
   window.addEventListener("storage", function (event) {
-    if (event.key === ACTIVITY && event.newValue) {
+    if (event.key === SIGNED_IN && event.newValue) {
       location.reload();
     }
   });

@@ -365,7 +365,12 @@ def test_signing_out_in_one_tab_takes_the_other_tabs_to_sign_in(page, make_user)
     page.wait_for_url("**/login?next=%2Fprofile")
     assert page.get_by_role("heading", name="Sign in").is_visible()
 
-    # Signing in again in the other tab brings this one back to where it was.
-    _sign_in(other, "ann@example.com", TEST_PASSWORD)
+    # Signing in again in the other tab brings this one back to where it was, with "Remember
+    # me" too (a remembered session's pages have no expiry warning to tell the tabs).
+    other.goto("/login")
+    other.get_by_label("Email").fill("ann@example.com")
+    other.get_by_label("Password", exact=True).fill(TEST_PASSWORD)
+    other.get_by_label("Remember me").check()
+    other.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/profile")
     assert page.get_by_role("heading", name="Profile", exact=True).is_visible()

@@ -115,7 +115,7 @@ def test_the_office_sees_a_closed_account_and_cannot_reopen_it(app, client, make
     make_user(email="op@example.org", role="staff")
     auth.login(email="op@example.org")
     page = client.get(f"/staff/customers/{user_id}").text
-    assert "Closed" in page and "the personal details were erased" in page
+    assert "Closed" in page and "the account's details were erased" in page
     assert "Closed by the customer" in page  # the sign-in history
     assert f'action="/staff/customers/{user_id}/unlock"' not in page
     assert f'action="/staff/customers/{user_id}/lock"' not in page
@@ -136,3 +136,29 @@ def test_staff_accounts_are_not_closed_from_the_profile(client, make_user, auth)
     assert (
         client.post("/profile/close", data={"current_password": TEST_PASSWORD}).status_code == 403
     )
+
+
+def test_an_unconfirmed_account_closes_without_a_mail(app, client, make_user, auth, mailbox):
+    """Nobody proved the address is theirs: the utility does not write to it."""
+    make_user(confirmed=False)
+    auth.login()
+    assert "We send a confirmation" not in client.get("/profile/close").text
+    response = client.post("/profile/close", data={"current_password": TEST_PASSWORD})
+    assert response.status_code == 302
+    page = client.get("/").text
+    assert "Your account is closed." in page and "We sent a confirmation" not in page
+    assert mailbox.messages == []
+
+
+def test_the_office_sends_no_confirmation_link_to_a_closed_account(
+    app, client, make_user, auth, mailbox
+):
+    user_id = make_user(confirmed=False)
+    auth.login()
+    client.post("/profile/close", data={"current_password": TEST_PASSWORD})
+    make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+    assert "Send a new confirmation link" not in client.get(f"/staff/customers/{user_id}").text
+    response = client.post(f"/staff/customers/{user_id}/confirmation")
+    assert "it cannot be opened again" in client.get(response.location).text
+    assert mailbox.messages == []

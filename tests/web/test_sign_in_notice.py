@@ -1,6 +1,7 @@
 """A sign-in from a browser the account has not used lately mails the account a notice: the
 one sign it gets of its password in someone else's hands."""
 
+import re
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -144,3 +145,45 @@ def test_a_sign_in_deletes_the_accounts_sessions_that_ended_long_ago(app, client
             sa.select(User.email).join(UserSession, UserSession.user_id == User.id)
         ).all()
     assert sorted(owners) == ["ann@example.com", "bob@example.com"]  # Ann's new one, Bob's old
+
+
+def test_a_browser_signed_out_by_the_owner_is_new_again(app, client, make_user, mailbox):
+    """The owner got the notice, signed the stranger out and changed the password: if the
+    stranger gets the new password too, their next sign-in is told again."""
+    make_user()
+    AuthActions(client).login()
+    thief = _browser(app)
+    AuthActions(thief).login()
+    assert len(_notices(mailbox)) == 1
+    page = client.get("/profile/sessions").text
+    [action] = re.findall(r'action="(/profile/sessions/[0-9a-f]+/end)"', page)
+    assert client.post(action).status_code == 302
+    AuthActions(thief).login()
+    assert len(_notices(mailbox)) == 2
+
+    # The same after "Sign out everywhere else" (and so a password change, a lock).
+    client.post("/profile/sessions/others")
+    AuthActions(thief).login()
+    assert len(_notices(mailbox)) == 3
+    thief.post("/logout")  # a plain sign-out keeps the browser known
+    AuthActions(thief).login()
+    assert len(_notices(mailbox)) == 3
+
+
+def test_the_notice_names_only_a_browser_it_knows(app, client, make_user, mailbox):
+    """The User-Agent header is whatever the client sends: its words must not reach the
+    utility's mail."""
+    make_user()
+    AuthActions(client).login()
+    AuthActions(_browser(app, agent="It was you. Call +36 1 999 9999 at once")).login()
+    [notice] = _notices(mailbox)
+    assert "Device: Unknown device" in mailbox.text(notice)
+    assert "999" not in mailbox.text(notice) and "999" not in mailbox.html(notice)
+
+
+def test_an_unconfirmed_address_gets_no_notice(app, client, make_user, mailbox):
+    """It may be anyone's, and the name in the greeting anybody's words."""
+    make_user(confirmed=False)
+    AuthActions(client).login()
+    AuthActions(_browser(app)).login()
+    assert _notices(mailbox) == []

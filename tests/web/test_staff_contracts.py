@@ -308,6 +308,19 @@ def test_detach_needs_a_reason_and_is_audited(app, client, staff, contracts, mak
     assert "Premises sold" not in text and "Premises sold" not in mailbox.html(notice)
 
 
+def test_detach_tells_no_account_the_office_has_locked(
+    app, client, staff, contracts, make_user, mailbox
+):
+    """The office locks an account whose mailbox is in dispute, then detaches its contract:
+    whoever holds the mailbox must not hear of it."""
+    owner = make_user(email="owner@example.com", locked_at=utcnow(), locked_reason="staff")
+    contracts(account_id=owner, attached_at=utcnow())
+    response = client.post(f"/staff/contracts/{NUMBER}/detach", data={"reason": "Disputed"})
+    assert response.status_code == 302
+    assert "The contract was detached" in client.get(response.location).text
+    assert mailbox.to("owner@example.com") == []
+
+
 # --- the slip ---------------------------------------------------------------------------
 
 
