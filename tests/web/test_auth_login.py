@@ -383,6 +383,18 @@ def test_twenty_failures_lock_the_account_until_a_reset(
     assert ips == {"127.0.0.1"}
 
 
+def test_the_lock_mail_to_an_unconfirmed_address_greets_no_one(
+    app, client, make_user, captcha_solver, mailbox
+):
+    """Anyone may register any address with a name of their choosing: the utility's mail to
+    an address nobody confirmed must not carry that name."""
+    make_user(confirmed=False, name="Refund office: call +36 1 999 9999")
+    _fail_solving(client, captcha_solver, "ann@example.com", LOCK_AFTER)
+    [message] = mailbox.to("ann@example.com")
+    assert "Hello," in mailbox.text(message)
+    assert "999" not in mailbox.text(message) and "999" not in mailbox.html(message)
+
+
 def test_an_email_without_account_looks_blocked_alike(client, captcha_solver, mailbox):
     page = _fail_solving(client, captcha_solver, "nobody@example.com", LOCK_AFTER)
     assert "sign-in is blocked" in page
