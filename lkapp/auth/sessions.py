@@ -281,15 +281,19 @@ def mark_second_factor_done() -> None:
 
 
 def revoke_sessions(user: User, keep: str | None = None) -> int:
-    """Revoke every live session of ``user`` but ``keep``; returns how many ended."""
-    query = sa.update(UserSession).where(
-        UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
-    )
+    """Revoke every live session of ``user`` but ``keep``; returns how many ended.
+
+    The browsers of all those sessions, ended ones too, are not "known" any more
+    (``is_new_device``): after a password change, a reset or a lock, a stranger who had
+    signed in and out before is told to the account again at their next sign-in."""
+    others = sa.update(UserSession).where(UserSession.user_id == user.id)
     if keep:
-        query = query.where(UserSession.id != keep)
-    # A browser signed out this way is not "known" any more (is_new_device): its next
-    # sign-in, with the new password, say, is told to the account again.
-    return db.session.execute(query.values(revoked_at=utcnow(), device=None)).rowcount
+        others = others.where(UserSession.id != keep)
+    ended = db.session.execute(
+        others.where(UserSession.revoked_at.is_(None)).values(revoked_at=utcnow())
+    ).rowcount
+    db.session.execute(others.where(UserSession.device.is_not(None)).values(device=None))
+    return ended
 
 
 def active_sessions(user: User) -> list[UserSession]:

@@ -169,6 +169,20 @@ def test_a_browser_signed_out_by_the_owner_is_new_again(app, client, make_user, 
     AuthActions(thief).login()
     assert len(_notices(mailbox)) == 3
 
+    # A stranger who signed out before the owner changed the password is new again too.
+    thief.post("/logout")
+    changed = client.post(
+        "/profile/password",
+        data={
+            "current_password": TEST_PASSWORD,
+            "password": "a brand new passphrase 42",
+            "password2": "a brand new passphrase 42",
+        },
+    )
+    assert changed.status_code == 302
+    AuthActions(thief).login(password="a brand new passphrase 42")
+    assert len(_notices(mailbox)) == 4
+
 
 def test_the_notice_names_only_a_browser_it_knows(app, client, make_user, mailbox):
     """The User-Agent header is whatever the client sends: its words must not reach the
