@@ -30,6 +30,15 @@ def _browser(app, agent=FIREFOX_ON_WINDOWS, ip="203.0.113.7"):
     return other
 
 
+def _age_every_session(app, days):
+    long_ago = utcnow() - timedelta(days=days)
+    with app.app_context():
+        db.session.execute(
+            sa.update(UserSession).values(created_at=long_ago, last_seen_at=long_ago)
+        )
+        db.session.commit()
+
+
 def test_a_new_browser_is_told_to_the_account_a_known_one_is_not(app, client, make_user, mailbox):
     make_user()
     AuthActions(client).login()  # the first sign-in on record: nothing to compare it with
@@ -118,12 +127,7 @@ def test_any_browser_is_new_to_an_account_unused_for_ninety_days(app, client, ma
     make_user()
     AuthActions(client).login()
     client.post("/logout")
-    long_ago = utcnow() - timedelta(days=91)
-    with app.app_context():
-        db.session.execute(
-            sa.update(UserSession).values(created_at=long_ago, last_seen_at=long_ago)
-        )
-        db.session.commit()
+    _age_every_session(app, days=91)
     AuthActions(_browser(app)).login()
     assert len(_notices(mailbox)) == 1
 
@@ -133,12 +137,7 @@ def test_a_sign_in_deletes_the_accounts_sessions_that_ended_long_ago(app, client
     make_user(email="bob@example.com")
     AuthActions(client).login()
     AuthActions(app.test_client()).login(email="bob@example.com")
-    long_ago = utcnow() - timedelta(days=91)
-    with app.app_context():
-        db.session.execute(
-            sa.update(UserSession).values(created_at=long_ago, last_seen_at=long_ago)
-        )
-        db.session.commit()
+    _age_every_session(app, days=91)
     AuthActions(_browser(app)).login()
     with app.app_context():
         owners = db.session.scalars(
