@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .domain.accounts import CLOSED
 from .extensions import db
 
 
@@ -92,7 +93,7 @@ class User(UserMixin, db.Model):
     # The first day of the month whose reading-window reminder this account got (once a window).
     readings_reminded_for: Mapped[date | None]
     # Whether a sign-in of this account has recorded its browser (lkapp.auth.sessions
-    # .is_new_device): before that there is nothing to compare a sign-in with.
+    # .note_device): before that there is nothing to compare a sign-in with.
     devices_recorded: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -114,7 +115,7 @@ class User(UserMixin, db.Model):
     @property
     def is_closed(self) -> bool:
         """Closed by the customer (lkapp.auth.services.close_account): nothing to mail to."""
-        return self.locked_reason == "closed"
+        return self.locked_reason == CLOSED
 
     @property
     def is_confirmed(self) -> bool:
@@ -144,7 +145,7 @@ class UserSession(db.Model):
     ip: Mapped[str] = mapped_column(sa.String(45), default="")
     user_agent: Mapped[str] = mapped_column(sa.String(300), default="")
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # A hash of the browser's device cookie (lkapp.auth.sessions.is_new_device).
+    # A hash of the browser's device cookie (lkapp.auth.sessions.note_device).
     device: Mapped[str | None] = mapped_column(sa.String(64))
 
     user: Mapped[User] = relationship()

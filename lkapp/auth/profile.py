@@ -8,7 +8,6 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
-from ..electricity.services import detach_contract
 from ..extensions import db
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
@@ -240,13 +239,11 @@ def close_account():
             if ended is not None:
                 return ended
         else:
-            contracts = list(user.contracts)
-            # Not to an address nobody confirmed: it may be anyone's.
+            # Queued before the address is erased; not to an address nobody confirmed: it may
+            # be anyone's.
             confirmed = user.is_confirmed
             if confirmed:
-                mails.account_closed(user, [contract.number for contract in contracts])
-            for contract in contracts:
-                detach_contract(contract, user, reason="account closed")
+                mails.account_closed(user, [contract.number for contract in user.contracts])
             sessions.end_session()
             services.close_account(user)
             db.session.commit()

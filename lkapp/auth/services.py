@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..domain import accounts as rules
+from ..electricity.services import detach_contract
 from ..extensions import db
 from ..models import AuditEvent, User, UserSession, utcnow
 from ..security import DUMMY_PASSWORD_HASH, hash_password, keyed_digest, needs_rehash
@@ -25,7 +26,7 @@ from . import sessions
 LOCK_AFTER_FAILURES = rules.LOCK_AFTER
 AUTO_LOCK = "failed_logins"
 STAFF_LOCK = "staff"
-CLOSED = "closed"  # by the customer (close_account): nothing lifts it; User.is_closed
+CLOSED = rules.CLOSED  # by the customer (close_account): nothing lifts it; User.is_closed
 
 
 def normalize_email(email: str) -> str:
@@ -332,10 +333,12 @@ def update_profile(user: User, **values) -> list[str]:
 
 
 def close_account(user: User) -> None:
-    """The customer closes the account (its contracts detached first): what identified them
+    """The customer closes the account: its contracts are detached, and what identified them
     goes (email, name, tax ID, phone, password, second factor, the sessions with their
     addresses and browsers), so the address may register again. The row stays, anonymous, for
     the audit trail and the questions the office answered."""
+    for contract in list(user.contracts):
+        detach_contract(contract, user, reason="account closed")
     audit.record("auth.account_closed", actor=user, obj=user)
     db.session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))
     user.email = f"closed-{user.id}@closed.invalid"

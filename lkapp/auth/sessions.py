@@ -29,7 +29,7 @@ TOUCH_EVERY = timedelta(seconds=60)
 # Time to type the code from the authenticator app after the password.
 SECOND_STEP_WITHIN = timedelta(minutes=5)
 PENDING_KEY = "pending_session"
-# How long a browser's device cookie (``is_new_device``) is kept. Session records last seen
+# How long a browser's device cookie (``note_device``) is kept. Session records last seen
 # before that are deleted at the account's next sign-in: they ended long before.
 DEVICE_REMEMBERED_FOR = timedelta(days=90)
 
@@ -157,14 +157,14 @@ def _new_record(user: User, remember: bool, second_factor_done: bool) -> UserSes
     return record
 
 
-def is_new_device(user: User, record: UserSession) -> bool:
-    """Whether ``record``'s completed sign-in came from a browser that has not signed in to
+def note_device(user: User, record: UserSession) -> bool:
+    """Note the browser of ``record``'s completed sign-in; True when it has not signed in to
     this account in the last ``DEVICE_REMEMBERED_FOR`` (an account unused for longer: any
-    browser). Not at the account's first sign-in that records browsers (a new account, or
-    every account right after the upgrade that brought devices in): there is nothing to
-    compare with, and the notice would go to everyone. For a two-factor account only
-    sign-ins that passed the second step count: a password alone must not make a browser
-    known."""
+    browser). False at the account's first sign-in that records browsers (a new account, or
+    every account right after the upgrade that brought devices in), which marks the account:
+    there is nothing to compare with, and the notice would go to everyone. For a two-factor
+    account only sign-ins that passed the second step count: a password alone must not make
+    a browser known."""
     if not user.devices_recorded:
         user.devices_recorded = True
         return False
@@ -284,7 +284,7 @@ def revoke_sessions(user: User, keep: str | None = None) -> int:
     """Revoke every live session of ``user`` but ``keep``; returns how many ended.
 
     The browsers of all those sessions, ended ones too, are not "known" any more
-    (``is_new_device``): after a password change, a reset or a lock, a stranger who had
+    (``note_device``): after a password change, a reset or a lock, a stranger who had
     signed in and out before is told to the account again at their next sign-in."""
     others = sa.update(UserSession).where(UserSession.user_id == user.id)
     if keep:

@@ -214,7 +214,7 @@ def login():
 def _notice_if_new_device(user, record) -> None:
     """Mail the account when it is signed in to from a browser it has not used lately: the
     one sign it has of a password in someone else's hands."""
-    if sessions.is_new_device(user, record) and services.may_be_written_to(user):
+    if sessions.note_device(user, record) and services.may_be_written_to(user):
         mails.new_sign_in(user, record)
 
 

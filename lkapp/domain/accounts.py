@@ -18,6 +18,8 @@ from .codes import ALPHABET, generate_code, normalize_code
 
 SLOW_AFTER = 5
 LOCK_AFTER = 20
+# ``locked_reason`` of an account its customer closed (lkapp.auth.services.close_account).
+CLOSED = "closed"
 FAILURE_WINDOW = timedelta(days=1)
 
 RECOVERY_CODES = 10

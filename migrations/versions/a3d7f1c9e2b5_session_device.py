@@ -5,7 +5,7 @@ Revises: e5a9c3b7d2f4
 Create Date: 2026-11-27 07:10:00
 
 A sign-in from a browser that has not signed in to the account lately mails the account a
-notice (lkapp.auth.sessions.is_new_device). Sessions from before this revision have no
+notice (lkapp.auth.sessions.note_device). Sessions from before this revision have no
 device, and no account has recorded one (users.devices_recorded): each account's first
 sign-in after the upgrade records its browser without a notice, so the upgrade does not send
 one to every account at its next sign-in.

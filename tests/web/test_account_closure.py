@@ -6,20 +6,13 @@ import sqlalchemy as sa
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, Contract, User, UserSession
 from tests.conftest import TEST_PASSWORD, AuthActions, swapped
+from tests.web.test_documents import add_contract
 
 
 def _add_contracts(app, user_id, *numbers):
     with app.app_context():
         for number in numbers:
-            db.session.add(
-                Contract(
-                    number=number,
-                    holder_name="Ann's Bakery",
-                    tax_id="12345678-2-42",
-                    address="Győr, Fő utca 12.",
-                    account_id=user_id,
-                )
-            )
+            add_contract(number, account_id=user_id)
         db.session.commit()
 
 
