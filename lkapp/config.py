@@ -10,7 +10,9 @@ import os
 import re
 import secrets
 from datetime import timedelta
-from email.utils import parseaddr
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,6 +51,8 @@ DEFAULTS = {
     "MAIL_USE_TLS": False,
     "MAIL_USE_SSL": False,
     "MAIL_DEFAULT_SENDER": "My Account <no-reply@localhost>",
+    # Where a customer's Reply goes (the sender is a no-reply address); empty: no Reply-To.
+    "MAIL_REPLY_TO": "",
     "MAIL_TIMEOUT": 10,
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
@@ -110,6 +114,7 @@ ENV_SETTINGS = {
     "MAIL_USE_TLS": lambda v: v.lower() in _BOOL,
     "MAIL_USE_SSL": lambda v: v.lower() in _BOOL,
     "MAIL_DEFAULT_SENDER": str,
+    "MAIL_REPLY_TO": str,
     "MAIL_TIMEOUT": float,
     "RATELIMIT_STORAGE_URI": str,
     "RATELIMIT_SIGNIN": str,
@@ -188,6 +193,12 @@ def _check(app) -> None:
                 'utility\'s domain (e.g. "City Power <no-reply@utility.example>"): mail from '
                 f"{sender or 'no address'} is refused or taken for spam"
             )
+    if production and config["MAIL_REPLY_TO"] and not _is_address(config["MAIL_REPLY_TO"]):
+        raise ConfigError(
+            f"LKAPP_MAIL_REPLY_TO={config['MAIL_REPLY_TO']!r} is not a mail address (e.g. "
+            '"City Power Support <support@utility.example>"): no mail could be sent with it; '
+            "leave it empty for no Reply-To"
+        )
     if not config.get("SECRET_KEY"):
         if production:
             raise ConfigError("LKAPP_SECRET_KEY must be set in production")
@@ -245,6 +256,23 @@ def _check_hosts(config, production: bool) -> None:
         return
     if config.get("TRUSTED_HOSTS") is None:
         config["TRUSTED_HOSTS"] = [server_name.split(":")[0], *LOCAL_HOSTS]
+
+
+def _is_address(value: str) -> bool:
+    """One address customers can write to, with or without a display name, as the outbox
+    writes it in a header (lkapp.services.mail): an ASCII local part, the domain in punycode."""
+    addresses = getaddresses([value])
+    if len(addresses) != 1:
+        return False
+    name, address = addresses[0]
+    local, _, domain = address.rpartition("@")
+    if not local or "." not in domain:
+        return False
+    try:
+        Address(name, addr_spec=f"{local}@{domain.encode('idna').decode('ascii')}")
+    except (ValueError, HeaderParseError):  # UnicodeError (the domain) is a ValueError
+        return False
+    return True
 
 
 def _parse_window(window: str) -> tuple[int, int]:

@@ -15,6 +15,7 @@ import logging
 import smtplib
 from base64 import b64encode
 from datetime import datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -285,6 +286,10 @@ def _as_message(message: OutboxMail) -> EmailMessage:
         mail.set_raw("Subject", _encoded_words(message.subject))
     mail["From"] = sender
     mail["To"] = _ascii_domain(message.recipient)
+    if reply_to := current_app.config["MAIL_REPLY_TO"]:
+        # Where a customer's Reply goes instead of the no-reply sender; the domain in punycode.
+        name, address = parseaddr(reply_to)
+        mail["Reply-To"] = Address(name, addr_spec=_ascii_domain(address))
     mail["Date"] = format_datetime(utcnow())
     mail["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
     mail["Auto-Submitted"] = "auto-generated"  # no out-of-office replies to a no-reply address

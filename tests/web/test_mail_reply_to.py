@@ -1,0 +1,87 @@
+"""LKAPP_MAIL_REPLY_TO: where a customer's Reply goes, since every mail is sent from a
+no-reply address that nobody reads."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lkapp import create_app
+from lkapp.extensions import db
+from lkapp.services.mail import queue_mail
+
+
+def _send_one(app_config, recipient="ann@example.com"):
+    app = create_app(app_config)
+    with app.test_request_context():
+        queue_mail(recipient, "Your notice", "notice", paragraphs=["Hello, Ann."], link="")
+        db.session.commit()
+        app.process_response(app.response_class())  # runs after_request: sends the mail
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("setting", "name", "address"),
+    [
+        (
+            "City Power Support <support@utility.example>",
+            "City Power Support",
+            "support@utility.example",
+        ),
+        # The domain as every mail server takes it: in punycode, like the recipient's.
+        ("Ügyfélszolgálat <help@áram.example>", "Ügyfélszolgálat", "help@xn--ram-dla.example"),
+    ],
+)
+def test_a_reply_goes_to_the_reply_to_address_when_one_is_set(
+    app_config, mailbox, setting, name, address
+):
+    _send_one(app_config, "before@example.com")  # not set: no Reply-To, as before
+    app_config["MAIL_REPLY_TO"] = setting
+    _send_one(app_config, "after@example.com")
+    [before] = mailbox.to("before@example.com")
+    assert "Reply-To" not in before
+    [after] = mailbox.to("after@example.com")
+    [reply_to] = after["Reply-To"].addresses
+    assert (reply_to.display_name, reply_to.addr_spec) == (name, address)
+    assert after["From"] == before["From"] == "My Account <no-reply@lkapp.test>"
+
+
+def _flask(*args, **env):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LKAPP_")}
+    environment.update(env)
+    return subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "lkapp", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+
+
+def test_production_refuses_a_reply_to_that_is_not_an_address(tmp_path):
+    """A Reply-To that is not one address would make every mail fail as it is written (each
+    kept in the outbox and given up after three days): the app does not start instead."""
+    production = {
+        "LKAPP_ENV": "production",
+        "LKAPP_SECRET_KEY": "k" * 48,
+        "LKAPP_SERVER_NAME": "my.utility.example",
+        "LKAPP_MAIL_SERVER": "smtp.utility.example",
+        "LKAPP_MAIL_DEFAULT_SENDER": "City Power <no-reply@utility.example>",
+        "LKAPP_INSTANCE_PATH": str(tmp_path),
+    }
+    for wrong in (
+        "support",
+        "City Power Support <support@>",
+        "help@áram..example",
+        "support@utility.example, billing@utility.example",
+    ):
+        result = _flask("db", "upgrade", LKAPP_MAIL_REPLY_TO=wrong, **production)
+        assert result.returncode == 1, wrong
+        assert result.stderr.startswith(f"Error: LKAPP_MAIL_REPLY_TO={wrong!r} is not a mail")
+        assert result.stderr.strip().count("\n") == 0, result.stderr
+        assert not (tmp_path / "lkapp.sqlite3").exists(), "nothing migrated"
+    right = "Ügyfélszolgálat <help@áram.example>"
+    result = _flask("db", "upgrade", LKAPP_MAIL_REPLY_TO=right, **production)
+    assert result.returncode == 0, result.stderr
