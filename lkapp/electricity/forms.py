@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import SearchField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..domain.attach import code_is_well_formed
 from ..domain.codes import CODE_LENGTH
+from ..domain.contract_list import SHOW_NO_READINGS, SHOW_OVERDUE, SHOW_TO_PAY
 from ..formatting import lazy_gettext as _l
 from ..forms import strip
 
@@ -51,3 +53,27 @@ class AttachForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A confirmation step: only the CSRF token."""
+
+
+class ContractFilterForm(FlaskForm):
+    """Search and filters of a long contract list (a GET form: no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(
+        _l("Number, holder or address"),
+        validators=[Length(max=100, message=_l("Search with at most 100 characters."))],
+        filters=[strip],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    show = SelectField(
+        _l("Show"),
+        choices=[
+            SelectChoice("", _l("All contracts")),
+            SelectChoice(SHOW_OVERDUE, _l("With overdue debt")),
+            SelectChoice(SHOW_TO_PAY, _l("With an amount to pay")),
+            SelectChoice(SHOW_NO_READINGS, _l("Missing this month's readings")),
+        ],
+        default="",
+    )

@@ -5,8 +5,10 @@ Services add and flush; the caller (a view or a command) commits once.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -15,7 +17,7 @@ from flask import current_app
 from sqlalchemy.orm import aliased
 
 from ..database import unicode_lower
-from ..domain import balance
+from ..domain import balance, contract_list
 from ..domain.attach import (
     ACCOUNT_WINDOW,
     MAX_ACCOUNT_FAILURES,
@@ -450,6 +452,49 @@ class ContractRow:
     address: str
     status: str
     summary: balance.Summary
+
+
+@dataclass(frozen=True)
+class ContractPage:
+    """One page of an account's contracts after its search and filter."""
+
+    rows: list[ContractRow]
+    count: int  # the contracts that match, on every page
+    total: int  # the contracts of the account
+    page: int
+    pages: int
+    balance: Decimal  # the sums of the contracts that match
+    overdue: Decimal
+
+
+def contract_page(
+    rows: Sequence[ContractRow],
+    query: str = "",
+    show: str = "",
+    lacking_readings: Collection[str] = (),
+    page: int = 1,
+    per_page: int = 50,
+) -> ContractPage:
+    """The page ``page`` of ``rows`` whose number, holder or address has every word of
+    ``query`` and that pass the ``show`` filter; ``lacking_readings`` names the contracts with
+    a meter still missing this month's readings."""
+    found = [
+        row
+        for row in rows
+        if contract_list.matches(query, row.number, row.holder_name, row.address)
+        and contract_list.shown(show, row.summary, row.number in lacking_readings)
+    ]
+    pages = max(1, -(-len(found) // per_page))
+    page = min(max(page, 1), pages)
+    return ContractPage(
+        found[(page - 1) * per_page : page * per_page],
+        len(found),
+        len(rows),
+        page,
+        pages,
+        sum((row.summary.balance for row in found), balance.ZERO),
+        sum((row.summary.overdue for row in found), balance.ZERO),
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from ..domain.attach import Outcome, minutes_to_wait
+from ..domain.contract_list import SHOW_NO_READINGS
 from ..extensions import db, limiter
 from ..formatting import lazy_gettext as _l
 from ..htmx import redirect as htmx_redirect
@@ -17,9 +18,12 @@ from ..htmx import render, wants_fragment
 from ..models import Contract
 from ..payments import services as payment_services
 from . import services
-from .forms import AttachForm, ConfirmForm
+from .forms import AttachForm, ConfirmForm, ContractFilterForm
 
 bp = Blueprint("electricity", __name__)
+
+PER_PAGE = 50  # contracts on a page of the list
+SEARCH_FROM = 10  # contracts from which the list offers its search and filters
 
 # The tabs of a contract: key, label, endpoint. Later features replace the placeholder views
 # and render their tab with ``render_tab``.
@@ -56,18 +60,35 @@ def render_tab(contract: Contract, tab: str, body: str, **context):
 @bp.get("")
 @login_required
 def index():
-    """The contracts of this account with their balance, debt and next due date."""
-    return _contract_list()
+    """The contracts of this account with their balance, debt and next due date; a long list
+    can be searched, filtered and paged."""
+    form = ContractFilterForm(request.args)
+    if not form.validate():
+        return _contract_list(form, status=422)
+    return _contract_list(form, page=request.args.get("page", 1, type=int))
 
 
-def _contract_list(status: int = 200, new_id: int | None = None):
+def _contract_list(form: ContractFilterForm, status: int = 200, page: int = 1, new_id=None):
+    # The same balance and debt figures as the dashboard and the Payments tab.
+    rows = payment_services.account_contracts(current_user)
+    query, show = ("", "") if form.errors else (form.q.data or "", form.show.data)
+    lacking = ()
+    if show == SHOW_NO_READINGS:
+        readings = payment_services.readings_status(current_user)
+        lacking = {m.contract_number for m in readings.meters if not m.complete}
+    result = services.contract_page(rows, query, show, lacking, page, PER_PAGE)
+    args = {"q": query or None, "show": show or None}
+    filtered = bool(query or show)
     return render(
         "electricity/index.html",
         "electricity/_contracts.html",
         status=status,
-        # The same balance and debt figures as the dashboard and the Payments tab.
-        contracts=payment_services.account_contracts(current_user),
+        form=form,
+        result=result,
+        filtered=filtered,
+        searchable=result.total >= SEARCH_FROM or filtered or bool(form.errors),
         new_id=new_id,
+        url_for_page=lambda page: url_for("electricity.index", **args, page=page),
     )
 
 
@@ -88,7 +109,9 @@ def add():
             )
             if _inline_form():
                 # In place: the list, now with the new contract, replaces the whole section.
-                response = _contract_list(new_id=result.contract.id)
+                response = _contract_list(
+                    ContractFilterForm(formdata=None), new_id=result.contract.id
+                )
                 response.headers["HX-Retarget"] = "#contracts"
                 response.headers["HX-Reswap"] = "outerHTML"
                 return response
