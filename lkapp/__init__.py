@@ -89,6 +89,7 @@ def register_blueprints(app: Flask) -> None:
     from .electricity.views import bp as electricity_bp
     from .main.views import bp as main_bp
     from .payments.views import bp as payments_bp
+    from .readings.all_meters import bp as readings_all_bp
     from .readings.staff import bp as readings_staff_bp
     from .readings.views import bp as readings_bp
     from .staff.views import bp as staff_bp
@@ -101,6 +102,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(documents_bp, url_prefix="/electricity")
     app.register_blueprint(payments_bp, url_prefix="/electricity")
     app.register_blueprint(readings_bp, url_prefix="/electricity")
+    app.register_blueprint(readings_all_bp, url_prefix="/readings")
     app.register_blueprint(staff_bp, url_prefix="/staff")
     app.register_blueprint(readings_staff_bp, url_prefix="/staff/readings")
     app.register_blueprint(support_bp, url_prefix="/support")

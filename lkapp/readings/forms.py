@@ -242,9 +242,13 @@ class ReadingForm(FlaskForm):
         return {zone: self[zone].data or "" for zone in self.meter.zone_list}
 
 
-def reading_form(meter: Meter, blank: bool = False) -> ReadingForm:
-    """The form of ``meter``; ``blank`` ignores the request's data (a page shown by GET)."""
-    options = {"formdata": None} if blank else {}
+def reading_form(meter: Meter, blank: bool = False, together: bool = False) -> ReadingForm:
+    """The form of ``meter``; ``blank`` ignores the request's data (a page shown by GET).
+    ``together``: one of the many meters of one page's form, its fields named ``m<id>-<zone>``
+    (the page's one CSRF token is checked for every POST by ``CSRFProtect``)."""
+    options: dict = {"formdata": None} if blank else {}
+    if together:
+        options |= {"prefix": f"m{meter.id}", "meta": {"csrf": False}}
     form = _form_class(meter.id, tuple(meter.zone_list))(**options)
     form.meter = meter
     return form

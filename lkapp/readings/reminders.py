@@ -102,7 +102,8 @@ def _link(endpoint: str, **values) -> str | None:
 
 
 def _queue_reminder(user: User, numbers: list[str], period: date, closes_on: date) -> None:
-    link = _link("readings.tab", number=numbers[0]) if len(numbers) == 1 else None
+    several = len(numbers) > 1
+    link = _link("readings_all.form") if several else _link("readings.tab", number=numbers[0])
     link = link or _link("electricity.index")
     with force_locale(user.locale):
         paragraphs = [
@@ -119,6 +120,11 @@ def _queue_reminder(user: User, numbers: list[str], period: date, closes_on: dat
                 numbers=", ".join(numbers),
             ),
             _(
+                "Send them all on one page of My Account, “Readings of all meters”. You can "
+                "turn these reminders off in your profile."
+            )
+            if several
+            else _(
                 "Send them in My Account: Electricity, the contract, then the Readings tab. "
                 "You can turn these reminders off in your profile."
             ),

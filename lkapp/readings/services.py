@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache, cached_property
@@ -20,6 +20,7 @@ from operator import itemgetter
 from typing import TextIO
 
 import sqlalchemy as sa
+from sqlalchemy.orm import contains_eager
 
 from ..domain.readings import Check, Window, check_reading, consumption, month_span, shift_month
 from ..domain.readings import parse_value as parse_register
@@ -234,6 +235,29 @@ def contract_readings(
     meter read no more since)."""
     meters = db.session.scalars(_meters_statement(), {"contract_id": contract.id}).all()
     return _with_readings(meters, window, since, viewer=contract.id)
+
+
+@cache
+def _account_meters_statement() -> sa.Select:
+    """The meters on an account's contracts with their contract, by contract number and
+    serial: built once, the account a parameter."""
+    return (
+        sa.select(Meter)
+        .join(Meter.contract)
+        .options(contains_eager(Meter.contract))
+        .where(Contract.account_id == sa.bindparam("account_id"))
+        .order_by(Contract.number, Meter.serial)
+    )
+
+
+def account_meters(user: User, window: Window) -> list[MeterReadings]:
+    """Every meter on ``user``'s contracts that is installed for the window's month, each as
+    its contract's holder sees it, with that month's readings and each zone's last one before
+    it: two statements whatever the number of meters."""
+    meters = db.session.scalars(_account_meters_statement(), {"account_id": user.id}).all()
+    meters = [meter for meter in meters if meter_accepts(meter, window.period)]
+    items = _with_readings(meters, window, since=window.period)
+    return [replace(item, viewer=item.meter.contract_id) for item in items]
 
 
 def meter_readings(meter: Meter, window: Window, contract: Contract | None = None) -> MeterReadings:

@@ -71,6 +71,8 @@ ACCESS = {
     "readings.tab": OWNED,
     "readings.submit": POST_ONLY,
     "readings.receipt": OWNED,
+    "readings_all.form": SIGNED_IN,
+    "readings_all.submit": POST_ONLY,
     "support.ask": PUBLIC,
     "support.sent": PUBLIC,
     "support.questions": SIGNED_IN,

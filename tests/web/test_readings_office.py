@@ -311,7 +311,10 @@ def test_a_reminder_names_every_contract_waiting_in_the_customers_language(app, 
     remind(app, date(2026, 11, 15))
     bodies = dict(outbox(app))
     assert "Ожидаются показания по договорам EL-0000099, EL-0000100." in bodies["bob@example.com"]
+    # several contracts: all of them on one page ("Readings of all meters")
+    assert "на одной странице Личного кабинета" in bodies["bob@example.com"]
     assert f"Waiting for readings: contract {NUMBER}." in bodies["ann@example.com"]
+    assert "then the Readings tab" in bodies["ann@example.com"]
 
 
 def test_no_reminder_once_every_meter_has_its_reading(app, client, ann):

@@ -1,0 +1,119 @@
+"""Readings of all meters on one page (``/readings``): a customer with many supply points
+sends a month's readings in one form instead of one contract tab after another.
+
+Each meter's values go through the same checks as on its contract's Readings tab
+(``services.submit``). The page is all or nothing: when any meter's values are refused, none
+is stored and every message is shown beside its field; a meter left empty is skipped.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..htmx import redirect as htmx_redirect
+from ..htmx import render
+from . import clock, services
+from .forms import ReadingForm, apply_verdicts, reading_form
+from .mails import queue_readings_received
+from .views import commit_with_retry, problem_text
+
+bp = Blueprint("readings_all", __name__)
+
+
+def _forms(meters, blank: bool) -> dict[int, ReadingForm]:
+    return {
+        item.meter.id: reading_form(item.meter, blank=blank, together=True)
+        for item in meters
+        if not item.given_before_move
+    }
+
+
+def _page(meters, forms, status: int = 200, **context):
+    return render(
+        "readings/all_meters.html",
+        "readings/_all_meters_form.html",
+        status=status,
+        window=clock.window(),
+        meters=meters,
+        forms=forms,
+        **context,
+    )
+
+
+@bp.get("")
+@login_required
+def form():
+    """Every meter in use on the account's contracts, with a field per tariff zone."""
+    meters = services.account_meters(current_user, clock.window())
+    return _page(meters, _forms(meters, blank=True))
+
+
+@bp.post("")
+@login_required
+def submit():
+    """Store the readings typed for every meter, or none of them."""
+    window = clock.window()
+    meters = services.account_meters(current_user, window)
+    forms = _forms(meters, blank=False)
+    if not window.is_open:
+        return _page(meters, forms, 422, problem=problem_text("window_closed"))
+    typed = {
+        meter_id: form.typed() for meter_id, form in forms.items() if any(form.typed().values())
+    }
+    if not typed:
+        return _page(meters, forms, 422, problem=_("Type the readings of at least one meter."))
+
+    def work():
+        submissions = [
+            services.submit(
+                form.meter,
+                typed[meter_id],
+                confirmed=form.confirm.data,
+                user=current_user,
+                source="portal",
+            )
+            for meter_id, form in forms.items()
+            if meter_id in typed
+        ]
+        if all(submission.ok for submission in submissions):
+            queue_readings_received(current_user, submissions)
+        else:
+            db.session.rollback()  # all or nothing: the meters that passed are not kept either
+        return submissions
+
+    try:
+        submissions = commit_with_retry(work)
+    except IntegrityError:
+        db.session.rollback()
+        return _page(meters, forms, 422, problem=problem_text("race"))
+    if all(submission.ok for submission in submissions):
+        flash(
+            ngettext(
+                "Readings of %(num)s meter received. A confirmation is on its way to your email.",
+                "Readings of %(num)s meters received. A confirmation is on its way to your email.",
+                len(submissions),
+            ),
+            "success",
+        )
+        return htmx_redirect(url_for("readings_all.form"))
+    refused = []
+    for submission in submissions:
+        form = forms[submission.meter.id]
+        apply_verdicts(form, submission)
+        if not submission.ok:
+            refused.append(submission.meter)
+    return _page(meters, forms, 422, refused=refused, problems=_meter_problems(submissions))
+
+
+def _meter_problems(submissions) -> dict[int, str]:
+    """A meter's message that is not about one field (such as a meter given before a move)."""
+    return {
+        submission.meter.id: problem_text(submission.problem)
+        for submission in submissions
+        if submission.problem
+    }

@@ -1,0 +1,241 @@
+"""Readings of all meters on one page (/readings): every meter in use on the account's
+contracts, one form, all or nothing, one receipt mail."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, Contract, Meter, utcnow
+from lkapp.payments import dashboard
+from tests.conftest import check_fragment, swapped, text_of
+from tests.web import test_readings as readings
+from tests.web.test_readings import NUMBER, all_of, error_beside, live, move_meter, set_now
+
+# The Readings tab's data and clock (pytest finds fixtures by these module-level names).
+now, setup, ann = readings.now, readings.setup, readings.ann
+
+URL = "/readings"
+SECOND = "EL-0000043"
+
+
+@pytest.fixture
+def shop(app, ann):
+    """A second contract of Ann's with a one-zone meter last read at 500 in October, and a
+    meter removed from it in the summer."""
+    with app.app_context():
+        contract = Contract(
+            number=SECOND,
+            holder_name="Tisza Bakery Kft.",
+            tax_id="12345678-2-42",
+            address="Szeged, Kárász utca 5.",
+            account_id=ann["ann"],
+            attached_at=utcnow(),
+        )
+        db.session.add(contract)
+        db.session.flush()
+        meter = Meter(contract_id=contract.id, serial="SN-SHOP", installed_on=date(2021, 1, 1))
+        gone = Meter(
+            contract_id=contract.id,
+            serial="SN-GONE",
+            installed_on=date(2021, 1, 1),
+            removed_on=date(2026, 7, 31),
+        )
+        db.session.add_all([meter, gone])
+        db.session.flush()
+        db.session.add(
+            readings.Reading(
+                meter_id=meter.id,
+                zone="T1",
+                period=date(2026, 10, 1),
+                value=500,
+                submitted_at=datetime(2026, 10, 18, 9, tzinfo=UTC),
+                source="import",
+            )
+        )
+        db.session.commit()
+        return meter.id
+
+
+def field(meter_id: int, zone: str) -> str:
+    return f"m{meter_id}-{zone}"
+
+
+def post(client, htmx=False, **values):
+    data = {key.replace("_", "-"): str(value) for key, value in values.items()}
+    if htmx:
+        return client.htmx("POST", URL, data=data)
+    return client.post(URL, data=data)
+
+
+def audit_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(
+            sa.select(sa.func.count()).where(AuditEvent.action == "reading.submitted")
+        )
+
+
+def test_every_meter_in_use_has_its_fields_under_its_contract(client, ann, shop):
+    response = client.get(URL)
+    page = text_of(response.text)
+    assert response.status_code == 200
+    assert "Readings of all meters" in page
+    assert "Readings for November 2026 are accepted until November 25, 2026." in page
+    first, second = page.index(f"Contract {NUMBER}"), page.index(f"Contract {SECOND}")
+    assert first < page.index("Meter SN-2Z") < page.index("Meter SN-CT") < second
+    assert second < page.index("Meter SN-SHOP")
+    assert "SN-GONE" not in page and "SN-BOB" not in page  # removed; someone else's
+    for meter_id, zone in ((ann["two"], "T1"), (ann["two"], "T2"), (ann["ct"], "T1"), (shop, "T1")):
+        assert f'name="{field(meter_id, zone)}"' in response.text
+    assert "Last accepted: 2,100 (October 2026)" in page and "Last accepted: 500" in page
+    assert "No earlier reading." in page  # SN-CT
+    assert 'name="csrf_token"' in response.text and page.count("Submit readings") == 1
+
+
+def test_meters_of_two_contracts_are_stored_together_with_one_mail(app, client, ann, shop, mailbox):
+    response = post(client, **{field(ann["two"], "T1"): "2180.5", field(ann["two"], "T2"): "1090",
+                               field(shop, "T1"): "530"})  # fmt: skip
+    assert response.status_code == 302 and response.headers["Location"] == URL
+    assert live(app, ann["two"]) == {"T1": Decimal("2180.5"), "T2": Decimal("1090")}
+    assert live(app, shop) == {"T1": Decimal("530")}
+    assert live(app, ann["ct"]) == {}  # left empty: skipped
+    assert {row.source for row in all_of(app, shop)} == {"portal"}
+    assert audit_count(app) == 2
+
+    page = text_of(client.get(URL).text)
+    assert "Readings of 2 meters received. A confirmation is on its way to your email." in page
+    assert "Received for November 2026: T1 day: 2,180.5, T2 night: 1,090." in page
+    assert "Received for November 2026: T1: 530." in page
+
+    [mail] = mailbox.to("ann@example.com")
+    text = mailbox.text(mail)
+    assert mail["Subject"] == "Readings received: 2 meters"
+    assert (
+        f"Meter SN-2Z (contract {NUMBER}):" in text
+        and f"Meter SN-SHOP (contract {SECOND}):" in text
+    )
+    assert "T1 day: 2,180.5 · 80.5 kWh" in text and "T1: 530 · 30 kWh" in text
+    assert "http://localhost/readings" in text
+
+
+def test_nothing_typed_is_refused(app, client, ann, shop, mailbox):
+    response = post(client)
+    assert response.status_code == 422
+    assert "Type the readings of at least one meter." in text_of(response.text)
+    assert live(app, shop) == {} and mailbox.messages == []
+
+
+def test_one_refused_meter_keeps_every_meter_from_being_stored(app, client, ann, shop, mailbox):
+    """All or nothing: the good meter is not stored either, and every typed value comes back."""
+    response = post(client, **{field(ann["two"], "T1"): "2000", field(ann["two"], "T2"): "1090",
+                               field(shop, "T1"): "530"})  # fmt: skip
+    assert response.status_code == 422
+    html = response.text
+    assert error_beside(html, field(ann["two"], "T1")).startswith(
+        "This is below the last accepted reading, 2,100 for October 2026."
+    )
+    assert error_beside(html, field(shop, "T1")) == ""
+    assert "Nothing was saved. Check the readings of this meter:" in text_of(html)
+    assert f'<a href="#{field(ann["two"], "T1")}">Meter SN-2Z (contract {NUMBER})</a>' in html
+    for typed in ("2000", "1090", "530"):
+        assert f'value="{typed}"' in html
+    assert live(app, ann["two"]) == {} and live(app, shop) == {}
+    assert audit_count(app) == 0 and mailbox.messages == []
+
+
+def test_a_meter_with_a_zone_left_empty_is_named(app, client, ann, shop):
+    response = post(client, **{field(ann["two"], "T1"): "2180"})
+    assert response.status_code == 422
+    assert error_beside(response.text, field(ann["two"], "T2")) == (
+        "Enter the value the meter shows for this zone."
+    )
+    assert f'<a href="#{field(ann["two"], "T2")}">' in response.text
+    assert live(app, ann["two"]) == {}
+
+
+def test_an_unusual_value_is_stored_once_it_is_confirmed(app, client, ann, shop):
+    """100 kWh a month until October: 1,000 is over three times that."""
+    values = {field(ann["two"], "T1"): "3100", field(ann["two"], "T2"): "1090"}
+    first = post(client, **values)
+    assert first.status_code == 422
+    assert "over 3 times the average" in error_beside(first.text, field(ann["two"], "T1"))
+    assert f'id="{field(ann["two"], "confirm")}"' in first.text
+    assert live(app, ann["two"]) == {}
+    confirmed = post(client, **values, **{field(ann["two"], "confirm"): "y"})
+    assert confirmed.status_code == 302
+    assert live(app, ann["two"]) == {"T1": Decimal("3100"), "T2": Decimal("1090")}
+
+
+def test_sending_again_corrects_and_keeps_both_in_history(app, client, ann, shop):
+    assert post(client, **{field(shop, "T1"): "530"}).status_code == 302
+    assert post(client, **{field(shop, "T1"): "531"}).status_code == 302
+    assert [(r.value, r.status) for r in all_of(app, shop)] == [
+        (Decimal("530"), "superseded"),
+        (Decimal("531"), "accepted"),
+    ]
+    assert "Received for November 2026: T1: 531." in text_of(client.get(URL).text)
+
+
+def test_outside_the_window_the_page_has_no_fields_and_refuses_a_post(
+    app, client, ann, shop, monkeypatch
+):
+    set_now(monkeypatch, datetime(2026, 11, 26, 12, tzinfo=UTC))
+    page = client.get(URL)
+    assert "The next window opens on December 15, 2026." in text_of(page.text)
+    assert f'name="{field(shop, "T1")}"' not in page.text and "Submit readings" not in page.text
+    assert "Meter SN-SHOP" in text_of(page.text)
+    response = post(client, **{field(shop, "T1"): "530"})
+    assert response.status_code == 422
+    assert "The next window opens on December 15, 2026." in text_of(response.text)
+    assert live(app, shop) == {}
+
+
+def test_a_meter_whose_month_the_previous_holder_gave_has_no_fields(app, client, setup, auth):
+    """Billing moved Ann's meter to Bob in November, after Ann had sent November's readings:
+    Bob's first month is December."""
+    auth.login()
+    assert post(client, **{field(setup["two"], "T1"): "2180", field(setup["two"], "T2"): "1090"}
+                ).status_code == 302  # fmt: skip
+    move_meter(app, setup["two"], "EL-0000099")
+    client.post("/logout")
+    auth.login(email="bob@example.com")
+    page = client.get(URL).text
+    assert "Meter SN-2Z" in text_of(page)
+    assert "The first readings for this contract are for December 2026." in text_of(page)
+    assert f'name="{field(setup["two"], "T1")}"' not in page
+
+
+def test_htmx_swaps_the_form_and_follows_the_answer(app, client, ann, shop):
+    bad = post(client, htmx=True, **{field(shop, "T1"): "x"})
+    assert bad.status_code == 422
+    assert swapped(bad.text).startswith('<form id="all-meters-form"')
+    assert "<header" not in bad.text
+    good = post(client, htmx=True, **{field(shop, "T1"): "530"})
+    assert good.status_code == 204 and good.headers["HX-Redirect"] == URL
+    assert live(app, shop) == {"T1": Decimal("530")}
+
+
+def test_the_post_needs_the_csrf_token(app, client, ann, shop):
+    response = client.post(URL, data={field(shop, "T1"): "530"}, csrf=False)
+    assert response.status_code == 400
+    assert live(app, shop) == {}
+
+
+def test_pages_are_valid_html(client, ann, shop, html_checker):
+    html_checker(client.get(URL).text, "readings of all meters")
+    refused = post(client, **{field(ann["two"], "T1"): "1", field(shop, "T1"): "3000"})
+    html_checker(refused.text, "readings of all meters, refused")
+    fragment = post(client, htmx=True, **{field(shop, "T1"): "x"})
+    check_fragment(html_checker, fragment.text, "readings of all meters, fragment")
+
+
+def test_the_dashboard_offers_the_page_to_an_account_with_several_meters(client, ann, monkeypatch):
+    monkeypatch.setattr(dashboard, "local_today", lambda: date(2026, 11, 20))  # window open
+    html = client.get("/").text
+    assert '<a class="button" href="/readings">Send the readings of all meters</a>' in html
+    monkeypatch.setattr(dashboard, "local_today", lambda: date(2026, 11, 26))  # closed
+    assert "Send the readings of all meters" not in client.get("/").text
