@@ -14,12 +14,12 @@ from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from ..domain.payment_qr import can_carry, document_purpose, epc_payload
 from ..domain.statement import Entry
 from ..extensions import db
-from ..models import Contract, Document, DocumentLine, Payment, PaymentAllocation
+from ..models import Contract, Document, DocumentLine, Payment, PaymentAllocation, User
 from ..services.qr import png_data_uri, qr_png
 from .figures import ZERO, figure_problems, status_of
 
@@ -329,6 +329,31 @@ def documents_of_year(contract: Contract, year: int) -> list[Document]:
             Document.issued_on <= date(year, 12, 31),
         )
         .order_by(Document.issued_on, Document.kind, Document.number)
+    ).all()
+
+
+def documents_of_month(user: User, period: date) -> list[Document]:
+    """The documents of the month ``period`` of every contract of ``user``'s, with their
+    contract and lines, by contract number (two queries)."""
+    return db.session.scalars(
+        sa.select(Document)
+        .join(Document.contract)
+        .options(contains_eager(Document.contract), selectinload(Document.lines))
+        .where(Contract.account_id == user.id, Document.period == period)
+        .order_by(Contract.number, Document.issued_on, Document.kind, Document.number)
+    ).all()
+
+
+def account_periods(user: User, limit: int = 12) -> list[date]:
+    """The latest months (``limit``) for which ``user``'s contracts have documents, newest
+    first."""
+    return db.session.scalars(
+        sa.select(Document.period)
+        .join(Document.contract)
+        .where(Contract.account_id == user.id)
+        .group_by(Document.period)
+        .order_by(Document.period.desc())
+        .limit(limit)
     ).all()
 
 

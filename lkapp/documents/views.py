@@ -18,10 +18,11 @@ import babel
 from flask import Blueprint, abort, current_app, make_response, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from .. import formatting
 from ..domain import payment_qr
+from ..domain.csvformat import CellError, parse_period
 from ..domain.statement import Statement, default_range, reconciliation
 from ..electricity.services import local_today
 from ..electricity.views import TABS, own_contract, render_tab
@@ -250,21 +251,46 @@ def _pdf_response(response, filename: str):
 @bp.get("/<number>/documents/year/<int:year>.zip")
 @login_required
 def year_zip(number: str, year: int):
-    """The PDFs of the documents issued in ``year``, in one ZIP. A document whose figures do
-    not add up is left out and named in a note inside the ZIP."""
+    """The PDFs of the documents issued in ``year``, in one ZIP."""
     contract = own_contract(number)
     documents = services.documents_of_year(contract, year) if 1900 < year < 3000 else []
     if not documents:
         abort(404)
+    return _zip_response(
+        [(_zip_name(doc), doc) for doc in documents],
+        f"documents-{_safe(contract.number)}-{year}.zip",
+    )
+
+
+@bp.get("/documents/<period>.zip")
+@login_required
+def month_zip(period: str):
+    """The PDFs of every contract's documents of one month, a folder per contract: what an
+    accountant files at the end of a month."""
+    try:
+        month = parse_period(period)
+    except CellError:
+        abort(404)
+    documents = services.documents_of_month(current_user, month)
+    if not documents:
+        abort(404)
+    return _zip_response(
+        [(f"{_safe(doc.contract.number)}/{_zip_name(doc)}", doc) for doc in documents],
+        f"documents-{month:%Y-%m}.zip",
+    )
+
+
+def _zip_response(entries: list[tuple[str, Document]], filename: str):
+    """A ZIP of the documents' PDFs under the names given. A document whose figures do not
+    add up is left out and named in a note inside the ZIP."""
     out = io.BytesIO()
     left_out = []
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        for doc in documents:
+        for name, doc in entries:
             if services.document_problems(doc):
-                left_out.append(doc.number)
+                left_out.append(f"{doc.contract.number}: {doc.number}")
                 continue
-            name = _zip_name(doc)
-            archive.writestr(name, _document_pdf_bytes(contract, doc))
+            archive.writestr(name, _document_pdf_bytes(doc.contract, doc))
         if left_out:
             archive.writestr(
                 "NOT-INCLUDED.txt",
@@ -275,9 +301,7 @@ def year_zip(number: str, year: int):
             )
     response = make_response(out.getvalue())
     response.headers["Content-Type"] = "application/zip"
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="documents-{_safe(contract.number)}-{year}.zip"'
-    )
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 

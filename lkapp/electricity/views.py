@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
+from ..documents import services as document_services
 from ..domain.attach import Outcome, minutes_to_wait
 from ..domain.contract_list import SHOW_NO_READINGS
 from ..extensions import db, limiter
@@ -77,6 +78,8 @@ def _contract_list(form: ContractFilterForm, status: int = 200, page: int = 1, n
         readings = payment_services.readings_status(current_user)
         lacking = {m.contract_number for m in readings.meters if not m.complete}
     result = services.contract_page(rows, query, show, lacking, page, PER_PAGE)
+    # Several contracts: each month's documents of all of them in one ZIP.
+    periods = document_services.account_periods(current_user) if len(rows) > 1 else []
     args = {"q": query or None, "show": show or None}
     filtered = bool(query or show)
     return render(
@@ -88,6 +91,7 @@ def _contract_list(form: ContractFilterForm, status: int = 200, page: int = 1, n
         filtered=filtered,
         searchable=result.total >= SEARCH_FROM or filtered or bool(form.errors),
         new_id=new_id,
+        periods=periods,
         url_for_page=lambda page: url_for("electricity.index", **args, page=page),
     )
 

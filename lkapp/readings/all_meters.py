@@ -62,9 +62,8 @@ def submit():
     forms = _forms(meters, blank=False)
     if not window.is_open:
         return _page(meters, forms, 422, problem=problem_text("window_closed"))
-    typed = {
-        meter_id: form.typed() for meter_id, form in forms.items() if any(form.typed().values())
-    }
+    typed = {meter_id: form.typed() for meter_id, form in forms.items()}
+    typed = {meter_id: values for meter_id, values in typed.items() if any(values.values())}
     if not typed:
         return _page(meters, forms, 422, problem=_("Type the readings of at least one meter."))
 

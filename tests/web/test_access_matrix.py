@@ -64,6 +64,7 @@ ACCESS = {
     "documents.document": OWNED,
     "documents.document_pdf": OWNED,
     "documents.year_zip": OWNED,
+    "documents.month_zip": SIGNED_IN,
     "documents.statement": OWNED,
     "documents.statement_pdf": OWNED,
     "payments.tab": OWNED,

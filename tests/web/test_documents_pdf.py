@@ -369,6 +369,52 @@ def test_year_zip_holds_the_years_pdfs_and_names_the_ones_left_out(app, client, 
     assert client.get(f"{DOC_URL}/year/2019.zip").status_code == 404
 
 
+def test_month_zip_holds_every_contracts_documents_of_the_month(app, client, customer, make_user):
+    """An accountant's month: a folder per contract, the month's documents only, none of
+    another account's; the Electricity list links each month that has documents."""
+    bob = make_user(email="bob@example.com")
+    with app.app_context():
+        first = add_contract(account_id=customer)
+        second = add_contract("EL-0000078", account_id=customer)
+        theirs = add_contract("EL-0000099", account_id=bob)
+        october, september = date(2026, 10, 1), date(2026, 9, 1)
+        add_document(first, "INV-1-10", issued_on=date(2026, 11, 5), period=october)
+        add_document(first, "VAT-1-10", kind="vat_invoice", issued_on=date(2026, 11, 5),
+                     period=october)  # fmt: skip
+        add_document(second, "INV-2-10", issued_on=date(2026, 11, 6), period=october)
+        add_document(second, "INV-2-BAD", issued_on=date(2026, 11, 6), period=october,
+                     total=D("1.00"))  # fmt: skip
+        add_document(first, "INV-1-09", issued_on=date(2026, 10, 5), period=september)
+        add_document(theirs, "INV-BOB-10", issued_on=date(2026, 11, 5), period=october)
+        db.session.commit()
+    listing = client.get("/electricity").text
+    assert "Documents of all contracts by month (ZIP):" in listing
+    assert re.search(
+        r'href="/electricity/documents/2026-10.zip" download>October 2026</a>,\s*'
+        r'<a href="/electricity/documents/2026-09.zip" download>September 2026</a>',
+        listing,
+    )
+    response = client.get("/electricity/documents/2026-10.zip")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/zip"
+    assert 'filename="documents-2026-10.zip"' in response.headers["Content-Disposition"]
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    assert archive.namelist() == [
+        f"{NUMBER}/2026-11-05-invoice-INV-1-10.pdf",
+        f"{NUMBER}/2026-11-05-vat_invoice-VAT-1-10.pdf",
+        "EL-0000078/2026-11-06-invoice-INV-2-10.pdf",
+        "NOT-INCLUDED.txt",
+    ]
+    assert "EL-0000078: INV-2-BAD" in archive.read("NOT-INCLUDED.txt").decode()
+    second_pdf = PdfReader(io.BytesIO(archive.read("EL-0000078/2026-11-06-invoice-INV-2-10.pdf")))
+    assert "INV-2-10" in text_of(second_pdf)
+    for missing in ("2026-08", "2026-13", "october"):  # no documents; not a month
+        assert client.get(f"/electricity/documents/{missing}.zip").status_code == 404
+
+
+def test_one_contract_gets_no_month_zip_links(app, client, invoice):
+    assert "Documents of all contracts" not in client.get("/electricity").text
+
+
 def test_statement_pdf(app, client, invoice):
     with app.app_context():
         contract = db.session.get(Contract, invoice)
