@@ -26,6 +26,7 @@ from ..domain.csvformat import CellError, parse_period
 from ..domain.statement import Statement, default_range, reconciliation
 from ..electricity.services import local_today
 from ..electricity.views import TABS, own_contract, render_tab
+from ..extensions import limiter
 from ..htmx import render, wants_fragment
 from ..main.errors import render_error
 from ..models import DOCUMENT_KINDS, Contract, Document
@@ -33,6 +34,10 @@ from ..services.pdf import cached_pdf, instance_cache_dir
 from . import services
 from .forms import KIND_LABELS, STATUS_LABELS, DocumentFilterForm, StatementForm
 from .table import document_badge, document_lines, document_url, kind_label, vat_rate
+
+# Documents in one month's ZIP of every contract: rendering a PDF not cached yet takes 40-90 ms,
+# so at most about 30 s of one worker (gunicorn's timeout is 60 s).
+MONTH_ZIP_DOCUMENTS = 300
 
 bp = Blueprint("documents", __name__)
 bp.add_app_template_global(document_lines)
@@ -264,9 +269,11 @@ def year_zip(number: str, year: int):
 
 @bp.get("/documents/<period>.zip")
 @login_required
+@limiter.limit("10 per minute")
 def month_zip(period: str):
     """The PDFs of every contract's documents of one month, a folder per contract: what an
-    accountant files at the end of a month."""
+    accountant files at the end of a month. At most ``MONTH_ZIP_DOCUMENTS`` of them, whole
+    contracts, so that rendering them fits one request; a note names the contracts left."""
     try:
         month = parse_period(period)
     except CellError:
@@ -274,15 +281,31 @@ def month_zip(period: str):
     documents = services.documents_of_month(current_user, month)
     if not documents:
         abort(404)
+    included = documents[:MONTH_ZIP_DOCUMENTS]
+    if len(documents) > MONTH_ZIP_DOCUMENTS:  # the last contract goes whole or not at all
+        cut = documents[MONTH_ZIP_DOCUMENTS].contract_id
+        included = [doc for doc in included if doc.contract_id != cut] or included
+    too_many = list(dict.fromkeys(doc.contract.number for doc in documents[len(included) :]))
+    notes = []
+    if too_many:
+        notes.append(
+            _(
+                "Too many documents for one download. The documents of these contracts are "
+                "not included; download them from each contract's Documents tab:"
+            )
+            + "\n"
+            + "\n".join(too_many)
+        )
     return _zip_response(
-        [(f"{_safe(doc.contract.number)}/{_zip_name(doc)}", doc) for doc in documents],
+        [(f"{_safe(doc.contract.number)}/{_zip_name(doc)}", doc) for doc in included],
         f"documents-{month:%Y-%m}.zip",
+        notes,
     )
 
 
-def _zip_response(entries: list[tuple[str, Document]], filename: str):
+def _zip_response(entries: list[tuple[str, Document]], filename: str, notes=()):
     """A ZIP of the documents' PDFs under the names given. A document whose figures do not
-    add up is left out and named in a note inside the ZIP."""
+    add up is left out; it and ``notes`` are named in a note inside the ZIP."""
     out = io.BytesIO()
     left_out = []
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
@@ -291,14 +314,15 @@ def _zip_response(entries: list[tuple[str, Document]], filename: str):
                 left_out.append(f"{doc.contract.number}: {doc.number}")
                 continue
             archive.writestr(name, _document_pdf_bytes(doc.contract, doc))
+        notes = list(notes)
         if left_out:
-            archive.writestr(
-                "NOT-INCLUDED.txt",
+            notes.append(
                 _("These documents are not included because their figures do not add up:")
                 + "\n"
                 + "\n".join(left_out)
-                + "\n",
             )
+        if notes:
+            archive.writestr("NOT-INCLUDED.txt", "\n\n".join(notes) + "\n")
     response = make_response(out.getvalue())
     response.headers["Content-Type"] = "application/zip"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -77,6 +77,8 @@ def _contract_list(form: ContractFilterForm, status: int = 200, page: int = 1, n
     if show == SHOW_NO_READINGS:
         readings = payment_services.readings_status(current_user)
         lacking = {m.contract_number for m in readings.meters if not m.complete}
+    if new_id is not None:  # the page that holds the contract just added
+        page = next((i for i, row in enumerate(rows) if row.id == new_id), 0) // PER_PAGE + 1
     result = services.contract_page(rows, query, show, lacking, page, PER_PAGE)
     # Several contracts: each month's documents of all of them in one ZIP.
     periods = document_services.account_periods(current_user) if len(rows) > 1 else []

@@ -63,7 +63,11 @@ def submit():
     if not window.is_open:
         return _page(meters, forms, 422, problem=problem_text("window_closed"))
     typed = {meter_id: form.typed() for meter_id, form in forms.items()}
-    typed = {meter_id: values for meter_id, values in typed.items() if any(values.values())}
+    typed = {
+        meter_id: values
+        for meter_id, values in typed.items()
+        if any(value.strip() for value in values.values())
+    }
     if not typed:
         return _page(meters, forms, 422, problem=_("Type the readings of at least one meter."))
 
@@ -100,6 +104,8 @@ def submit():
             "success",
         )
         return htmx_redirect(url_for("readings_all.form"))
+    # The rollback expired every meter and contract: load them again at once, not one by one.
+    meters = services.account_meters(current_user, window)
     refused = []
     for submission in submissions:
         form = forms[submission.meter.id]

@@ -239,13 +239,14 @@ def contract_readings(
 
 @cache
 def _account_meters_statement() -> sa.Select:
-    """The meters on an account's contracts with their contract, by contract number and
-    serial: built once, the account a parameter."""
+    """The meters on an account's active contracts with their contract, by contract number
+    and serial (as the dashboard and the reminders count them): built once, the account a
+    parameter."""
     return (
         sa.select(Meter)
         .join(Meter.contract)
         .options(contains_eager(Meter.contract))
-        .where(Contract.account_id == sa.bindparam("account_id"))
+        .where(Contract.account_id == sa.bindparam("account_id"), Contract.status == "active")
         .order_by(Contract.number, Meter.serial)
     )
 

@@ -164,6 +164,25 @@ def test_pages_of_fifty_keep_the_filters(app, client, ann, ledger):
     assert beyond.status_code == 200 and ">EL-055<" in beyond.text
 
 
+def test_a_contract_added_in_place_is_shown_on_its_page(app, client, ann, ledger, runner):
+    for n in range(1, 56):
+        ledger.contract(f"EL-{n:03}", account_id=ann)
+    ledger.contract("EL-999")
+    code = runner.invoke(args=["contracts", "issue-code", "EL-999"]).output.split()[-1]
+    response = client.htmx(
+        "POST",
+        "/electricity/add",
+        data={"number": "EL-999", "code": code},
+        headers={"HX-Current-URL": "http://localhost/electricity"},
+    )
+    assert response.status_code == 200
+    assert re.search(
+        r'<tr class="is-new">\s*<th scope="row"><a href="/electricity/EL-999" data-focus>',
+        response.text,
+    )
+    assert "Page 2 of 2" in response.text
+
+
 @pytest.mark.sqlite_only
 def test_filters_take_a_fixed_number_of_statements(app, client, ann, chain, ledger):
     from tests.web.test_payments import count_statements
@@ -209,7 +228,7 @@ def test_the_dashboard_lists_only_meters_missing_readings_of_a_long_list(app, cl
         db.session.commit()
     html = client.get("/").text
     readings = text_of(html).split("Readings for", 1)[1].split("Open questions", 1)[0]
-    assert "1 of 12 meters have all of this month's readings." in readings
+    assert "Meters with all of this month's readings: 1 of 12." in readings
     assert "M-READ" not in readings and "Meter M-HALF" in readings
     listed = re.findall(r"Meter (M-[\w-]+)", readings)
     assert len(listed) == 10

@@ -19,10 +19,12 @@ import sqlalchemy as sa
 import zxingcpp
 from pypdf import PdfReader
 
+from lkapp import create_app
 from lkapp.domain.payment_qr import document_purpose, epc_payload
 from lkapp.extensions import db
 from lkapp.models import Contract, Document
 from lkapp.services import pdf as pdf_service
+from tests.conftest import AuthActions
 
 from .test_documents import HOLDER, NUMBER, add_contract, add_document, add_payment
 
@@ -409,6 +411,49 @@ def test_month_zip_holds_every_contracts_documents_of_the_month(app, client, cus
     assert "INV-2-10" in text_of(second_pdf)
     for missing in ("2026-08", "2026-13", "october"):  # no documents; not a month
         assert client.get(f"/electricity/documents/{missing}.zip").status_code == 404
+
+
+def test_a_month_zip_too_big_for_one_download_names_the_contracts_left_out(
+    app, client, customer, monkeypatch
+):
+    from lkapp.documents import views as document_views
+
+    monkeypatch.setattr(document_views, "MONTH_ZIP_DOCUMENTS", 3)  # a render-time budget
+    october = date(2026, 10, 1)
+    with app.app_context():
+        for n, kinds in ((1, ("invoice", "vat_invoice")), (2, ("invoice", "vat_invoice")),
+                         (3, ("invoice",))):  # fmt: skip
+            contract = add_contract(f"EL-000000{n}", account_id=customer)
+            for kind in kinds:
+                add_document(contract, f"{kind}-{n}", kind=kind, issued_on=date(2026, 11, 5),
+                             period=october)  # fmt: skip
+        db.session.commit()
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/electricity/documents/2026-10.zip").data))
+    # whole contracts only: EL-0000002 would not fit whole, so it waits with EL-0000003
+    assert archive.namelist() == [
+        "EL-0000001/2026-11-05-invoice-invoice-1.pdf",
+        "EL-0000001/2026-11-05-vat_invoice-vat_invoice-1.pdf",
+        "NOT-INCLUDED.txt",
+    ]
+    note = archive.read("NOT-INCLUDED.txt").decode()
+    assert "Too many documents for one download." in note
+    assert note.rstrip().endswith("EL-0000002\nEL-0000003")
+
+
+def test_month_zips_are_rate_limited(app, app_config, customer):
+    """Each one may render hundreds of PDFs: ten a minute."""
+    with app.app_context():
+        contract = add_contract(account_id=customer)
+        add_document(contract, "INV-1", issued_on=date(2026, 11, 5), period=date(2026, 10, 1))
+        db.session.commit()
+    limited = create_app({**app_config, "RATELIMIT_ENABLED": True})
+    limited.test_client_class = type(app.test_client())
+    client = limited.test_client()
+    AuthActions(client).login()
+    answers = [client.get("/electricity/documents/2026-10.zip").status_code for _ in range(11)]
+    assert answers == [200] * 10 + [429]
+    with limited.app_context():
+        db.engine.dispose()
 
 
 def test_one_contract_gets_no_month_zip_links(app, client, invoice):

@@ -46,6 +46,10 @@ def test_a_reply_goes_to_the_reply_to_address_when_one_is_set(
     [reply_to] = after["Reply-To"].addresses
     assert (reply_to.display_name, reply_to.addr_spec) == (name, address)
     assert after["From"] == before["From"] == "My Account <no-reply@lkapp.test>"
+    # and the footer says where a reply goes
+    assert "replies are not read" in mailbox.text(before)
+    assert "A reply to it reaches our customer service." in mailbox.text(after)
+    assert "replies are not read" not in mailbox.text(after)
 
 
 def _flask(*args, **env):

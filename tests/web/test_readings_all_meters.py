@@ -122,6 +122,25 @@ def test_meters_of_two_contracts_are_stored_together_with_one_mail(app, client, 
     assert "http://localhost/readings" in text
 
 
+def test_a_meter_with_only_spaces_typed_is_skipped(app, client, ann, shop):
+    response = post(client, **{field(ann["ct"], "T1"): "  ", field(shop, "T1"): "530"})
+    assert response.status_code == 302
+    assert live(app, shop) == {"T1": Decimal("530")} and live(app, ann["ct"]) == {}
+
+
+def test_a_terminated_contracts_meters_are_not_listed(app, client, ann, shop):
+    """As the dashboard and the reminders count them: only active contracts wait for readings."""
+    with app.app_context():
+        db.session.execute(
+            sa.update(Contract).where(Contract.number == SECOND).values(status="terminated")
+        )
+        db.session.commit()
+    page = client.get(URL).text
+    assert "SN-SHOP" not in page and "Meter SN-2Z" in text_of(page)
+    assert post(client, **{field(shop, "T1"): "530"}).status_code == 422  # nothing typed
+    assert live(app, shop) == {}
+
+
 def test_nothing_typed_is_refused(app, client, ann, shop, mailbox):
     response = post(client)
     assert response.status_code == 422
@@ -217,6 +236,50 @@ def test_htmx_swaps_the_form_and_follows_the_answer(app, client, ann, shop):
     good = post(client, htmx=True, **{field(shop, "T1"): "530"})
     assert good.status_code == 204 and good.headers["HX-Redirect"] == URL
     assert live(app, shop) == {"T1": Decimal("530")}
+
+
+def test_the_page_is_a_page_and_a_fragment(client, ann, shop):
+    full = client.get(URL)
+    fragment = client.htmx("GET", URL)
+    assert "<header" in full.text and "<header" not in fragment.text
+    assert swapped(fragment.text).startswith('<form id="all-meters-form"')
+    assert fragment.text.startswith("<title>Readings of all meters · City Power Supply</title>")
+    assert "HX-Request" in full.headers["Vary"] and "HX-Request" in fragment.headers["Vary"]
+
+
+@pytest.mark.sqlite_only
+def test_a_refusal_takes_a_fixed_number_of_statements(app, client, ann, shop):
+    from tests.web.test_payments import count_statements
+
+    def refused() -> int:
+        statements = []
+        with app.app_context():
+            engine = db.engine
+
+        def listener(*args):
+            statements.append(args[2])
+
+        sa.event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert post(client, **{field(ann["two"], "T1"): "1"}).status_code == 422
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", listener)
+        return len(statements)
+
+    before, page = refused(), count_statements(app, client, URL)
+    with app.app_context():
+        for n in range(12):
+            contract = Contract(
+                number=f"EL-77{n:02}", holder_name="x", tax_id="1", address="a",
+                account_id=ann["ann"],
+            )  # fmt: skip
+            db.session.add(contract)
+            db.session.flush()
+            db.session.add(
+                Meter(contract_id=contract.id, serial=f"SN-{n}", installed_on=date(2021, 1, 1))
+            )
+        db.session.commit()
+    assert refused() == before and count_statements(app, client, URL) == page
 
 
 def test_the_post_needs_the_csrf_token(app, client, ann, shop):
