@@ -44,12 +44,14 @@ from ..security import hash_password
 
 CUSTOMER_EMAIL = "demo@example.com"
 CUSTOMER_PASSWORD = "demo-portal-2026"  # noqa: S105 - published demo login
+CHAIN_EMAIL = "chain@example.com"
 STAFF_EMAIL = "staff@example.com"
 STAFF_PASSWORD = "staff-portal-2026"  # noqa: S105 - published demo login
 
 LOGINS_TEXT = f"""\
 Demo logins:
   customer  {CUSTOMER_EMAIL}   password {CUSTOMER_PASSWORD}   (two contracts attached)
+  customer  {CHAIN_EMAIL}  password {CUSTOMER_PASSWORD}   (a bakery chain: twelve contracts)
   staff     {STAFF_EMAIL}  password {STAFF_PASSWORD}"""
 
 VAT_RATE = Decimal("20")
@@ -65,6 +67,11 @@ CUSTOMER = {
     "phone": "+44 113 496 0000",
     "addresses": ("14 Mill Lane, Leeds LS2 7AB", "3 Station Road, Leeds LS11 5QT"),
 }
+
+# The second demo customer: a chain of bakeries, holder of the contracts after the first two
+# (a long list: the Electricity list's search and filters, the readings of all meters).
+CHAIN = {"name": "Napfény Pékség Kft.", "tax_id": "12345676-2-42", "phone": "+36 1 555 0142"}
+CHAIN_CONTRACTS = 12
 
 COLUMNS = {
     "contracts": (
@@ -193,13 +200,16 @@ def _organisation(rng: random.Random) -> tuple[str, str, str, str]:
         return language, name, _uk_vat_number(rng), address
     if language == "hu":
         name = f"{rng.choice(_HU['words'])} {rng.choice(_HU['trades'])} {rng.choice(_HU['forms'])}"
-        city, low, high = rng.choice(_HU["cities"])
-        address = f"{rng.randint(low, high)} {city}, {rng.choice(_HU['streets'])} {number}."
-        return language, name, _hungarian_tax_number(rng), address
+        return language, name, _hungarian_tax_number(rng), _hungarian_address(rng, number)
     name = f"{rng.choice(_RU['forms'])} «{rng.choice(_RU['brands'])}-{rng.choice(_RU['trades'])}»"
     city, low, high = rng.choice(_RU["cities"])
     address = f"{rng.randint(low, high)}, г. {city}, ул. {rng.choice(_RU['streets'])}, д. {number}"
     return language, name, _russian_inn(rng), address
+
+
+def _hungarian_address(rng: random.Random, number: int) -> str:
+    city, low, high = rng.choice(_HU["cities"])
+    return f"{rng.randint(low, high)} {city}, {rng.choice(_HU['streets'])} {number}."
 
 
 # --- dates --------------------------------------------------------------------------------
@@ -311,12 +321,12 @@ DEMO_PROFILES = (
 class _Book:
     """Generates contracts one by one into rows, numbering them from ``first_ids`` on."""
 
-    def __init__(self, contracts, seed, calendar, first_ids, customer_id):
+    def __init__(self, contracts, seed, calendar, first_ids, account_ids):
         self.contracts = contracts
         self.seed = seed
         self.calendar = calendar
         self.next_id = dict(first_ids)
-        self.customer_id = customer_id
+        self.customer_id, self.chain_id = account_ids
         self.rows: dict[str, list[tuple]] = {table: [] for table in COLUMNS}
         self.tariffs = self._tariff_table(calendar.months[-1].tariff_year)
 
@@ -347,6 +357,7 @@ class _Book:
         rng = random.Random(f"{self.seed}:{index}")  # noqa: S311 - reproducible on purpose
         calendar = self.calendar
         profile = DEMO_PROFILES[index] if index < len(DEMO_PROFILES) else None
+        in_chain = len(DEMO_PROFILES) <= index < len(DEMO_PROFILES) + CHAIN_CONTRACTS
         contract_id = self.take_ids("contracts", 1)
         language, name, tax_id, address = _organisation(rng)
         months = calendar.months
@@ -357,10 +368,13 @@ class _Book:
                 CUSTOMER["tax_id"],
                 profile.address,
             )
+        elif in_chain:
+            language, name, tax_id = "hu", CHAIN["name"], CHAIN["tax_id"]
+            address = _hungarian_address(rng, rng.randint(1, 180))
         elif rng.random() < 0.04 and len(months) > 3:
             months = months[: rng.randint(len(months) // 2, len(months) - 2)]
         terminated = len(months) < len(calendar.months)
-        attached = profile is not None
+        attached = profile is not None or in_chain
         since = _day(calendar.start - rng.randint(40, 2500))
         self.rows["contracts"].append(
             (
@@ -370,7 +384,7 @@ class _Book:
                 tax_id,
                 address,
                 "terminated" if terminated else "active",
-                self.customer_id if attached else None,
+                (self.customer_id if profile else self.chain_id) if attached else None,
                 calendar.stamp(calendar.last, 10, 30 + index) if attached else None,
                 False,
                 calendar.stamp(since, 9, 0),
@@ -708,8 +722,8 @@ def _loader_for(connection: sa.Connection):
     return _PostgresLoader(connection)
 
 
-def _insert_accounts(connection: sa.Connection, calendar: _Calendar) -> int:
-    """The demo customer and the staff account; returns the customer's id."""
+def _insert_accounts(connection: sa.Connection, calendar: _Calendar) -> tuple[int, int]:
+    """The two demo customers and the staff account; returns the customers' ids."""
     joined = calendar.moment(calendar.last, 9)
     common = {
         "confirmed_at": joined,
@@ -738,6 +752,18 @@ def _insert_accounts(connection: sa.Connection, calendar: _Calendar) -> int:
             "role": "customer",
         },
     ).scalar_one()
+    chain_id = connection.execute(
+        sa.insert(users).returning(users.c.id),
+        {
+            **common,
+            "email": CHAIN_EMAIL,
+            "password_hash": hash_password(CUSTOMER_PASSWORD),
+            "name": CHAIN["name"],
+            "tax_id": CHAIN["tax_id"],
+            "phone": CHAIN["phone"],
+            "role": "customer",
+        },
+    ).scalar_one()
     connection.execute(
         sa.insert(users),
         {
@@ -750,17 +776,17 @@ def _insert_accounts(connection: sa.Connection, calendar: _Calendar) -> int:
             "role": "staff",
         },
     )
-    return customer_id
+    return customer_id, chain_id
 
 
 def _generate_rows(
-    contracts: int, seed: int, calendar: tuple, first_ids: dict, customer_id: int
+    contracts: int, seed: int, calendar: tuple, first_ids: dict, account_ids: tuple[int, int]
 ) -> Iterator[tuple[int, dict[str, list[tuple]]]]:
     """(number of contracts, their rows by table), CONTRACTS_PER_BATCH contracts at a time.
 
     ``calendar`` is the arguments of ``_Calendar``: little to send to a worker process.
     """
-    book = _Book(contracts, seed, _Calendar(*calendar), first_ids, customer_id)
+    book = _Book(contracts, seed, _Calendar(*calendar), first_ids, account_ids)
     for start in range(0, contracts, CONTRACTS_PER_BATCH):
         end = min(start + CONTRACTS_PER_BATCH, contracts)
         for index in range(start, end):
@@ -820,14 +846,14 @@ def generate(
         calendar_arguments = (today or date.today(), years, loader.stamp_suffix)
         calendar = _Calendar(*calendar_arguments)
         with loader.bulk_mode(), connection.begin():
-            customer_id = _insert_accounts(connection, calendar)
+            account_ids = _insert_accounts(connection, calendar)
             first_ids = {
                 table: connection.execute(
                     sa.text(f"SELECT coalesce(max(id), 0) + 1 FROM {table}")  # noqa: S608  # nosec B608
                 ).scalar_one()
                 for table in COLUMNS
             }
-            arguments = (contracts, seed, calendar_arguments, first_ids, customer_id)
+            arguments = (contracts, seed, calendar_arguments, first_ids, account_ids)
             in_worker = contracts * years >= WORKER_FROM
             producer = _generate_rows_in_worker if in_worker else _generate_rows
             with (
@@ -869,5 +895,5 @@ def generate(
         f"{counts['contracts']:,} contracts, {counts['meters']:,} meters, "
         f"{counts['readings']:,} readings, {counts['documents']:,} documents "
         f"({counts['document_lines']:,} lines), {counts['payments']:,} payments "
-        f"({counts['payment_allocations']:,} allocations), 2 accounts."
+        f"({counts['payment_allocations']:,} allocations), 3 accounts."
     )

@@ -50,17 +50,20 @@ def test_demo_loads_once_and_prints_the_logins(app, runner):
     assert "30 contracts" in result.stdout
     assert "demo@example.com" in result.stdout and "demo-portal-2026" in result.stdout
     assert "staff@example.com" in result.stdout and "staff-portal-2026" in result.stdout
+    assert "chain@example.com" in result.stdout
     with app.app_context():
         loaded = row_counts()
         customer = db.session.scalar(sa.select(User).filter_by(email="demo@example.com"))
         staff = db.session.scalar(sa.select(User).filter_by(email="staff@example.com"))
         assert verify_password(customer.password_hash, "demo-portal-2026")
+        chain = db.session.scalar(sa.select(User).filter_by(email="chain@example.com"))
+        assert verify_password(chain.password_hash, "demo-portal-2026") and chain.is_confirmed
         assert verify_password(staff.password_hash, "staff-portal-2026")
         assert (customer.role, staff.role) == ("customer", "staff")
         assert customer.is_confirmed and staff.is_confirmed and customer.locale == "en"
         events = db.session.scalars(sa.select(AuditEvent.action)).all()
         assert events == ["demo.loaded"]
-    assert loaded["contracts"] == 30 and loaded["users"] == 2
+    assert loaded["contracts"] == 30 and loaded["users"] == 3
 
     again = invoke(app, runner, SMALL)
     assert again.exit_code == 1
@@ -101,13 +104,22 @@ def test_demo_data_are_consistent(app, runner):
         payments = session.scalars(sa.select(Payment)).all()
         allocations = session.scalars(sa.select(PaymentAllocation)).all()
 
-        # Contracts: unique numbers; only the demo customer's two are attached.
+        # Contracts: unique numbers; the demo customer holds the first two, the bakery chain
+        # the next twelve (all active), and the rest are free.
         assert all(re.fullmatch(r"EL-\d{7}", c.number) for c in contracts)
         customer = session.scalar(sa.select(User).filter_by(email="demo@example.com"))
-        mine = [c for c in contracts if c.account_id is not None]
-        assert [c.account_id for c in mine] == [customer.id, customer.id]
-        assert all(c.attached_at is not None and c.holder_name == customer.name for c in mine)
-        assert len(contracts) - len(mine) == 28
+        chain = session.scalar(sa.select(User).filter_by(email="chain@example.com"))
+        attached = sorted(
+            (c for c in contracts if c.account_id is not None), key=lambda c: c.number
+        )
+        assert [c.account_id for c in attached] == [customer.id] * 2 + [chain.id] * 12
+        assert [c.number for c in attached] == [f"EL-{n:07d}" for n in range(1, 15)]
+        for contract in attached:
+            owner = customer if contract.account_id == customer.id else chain
+            assert contract.attached_at is not None and contract.holder_name == owner.name
+        assert all(c.status == "active" for c in attached[2:])
+        assert len({c.address for c in attached[2:]}) == 12
+        assert len(contracts) - len(attached) == 16
 
         # Documents: net + VAT = total, lines add up to the net, each invoice has its VAT twin.
         by_key = {(d.contract_id, d.kind, d.period): d for d in documents}
@@ -165,7 +177,7 @@ def test_demo_data_are_consistent(app, runner):
             ]
 
         assert 2 <= sum(1 for c in contracts if overdue(c)) <= 15
-        in_debt, settled = mine
+        in_debt, settled = attached[:2]
         assert overdue(in_debt) and not overdue(settled)
         assert all(d.paid == d.total for d in invoices if d.contract_id == settled.id)
         assert any(d.total - d.paid > 0 for d in invoices if d.contract_id == in_debt.id)
