@@ -740,30 +740,20 @@ def _insert_accounts(connection: sa.Connection, calendar: _Calendar) -> tuple[in
         "created_at": joined,
     }
     users = User.__table__
-    customer_id = connection.execute(
-        sa.insert(users).returning(users.c.id),
-        {
+    customer_password = hash_password(CUSTOMER_PASSWORD)
+
+    def insert_customer(email: str, holder: dict) -> int:
+        values = {
             **common,
-            "email": CUSTOMER_EMAIL,
-            "password_hash": hash_password(CUSTOMER_PASSWORD),
-            "name": CUSTOMER["name"],
-            "tax_id": CUSTOMER["tax_id"],
-            "phone": CUSTOMER["phone"],
+            "email": email,
+            "password_hash": customer_password,
+            **{key: holder[key] for key in ("name", "tax_id", "phone")},
             "role": "customer",
-        },
-    ).scalar_one()
-    chain_id = connection.execute(
-        sa.insert(users).returning(users.c.id),
-        {
-            **common,
-            "email": CHAIN_EMAIL,
-            "password_hash": hash_password(CUSTOMER_PASSWORD),
-            "name": CHAIN["name"],
-            "tax_id": CHAIN["tax_id"],
-            "phone": CHAIN["phone"],
-            "role": "customer",
-        },
-    ).scalar_one()
+        }
+        return connection.execute(sa.insert(users).returning(users.c.id), values).scalar_one()
+
+    customer_id = insert_customer(CUSTOMER_EMAIL, CUSTOMER)
+    chain_id = insert_customer(CHAIN_EMAIL, CHAIN)
     connection.execute(
         sa.insert(users),
         {

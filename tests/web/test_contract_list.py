@@ -8,25 +8,15 @@ from datetime import timedelta
 
 import pytest
 
-from lkapp.electricity.services import local_today
 from lkapp.extensions import db
 from lkapp.models import Meter, Reading
 from tests.conftest import check_fragment, swapped, text_of
+from tests.web import test_dashboard as dashboard_tests
+
+# Ann, signed in, and today's date (pytest finds fixtures by these module-level names).
+today, ann = dashboard_tests.today, dashboard_tests.ann
 
 SEARCH_LABEL = "Number, holder or address"
-
-
-@pytest.fixture
-def today(app):
-    with app.app_context():
-        return local_today()
-
-
-@pytest.fixture
-def ann(make_user, auth):
-    user_id = make_user()
-    auth.login()
-    return user_id
 
 
 @pytest.fixture

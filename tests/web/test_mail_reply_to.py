@@ -1,15 +1,12 @@
 """LKAPP_MAIL_REPLY_TO: where a customer's Reply goes, since every mail is sent from a
 no-reply address that nobody reads."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from lkapp import create_app
 from lkapp.extensions import db
 from lkapp.services.mail import queue_mail
+from tests.web.test_cli import _flask
 
 
 def _send_one(app_config, recipient="ann@example.com"):
@@ -50,18 +47,6 @@ def test_a_reply_goes_to_the_reply_to_address_when_one_is_set(
     assert "replies are not read" in mailbox.text(before)
     assert "A reply to it reaches our customer service." in mailbox.text(after)
     assert "replies are not read" not in mailbox.text(after)
-
-
-def _flask(*args, **env):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LKAPP_")}
-    environment.update(env)
-    return subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "lkapp", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-    )
 
 
 def test_production_refuses_a_reply_to_that_is_not_an_address(tmp_path):
