@@ -467,29 +467,34 @@ class ContractPage:
     overdue: Decimal
 
 
-def contract_page(
+def find_contracts(
     rows: Sequence[ContractRow],
     query: str = "",
     show: str = "",
     lacking_readings: Collection[str] = (),
-    page: int = 1,
-    per_page: int = 50,
-) -> ContractPage:
-    """The page ``page`` of ``rows`` whose number, holder or address has every word of
-    ``query`` and that pass the ``show`` filter; ``lacking_readings`` names the contracts with
-    a meter still missing this month's readings."""
-    found = [
+) -> list[ContractRow]:
+    """The ``rows`` whose number, holder or address has every word of ``query`` and that pass
+    the ``show`` filter; ``lacking_readings`` names the contracts with a meter still missing
+    this month's readings."""
+    return [
         row
         for row in rows
         if contract_list.matches(query, row.number, row.holder_name, row.address)
         and contract_list.shown(show, row.summary, row.number in lacking_readings)
     ]
+
+
+def contract_page(
+    found: Sequence[ContractRow], total: int, page: int = 1, per_page: int = 50
+) -> ContractPage:
+    """The page ``page`` of the contracts ``found`` among the account's ``total``, with the
+    sums of all of them."""
     pages = max(1, -(-len(found) // per_page))
     page = min(max(page, 1), pages)
     return ContractPage(
-        found[(page - 1) * per_page : page * per_page],
+        list(found[(page - 1) * per_page : page * per_page]),
         len(found),
-        len(rows),
+        total,
         page,
         pages,
         sum((row.summary.balance for row in found), balance.ZERO),

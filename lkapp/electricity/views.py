@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, request, url_for
+from babel.numbers import get_decimal_symbol
+from flask import Blueprint, Response, abort, flash, request, url_for
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from ..documents import services as document_services
@@ -18,13 +19,19 @@ from ..htmx import redirect as htmx_redirect
 from ..htmx import render, wants_fragment
 from ..models import Contract
 from ..payments import services as payment_services
+from ..services.billing.export import csv_chunks
 from . import services
 from .forms import AttachForm, ConfirmForm, ContractFilterForm
+from .services import local_today
 
 bp = Blueprint("electricity", __name__)
 
 PER_PAGE = 50  # contracts on a page of the list
 SEARCH_FROM = 10  # contracts from which the list offers its search and filters
+CSV_COLUMNS = (
+    "contract_number", "holder_name", "address", "status", "balance", "overdue",
+    "oldest_overdue_invoice", "days_overdue", "next_due_on", "next_due_amount",
+)  # fmt: skip
 
 # The tabs of a contract: key, label, endpoint. Later features replace the placeholder views
 # and render their tab with ``render_tab``.
@@ -69,19 +76,71 @@ def index():
     return _contract_list(form, page=request.args.get("page", 1, type=int))
 
 
-def _contract_list(form: ContractFilterForm, status: int = 200, page: int = 1, new_id=None):
-    # The same balance and debt figures as the dashboard and the Payments tab.
+@bp.get("/contracts.csv")
+@login_required
+def contracts_csv():
+    """The list as the search and filter show it, for a spreadsheet: figures with the decimal
+    separator of the reader's language."""
+    form = ContractFilterForm(request.args)
+    if not form.validate():
+        return _contract_list(form, status=422)
+    _rows, found = _found(form)
+    today = local_today()
+    return Response(
+        csv_chunks(
+            CSV_COLUMNS,
+            (_csv_row(row) for row in found),
+            decimal_comma=get_decimal_symbol(get_locale()) == ",",
+            period_columns=(),
+        ),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="contracts-{today.isoformat()}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _csv_row(row: services.ContractRow) -> tuple:
+    s = row.summary
+    return (
+        row.number,
+        row.holder_name,
+        row.address,
+        row.status,
+        s.balance,
+        s.overdue,
+        s.oldest_overdue_number,
+        s.days_overdue if s.oldest_overdue_on else None,
+        s.next_due_on,
+        s.next_due_amount if s.next_due_on else None,
+    )
+
+
+def _found(form: ContractFilterForm) -> tuple[list[services.ContractRow], list]:
+    """The account's contracts, with the same balance and debt figures as the dashboard and
+    the Payments tab, and those that the form's search and filter let through."""
     rows = payment_services.account_contracts(current_user)
-    query, show = ("", "") if form.errors else (form.q.data or "", form.show.data)
+    query, show = _search(form)
     lacking = ()
     if show == SHOW_NO_READINGS:
         readings = payment_services.readings_status(current_user)
         lacking = {m.contract_number for m in readings.meters if not m.complete}
+    return rows, services.find_contracts(rows, query, show, lacking)
+
+
+def _search(form: ContractFilterForm) -> tuple[str, str]:
+    return ("", "") if form.errors else (form.q.data or "", form.show.data)
+
+
+def _contract_list(form: ContractFilterForm, status: int = 200, page: int = 1, new_id=None):
+    rows, found = _found(form)
     if new_id is not None:  # the page that holds the contract just added
         page = next((i for i, row in enumerate(rows) if row.id == new_id), 0) // PER_PAGE + 1
-    result = services.contract_page(rows, query, show, lacking, page, PER_PAGE)
+    result = services.contract_page(found, len(rows), page, PER_PAGE)
     # Several contracts: each month's documents of all of them in one ZIP.
     periods = document_services.account_periods(current_user) if len(rows) > 1 else []
+    query, show = _search(form)
     args = {"q": query or None, "show": show or None}
     filtered = bool(query or show)
     return render(
@@ -94,6 +153,7 @@ def _contract_list(form: ContractFilterForm, status: int = 200, page: int = 1, n
         searchable=result.total >= SEARCH_FROM or filtered or bool(form.errors),
         new_id=new_id,
         periods=periods,
+        csv_url=url_for("electricity.contracts_csv", **args),
         url_for_page=lambda page: url_for("electricity.index", **args, page=page),
     )
 

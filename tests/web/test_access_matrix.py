@@ -57,6 +57,7 @@ ACCESS = {
     "auth.two_factor_disable": POST_ONLY,
     "auth.two_factor_new_codes": POST_ONLY,
     "electricity.index": SIGNED_IN,
+    "electricity.contracts_csv": SIGNED_IN,
     "electricity.add": SIGNED_IN,
     "electricity.contract": OWNED,
     "electricity.detach": OWNED,

@@ -7,9 +7,10 @@ import re
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from lkapp.extensions import db
-from lkapp.models import Meter, Reading
+from lkapp.models import Contract, Meter, Reading
 from tests.conftest import check_fragment, swapped, text_of
 from tests.web import test_dashboard as dashboard_tests
 
@@ -171,6 +172,47 @@ def test_a_contract_added_in_place_is_shown_on_its_page(app, client, ann, ledger
         response.text,
     )
     assert "Page 2 of 2" in response.text
+
+
+def test_the_list_downloads_as_csv_as_filtered(client, chain, today):
+    page = client.get("/electricity?q=szeged&show=overdue").text
+    assert '<a href="/electricity/contracts.csv?q=szeged&amp;show=overdue" download>' in page
+    response = client.get("/electricity/contracts.csv?q=szeged&show=overdue")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert re.search(
+        r'filename="contracts-\d{4}-\d\d-\d\d.csv"', response.headers["Content-Disposition"]
+    )
+    lines = response.text.lstrip("\ufeff").splitlines()
+    assert lines[0] == (
+        "contract_number;holder_name;address;status;balance;overdue;oldest_overdue_invoice;"
+        "days_overdue;next_due_on;next_due_amount"
+    )
+    assert (
+        lines[1] == "EL-03;Napfény Pékség 3;Szeged, Kárász utca 3.;active;120.00;120.00;INV-3;40;;"
+    )
+    assert [line.split(";")[0] for line in lines[1:]] == ["EL-03", "EL-07"]
+    everything = client.get("/electricity/contracts.csv").text.splitlines()
+    assert len(everything) == 13 and "EL-99" not in "".join(everything)
+    due = next(line for line in everything if line.startswith("EL-08;"))
+    assert due.endswith(";0.00;;;" + (today + timedelta(7)).isoformat() + ";50.00")
+
+
+def test_the_csv_speaks_the_readers_decimal_separator_and_is_formula_safe(client, chain, app):
+    with app.app_context():
+        contract = db.session.scalar(sa.select(Contract).where(Contract.number == "EL-03"))
+        contract.holder_name = "=HYPERLINK(1)"
+        db.session.commit()
+    client.post("/language", data={"locale": "hu"})
+    line = next(
+        line for line in client.get("/electricity/contracts.csv").text.splitlines()
+        if line.startswith("EL-03;")
+    )  # fmt: skip
+    assert line.startswith("EL-03;'=HYPERLINK(1);") and ";120,00;120,00;" in line
+
+
+def test_a_bad_filter_for_the_csv_is_named_on_the_list(client, chain):
+    response = client.get("/electricity/contracts.csv?show=everything")
+    assert response.status_code == 422 and "Not a valid choice." in text_of(response.text)
 
 
 @pytest.mark.sqlite_only
