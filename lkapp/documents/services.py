@@ -344,6 +344,29 @@ def documents_of_month(user: User, period: date) -> list[Document]:
     ).all()
 
 
+@dataclass(frozen=True)
+class Selection:
+    included: list[Document]
+    cut_short: int  # the first contract alone was too many: how many documents it has
+    left_out: list[str]  # numbers of the contracts none of whose documents are included
+
+
+def whole_contracts(documents: list[Document], limit: int) -> Selection:
+    """At most ``limit`` of ``documents`` (by contract), each contract's whole or not at all;
+    only when the first contract alone has more, its first ``limit``."""
+    included, cut_short = documents[:limit], 0
+    if len(documents) > limit:
+        cut = documents[limit].contract_id
+        whole = [doc for doc in included if doc.contract_id != cut]
+        if whole:
+            included = whole
+        else:
+            cut_short = sum(1 for doc in documents if doc.contract_id == cut)
+    shown = {doc.contract_id for doc in included}
+    left_out = [doc.contract.number for doc in documents if doc.contract_id not in shown]
+    return Selection(included, cut_short, list(dict.fromkeys(left_out)))
+
+
 def account_periods(user: User, limit: int = 12) -> list[date]:
     """The latest months (``limit``) for which ``user``'s contracts have documents, newest
     first."""

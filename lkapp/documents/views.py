@@ -269,7 +269,7 @@ def year_zip(number: str, year: int):
 
 @bp.get("/documents/<period>.zip")
 @login_required
-@limiter.limit("10 per minute")
+@limiter.limit("10 per minute", key_func=lambda: f"user:{current_user.get_id()}")
 def month_zip(period: str):
     """The PDFs of every contract's documents of one month, a folder per contract: what an
     accountant files at the end of a month. At most ``MONTH_ZIP_DOCUMENTS`` of them, whole
@@ -281,23 +281,28 @@ def month_zip(period: str):
     documents = services.documents_of_month(current_user, month)
     if not documents:
         abort(404)
-    included = documents[:MONTH_ZIP_DOCUMENTS]
-    if len(documents) > MONTH_ZIP_DOCUMENTS:  # the last contract goes whole or not at all
-        cut = documents[MONTH_ZIP_DOCUMENTS].contract_id
-        included = [doc for doc in included if doc.contract_id != cut] or included
-    too_many = list(dict.fromkeys(doc.contract.number for doc in documents[len(included) :]))
+    pick = services.whole_contracts(documents, MONTH_ZIP_DOCUMENTS)
     notes = []
-    if too_many:
+    if pick.cut_short:
+        notes.append(
+            _(
+                "Contract %(number)s: only %(done)s of its %(num)s documents are included.",
+                number=pick.included[0].contract.number,
+                done=len(pick.included),
+                num=pick.cut_short,
+            )
+        )
+    if pick.left_out:
         notes.append(
             _(
                 "Too many documents for one download. The documents of these contracts are "
                 "not included; download them from each contract's Documents tab:"
             )
             + "\n"
-            + "\n".join(too_many)
+            + "\n".join(pick.left_out)
         )
     return _zip_response(
-        [(f"{_safe(doc.contract.number)}/{_zip_name(doc)}", doc) for doc in included],
+        [(f"{_safe(doc.contract.number)}/{_zip_name(doc)}", doc) for doc in pick.included],
         f"documents-{month:%Y-%m}.zip",
         notes,
     )

@@ -51,7 +51,7 @@ STAFF_PASSWORD = "staff-portal-2026"  # noqa: S105 - published demo login
 LOGINS_TEXT = f"""\
 Demo logins:
   customer  {CUSTOMER_EMAIL}   password {CUSTOMER_PASSWORD}   (two contracts attached)
-  customer  {CHAIN_EMAIL}  password {CUSTOMER_PASSWORD}   (a bakery chain: twelve contracts)
+  customer  {CHAIN_EMAIL}  password {CUSTOMER_PASSWORD}   (a bakery chain: contracts 3 to 14)
   staff     {STAFF_EMAIL}  password {STAFF_PASSWORD}"""
 
 VAT_RATE = Decimal("20")

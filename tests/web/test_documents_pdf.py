@@ -440,6 +440,28 @@ def test_a_month_zip_too_big_for_one_download_names_the_contracts_left_out(
     assert note.rstrip().endswith("EL-0000002\nEL-0000003")
 
 
+def test_one_contract_alone_over_the_limit_gives_its_first_documents_and_says_so(
+    app, client, customer, monkeypatch
+):
+    from lkapp.documents import views as document_views
+
+    monkeypatch.setattr(document_views, "MONTH_ZIP_DOCUMENTS", 3)
+    with app.app_context():
+        big = add_contract("EL-0000001", account_id=customer)
+        small = add_contract("EL-0000002", account_id=customer)
+        for n in range(5):
+            add_document(big, f"INV-{n}", issued_on=date(2026, 11, 5), period=date(2026, 10, 1))
+        add_document(small, "INV-S", issued_on=date(2026, 11, 5), period=date(2026, 10, 1))
+        db.session.commit()
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/electricity/documents/2026-10.zip").data))
+    assert [name for name in archive.namelist() if name.endswith(".pdf")] == [
+        f"EL-0000001/2026-11-05-invoice-INV-{n}.pdf" for n in range(3)
+    ]
+    note = archive.read("NOT-INCLUDED.txt").decode()
+    assert "Contract EL-0000001: only 3 of its 5 documents are included." in note
+    assert note.rstrip().endswith("Documents tab:\nEL-0000002")
+
+
 def test_month_zips_are_rate_limited(app, app_config, customer):
     """Each one may render hundreds of PDFs: ten a minute."""
     with app.app_context():
