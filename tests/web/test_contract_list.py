@@ -18,6 +18,8 @@ from tests.web import test_dashboard as dashboard_tests
 today, ann = dashboard_tests.today, dashboard_tests.ann
 
 SEARCH_LABEL = "Number, holder or address"
+# Searching, paging and the page's shape are Python's work: those tests run on SQLite only;
+# the figures, the filters and ownership come from SQL and are tested on both databases.
 
 
 @pytest.fixture
@@ -57,6 +59,7 @@ def numbers(html: str) -> list[str]:
     return list(dict.fromkeys(re.findall(r">(EL-\d\d)<", html)))
 
 
+@pytest.mark.sqlite_only
 def test_a_short_list_has_no_search(client, ann, ledger):
     ledger.contract("EL-01", account_id=ann)
     ledger.contract("EL-02", account_id=ann)
@@ -76,6 +79,7 @@ def test_a_long_list_says_how_many_and_sums_them(client, chain):
     assert "Total of 12 contracts €180.00 Overdue: €150.00" in page
 
 
+@pytest.mark.sqlite_only
 def test_search_finds_every_word_in_number_holder_or_address(client, chain):
     for query, expected in (
         ("szeged", [f"EL-{n:02}" for n in range(1, 13, 2)]),
@@ -107,6 +111,7 @@ def test_filters_by_debt_and_by_missing_readings(client, chain):
     assert "1 of 12 contracts matches." in text_of(both.text)
 
 
+@pytest.mark.sqlite_only
 def test_nothing_found_says_so_and_offers_to_clear(client, chain):
     page = client.get("/electricity", query_string={"q": "Debrecen"}).text
     assert "No contract matches. Try other words or show all contracts." in text_of(page)
@@ -115,6 +120,7 @@ def test_nothing_found_says_so_and_offers_to_clear(client, chain):
     assert "There are no contracts in your account yet." not in page
 
 
+@pytest.mark.sqlite_only
 def test_bad_filters_are_named_and_the_list_shown_whole(client, chain):
     for args, message in (
         ({"q": "x" * 101}, "Search with at most 100 characters."),
@@ -128,6 +134,7 @@ def test_bad_filters_are_named_and_the_list_shown_whole(client, chain):
     assert 'value="' + "x" * 101 + '"' in kept
 
 
+@pytest.mark.sqlite_only
 def test_the_filtered_list_is_a_page_and_a_fragment(client, chain, html_checker):
     url = "/electricity?q=szeged&show=overdue"
     full = client.get(url)
@@ -141,6 +148,7 @@ def test_the_filtered_list_is_a_page_and_a_fragment(client, chain, html_checker)
     check_fragment(html_checker, fragment.text, "contracts fragment")
 
 
+@pytest.mark.sqlite_only
 def test_pages_of_fifty_keep_the_filters(app, client, ann, ledger):
     for n in range(1, 56):
         ledger.contract(f"EL-{n:03}", account_id=ann, address="Pécs, Király utca 1.")
@@ -155,6 +163,7 @@ def test_pages_of_fifty_keep_the_filters(app, client, ann, ledger):
     assert beyond.status_code == 200 and ">EL-055<" in beyond.text
 
 
+@pytest.mark.sqlite_only
 def test_a_contract_added_in_place_is_shown_on_its_page(app, client, ann, ledger, runner):
     for n in range(1, 56):
         ledger.contract(f"EL-{n:03}", account_id=ann)
@@ -197,6 +206,7 @@ def test_the_list_downloads_as_csv_as_filtered(client, chain, today):
     assert due.endswith(";0.00;;;" + (today + timedelta(7)).isoformat() + ";50.00")
 
 
+@pytest.mark.sqlite_only
 def test_the_csv_speaks_the_readers_decimal_separator_and_is_formula_safe(client, chain, app):
     with app.app_context():
         contract = db.session.scalar(sa.select(Contract).where(Contract.number == "EL-03"))
@@ -210,6 +220,7 @@ def test_the_csv_speaks_the_readers_decimal_separator_and_is_formula_safe(client
     assert line.startswith("EL-03;'=HYPERLINK(1);") and ";120,00;120,00;" in line
 
 
+@pytest.mark.sqlite_only
 def test_a_bad_filter_for_the_csv_is_named_on_the_list(client, chain):
     response = client.get("/electricity/contracts.csv?show=everything")
     assert response.status_code == 422 and "Not a valid choice." in text_of(response.text)
@@ -241,6 +252,7 @@ def test_the_dashboard_shows_ten_contracts_needing_attention_first(client, chain
     assert "Overdue debt: €150.00." in page  # of all twelve, not the ten shown
 
 
+@pytest.mark.sqlite_only
 def test_a_short_dashboard_lists_every_contract_by_number(client, ann, ledger, today):
     late = ledger.contract("EL-02", account_id=ann)
     ledger.contract("EL-01", account_id=ann)

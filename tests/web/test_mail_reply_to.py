@@ -1,9 +1,11 @@
 """LKAPP_MAIL_REPLY_TO: where a customer's Reply goes, since every mail is sent from a
 no-reply address that nobody reads."""
 
+import os
+
 import pytest
 
-from lkapp import create_app
+from lkapp import ConfigError, create_app
 from lkapp.extensions import db
 from lkapp.services.mail import queue_mail
 from tests.web.test_cli import _flask
@@ -49,7 +51,7 @@ def test_a_reply_goes_to_the_reply_to_address_when_one_is_set(
     assert "replies are not read" not in mailbox.text(after)
 
 
-def test_production_refuses_a_reply_to_that_is_not_an_address(tmp_path):
+def test_production_refuses_a_reply_to_that_is_not_an_address(tmp_path, monkeypatch):
     """A Reply-To that is not one address would make every mail fail as it is written (each
     kept in the outbox and given up after three days): the app does not start instead."""
     production = {
@@ -60,17 +62,25 @@ def test_production_refuses_a_reply_to_that_is_not_an_address(tmp_path):
         "LKAPP_MAIL_DEFAULT_SENDER": "City Power <no-reply@utility.example>",
         "LKAPP_INSTANCE_PATH": str(tmp_path),
     }
+    # What an operator sees: one line, exit 1, nothing migrated.
+    result = _flask("db", "upgrade", LKAPP_MAIL_REPLY_TO="support", **production)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: LKAPP_MAIL_REPLY_TO='support' is not a mail")
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert not (tmp_path / "lkapp.sqlite3").exists(), "nothing migrated"
+    # The other ways to get it wrong in this process (refused before anything starts).
+    for name in [name for name in os.environ if name.startswith("LKAPP_")]:
+        monkeypatch.delenv(name)
+    for name, value in production.items():
+        monkeypatch.setenv(name, value)
     for wrong in (
-        "support",
         "City Power Support <support@>",
         "help@áram..example",
         "support@utility.example, billing@utility.example",
     ):
-        result = _flask("db", "upgrade", LKAPP_MAIL_REPLY_TO=wrong, **production)
-        assert result.returncode == 1, wrong
-        assert result.stderr.startswith(f"Error: LKAPP_MAIL_REPLY_TO={wrong!r} is not a mail")
-        assert result.stderr.strip().count("\n") == 0, result.stderr
-        assert not (tmp_path / "lkapp.sqlite3").exists(), "nothing migrated"
+        monkeypatch.setenv("LKAPP_MAIL_REPLY_TO", wrong)
+        with pytest.raises(ConfigError, match=r"^LKAPP_MAIL_REPLY_TO=.* is not a mail address"):
+            create_app()
     right = "Ügyfélszolgálat <help@áram.example>"
     result = _flask("db", "upgrade", LKAPP_MAIL_REPLY_TO=right, **production)
     assert result.returncode == 0, result.stderr

@@ -238,6 +238,7 @@ def test_htmx_swaps_the_form_and_follows_the_answer(app, client, ann, shop):
     assert live(app, shop) == {"T1": Decimal("530")}
 
 
+@pytest.mark.sqlite_only
 def test_the_page_is_a_page_and_a_fragment(client, ann, shop):
     full = client.get(URL)
     fragment = client.htmx("GET", URL)
@@ -282,12 +283,14 @@ def test_a_refusal_takes_a_fixed_number_of_statements(app, client, ann, shop):
     assert refused() == before and count_statements(app, client, URL) == page
 
 
+@pytest.mark.sqlite_only
 def test_the_post_needs_the_csrf_token(app, client, ann, shop):
     response = client.post(URL, data={field(shop, "T1"): "530"}, csrf=False)
     assert response.status_code == 400
     assert live(app, shop) == {}
 
 
+@pytest.mark.sqlite_only
 def test_pages_are_valid_html(client, ann, shop, html_checker):
     html_checker(client.get(URL).text, "readings of all meters")
     refused = post(client, **{field(ann["two"], "T1"): "1", field(shop, "T1"): "3000"})
@@ -296,6 +299,7 @@ def test_pages_are_valid_html(client, ann, shop, html_checker):
     check_fragment(html_checker, fragment.text, "readings of all meters, fragment")
 
 
+@pytest.mark.sqlite_only
 def test_the_dashboard_offers_the_page_to_an_account_with_several_meters(client, ann, monkeypatch):
     monkeypatch.setattr(dashboard, "local_today", lambda: date(2026, 11, 20))  # window open
     html = client.get("/").text
