@@ -84,7 +84,7 @@ def contracts_csv():
     form = ContractFilterForm(request.args)
     if not form.validate():
         return _contract_list(form, status=422)
-    _rows, found = _found(form)
+    _rows, found = _found(*_search(form))
     today = local_today()
     return Response(
         csv_chunks(
@@ -117,11 +117,10 @@ def _csv_row(row: services.ContractRow) -> tuple:
     )
 
 
-def _found(form: ContractFilterForm) -> tuple[list[services.ContractRow], list]:
+def _found(query: str, show: str) -> tuple[list[services.ContractRow], list]:
     """The account's contracts, with the same balance and debt figures as the dashboard and
-    the Payments tab, and those that the form's search and filter let through."""
+    the Payments tab, and those that the search ``query`` and the filter ``show`` let through."""
     rows = payment_services.account_contracts(current_user)
-    query, show = _search(form)
     lacking = ()
     if show == SHOW_NO_READINGS:
         readings = payment_services.readings_status(current_user)
@@ -130,17 +129,18 @@ def _found(form: ContractFilterForm) -> tuple[list[services.ContractRow], list]:
 
 
 def _search(form: ContractFilterForm) -> tuple[str, str]:
+    """The valid search and filter of ``form`` (none when it has errors)."""
     return ("", "") if form.errors else (form.q.data or "", form.show.data)
 
 
 def _contract_list(form: ContractFilterForm, status: int = 200, page: int = 1, new_id=None):
-    rows, found = _found(form)
+    query, show = _search(form)
+    rows, found = _found(query, show)
     if new_id is not None:  # the page that holds the contract just added
         page = next((i for i, row in enumerate(rows) if row.id == new_id), 0) // PER_PAGE + 1
     result = services.contract_page(found, len(rows), page, PER_PAGE)
     # Several contracts: each month's documents of all of them in one ZIP.
     periods = document_services.account_periods(current_user) if len(rows) > 1 else []
-    query, show = _search(form)
     args = {"q": query or None, "show": show or None}
     filtered = bool(query or show)
     return render(

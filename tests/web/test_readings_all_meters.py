@@ -141,6 +141,16 @@ def test_a_terminated_contracts_meters_are_not_listed(app, client, ann, shop):
     assert live(app, shop) == {}
 
 
+def test_another_accounts_meter_cannot_be_written_through_the_page(app, client, ann, shop):
+    """Bob's meter is not on the page; a field named after it is ignored, not stored."""
+    assert f'name="{field(ann["other"], "T1")}"' not in client.get(URL).text
+    response = post(client, **{field(ann["other"], "T1"): "99", field(shop, "T1"): "530"})
+    assert response.status_code == 302
+    assert live(app, ann["other"]) == {} and live(app, shop) == {"T1": Decimal("530")}
+    alone = post(client, **{field(ann["other"], "T1"): "99"})
+    assert alone.status_code == 422 and live(app, ann["other"]) == {}
+
+
 def test_nothing_typed_is_refused(app, client, ann, shop, mailbox):
     response = post(client)
     assert response.status_code == 422
