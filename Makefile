@@ -35,7 +35,7 @@ run: install
 	LKAPP_ENV=development $(BIN)/gunicorn --workers 2 --bind 127.0.0.1:5000 --access-logfile - wsgi:app
 
 test: install
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # Throughput, latency, SQL per request and memory against the floor (docs/benchmarks.md).
 # Builds the demo databases into .bench/ on first use (100,000 contracts: several minutes).
