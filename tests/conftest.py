@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import functools
 import os
 import re
 import secrets
@@ -224,10 +225,13 @@ class PostgresCluster:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@/{database}?host={self.root}&port={self.port}"
 
-    def admin(self, sql: str) -> None:
+    def connect(self, database: str = "postgres"):
         import psycopg
 
-        with psycopg.connect(self.url("postgres").replace("+psycopg", ""), autocommit=True) as conn:
+        return psycopg.connect(self.url(database).replace("+psycopg", ""), autocommit=True)
+
+    def admin(self, sql: str) -> None:
+        with self.connect() as conn:
             conn.execute(sql)
 
 
@@ -248,7 +252,100 @@ def pg_cluster():
     cluster.stop()
 
 
-_database_counter = iter(range(1, 10**9))
+# What makes two databases of the cluster the same schema: tables, columns, indexes,
+# sequences, constraints, triggers, functions and the Alembic revision.
+_SCHEMA = """
+SELECT md5(string_agg(part, ';' ORDER BY part)) FROM (
+    SELECT c.relkind::text || ' ' || c.relname || ' ' || coalesce(string_agg(
+        a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
+        || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), ''), ',' ORDER BY a.attnum), '') AS part
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+    GROUP BY c.oid, c.relkind, c.relname
+    UNION ALL SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid)
+        FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal
+    UNION ALL SELECT 'function ' || proname FROM pg_proc
+        WHERE pronamespace = 'public'::regnamespace
+    UNION ALL SELECT 'schema ' || nspname FROM pg_namespace
+    UNION ALL SELECT 'revision ' || version_num FROM alembic_version
+) AS parts
+"""
+
+
+def _names(conn, query: str) -> list:
+    from psycopg import sql
+
+    return [sql.Identifier(name) for (name,) in conn.execute(query)]
+
+
+class PostgresDatabases:
+    """Databases for the tests of one worker, each as the migrated template left it.
+
+    Copying the template costs the server about 100 ms, and dropping a database more; a test
+    that changed no schema leaves a database that a few DELETEs make as new (the template
+    holds no rows but the Alembic revision), so it is emptied and handed to the next test.
+    """
+
+    def __init__(self, cluster: PostgresCluster):
+        from psycopg import sql
+
+        self.cluster = cluster
+        self.free: list[str] = []
+        self.names = (f"t{os.getpid()}_{n}" for n in range(1, 10**9))
+        with cluster.connect("lkapp_template") as conn:
+            self.schema = conn.execute(_SCHEMA).fetchone()[0]
+            tables = _names(conn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            sequences = _names(
+                conn, "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+            )
+            data = [table for table in tables if table.as_string(conn) != '"alembic_version"']
+            empty = sql.SQL(" UNION ALL ").join(
+                sql.SQL("SELECT count(*) FROM {}").format(table) for table in data
+            )
+            assert {count for (count,) in conn.execute(empty)} == {0}
+            self.emptying = (
+                sql.SQL(";")
+                .join(
+                    [
+                        sql.SQL("SET session_replication_role = replica"),  # no foreign-key order
+                        *(sql.SQL("DELETE FROM {}").format(table) for table in data),
+                        *(sql.SQL("ALTER SEQUENCE {} RESTART").format(seq) for seq in sequences),
+                    ]
+                )
+                .as_string(conn)
+            )
+
+    def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        name = next(self.names)
+        self.cluster.admin(f"CREATE DATABASE {name} TEMPLATE lkapp_template")
+        return name
+
+    def give_back(self, name: str) -> None:
+        import psycopg
+
+        try:
+            with self.cluster.connect(name) as conn:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                if conn.execute(_SCHEMA).fetchone()[0] == self.schema:
+                    conn.execute(self.emptying)
+                    self.free.append(name)
+                    return
+        except psycopg.Error:
+            pass  # a schema the test broke: the database goes
+        self.cluster.admin(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_cluster) -> PostgresDatabases:
+    return PostgresDatabases(pg_cluster)
 
 
 @pytest.fixture
@@ -259,11 +356,10 @@ def database_url(backend, request, tmp_path):
         shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
-    cluster = request.getfixturevalue("pg_cluster")
-    name = f"t{os.getpid()}_{next(_database_counter)}"
-    cluster.admin(f"CREATE DATABASE {name} TEMPLATE lkapp_template")
-    yield cluster.url(name)
-    cluster.admin(f"DROP DATABASE {name} WITH (FORCE)")
+    databases = request.getfixturevalue("pg_databases")
+    name = databases.take()
+    yield databases.cluster.url(name)
+    databases.give_back(name)
 
 
 # --- the app ----------------------------------------------------------------------------
@@ -352,6 +448,15 @@ def runner(app):
     return app.test_cli_runner()
 
 
+@functools.cache
+def hashed_test_password() -> str:
+    """One argon2 hash of ``TEST_PASSWORD`` for every account the tests make (each hash costs
+    20 ms of CPU on purpose)."""
+    from lkapp.security import hash_password
+
+    return hash_password(TEST_PASSWORD)
+
+
 @pytest.fixture
 def make_user(app):
     """Create an account directly in the database (confirmed unless told otherwise).
@@ -360,9 +465,8 @@ def make_user(app):
     given (``totp_secret=None`` for a staff account that has not set it up yet).
     """
     from lkapp.models import User, utcnow
-    from lkapp.security import hash_password
 
-    password_hash = hash_password(TEST_PASSWORD)
+    password_hash = hashed_test_password()
 
     def make(email="ann@example.com", role="customer", confirmed=True, **fields):
         if role != "customer":
