@@ -154,3 +154,22 @@ def test_a_contract_number_that_looks_like_a_formula_round_trips(app, runner, tm
     exported = tmp_path / "exported.csv"
     exported.write_bytes(result.stdout_bytes)
     ok(do_import(runner, "payments", exported), "payments: 0 created, 0 updated, 1 unchanged")
+
+
+def test_documents_of_a_contract_number_that_looks_like_a_formula_round_trip(
+    app, runner, tmp_path
+):
+    """The documents import checked "'+7-100" without its guard, then wrote with it: a
+    KeyError and a traceback, and the import failed."""
+    contracts = "number;holder_name;tax_id;address;status\n+7-100;Plus Kft.;;;active\n"
+    ok(do_import(runner, "contracts", write(tmp_path, "c.csv", contracts)), "contracts: 1")
+    documents = (
+        "contract_number;kind;number;issued_on;period;due_on;net;vat_rate;vat;total\n"
+        "+7-100;invoice;INV-1;2024-02-01;2024-01;2024-02-20;100.00;27;27.00;127.00\n"
+    )
+    ok(do_import(runner, "documents", write(tmp_path, "d.csv", documents)), "documents: 1")
+    exported = tmp_path / "exported.csv"
+    result = runner.invoke(args=["export", "documents", "--period", "2024-01", "--out", exported])
+    assert result.exit_code == 0, result.output
+    assert read_csv(exported)[1][0] == "'+7-100"
+    ok(do_import(runner, "documents", exported), "documents: 0 created, 0 updated, 1 unchanged")

@@ -141,7 +141,7 @@ class DocumentImporter(Importer):
         )
         date, due, money = self.date, cells[due_on], _money
         return (
-            self.contracts[cells[contract]],
+            self.contracts[strip_formula_guard(cells[contract])],
             cells[kind].lower(),
             strip_formula_guard(cells[number]),
             date(cells[issued_on]),
