@@ -18,6 +18,7 @@ ROLLOVER_BAND = Decimal("0.1")
 SUSPICIOUS_FACTOR = 3
 
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)?$")
+_COMMA_GROUPED = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,20 @@ def month_span(last: date, count: int) -> list[date]:
     return [shift_month(last, -offset) for offset in range(count - 1, -1, -1)]
 
 
-def parse_value(text: str, digits: int) -> tuple[Decimal | None, str | None]:
+def parse_value(
+    text: str, digits: int, group_separator: str = ""
+) -> tuple[Decimal | None, str | None]:
     """The typed register value, or an error key: ``required``, ``not_a_number``,
-    ``too_many_decimals``, ``too_many_digits``."""
-    text = (text or "").strip().replace(" ", "")
+    ``too_many_decimals``, ``too_many_digits``.
+
+    Spaces of any kind are ignored: Hungarian and Russian pages group digits with a no-break
+    space, and a value copied from the page keeps it. A comma or a point is the decimal sign,
+    except where the reader's locale groups thousands with a comma (``group_separator``, as
+    English does): there "12,345" is twelve thousand, as the page itself writes it.
+    """
+    text = "".join((text or "").split())
+    if group_separator == "," and _COMMA_GROUPED.match(text):
+        text = text.replace(",", "")
     if not text:
         return None, "required"
     if not _NUMBER.match(text):

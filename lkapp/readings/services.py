@@ -25,6 +25,7 @@ from sqlalchemy.orm import contains_eager
 from ..domain.readings import Check, Window, check_reading, consumption, month_span, shift_month
 from ..domain.readings import parse_value as parse_register
 from ..extensions import db
+from ..formatting import formats
 from ..models import Contract, Meter, MeterMove, Reading, User
 from ..services import audit
 from ..services.billing.export import write_csv
@@ -424,10 +425,12 @@ def submit(
     if data.given_before_move:
         result.problem = "given_before_move"
         return result
+    symbols = formats().symbols
+    group_separator = symbols.group if symbols else ""
     for zone in meter.zone_list:
         text = (typed.get(zone) or "").strip()
         verdict = result.zones[zone] = ZoneResult(zone, text)
-        verdict.value, verdict.error = parse_register(text, meter.digits)
+        verdict.value, verdict.error = parse_register(text, meter.digits, group_separator)
         if verdict.error:
             continue
         verdict.previous = data.latest(zone, before=window.period)

@@ -51,6 +51,21 @@ def test_parse_value(typed, value, error):
     assert parse_value(typed, digits=5) == (value, error)
 
 
+@pytest.mark.parametrize(
+    ("typed", "group_separator", "value"),
+    [
+        ("2\u00a0150,5", "\u00a0", Decimal("2150.5")),  # copied from a Hungarian page
+        ("2\u202f150,5", "\u202f", Decimal("2150.5")),  # a narrow no-break space
+        ("12,345", ",", Decimal("12345")),  # as an English page writes twelve thousand
+        ("12,345.5", ",", Decimal("12345.5")),
+        ("12,5", ",", Decimal("12.5")),  # not grouped in threes: a decimal comma
+        ("12,345", "\u00a0", Decimal("12.345")),  # where the comma is the decimal sign
+    ],
+)
+def test_parse_value_reads_the_page_s_own_grouping(typed, group_separator, value):
+    assert parse_value(typed, 5, group_separator) == (value, None)
+
+
 def test_consumption_uses_ct_ratio_and_rollover():
     assert consumption(Decimal("100"), Decimal("150.5"), 5, 40) == Decimal("2020.0")
     assert consumption(Decimal("99990"), Decimal("10"), 5, 1) == Decimal("20")

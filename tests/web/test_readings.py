@@ -365,11 +365,11 @@ def test_htmx_submit_redirects_to_the_receipt(app, client, ann):
         ("", "Enter the value the meter shows for this zone."),
         (
             "12a",
-            "Enter the number on the meter, such as 12345 or 12345.5, without spaces or letters.",
+            "Enter the number on the meter, such as 12345 or 12345.5, without letters.",
         ),
         (
             "-5",
-            "Enter the number on the meter, such as 12345 or 12345.5, without spaces or letters.",
+            "Enter the number on the meter, such as 12345 or 12345.5, without letters.",
         ),
         ("2150.1234", "At most 3 decimals."),
         ("1234567", "This meter shows at most 6 digits before the decimal point."),
@@ -390,6 +390,29 @@ def test_each_bad_value_gets_its_message_and_nothing_is_stored(app, client, ann,
     assert 'value="1060"' in html
     assert "<header" in html  # the whole tab, without JavaScript
     assert live(app, ann["two"]) == {}  # all zones or nothing
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed", "value"),
+    [
+        ("hu", "2\u00a0150,5", Decimal("2150.5")),  # the page groups with a no-break space
+        ("ru", "2\u00a0150,5", Decimal("2150.5")),
+        ("en", "2,150", Decimal("2150")),  # the page writes "2,100" for the last reading
+        ("en", "2,150.5", Decimal("2150.5")),
+    ],
+)
+def test_a_value_written_as_the_page_writes_numbers_is_read_as_meant(
+    app, client, ann, locale, typed, value
+):
+    client.post("/language", data={"locale": locale, "next": "/"})
+    assert send(client, ann["two"], T1=typed, T2="1060").status_code == 302
+    assert live(app, ann["two"]) == {"T1": value, "T2": Decimal("1060")}
+
+
+def test_a_comma_with_three_digits_after_it_is_a_thousands_separator_in_english(app, client, ann):
+    """Twelve thousand on a meter without readings: not 12.345 kWh."""
+    assert send(client, ann["ct"], T1="12,345").status_code == 302
+    assert live(app, ann["ct"]) == {"T1": Decimal("12345")}
 
 
 def test_htmx_errors_swap_the_meters_form_only(app, client, ann, mailbox):
@@ -530,6 +553,7 @@ def test_another_customers_contract_and_meter_are_404(app, client, ann):
         "/electricity/EL-NOPE/readings",
         f"/electricity/{NUMBER}/readings/meters/{ann['two']}/2031-01",  # nothing that month
         f"/electricity/{NUMBER}/readings/meters/{ann['two']}/nonsense",
+        f"/electricity/{NUMBER}/readings/meters/99999999999999999999/2026-10",  # no such id
     ]
     for url in urls:
         assert client.get(url).status_code == 404, url
