@@ -9,10 +9,19 @@ from functools import cache
 from babel.core import Locale
 from flask import Flask, g, request, session
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from .closing import CloseWhenSent
 from .config import ConfigError, load_config
 from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """The app's ``<int:…>``: at most what a database integer holds, so that a longer number
+    in a URL is a missing page (404), not an overflow in the database driver (500)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -25,6 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=os.path.join(root, "templates"),
         static_folder=os.path.join(root, "static"),
     )
+    app.url_map.converters["int"] = DatabaseIdConverter
     os.makedirs(app.instance_path, exist_ok=True)
     load_config(app, test_config)
     if not app.debug and not app.testing:

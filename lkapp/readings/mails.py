@@ -6,6 +6,7 @@ from flask import has_request_context, url_for
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 
+from ..auth.services import may_be_written_to
 from ..formatting import moment, month
 from ..models import Contract, User
 from ..services.mail import queue_mail
@@ -24,9 +25,11 @@ def receipt_url(contract: Contract, submission: Submission) -> str:
 
 
 def queue_receipt(contract: Contract, submission: Submission, entered_by_office: bool) -> None:
-    """Email the account holding ``contract`` what was stored (nobody when unattached)."""
+    """Email the account holding ``contract`` what was stored (nobody when unattached, nor
+    to an account the office locked or one not confirmed: the office enters readings for
+    those too)."""
     account: User | None = contract.account
-    if account is None or not submission.stored:
+    if account is None or not submission.stored or not may_be_written_to(account):
         return
     meter = submission.meter
     link = receipt_url(contract, submission) if has_request_context() else None

@@ -254,9 +254,33 @@ def test_operator_finds_the_meter_and_enters_readings_with_the_same_checks(
         ) == {staff_id}
 
 
+def test_readings_the_office_enters_for_a_locked_account_are_not_mailed_to_it(
+    app, operator, setup, mailbox
+):
+    """The office locks an account whose mailbox is in dispute: the receipt of readings it
+    enters for that account's contract went to that mailbox all the same."""
+    from lkapp.auth.services import STAFF_LOCK
+    from lkapp.models import utcnow
+
+    with app.app_context():
+        user = db.session.get(User, setup["ann"])
+        user.locked_at, user.locked_reason = utcnow(), STAFF_LOCK
+        db.session.commit()
+    url = f"/staff/readings/meters/{setup['two']}"
+    assert operator.post(url, data={"T1": "2150", "T2": "1060"}).status_code == 302
+    assert live(app, setup["two"]) == {"T1": Decimal("2150"), "T2": Decimal("1060")}
+    assert mailbox.to("ann@example.com") == []
+    assert [recipient for recipient, _ in outbox(app)] == []
+
+
+@pytest.mark.sqlite_only
 def test_operator_sees_404_for_a_missing_meter(operator):
     assert operator.get("/staff/readings/meters/99999").status_code == 404
     assert operator.post("/staff/readings/meters/99999", data={"T1": "1"}).status_code == 404
+    # An id past what the database can hold is missing too, not an error.
+    huge = "/staff/readings/meters/99999999999999999999"
+    assert operator.get(huge).status_code == 404
+    assert operator.post(huge, data={"T1": "1"}).status_code == 404
 
 
 # --- the window reminder ----------------------------------------------------------------
