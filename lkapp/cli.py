@@ -89,6 +89,7 @@ def notify(day: str | None) -> None:
     """Daily: debt appeared / cleared notices, reading-window reminders; sends the outbox."""
     from datetime import date
 
+    from .domain.csvformat import FIRST_YEAR, LAST_YEAR
     from .services import notify as notices
     from .services.mail import mail_configured
 
@@ -98,6 +99,10 @@ def notify(day: str | None) -> None:
             today = date.fromisoformat(day.strip())
         except ValueError:
             raise click.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
+        if not FIRST_YEAR <= today.year <= LAST_YEAR:
+            raise click.BadParameter(
+                f"use a day from {FIRST_YEAR} to {LAST_YEAR}", param_hint="--date"
+            )
     summary = notices.run_daily(today)
     click.echo(str(summary))
     if not mail_configured():

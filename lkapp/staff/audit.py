@@ -21,7 +21,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
 from ..auth.decorators import staff_required
-from ..domain.csvformat import format_cell
+from ..domain.csvformat import FIRST_YEAR, LAST_YEAR, format_cell
 from ..extensions import db
 from ..formatting import lazy_gettext as _l
 from ..forms import strip
@@ -47,6 +47,14 @@ KINDS = {
 }
 
 
+def _within_years(form, field):
+    """A day the log can hold (and the day after it still a date: ``until`` ends there)."""
+    if field.data and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
+        raise ValidationError(
+            _l("Enter a date from %(first)s to %(last)s.", first=FIRST_YEAR, last=LAST_YEAR)
+        )
+
+
 class AuditFilterForm(FlaskForm):
     """A GET form (changes nothing): no CSRF token."""
 
@@ -63,8 +71,8 @@ class AuditFilterForm(FlaskForm):
         ],
         default="",
     )
-    since = DateField(_l("From"), validators=[Optional()])
-    until = DateField(_l("To"), validators=[Optional()])
+    since = DateField(_l("From"), validators=[Optional(), _within_years])
+    until = DateField(_l("To"), validators=[Optional(), _within_years])
 
     def validate_until(self, field):
         if field.data and self.since.data and field.data < self.since.data:

@@ -179,6 +179,9 @@ def test_notify_rejects_a_bad_date(runner):
     result = runner.invoke(args=["notify", "--date", "10.03.2026"])
     assert result.exit_code == 2
     assert "use YYYY-MM-DD" in result.output
+    far = runner.invoke(args=["notify", "--date", "9999-12-28"])  # was a traceback
+    assert far.exit_code == 2 and far.exception.__class__ is SystemExit
+    assert "Invalid value for --date: use a day from 1900 to 2099" in far.output
 
 
 # --- new documents ----------------------------------------------------------------------

@@ -123,6 +123,11 @@ def test_unknown_names_and_bad_dates_are_said_plainly(client, log, staff):
     backwards = client.get("/staff/audit?since=2025-02-01&until=2025-01-01")
     assert backwards.status_code == 422
     assert "The end date is before the start date." in backwards.text
+    for far in ("until=9999-12-31", "since=0001-01-01"):  # were a 500: no day after, or before
+        refused = client.get(f"/staff/audit?{far}")
+        assert refused.status_code == 422
+        assert "Enter a date from 1900 to 2099." in refused.text
+        assert client.get(f"/staff/audit.csv?{far}").status_code == 200  # without that filter
 
 
 def test_pages_and_htmx(app, client, log, staff):
