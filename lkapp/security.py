@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, request
+from flask_login import current_user
 
 # OWASP's argon2id profile: 19 MiB, 2 iterations, 1 lane (~20 ms here).
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -69,5 +70,14 @@ def limit_request_body(endpoint, values) -> None:
     CSRF's included, which reads the body (a file part is spooled to disk) before it can
     refuse the request; a larger body is refused unread (413)."""
     view = current_app.view_functions.get(endpoint)
+    limit = getattr(view, "body_limit", FORM_BODY_LIMIT)
+    if limit is None and not _signed_in_as_staff():
+        # The billing files are for the office: anyone else's body is refused unread too
+        # (the view refuses them anyway, but only after CSRF's check has spooled it).
+        limit = FORM_BODY_LIMIT
     # None on the request falls back to MAX_CONTENT_LENGTH.
-    request.max_content_length = getattr(view, "body_limit", FORM_BODY_LIMIT)
+    request.max_content_length = limit
+
+
+def _signed_in_as_staff() -> bool:
+    return current_user.is_authenticated and current_user.is_staff

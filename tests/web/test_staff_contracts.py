@@ -324,6 +324,49 @@ def test_detach_tells_no_account_the_office_has_locked(
 # --- the slip ---------------------------------------------------------------------------
 
 
+def test_the_history_names_imports_and_notices_in_the_operators_language(
+    app, client, staff, contracts
+):
+    """An import's change showed as "import.updated" with Python dicts, in every language."""
+    contract_id = contracts()
+    with app.app_context():
+        db.session.add_all(
+            [
+                AuditEvent(
+                    action="import.updated",
+                    object_type="Contract",
+                    object_id=str(contract_id),
+                    details={
+                        "kind": "contracts",
+                        "key": NUMBER,
+                        "before": {"holder_name": "Old Kft."},
+                        "after": {"holder_name": "Tisza Bakery Kft."},
+                        "file": "contracts-2026-11.csv",
+                    },
+                ),
+                AuditEvent(
+                    action="notice.debt_appeared",
+                    object_type="Contract",
+                    object_id=str(contract_id),
+                    details={"overdue": "120.00", "day": "2026-11-20"},
+                ),
+            ]
+        )
+        db.session.commit()
+    cells = [
+        re.sub(r"<[^>]+>", "", cell).strip()
+        for cell in re.findall(
+            r"<td[^>]*>(.*?)</td>", client.get(f"/staff/contracts/{NUMBER}").text, re.S
+        )
+    ]
+    assert "Changed by an import" in cells and "Overdue debt notice" in cells
+    assert "holder_name: Old Kft. → Tisza Bakery Kft.; file: contracts-2026-11.csv" in cells
+    assert not any("{" in cell or "import.updated" in cell for cell in cells)
+    client.post("/language", data={"locale": "hu", "next": "/"})
+    page = client.get(f"/staff/contracts/{NUMBER}").text
+    assert "import.updated" not in page and "notice.debt_appeared" not in page
+
+
 def test_print_view_needs_the_current_code_in_a_post(app, client, staff, contracts):
     contracts()
     code = shown_code(issue(client))

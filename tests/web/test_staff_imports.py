@@ -218,6 +218,19 @@ def test_a_billing_file_may_be_larger_than_a_form(app, client, staff):
     assert uploads(app) == [] and count(app, ImportJob) == 0
 
 
+@pytest.mark.sqlite_only
+def test_only_the_office_may_send_a_billing_file_s_worth_of_body(app, client, make_user, auth):
+    """The 200 MB limit was granted before anyone was asked who they are: any visitor could
+    make a worker read and spool that much before the sign-in check refused it."""
+    picture = b"\x89PNG\r\n\x1a\n" + b"\0" * (2 * 1024 * 1024)
+    anonymous = upload(client, "contracts", picture, "picture.csv")
+    assert anonymous.status_code == 413
+    make_user(email="ann@example.com")
+    auth.login(email="ann@example.com")
+    assert upload(client, "contracts", picture, "picture.csv").status_code == 413
+    assert uploads(app) == [] and count(app, ImportJob) == 0
+
+
 def test_a_file_over_the_limit_gets_a_clear_page(app, client, staff):
     app.config["MAX_CONTENT_LENGTH"] = 4096
     big = CONTRACTS + "".join(f"EL-{n};Holder {n};{n};Street {n};active\n" for n in range(3, 300))
