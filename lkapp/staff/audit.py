@@ -2,8 +2,8 @@
 and as a CSV download (every cell guarded against spreadsheet formulas).
 
 "Account" matches the events it did (actor) and the events done to it (object); "contract"
-matches the events recorded on the contract. Dates are days in the deployment's time zone,
-both ends included.
+matches the events recorded on the contract and on its meters (readings entered for it).
+Dates are days in the deployment's time zone, both ends included.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..extensions import db
 from ..formatting import lazy_gettext as _l
 from ..forms import strip
 from ..htmx import render
-from ..models import AuditEvent, Contract, User, utcnow
+from ..models import AuditEvent, Contract, Meter, MeterMove, User, utcnow
 from ..services import audit
 from ..services.billing.export import csv_chunks
 from .views import bp
@@ -84,6 +84,24 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
 
 
+def _events_of_contract(contract_id: int):
+    """The events recorded on the contract, and on its meters (readings entered, imports),
+    those that moved away from it included."""
+    meter_ids = [
+        str(meter_id)
+        for meter_id in db.session.scalars(
+            sa.union(
+                sa.select(Meter.id).where(Meter.contract_id == contract_id),
+                sa.select(MeterMove.meter_id).where(MeterMove.from_contract_id == contract_id),
+            )
+        )
+    ]
+    return sa.or_(
+        sa.and_(AuditEvent.object_type == "Contract", AuditEvent.object_id == str(contract_id)),
+        sa.and_(AuditEvent.object_type == "Meter", AuditEvent.object_id.in_(meter_ids)),
+    )
+
+
 class Filters:
     """The form's valid values as SQL conditions; ``unknown`` names an account or contract
     that does not exist (then nothing matches, and the page says why)."""
@@ -117,12 +135,7 @@ class Filters:
             if contract_id is None:
                 self.unknown.append("contract")
             else:
-                self.conditions.append(
-                    sa.and_(
-                        AuditEvent.object_type == "Contract",
-                        AuditEvent.object_id == str(contract_id),
-                    )
-                )
+                self.conditions.append(_events_of_contract(contract_id))
         if form.kind.data:
             self.args["kind"] = form.kind.data
             _, beginnings = KINDS[form.kind.data]

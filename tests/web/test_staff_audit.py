@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
 
 from lkapp.extensions import db
-from lkapp.models import AuditEvent, Contract
+from lkapp.models import AuditEvent, Contract, Meter
 from tests.conftest import swapped
 
 pytestmark = pytest.mark.sqlite_only
@@ -88,6 +88,35 @@ def test_filters_by_account_contract_kind_and_days(client, log, staff):
     ]
     both = client.get("/staff/audit?user=ann@example.com&kind=auth&until=2025-01-10").text
     assert shown_actions(both) == ["auth.login"]
+
+
+def test_a_contract_finds_the_readings_entered_for_its_meters(app, client, log, staff):
+    """Readings are recorded on their meter: "who entered readings for EL-9?" found none."""
+    with app.app_context():
+        contract_id = db.session.scalar(sa.select(Contract.id).where(Contract.number == "EL-9"))
+        other = Contract(number="EL-10", holder_name="H", tax_id="2", address="B")
+        db.session.add(other)
+        db.session.flush()
+        meters = [
+            Meter(contract_id=contract_id, serial="M-9", installed_on=date(2020, 1, 1)),
+            Meter(contract_id=other.id, serial="M-10", installed_on=date(2020, 1, 1)),
+        ]
+        db.session.add_all(meters)
+        db.session.flush()
+        for meter in meters:
+            db.session.add(
+                AuditEvent(
+                    action="reading.submitted",
+                    object_type="Meter",
+                    object_id=str(meter.id),
+                    details={"contract": "EL-9" if meter.serial == "M-9" else "EL-10"},
+                    created_at=datetime(2025, 1, 15, 9, tzinfo=UTC),
+                )
+            )
+        db.session.commit()
+    page = client.get("/staff/audit?contract=EL-9").text
+    assert shown_actions(page) == ["reading.submitted", "contract.attached"]
+    assert "EL-10" not in page
 
 
 def test_each_kind_of_event_finds_all_of_its_actions(app, client, staff):
