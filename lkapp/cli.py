@@ -116,6 +116,7 @@ def notify(day: str | None) -> None:
 @click.option("--admin", is_flag=True, help="An administrator rather than an operator.")
 def create_staff(email: str, admin: bool) -> None:
     """Create a staff account; the password comes from LKAPP_NEW_PASSWORD or a prompt."""
+    from email_validator import EmailNotValidError, validate_email
     from flask_babel import force_locale
 
     from .auth.forms import password_messages
@@ -126,8 +127,10 @@ def create_staff(email: str, admin: bool) -> None:
     from .services import audit
 
     email = normalize_email(email)
-    if "@" not in email:
-        raise click.BadParameter("not an email address", param_hint="EMAIL")
+    try:  # the check of the web forms (wtforms' Email)
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise click.BadParameter(f"not an email address: {error}", param_hint="EMAIL") from None
     if find_user_by_email(email) is not None:
         raise click.ClickException(f"an account with the email {email} exists already")
     password = os.environ.get("LKAPP_NEW_PASSWORD") or click.prompt(
@@ -160,16 +163,22 @@ def issue_code(number: str, representative: str, poa: str) -> None:
     """Issue a confirmation code for contract NUMBER; prints the code alone on the last line."""
     from .electricity.services import find_contract, issue_code_record
 
-    if bool(representative.strip()) != bool(poa.strip()):
+    representative, poa = " ".join(representative.split()), poa.strip()
+    if bool(representative) != bool(poa):
         raise click.UsageError("--representative and --poa go together")
+    # The limits of the office's form (and of the columns).
+    if len(representative) > 200:
+        raise click.BadParameter("at most 200 characters", param_hint="--representative")
+    if len(poa) > 60:
+        raise click.BadParameter("at most 60 characters", param_hint="--poa")
     contract = find_contract(number)
     if contract is None:
         raise click.ClickException(f"no contract with the number {number}")
     code, record = issue_code_record(
         contract,
         issued_by_label="cli",
-        representative=representative.strip(),
-        power_of_attorney=poa.strip(),
+        representative=representative,
+        power_of_attorney=poa,
     )
     db.session.commit()
     receiver = (

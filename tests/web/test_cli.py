@@ -55,6 +55,10 @@ def test_create_staff_prompts_and_refuses_weak_or_duplicate(app, runner, monkeyp
         input="a long staff passphrase\na long staff passphrase\n",
     )
     assert again.exit_code == 1 and "exists already" in again.output
+    for wrong in ("@", "op@", "op@localhost", "op example.org"):  # "@" made a nameless account
+        refused = runner.invoke(args=["users", "create-staff", wrong], input="x\nx\n")
+        assert refused.exit_code == 2, wrong
+        assert "Invalid value for EMAIL: not an email address" in refused.output, wrong
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
 
@@ -94,6 +98,14 @@ def test_issue_code_errors_are_one_clear_line(runner, contract):
     assert unknown.exit_code == 1 and "no contract with the number EL-9999999" in unknown.output
     half = runner.invoke(args=["contracts", "issue-code", "EL-0000042", "--representative", "X"])
     assert half.exit_code == 2 and "--representative and --poa go together" in half.output
+    long = runner.invoke(
+        args=["contracts", "issue-code", "EL-0000042", "--representative", "X" * 201, "--poa", "1"]
+    )
+    assert long.exit_code == 2 and "--representative: at most 200 characters" in long.output
+    long = runner.invoke(
+        args=["contracts", "issue-code", "EL-0000042", "--representative", "X", "--poa", "9" * 61]
+    )
+    assert long.exit_code == 2 and "--poa: at most 60 characters" in long.output
 
 
 def _flask(*args, **env):
