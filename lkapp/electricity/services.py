@@ -465,6 +465,9 @@ class ContractPage:
     pages: int
     balance: Decimal  # the sums of the contracts that match
     overdue: Decimal
+    # An advance on one contract pays nothing on another: what is owed, and what is ahead.
+    to_pay: Decimal
+    advance: Decimal
 
 
 def find_contracts(
@@ -499,6 +502,8 @@ def contract_page(
         pages,
         sum((row.summary.balance for row in found), balance.ZERO),
         sum((row.summary.overdue for row in found), balance.ZERO),
+        sum((max(row.summary.balance, balance.ZERO) for row in found), balance.ZERO),
+        sum((row.summary.advance for row in found), balance.ZERO),
     )
 
 

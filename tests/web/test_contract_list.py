@@ -75,8 +75,11 @@ def test_a_long_list_says_how_many_and_sums_them(client, chain):
     assert f'<label for="q">{SEARCH_LABEL}</label>' in response.text
     assert "12 contracts in your account." in page
     assert numbers(response.text) == [f"EL-{n:02}" for n in range(1, 13)]
-    # 120 + 30 + 50 − 20 owed in all; 150 of it overdue
-    assert "Total of 12 contracts €180.00 Overdue: €150.00" in page
+    # 120 + 30 + 50 − 20 owed in all; 150 of it overdue; EL-10's advance pays no other
+    # contract's invoice: 200.00 is to pay (as the dashboard says), 20.00 is ahead.
+    assert (
+        "Total of 12 contracts €180.00 Overdue: €150.00 To pay: €200.00 €20.00 paid in advance"
+    ) in page
 
 
 @pytest.mark.sqlite_only
