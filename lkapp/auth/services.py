@@ -85,9 +85,18 @@ def register(
     return Registration(user, None)
 
 
-def confirm_email(user: User) -> None:
+def confirm_email(user: User, keep_session: str | None = None) -> int:
+    """The confirmation link was opened: the address is the account's. The first time, every
+    session but ``keep_session`` (the one that opened the link) ends: until now anyone who
+    knew the business's public tax ID could have registered the address and signed in.
+    Returns how many ended."""
+    first = user.confirmed_at is None
     user.confirmed_at = utcnow()
-    audit.record("auth.email_confirmed", actor=user, obj=user, email=user.email)
+    ended = sessions.revoke_sessions(user, keep=keep_session) if first else 0
+    audit.record(
+        "auth.email_confirmed", actor=user, obj=user, email=user.email, sessions_ended=ended
+    )
+    return ended
 
 
 # --- sign-in ------------------------------------------------------------------------------
@@ -168,6 +177,15 @@ def may_be_written_to(user: User) -> bool:
     )
 
 
+def barred(user: User) -> bool:
+    """Locked in a way only the office lifts (its lock, or an old lock without a reason), or
+    closed by its customer. Such an account is offered no password reset, and no reset or
+    email-change link of it works (``tokens``): the office may have locked it because its
+    mailbox or password is in other hands. A lock after failed sign-ins is not one of them:
+    a reset is how its customer lifts it."""
+    return user.locked_at is not None and user.locked_reason != AUTO_LOCK
+
+
 def count_failure(user: User, action: str = "auth.login_failed", **details) -> bool:
     """Count a failed proof of identity (password or code); True when it locked the account."""
     now = utcnow()
@@ -222,7 +240,7 @@ def request_password_reset(email: str, tax_id: str) -> User | None:
         user is not None
         and stored
         and hmac.compare_digest(stored.encode(), given.encode())
-        and (user.locked_at is None or user.locked_reason == AUTO_LOCK)
+        and not barred(user)
     )
     if matched:
         audit.record("auth.reset_requested", actor=user, obj=user)
@@ -237,7 +255,12 @@ def request_password_reset(email: str, tax_id: str) -> User | None:
 
 
 def reset_password(user: User, password: str) -> None:
-    """A new password from a reset link: every session ends, a failure lock is lifted."""
+    """A new password from a reset link: every session ends, a failure lock is lifted.
+
+    The link came to the account's mailbox, which confirms an unconfirmed address too. Such
+    an account may have been registered by someone else (the tax ID of a business is
+    public), so its second factor, if any, goes as well: it may be theirs, and the owner of
+    the mailbox would be asked for it at every sign-in."""
     _set_password(user, password)
     user.failed_logins = 0
     user.last_failed_login_at = None
@@ -245,7 +268,13 @@ def reset_password(user: User, password: str) -> None:
         user.locked_at = None
         user.locked_reason = ""
     if user.confirmed_at is None:
-        user.confirmed_at = utcnow()  # the link came to this mailbox: that confirms it too
+        user.confirmed_at = utcnow()
+        if user.totp_secret is not None or user.totp_last_step is not None or user.recovery_codes:
+            user.totp_secret = None
+            user.totp_last_step = None
+            user.recovery_codes = []
+            audit.record("auth.two_factor_disabled", actor=user, obj=user, by="reset")
+        audit.record("auth.email_confirmed", actor=user, obj=user, email=user.email, by="reset")
     sessions.revoke_sessions(user)
     audit.record("auth.password_reset", actor=user, obj=user)
 

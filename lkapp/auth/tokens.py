@@ -9,6 +9,13 @@ hash), so a link works once and dies as soon as that state changes by any other 
 - email change: the new email, plus the current email, confirmed_at and password hash
                 → dead once used, or when the password or email changes in between; every
                 email change sets confirmed_at, so A→B→A kills a link issued before A→B
+
+Reset and email-change links also fingerprint the lock that only the office lifts: no such
+link works while the account is under it (or closed), and one issued before the office's
+latest lock stays dead after the unlock (the office locks an account whose mailbox or
+password may be in other hands; the links mailed before that may be too). The time of that
+lock comes from the audit trail, as nothing on the account keeps it after the unlock. A lock
+after failed sign-ins is left out: a reset is how its customer lifts it.
 """
 
 from __future__ import annotations
@@ -16,12 +23,14 @@ from __future__ import annotations
 import hmac
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..extensions import db
-from ..models import User
+from ..models import AuditEvent, User
 from ..security import keyed_digest
+from . import services
 
 CONFIRM_FOR = timedelta(hours=48)
 RESET_FOR = timedelta(hours=1)
@@ -43,6 +52,35 @@ def _moment(value: datetime | None) -> str:
     return "" if value is None else f"{value.timestamp():.6f}"
 
 
+def _last_office_lock(user: User) -> datetime | None:
+    """When the office last locked ``user`` (``services.lock_account``), from the audit trail."""
+    events = db.session.execute(
+        sa.select(AuditEvent.created_at, AuditEvent.details)
+        .where(
+            AuditEvent.object_type == "User",
+            AuditEvent.object_id == str(user.id),
+            AuditEvent.action == "auth.locked",
+        )
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    )
+    return next(
+        (when for when, details in events if (details or {}).get("reason") == services.STAFF_LOCK),
+        None,
+    )
+
+
+def _lock_state(user: User) -> list[str]:
+    """What a reset or email-change link fingerprints of the locks (nothing for an account
+    the office never locked, so that the links of most accounts did not change with it)."""
+    state = []
+    if services.barred(user):
+        state.append("barred:" + (user.locked_reason or "-"))
+    locked = _last_office_lock(user)
+    if locked is not None:
+        state.append("office-lock:" + _moment(locked))
+    return state
+
+
 def _fingerprint(purpose: str, user: User, extra: str = "") -> str:
     if purpose == "confirm":
         state = [user.email.lower(), _moment(user.confirmed_at)]
@@ -51,6 +89,7 @@ def _fingerprint(purpose: str, user: User, extra: str = "") -> str:
             user.password_hash,
             _moment(user.password_changed_at),
             user.email.lower(),
+            *_lock_state(user),
         ]
     else:
         # The email alone comes back after A→B→A; confirmed_at does not (change_email sets it).
@@ -59,6 +98,7 @@ def _fingerprint(purpose: str, user: User, extra: str = "") -> str:
             _moment(user.confirmed_at),
             user.password_hash,
             extra.lower(),
+            *_lock_state(user),
         ]
     raw = "\x1f".join([purpose, str(user.id), *state])
     return keyed_digest(current_app.config["SECRET_KEY"], raw)[:32]
@@ -74,8 +114,10 @@ def make_token(purpose: str, user: User, new_email: str = "") -> str:
 def read_token(purpose: str, token: str) -> tuple[User, str] | None:
     """The user a live token is for (and the new email of an email change), else None.
 
-    None for a bad signature, an expired token, an unknown user, or a fingerprint that no
-    longer matches (the link was used, or the account changed since).
+    None for a bad signature, an expired token, an unknown user, a fingerprint that no
+    longer matches (the link was used, or the account changed since), or a reset or
+    email-change link of an account the office locked or its customer closed
+    (``services.barred``).
     """
     if not token or len(token) > 1000:
         return None
@@ -91,6 +133,8 @@ def read_token(purpose: str, token: str) -> tuple[User, str] | None:
     new_email = payload.get("e", "") if purpose == "email" else ""
     if not isinstance(new_email, str):
         return None
+    if purpose in ("reset", "email") and services.barred(user):
+        return None  # the fingerprint would not match either; said plainly here
     expected = _fingerprint(purpose, user, new_email)
     if not hmac.compare_digest(expected, str(payload.get("f", ""))):
         return None

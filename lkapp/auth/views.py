@@ -40,6 +40,19 @@ bp = Blueprint("auth", __name__)
 # Blueprints an account that has not confirmed its email may use; elsewhere it is sent to the
 # page that asks it to confirm. The landing page, language and health check are "main".
 OPEN_WHEN_UNCONFIRMED = {"auth", "main", "support"}
+# ...but not these pages of "auth". An unconfirmed address may be anyone's: a business's tax
+# ID is public, so whoever knows its address may register it first. The account must not be
+# dug in before its mailbox has answered: no second factor (a password reset by the real
+# owner would then stop at a code prompt for good), no other password or name. The address
+# itself may change (one typed wrong): the new one gets the link, and leaving frees the old.
+CLOSED_WHEN_UNCONFIRMED = {
+    "auth.profile",
+    "auth.change_password",
+    "auth.two_factor_status",
+    "auth.two_factor_setup",
+    "auth.two_factor_disable",
+    "auth.two_factor_new_codes",
+}
 
 
 def limit(setting: str):
@@ -117,7 +130,12 @@ def ask_question_url() -> str:
 @bp.before_app_request
 def unconfirmed_accounts_wait():
     """Until its email is confirmed, an account sees only its own pages and the banner."""
-    if request.blueprint in OPEN_WHEN_UNCONFIRMED or request.endpoint in (None, "static"):
+    if request.endpoint in (None, "static"):
+        return None
+    if (
+        request.blueprint in OPEN_WHEN_UNCONFIRMED
+        and request.endpoint not in CLOSED_WHEN_UNCONFIRMED
+    ):
         return None
     if current_user.is_authenticated and not current_user.is_confirmed:
         return htmx_redirect(url_for("auth.unconfirmed"))
@@ -366,7 +384,10 @@ def confirm(token: str):
     user, _new = found
     if request.method == "GET":
         return link_page("auth/confirm.html", user=user)
-    services.confirm_email(user)
+    # Every other session of the account ends; the one opening the link, if it is the
+    # account's, goes on.
+    same = current_user.is_authenticated and current_user.id == user.id
+    services.confirm_email(user, keep_session=sessions.current_session_id() if same else None)
     db.session.commit()
     return render_template("auth/confirmed.html", user=user)
 
@@ -459,20 +480,16 @@ def reset_password(token: str):
     if found is None:
         return invalid_link("reset")
     user, _new = found
+    if services.barred(user):
+        # read_token refuses these already: a lock only the office lifts (or a closed
+        # account) must change nothing, and the new password must not wait for the unlock.
+        return invalid_link("reset")
     if current_user.is_authenticated and current_user.id != user.id:
         return invalid_link("reset", reason="other_account")
     form = ResetPasswordForm()
     if form.validate_on_submit() and form.check_new_password(user.email, user.name):
         services.reset_password(user, form.password.data)
         mails.password_changed(user, by_reset=True)
-        if user.locked_at is not None:  # locked by staff: a new password does not lift that
-            sessions.end_session()
-            db.session.commit()
-            flash(
-                _("Your password was changed, but the account is locked. Please contact us."),
-                "warning",
-            )
-            return htmx_redirect(url_for("auth.login"))
         if user.has_two_factor:
             sessions.start_pending_session(user)
             db.session.commit()

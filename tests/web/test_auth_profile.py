@@ -363,3 +363,30 @@ def test_a_name_pasted_with_line_breaks_is_kept_on_one_line(app, client, make_us
     )
     assert response.status_code == 302
     assert _user(app, user_id).name == "Nagy Péter Bcc: x@example.org Kft."
+
+
+def test_an_email_change_link_dies_when_the_office_locks_the_account(
+    app, client, make_user, auth, mailbox
+):
+    """A stolen session asked to move the account to the thief's address; the office locks
+    the account: the link must not move it, neither during the lock nor after the unlock."""
+    victim = make_user()
+    auth.login()
+    link = _email_change_link(client, mailbox, "intruder@evil.example")
+    office = app.test_client()
+    make_user(email="op@example.org", role="staff")
+    AuthActions(office).login(email="op@example.org")
+    locked = office.post(f"/staff/customers/{victim}/lock", data={"reason": "stolen laptop"})
+    assert locked.status_code == 302
+
+    intruder = app.test_client()
+    for response in (intruder.get(link), intruder.post(link)):
+        assert response.status_code == 400
+        assert "The link has expired or has already been used" in response.get_data(as_text=True)
+    assert _user(app, victim).email == "ann@example.com"
+    assert "auth.email_changed" not in _actions(app)
+
+    office.post(f"/staff/customers/{victim}/unlock", data={"reason": "checked"})
+    assert intruder.post(link).status_code == 400
+    assert _user(app, victim).email == "ann@example.com"
+    assert mailbox.to("ann@example.com") == []  # no "your address was changed" either

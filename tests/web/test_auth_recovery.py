@@ -8,8 +8,8 @@ from itsdangerous import TimestampSigner
 
 from lkapp.auth import tokens
 from lkapp.extensions import db
-from lkapp.models import AuditEvent, User, UserSession
-from tests.conftest import TEST_PASSWORD
+from lkapp.models import AuditEvent, User, UserSession, utcnow
+from tests.conftest import TEST_PASSWORD, TEST_TOTP_SECRET, AuthActions
 
 NEW = "the river runs north in spring"
 
@@ -370,3 +370,116 @@ def test_a_forged_host_cannot_redirect_the_reset_link(
     assert _reset_link(mailbox).startswith("http://my.utility.example/reset-password/")
     # the machine's own names stay open for health checks
     assert client.get("/healthz", base_url="http://127.0.0.1:8000").status_code == 200
+
+
+# --- links of an account the office locked ------------------------------------------------
+
+
+def _office(app, make_user):
+    office = app.test_client()
+    make_user(email="op@example.org", role="staff")
+    AuthActions(office).login(email="op@example.org")
+    return office
+
+
+def _password_is(app, password, email="ann@example.com") -> bool:
+    from lkapp.security import verify_password
+
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        return verify_password(user.password_hash, password)
+
+
+def test_a_reset_link_dies_when_the_office_locks_the_account(
+    app, client, make_user, captcha_solver, mailbox
+):
+    """The office locks an account whose mailbox is in dispute: a reset link mailed before
+    must set no password, neither during the lock nor after the unlock."""
+    victim = make_user()
+    _ask(client, captcha_solver)
+    link = _reset_link(mailbox)
+    office = _office(app, make_user)
+    locked = office.post(f"/staff/customers/{victim}/lock", data={"reason": "mailbox in dispute"})
+    assert locked.status_code == 302
+
+    intruder = app.test_client()
+    for response in (
+        intruder.get(link),
+        intruder.post(link, data={"password": NEW, "password2": NEW}),
+    ):
+        assert response.status_code == 400
+        assert "expired or has already been used" in response.get_data(as_text=True)
+    assert _password_is(app, TEST_PASSWORD)
+    assert "auth.password_reset" not in _actions(app)
+
+    office.post(f"/staff/customers/{victim}/unlock", data={"reason": "checked"})
+    assert intruder.post(link, data={"password": NEW, "password2": NEW}).status_code == 400
+    assert _password_is(app, TEST_PASSWORD)
+    assert (
+        intruder.post("/login", data={"email": "ann@example.com", "password": NEW}).status_code
+        == 422
+    )
+    # A link asked for after the unlock works.
+    mailbox.clear()
+    _ask(client, captcha_solver)
+    assert (
+        client.post(_reset_link(mailbox), data={"password": NEW, "password2": NEW}).status_code
+        == 302
+    )
+    assert _password_is(app, NEW)
+
+
+def test_a_reset_link_still_lifts_a_lock_after_failed_sign_ins_that_came_after_it(
+    app, client, make_user, captcha_solver, mailbox
+):
+    make_user()
+    _ask(client, captcha_solver)
+    link = _reset_link(mailbox)
+    with app.app_context():
+        db.session.execute(
+            sa.update(User).values(locked_at=utcnow(), locked_reason="failed_logins")
+        )
+        db.session.commit()
+    response = client.post(link, data={"password": NEW, "password2": NEW})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert _password_is(app, NEW)
+    with app.app_context():
+        assert db.session.scalar(sa.select(User.locked_at)) is None
+
+
+# --- a never-confirmed account: its address may have been registered by someone else ------
+
+
+def test_a_reset_that_confirms_an_address_drops_the_second_factor_and_every_session(
+    app, client, make_user, captcha_solver, mailbox
+):
+    """Someone registered the business's address (its tax ID is public) and enrolled an
+    authenticator before that was refused: the owner's reset must not stop at its code."""
+    from lkapp.domain.accounts import recovery_code_digest
+
+    make_user(
+        confirmed=False,
+        totp_secret=TEST_TOTP_SECRET,
+        totp_last_step=1,
+        recovery_codes=[recovery_code_digest("ABCD-EFGH-JKLM-NPQR")],
+    )
+    squatter = app.test_client()
+    squatter.post("/login", data={"email": "ann@example.com", "password": TEST_PASSWORD})
+    _ask(client, captcha_solver)
+    response = client.post(_reset_link(mailbox), data={"password": NEW, "password2": NEW})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert client.get("/profile").status_code == 200  # signed in, no code asked
+    with app.app_context():
+        user = db.session.scalar(sa.select(User))
+        assert user.confirmed_at is not None
+        assert user.totp_secret is None and user.totp_last_step is None
+        assert user.recovery_codes == []
+        live = db.session.scalars(
+            sa.select(UserSession).where(UserSession.revoked_at.is_(None))
+        ).all()
+        assert len(live) == 1
+    assert "auth.two_factor_disabled" in _actions(app)
+    assert (
+        squatter.post("/login/two-factor", data={"code": "ABCD-EFGH-JKLM-NPQR"}).status_code == 302
+    )
+    assert squatter.get("/profile").status_code == 302  # the code leads nowhere now

@@ -2,6 +2,7 @@
 
 import time
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 from flask import Blueprint
@@ -9,7 +10,7 @@ from itsdangerous import TimestampSigner
 
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, User
-from tests.conftest import TEST_PASSWORD, swapped
+from tests.conftest import TEST_PASSWORD, AuthActions, swapped
 
 GOOD = {
     "email": "Bob@Example.com",
@@ -315,3 +316,135 @@ def test_a_domain_in_another_script_matches_in_any_letter_case(app, client, mail
         response = client.post("/login", data={"email": typed, "password": GOOD["password"]})
         assert response.status_code == 302 and "/login" not in response.headers["Location"], typed
         client.post("/logout")
+
+
+# --- an address registered by someone else first ------------------------------------------
+
+
+def _squatter(app, client, mailbox, email="owner@corp.example"):
+    """Someone registers a business's address (its tax ID is public) and signs in."""
+    assert _register(client, email=email, name="Corp Kft.").status_code == 302
+    mailbox.clear()
+    response = AuthActions(client).login(email=email, password=GOOD["password"])
+    assert response.status_code == 302
+    return client
+
+
+def test_an_unconfirmed_account_cannot_dig_itself_in(app, client, mailbox):
+    """No second factor, password, name or address before the mailbox answered: the real
+    owner of the address takes the account over with a password reset."""
+    _squatter(app, client, mailbox)
+    password_hash = _user(app, "owner@corp.example").password_hash
+    for url in (
+        "/profile/two-factor",
+        "/profile/two-factor/setup",
+        "/profile",
+        "/profile/password",
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and response.headers["Location"] == "/confirm", url
+        assert client.htmx("GET", url).headers["HX-Redirect"] == "/confirm", url
+    with app.test_request_context():
+        from lkapp.auth import two_factor
+
+        user = db.session.scalar(sa.select(User))
+        secret = two_factor.new_secret()
+        token = two_factor.setup_token(user, secret)
+    response = client.post(
+        "/profile/two-factor/setup",
+        data={
+            "token": token,
+            "code": pyotp.TOTP(secret).now(),
+            "current_password": GOOD["password"],
+        },
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/confirm"
+    other = "somebody else's password now"
+    changes = {
+        "/profile/password": {
+            "current_password": GOOD["password"],
+            "password": other,
+            "password2": other,
+        },
+        "/profile": {"name": "Not Corp", "phone": "+36 1 555 0000", "locale": "en"},
+        "/profile/two-factor/disable": {"current_password": GOOD["password"], "code": "1"},
+        "/profile/two-factor/recovery-codes": {"current_password": GOOD["password"]},
+    }
+    for url, data in changes.items():
+        response = client.post(url, data=data)
+        assert response.status_code == 302 and response.headers["Location"] == "/confirm", url
+    user = _user(app, "owner@corp.example")
+    assert user.totp_secret is None and user.recovery_codes == []
+    assert user.name == "Corp Kft." and user.phone == GOOD["phone"]
+    assert user.password_hash == password_hash
+    assert mailbox.messages == []
+    # What stays open: the sessions, signing out, closing the account, a new link, and
+    # another address for one typed wrong ("Wrong address? Change it" on /confirm).
+    assert 'href="/profile/email"' in client.get("/confirm").text
+    assert client.get("/profile/email").status_code == 200
+    assert client.get("/profile/sessions").status_code == 200
+    assert client.get("/profile/close").status_code == 200
+    assert client.get("/confirm").status_code == 200
+
+
+def test_the_owner_takes_a_pre_registered_address_over_with_a_reset(
+    app, client, captcha_solver, mailbox
+):
+    squatter = _squatter(app, app.test_client(), mailbox)
+    with app.test_request_context():
+        from lkapp.auth import two_factor
+
+        secret = two_factor.new_secret()
+        token = two_factor.setup_token(db.session.scalar(sa.select(User)), secret)
+    squatter.post(
+        "/profile/two-factor/setup",
+        data={
+            "token": token,
+            "code": pyotp.TOTP(secret).now(),
+            "current_password": GOOD["password"],
+        },
+    )
+    page = client.get("/forgot-password").get_data(as_text=True)
+    client.post(
+        "/forgot-password",
+        data={"email": "owner@corp.example", "tax_id": GOOD["tax_id"], **captcha_solver(page)},
+    )
+    [message] = mailbox.to("owner@corp.example")
+    [link] = [x for x in mailbox.links(message) if "/reset-password/" in x]
+    new = "lanterns over the old harbour"
+    response = client.post(link, data={"password": new, "password2": new})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert client.get("/profile").status_code == 200
+    assert squatter.get("/profile").status_code == 302
+    assert squatter.get("/profile").headers["Location"].startswith("/login")
+    assert _user(app, "owner@corp.example").confirmed_at is not None
+
+
+def test_confirming_the_address_ends_the_sessions_opened_before_but_the_one_that_confirms(
+    app, client, mailbox
+):
+    assert _register(client, email="owner@corp.example", name="Corp Kft.").status_code == 302
+    [message] = mailbox.to("owner@corp.example")
+    [link] = [x for x in mailbox.links(message) if "/confirm/" in x]
+    squatter = app.test_client()
+    AuthActions(squatter).login(email="owner@corp.example", password=GOOD["password"])
+    AuthActions(client).login(email="owner@corp.example", password=GOOD["password"])
+    assert client.post(link).status_code == 200  # the owner, signed in here
+    assert client.get("/profile").status_code == 200  # goes on
+    response = squatter.get("/profile")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    with app.app_context():
+        [event] = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "auth.email_confirmed")
+        ).all()
+        assert event.details["sessions_ended"] == "1"
+
+
+def test_a_confirmation_link_opened_signed_out_ends_every_session(app, client, mailbox):
+    assert _register(client, email="owner@corp.example", name="Corp Kft.").status_code == 302
+    [message] = mailbox.to("owner@corp.example")
+    [link] = [x for x in mailbox.links(message) if "/confirm/" in x]
+    AuthActions(client).login(email="owner@corp.example", password=GOOD["password"])
+    assert app.test_client().post(link).status_code == 200
+    response = client.get("/profile")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
