@@ -1,9 +1,10 @@
 """Payment allocation: which invoices a contract's payments pay, and each invoice's status.
 
-The rules: a payment whose reference names an invoice number pays that invoice first; what is
-left of it, and every payment that names none, pays the oldest unpaid invoices first (by due
-date, then number). Only invoices are payable. Whatever no invoice takes stays with the payment
-as an advance, and pays invoices that come later.
+The rules: a payment whose reference names an invoice number pays that invoice first (several
+named invoices in the order the reference names them); what is left of it, and every payment
+that names none, pays the oldest unpaid invoices first (by due date, then number). Only invoices
+are payable. Whatever no invoice takes stays with the payment as an advance, and pays invoices
+that come later.
 
 The result depends only on the set of documents and payments, not on the order they come in:
 payments are taken by (paid_on, reference, amount, key) and invoices by (due_on, number), so
@@ -15,7 +16,6 @@ therefore always reallocate a contract from scratch.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,10 +23,6 @@ from decimal import Decimal
 from typing import NamedTuple
 
 ZERO = Decimal("0.00")
-
-# Candidate document numbers in a payment reference: runs of letters, digits and the
-# separators numbers use (INV-2025-0000123, 2025/17, A.123), punctuation around them dropped.
-_TOKEN = re.compile(r"[\w/.-]+")
 
 
 class DocumentEntry(NamedTuple):
@@ -66,10 +62,51 @@ class AllocationResult:
         return sum(self.unallocated.values(), ZERO)
 
 
-def _named_invoices(reference: str, by_number: dict[str, DocumentEntry]) -> list[DocumentEntry]:
-    """The invoices a reference names, as whole tokens (``INV-1`` is not in ``INV-12``)."""
-    tokens = (token.strip("./-_").upper() for token in _TOKEN.findall(reference))
-    return [by_number[token] for token in tokens if token in by_number]
+def _plain(text: str) -> str:
+    """``text`` as references and numbers are compared: upper case, whitespace runs as one
+    space, none at the ends."""
+    return " ".join(text.upper().split())
+
+
+class _InvoiceNames:
+    """Which invoices a payment reference names, set up once per allocation.
+
+    A reference names an invoice when the invoice's number occurs in it as a whole: in any case
+    and with any run of whitespace for each space, and with neither a letter nor a digit right
+    before or after it (``INV-1`` is not in ``INV-12``, but is in ``PO 7, inv-1.``; ``SZ
+    2024/0002`` is in the QR purpose ``EL-1 / SZ 2024/0002``). The reference is read from left
+    to right, the longest number first where several start at one place, and what one named
+    number covers names nothing else: ``SZ 2024/0002`` names that invoice, not also an invoice
+    ``2024/0002``. Work per reference grows with its length, not with the number of invoices.
+    """
+
+    def __init__(self, invoices: Iterable[DocumentEntry]) -> None:
+        # A later invoice wins a number that differs only in case or spacing (as ever).
+        self.by_number = {plain: d for d in invoices if (plain := _plain(d.number))}
+        self.lengths = sorted({len(number) for number in self.by_number}, reverse=True)
+
+    def __call__(self, reference: str) -> list[DocumentEntry]:
+        """The invoices ``reference`` names, each once, in the order it names them."""
+        named: dict[Hashable, DocumentEntry] = {}
+        text = _plain(reference)
+        end = len(text)
+        start = 0
+        while start < end and self.by_number:
+            for length in self.lengths:
+                stop = start + length
+                if stop > end or (stop < end and text[stop].isalnum()):
+                    continue
+                invoice = self.by_number.get(text[start:stop])
+                if invoice is not None:
+                    named.setdefault(invoice.key, invoice)
+                    start = stop
+                    break
+            else:
+                start += 1
+            # A number begins at the start or after a character that is neither letter nor digit.
+            while start < end and start > 0 and text[start - 1].isalnum():
+                start += 1
+        return list(named.values())
 
 
 def allocate(
@@ -80,7 +117,7 @@ def allocate(
         (d for d in documents if d.kind == "invoice" and d.total > 0),
         key=lambda d: (d.due_on or date.max, d.number),
     )
-    by_number = {d.number.upper(): d for d in invoices}
+    named_invoices = _InvoiceNames(invoices)
     unpaid = {d.key: d.total for d in invoices}
     result = AllocationResult()
     oldest = 0  # invoices before this index are paid in full
@@ -95,7 +132,7 @@ def allocate(
 
     for payment in sorted(payments, key=lambda p: (p.paid_on, p.reference, p.amount, p.key)):
         money = payment.amount
-        for invoice in _named_invoices(payment.reference, by_number):
+        for invoice in named_invoices(payment.reference):
             money = pay(payment, invoice, money)
         while money > 0 and oldest < len(invoices):
             invoice = invoices[oldest]

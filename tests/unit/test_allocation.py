@@ -11,6 +11,7 @@ from lkapp.domain.allocation import (
     allocate,
     document_status,
 )
+from lkapp.domain.payment_qr import document_purpose
 
 D = Decimal
 
@@ -49,6 +50,63 @@ def test_number_counts_only_as_a_whole_token():
     short = invoice(9, "INV-1", date(2025, 5, 1), "10.00")
     result = allocate([JAN, short], [payment("p", date(2025, 4, 1), "10.00", "INV-12")])
     assert result.allocations == [Allocation("p", 1, D("10.00"))]
+
+
+def test_qr_purpose_of_a_number_with_a_space_pays_that_invoice():
+    """The portal's QR code names the document in the purpose (``EL-1 / SZ 2024/0002``): the
+    payment pays that invoice, not the oldest unpaid one (the space used to split it)."""
+    old = invoice(1, "SZ 2024/0001", date(2024, 1, 20), "100.00")
+    new = invoice(2, "SZ 2024/0002", date(2024, 2, 20), "50.00")
+    pay = payment(1, date(2024, 2, 10), "50.00", document_purpose("EL-1", new.number))
+    result = allocate([old, new], [pay])
+    assert result.allocations == [Allocation(1, 2, D("50.00"))]
+    assert result.paid == {1: D("0.00"), 2: D("50.00")}
+
+
+def test_any_number_is_named_as_a_whole_in_any_case_and_spacing():
+    older = invoice("old", "A-0", date(2024, 1, 1), "1000.00")
+    cases = {
+        "#17": "EL-1 / #17",
+        "(B) 17": "for (b)\t 17, thanks",
+        "-17-": "PO 7: -17-",
+        "_17.": "_17.",
+        "SZ  2024/0002": "sz 2024/0002",
+        "Számla 2024/3": "SZÁMLA 2024/3 díj",
+    }
+    for number, reference in cases.items():
+        named = invoice("n", number, date(2024, 6, 1), "10.00")
+        result = allocate([older, named], [payment("p", date(2024, 2, 1), "10.00", reference)])
+        assert result.allocations == [Allocation("p", "n", D("10.00"))], (number, reference)
+
+
+def test_a_number_glued_to_a_letter_or_digit_is_not_named():
+    named = invoice("n", "SZ 2024/0002", date(2025, 6, 1), "10.00")
+    hashed = invoice("h", "#17", date(2025, 6, 1), "10.00")
+    for reference in ["SZ 2024/00021", "XSZ 2024/0002", "PO#17", "#170", "SZ 2024 / 0002"]:
+        result = allocate(
+            [JAN, named, hashed], [payment("p", date(2024, 2, 1), "10.00", reference)]
+        )
+        assert result.allocations == [Allocation("p", 1, D("10.00"))], reference
+
+
+def test_several_named_invoices_are_paid_in_the_order_the_reference_names_them():
+    a = invoice("a", "SZ 2024/0001", date(2024, 3, 1), "10.00")
+    b = invoice("b", "INV-7", date(2024, 2, 1), "10.00")
+    pay = payment("p", date(2024, 1, 1), "15.00", "sz 2024/0001, INV-7, SZ 2024/0001")
+    assert allocate([b, a], [pay]).allocations == [
+        Allocation("p", "a", D("10.00")),
+        Allocation("p", "b", D("5.00")),
+    ]
+
+
+def test_a_number_inside_a_longer_named_number_is_not_named_too():
+    """``SZ 2024/0002`` names that invoice only, though ``2024/0002`` is a number too."""
+    short = invoice("short", "2024/0002", date(2024, 1, 1), "10.00")
+    full = invoice("full", "SZ 2024/0002", date(2024, 2, 1), "10.00")
+    pay = payment("p", date(2024, 1, 1), "10.00", "EL-1 / SZ 2024/0002")
+    assert allocate([short, full], [pay]).allocations == [Allocation("p", "full", D("10.00"))]
+    pay = payment("p", date(2024, 1, 1), "10.00", "EL-1 / 2024/0002")
+    assert allocate([short, full], [pay]).allocations == [Allocation("p", "short", D("10.00"))]
 
 
 def test_unnamed_payments_pay_oldest_first_by_due_date_then_number():

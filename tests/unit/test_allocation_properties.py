@@ -18,10 +18,11 @@ from lkapp.domain.allocation import (
     ZERO,
     DocumentEntry,
     PaymentEntry,
-    _named_invoices,
+    _InvoiceNames,
     allocate,
     document_status,
 )
+from lkapp.domain.payment_qr import document_purpose
 
 START = date(2024, 1, 1)
 
@@ -43,14 +44,16 @@ def documents(draw):
         prefix = "INV" if kind == "invoice" else "VAT"
         total = draw(st.one_of(cents, st.just(Decimal("0.00")))) if key % 5 == 4 else draw(cents)
         due_on = draw(st.one_of(days, st.none())) if key % 7 == 6 else draw(days)
-        docs.append(DocumentEntry(f"d{key}", f"{prefix}-2024-{n:05d}", due_on, total, kind))
+        # Numbers of every shape billing may send: with spaces, # or brackets too.
+        shape = draw(st.sampled_from(["{p}-2024-{n:05d}", "{p} 2024/{n:04d}", "#{n}", "({p} {n})"]))
+        docs.append(DocumentEntry(f"d{key}", shape.format(p=prefix, n=n), due_on, total, kind))
     return docs
 
 
 @st.composite
 def contract(draw):
     """A contract's documents and payments; references may name documents (any case, with
-    other words around), name none, or name several."""
+    other words around, as the payment QR code does), name none, or name several."""
     docs = draw(documents())
     numbers = [d.number for d in docs] or ["INV-2024-00000"]
     reference = st.one_of(
@@ -58,6 +61,7 @@ def contract(draw):
         st.sampled_from(["advance", "PO 17", "electricity March", "INV-2024"]),
         st.sampled_from(numbers),
         st.builds(lambda n: f"PO 7 {n.lower()}.", st.sampled_from(numbers)),
+        st.builds(lambda n: f"EL-1 / {n}", st.sampled_from(numbers)),  # the QR code's purpose
         st.builds(lambda a, b: f"{a}, {b}", st.sampled_from(numbers), st.sampled_from(numbers)),
     )
     count = draw(st.integers(min_value=0, max_value=12))
@@ -110,16 +114,23 @@ def test_oldest_unpaid_invoices_are_paid_first(case):
     result = allocate(docs, payments)
     ordered = invoices_in_order(docs)
     position = {d.key: i for i, d in enumerate(ordered)}
-    by_number = {d.number.upper(): d for d in ordered}
+    names = _InvoiceNames(ordered)
     references = {p.key: p.reference for p in payments}
     for a in result.allocations:
-        named = {d.key for d in _named_invoices(references[a.payment_key], by_number)}
+        named = {d.key for d in names(references[a.payment_key])}
         if a.document_key in named:
             continue
         for earlier in ordered[: position[a.document_key]]:
             assert result.paid[earlier.key] == earlier.total, (a, earlier)
     if result.advance > 0:
         assert all(result.paid[d.key] == d.total for d in ordered)
+
+
+@given(documents())
+def test_the_payment_qr_purpose_of_an_invoice_names_that_invoice_alone(docs):
+    names = _InvoiceNames(invoices_in_order(docs))
+    for d in invoices_in_order(docs):
+        assert names(document_purpose("EL-1", d.number)) == [d]
 
 
 @given(contract())
