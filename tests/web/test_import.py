@@ -558,6 +558,66 @@ def test_vat_rounded_line_by_line_is_accepted_with_the_lines(app, runner, tmp_pa
         assert db.session.scalar(sa.select(Document.vat)) == Decimal("1.80")
 
 
+@pytest.mark.parametrize("batch", [1, 5_000])
+def test_document_with_per_line_vat_can_be_reimported_without_its_lines(
+    app, runner, tmp_path, monkeypatch, batch
+):
+    """Six lines of 10.87 at 27 %: 2.93 of VAT each, 17.58 for the document where 27 % of the
+    net 65.22 is 17.61. Accepted with its lines, the document keeps them when billing sends its
+    header alone (a new due date): the VAT is judged against the lines stored for it. A new
+    document, or one further off than its stored lines explain, is still refused, by line.
+    (``batch``: the stored lines are counted for that many rows at once.)"""
+    monkeypatch.setattr("lkapp.services.billing.documents.VAT_BATCH", batch)
+    contracts = "number;holder_name;tax_id;address;status\nEL-1;A Kft.;;;active\n"
+    ok(do_import(runner, "contracts", write(tmp_path, "c.csv", contracts)), "contracts: 1")
+    head = "contract_number;kind;number;issued_on;period;due_on;net;vat_rate;vat;total\n"
+    row = "EL-1;invoice;{number};2024-02-01;2024-01;{due};65.22;27;{vat};{total}\n"
+    documents = head + "".join(
+        row.format(number=number, due="2024-02-20", vat="17.58", total="82.80")
+        for number in ("INV-1", "INV-2")
+    )
+    lines = "document_kind;document_number;description;kwh;tariff;amount\n" + "".join(
+        f"invoice;{number};Line {i};;;10.87\n" for number in ("INV-1", "INV-2") for i in range(6)
+    )
+    ok(
+        do_import(
+            runner,
+            "documents",
+            write(tmp_path, "d.csv", documents),
+            "--lines",
+            str(write(tmp_path, "l.csv", lines)),
+        ),
+        "documents: 2 created",
+    )
+    before = snapshot(app)
+
+    refused = head + (
+        row.format(number="INV-1", due="2024-02-25", vat="17.58", total="82.80")
+        + row.format(number="INV-3", due="2024-02-25", vat="17.58", total="82.80")  # new
+        + row.format(number="INV-2", due="2024-02-25", vat="17.56", total="82.78") * 2  # 0.05 off
+    )
+    problems = failed(do_import(runner, "documents", write(tmp_path, "d2.csv", refused)))
+    assert sorted(problems) == [  # (line 5's two in the order they are found)
+        'd2.csv:3: vat "17.58": is not 27% of the net 65.22 (17.61, within a cent)',
+        'd2.csv:4: vat "17.56": is not 27% of the net 65.22 (17.61, within 0.04 for 6 lines)',
+        'd2.csv:5: contract_number+kind+number "EL-1 invoice INV-2": the same key as line 4: '
+        "each document may appear once per file",
+        'd2.csv:5: vat "17.56": is not 27% of the net 65.22 (17.61, within 0.04 for 6 lines)',
+    ]
+    assert snapshot(app) == before
+
+    corrected = head + row.format(number="INV-1", due="2024-02-25", vat="17.58", total="82.80")
+    ok(
+        do_import(runner, "documents", write(tmp_path, "d3.csv", corrected)),
+        "documents: 0 created, 1 updated",
+    )
+    with app.app_context():
+        invoice = db.session.scalar(sa.select(Document).where(Document.number == "INV-1"))
+        assert invoice.due_on == date(2024, 2, 25)
+        assert [line.amount for line in invoice.lines] == [Decimal("10.87")] * 6
+    assert count(app, DocumentLine) == 12
+
+
 # --- bad rows: every problem with line, column and value; nothing written -----------------
 
 
@@ -1050,3 +1110,16 @@ def test_a_spreadsheets_export_is_taken_as_it_is_saved(app, runner, tmp_path):
     assert failed(do_import(runner, "contracts", write(tmp_path, "d.csv", stray))) == [
         "d.csv:4: has a value in a column without a name (after the last named column)"
     ]
+
+
+def test_a_meter_s_digits_may_not_shrink_below_a_stored_reading(app, runner, tmp_path, meters):
+    """A register made shorter than a reading already stored: the customer's next reading was
+    refused as too long."""
+    readings = "contract_number;meter_serial;zone;period;value\nEL-1;M-100;T1;2024-02;12345\n"
+    ok(do_import(runner, "readings", write(tmp_path, "r.csv", readings)), "readings: 1 created")
+    shrinking = METERS.replace("EL-1,M-100,T1,6,", "EL-1,M-100,T1,4,")
+    assert failed(do_import(runner, "meters", write(tmp_path, "m.csv", shrinking))) == [
+        'm.csv:2: digits "4": the meter has a reading of 12345.000, more than 4 digits hold',
+    ]
+    fits = METERS.replace("EL-1,M-100,T1,6,", "EL-1,M-100,T1,5,")
+    ok(do_import(runner, "meters", write(tmp_path, "m2.csv", fits)), "meters: 0 created, 1 updated")

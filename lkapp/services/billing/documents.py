@@ -8,7 +8,10 @@ The key is (contract, kind, number). Checks besides the cells:
 - ``vat`` must be ``vat_rate`` % of ``net`` within one cent. Billing systems that round VAT
   per line differ from the VAT of the net by a cent; more than a cent means a wrong rate or a
   wrong amount, and such a file is refused (an error, not a warning: a wrong VAT figure on a
-  customer's invoice is not something to let through and mention);
+  customer's invoice is not something to let through and mention). A document with lines may
+  be off by half a cent more for each line (billing rounds the VAT of each): the lines of the
+  lines file, or, without one, the lines stored for the document (a corrected header comes
+  alone, its lines stay);
 - an invoice has a due date (only invoices are payable), and no document is due before it is
   issued.
 
@@ -24,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from ...domain.csvformat import (
     parse_choice,
     parse_decimal,
@@ -35,13 +40,14 @@ from ...domain.money import CENT, vat_of, vat_off, vat_tolerance
 from ...models import DOCUMENT_KINDS, Document, DocumentLine
 from .allocation import reallocate
 from .base import BAD, Importer, changes
-from .bulk import Bulk
+from .bulk import IN_BATCH, Bulk
 from .reader import CsvFile
 
 FIELDS = ("issued_on", "period", "due_on", "net", "vat_rate", "vat", "total")
 LINE_FIELDS = ("description", "kwh", "tariff", "amount")
 ZERO = parse_decimal("0", 2)
 LINES_BATCH = 5_000
+VAT_BATCH = 5_000  # rows whose VAT needs the count of their stored lines, looked up at once
 
 
 class Ref:
@@ -88,6 +94,13 @@ class DocumentImporter(Importer):
         self.bad_refs: set[tuple[str, str]] = set()
         self.replaced: list[int] = []  # stored documents whose lines the file replaces
         self.pending: dict[int, tuple[str, dict, dict]] = {}  # their audit, until lines are read
+        # Without a lines file, rows whose VAT is off by more than a cent wait here for the
+        # count of their document's stored lines (``_check_vat_of_stored``); only contracts with
+        # stored documents can have any (read when a row first needs them).
+        self.check_bulk = bulk
+        self.vat_waiting: list[tuple] = []
+        self.vat_waiting_upto = 0  # the last line queued
+        self.contracts_with_documents: set[int] | None = None
 
     def parse(self, cells, line):
         take = self.take
@@ -113,9 +126,11 @@ class DocumentImporter(Importer):
                     f"is not net + vat ({net} + {vat} = {net + vat})",
                 )
             # With a lines file the check waits for the lines (``after_check``): billing may
-            # round the VAT of each line, half a cent off each.
+            # round the VAT of each line, half a cent off each. Without one, for the lines stored.
             if self.refs is None and vat_off(net, vat_rate, vat, lines=0):
-                self._vat_not_at_rate(line, cells[at["vat"]], net, vat_rate, lines=0)
+                self._vat_without_lines_file(
+                    line, cells[at["vat"]], (contract_id, kind, number), net, vat_rate, vat
+                )
         if kind == "invoice" and due_on is None:
             self.fail(line, "due_on", "", "an invoice needs a due date")
         # The balance counts an invoice's total, but payments only pay what is above zero: a
@@ -195,6 +210,49 @@ class DocumentImporter(Importer):
             f"({vat_of(net, vat_rate)}, within {within})",
         )
 
+    def _vat_without_lines_file(self, line: int, value, key: tuple, net, vat_rate, vat) -> None:
+        """A VAT more than a cent off, in a file without lines: wrong, unless the document is
+        stored with lines that explain it (looked up in batches, not row by row)."""
+        if self.contracts_with_documents is None:
+            self.contracts_with_documents = self.contracts_with_rows(self.check_bulk)
+        if key[0] not in self.contracts_with_documents or BAD in key:
+            self._vat_not_at_rate(line, value, net, vat_rate, lines=0)  # a new document
+        elif line > self.vat_waiting_upto:  # not when the file is read again for repeated keys
+            self.vat_waiting_upto = line
+            self.vat_waiting.append((line, value, key, net, vat_rate, vat))
+            if len(self.vat_waiting) >= VAT_BATCH:
+                self._check_vat_of_stored()
+
+    def _check_vat_of_stored(self) -> None:
+        """Judge the waiting rows' VAT against the number of lines stored for each document."""
+        waiting, self.vat_waiting = self.vat_waiting, []
+        if not waiting:
+            return
+        bulk, bad = self.check_bulk, self._bad  # (the row being parsed keeps its own state)
+        key_names = ("contract_id", "kind", "number")
+        ids = {
+            row[:3]: row[3]
+            for row in bulk.select_by_keys(
+                self.table, key_names, [key for _, _, key, *_ in waiting], (*key_names, "id")
+            )
+        }
+        lines = DocumentLine.__table__
+        doc_ids = sorted(set(ids.values()))
+        counts: dict[int, int] = {}
+        for start in range(0, len(doc_ids), IN_BATCH):
+            counts.update(
+                bulk.conn.execute(
+                    sa.select(lines.c.document_id, sa.func.count())
+                    .where(lines.c.document_id.in_(doc_ids[start : start + IN_BATCH]))
+                    .group_by(lines.c.document_id)
+                ).all()
+            )
+        for line, value, key, net, vat_rate, vat in waiting:
+            stored = counts.get(ids.get(key), 0)
+            if vat_off(net, vat_rate, vat, lines=stored):
+                self._vat_not_at_rate(line, value, net, vat_rate, lines=stored)
+        self._bad = bad
+
     # --- the lines file -------------------------------------------------------------------
 
     def parse_line(self, cells, line) -> tuple | None:
@@ -221,6 +279,7 @@ class DocumentImporter(Importer):
             self.at, self.file = outer_at, outer_file
 
     def after_check(self, bulk: Bulk, progress) -> None:
+        self._check_vat_of_stored()
         if self.refs is None:
             return
         refs, bad_refs = self.refs, self.bad_refs

@@ -4,7 +4,8 @@ The key is the serial. Empty ``digits`` means 6 and empty ``ct_ratio`` 1 (the ta
 defaults). A meter may move to another contract (an update, audited, dated ``moved_at``): its
 readings stay with the contract they were given for (``Reading.contract_id``), and the new
 holder's pages show none of the previous holder's. Its zone set may change, but not so as to
-drop a zone that already has readings.
+drop a zone that already has readings, nor its digits shrink below a reading already stored
+(the customer's next reading would be refused as too long).
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ class MeterImporter(Importer):
         self.load_contracts(bulk)
         self.numbers = {id_: number for number, id_ in self.contracts.items()}
         self.stored = {
-            serial: (id_, zones)
-            for id_, serial, zones in bulk.conn.execute(
+            serial: (id_, zones, digits)
+            for id_, serial, zones, digits in bulk.conn.execute(
                 self.table.select().with_only_columns(
-                    self.table.c.id, self.table.c.serial, self.table.c.zones
+                    self.table.c.id, self.table.c.serial, self.table.c.zones, self.table.c.digits
                 )
             )
         }
         self.dropping: list[tuple[int, int, str, set[str]]] = []
+        self.shrinking: list[tuple[int, int, int]] = []  # line, meter id, digits
 
     def parse(self, cells, line):
         take, optional = self.take, self.optional
@@ -63,8 +65,35 @@ class MeterImporter(Importer):
             dropped = set(stored[1].split(",")) - set(record[2].split(","))
             if dropped:
                 self.dropping.append((line, stored[0], record[2], dropped))
+            if record[3] < stored[2]:
+                self.shrinking.append((line, stored[0], record[3]))
 
     def after_check(self, bulk: Bulk, progress) -> None:
+        self._check_dropped_zones(bulk)
+        self._check_shrinking_digits(bulk)
+
+    def _check_shrinking_digits(self, bulk: Bulk) -> None:
+        if not self.shrinking:
+            return
+        highest: dict[int, object] = {}
+        for meter_id, value in bulk.select_in(
+            Reading.__table__,
+            "meter_id",
+            [item[1] for item in self.shrinking],
+            ("meter_id", "value"),
+        ):
+            highest[meter_id] = max(value, highest.get(meter_id, value))
+        for line, meter_id, digits in self.shrinking:
+            value = highest.get(meter_id)
+            if value is not None and value >= 10**digits:
+                self.fail(
+                    line,
+                    "digits",
+                    str(digits),
+                    f"the meter has a reading of {value}, more than {digits} digits hold",
+                )
+
+    def _check_dropped_zones(self, bulk: Bulk) -> None:
         if not self.dropping:
             return
         used: dict[int, set[str]] = {}
