@@ -277,9 +277,7 @@ def zone_problem(meter: Meter, verdict: ZoneResult) -> str | None:
     if error == "required":
         return _("Enter the value the meter shows for this zone.")
     if error == "not_a_number":
-        return _(
-            "Enter the number on the meter, such as 12345 or 12345.5, without letters."
-        )
+        return _("Enter the number on the meter, such as 12345 or 12345.5, without letters.")
     if error == "too_many_decimals":
         return _("At most 3 decimals.")
     if error == "too_many_digits":

@@ -156,9 +156,7 @@ def test_a_contract_number_that_looks_like_a_formula_round_trips(app, runner, tm
     ok(do_import(runner, "payments", exported), "payments: 0 created, 0 updated, 1 unchanged")
 
 
-def test_documents_of_a_contract_number_that_looks_like_a_formula_round_trip(
-    app, runner, tmp_path
-):
+def test_documents_of_a_contract_number_that_looks_like_a_formula_round_trip(app, runner, tmp_path):
     """The documents import checked "'+7-100" without its guard, then wrote with it: a
     KeyError and a traceback, and the import failed."""
     contracts = "number;holder_name;tax_id;address;status\n+7-100;Plus Kft.;;;active\n"
