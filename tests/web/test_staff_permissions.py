@@ -12,6 +12,7 @@ from datetime import date
 
 import pytest
 from flask import url_for
+from werkzeug.routing import IntegerConverter
 
 from lkapp.domain.questions import new_reference
 from lkapp.extensions import db
@@ -92,7 +93,7 @@ def staff_requests(app, world):
 
 
 def _is_int(rule, name) -> bool:
-    return type(rule._converters[name]).__name__ == "IntegerConverter"
+    return isinstance(rule._converters[name], IntegerConverter)
 
 
 def send(client, method, url):
