@@ -314,6 +314,26 @@ def email_changes_left(user: User) -> int:
     return max(EMAIL_CHANGES_PER_DAY - asked, 0)
 
 
+# "Someone tried to register with your email address" goes to an address whoever registers
+# it again chooses, from any number of IPs (registration has no captcha; its limit is per
+# IP): an address gets a few a day. The page answers the same either way.
+ACCOUNT_EXISTS_MAILS_PER_DAY = 5
+
+
+def may_mail_account_exists(user: User) -> bool:
+    """Whether the registration just recorded for ``user``'s address may still mail it."""
+    since = utcnow() - timedelta(days=1)
+    recorded = db.session.scalar(
+        sa.select(sa.func.count(AuditEvent.id)).where(
+            AuditEvent.object_type == "User",
+            AuditEvent.object_id == str(user.id),
+            AuditEvent.action == "auth.register_existing",
+            AuditEvent.created_at >= since,
+        )
+    )
+    return recorded <= ACCOUNT_EXISTS_MAILS_PER_DAY
+
+
 def request_email_change(user: User, new_email: str) -> EmailChange:
     owner = find_user_by_email(new_email)
     audit.record(

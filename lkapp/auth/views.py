@@ -334,7 +334,7 @@ def register():
             result = services.register(**values)
             if result.user is not None:
                 mails.confirmation(result.user)
-            else:
+            elif services.may_mail_account_exists(result.existing):
                 mails.account_exists(result.existing)
             db.session.commit()
         except IntegrityError:

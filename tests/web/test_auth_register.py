@@ -148,6 +148,19 @@ def test_existing_email_gets_the_same_answer_and_its_owner_a_notice(
     assert not [link for link in mailbox.links(message) if "/confirm/" in link]
 
 
+def test_an_address_gets_five_such_notices_a_day_whoever_asks(app, make_user, mailbox):
+    """Registering an address again needs no captcha and is limited per IP: from many IPs
+    it mailed its owner without end."""
+    make_user(email="bob@example.com", confirmed=True)
+    for n in range(7):
+        visitor = app.test_client()
+        visitor.environ_base["REMOTE_ADDR"] = f"203.0.113.{n + 1}"
+        response = _register(visitor)
+        assert response.status_code == 302 and response.headers["Location"] == "/register/done"
+    assert len(mailbox.to("bob@example.com")) == 5
+    assert _actions(app).count("auth.register_existing") == 7
+
+
 def test_registration_works_with_htmx(client):
     response = client.htmx("POST", "/register", data=GOOD)
     assert response.status_code == 204
