@@ -30,6 +30,7 @@ from ..extensions import limiter
 from ..htmx import render, wants_fragment
 from ..main.errors import render_error
 from ..models import DOCUMENT_KINDS, Contract, Document
+from ..security import attachment
 from ..services.pdf import cached_pdf, instance_cache_dir
 from . import services
 from .forms import KIND_LABELS, STATUS_LABELS, DocumentFilterForm, StatementForm
@@ -249,7 +250,7 @@ def rendering_version() -> str:
 def _pdf_response(response, filename: str):
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in filename)[:80]
     response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = f'attachment; filename="{safe}"'
+    response.headers["Content-Disposition"] = attachment(safe)
     return response
 
 
@@ -330,7 +331,7 @@ def _zip_response(entries: list[tuple[str, Document]], filename: str, notes=()):
             archive.writestr("NOT-INCLUDED.txt", "\n\n".join(notes) + "\n")
     response = make_response(out.getvalue())
     response.headers["Content-Type"] = "application/zip"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Content-Disposition"] = attachment(filename)
     return response
 
 

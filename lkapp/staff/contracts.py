@@ -23,6 +23,7 @@ from ..htmx import redirect as htmx_redirect
 from ..htmx import render, wants_fragment
 from ..main.errors import render_error
 from ..models import Contract, User, utcnow
+from ..security import attachment
 from ..services.pdf import render_pdf
 from .forms import ContractSearchForm, DetachForm, IssueCodeForm, SlipForm
 from .views import bp
@@ -168,8 +169,8 @@ def slip_pdf(number: str):
     pdf = render_pdf(render_template("staff/slip_pdf.html", **context))
     response = make_response(pdf)
     response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="code-slip-{_safe_filename(context["contract"].number)}.pdf"'
+    response.headers["Content-Disposition"] = attachment(
+        f"code-slip-{_safe_filename(context['contract'].number)}.pdf"
     )
     response.headers["Cache-Control"] = "no-store"
     return response

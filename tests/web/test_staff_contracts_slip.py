@@ -71,6 +71,26 @@ def test_slip_pdf_names_contract_code_expiry_and_how_to_use_it(app, client, make
     assert forged.status_code == 409 and forged.headers["Content-Type"].startswith("text/html")
 
 
+def test_a_contract_number_in_cyrillic_downloads_under_its_own_name(app, client, make_user, auth):
+    """The number went raw into the header, which gunicorn refuses outside Latin-1 (a 500
+    after the code was stored): a plain ASCII name, and the whole one in ``filename*``."""
+    with app.app_context():
+        db.session.add(Contract(number="ЭС-0001", holder_name="Ёлка", tax_id="1", address="A"))
+        db.session.commit()
+    make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+    issued = client.post("/staff/contracts/ЭС-0001/codes", data={"received_by": "holder"})
+    [code] = set(re.findall(r"<code>([A-Z0-9-]{14})</code>", issued.text))
+    response = client.post("/staff/contracts/ЭС-0001/slip.pdf", data={"code": code})
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    disposition.encode("latin-1")  # what a WSGI server can send
+    assert disposition == (
+        'attachment; filename="code-slip--0001.pdf"; '
+        "filename*=UTF-8''code-slip-%D0%AD%D0%A1-0001.pdf"
+    )
+
+
 def test_pdf_helper_keeps_cyrillic_and_hungarian_letters():
     data = render_pdf(
         "<html><body><h1>Счёт № 5 — Fő utca ő ű</h1>"
