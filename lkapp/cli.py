@@ -174,6 +174,11 @@ def issue_code(number: str, representative: str, poa: str) -> None:
     contract = find_contract(number)
     if contract is None:
         raise click.ClickException(f"no contract with the number {number}")
+    if contract.account_id is not None:
+        # Detaching withdraws every unused code: one issued now could never be used.
+        raise click.ClickException(
+            f"contract {number} is attached to an account: detach it first, then issue the code"
+        )
     code, record = issue_code_record(
         contract,
         issued_by_label="cli",
@@ -187,12 +192,6 @@ def issue_code(number: str, representative: str, poa: str) -> None:
         if record.received_by == "representative"
         else "the holder"
     )
-    if contract.account_id is not None:
-        click.echo(
-            "Warning: the contract is attached to an account; the code works only after "
-            "it is detached.",
-            err=True,
-        )
     click.echo(f"Valid until {record.expires_at:%Y-%m-%d %H:%M} UTC; for {receiver}.")
     click.echo(f"Confirmation code for contract {contract.number} ({contract.holder_name}):")
     click.echo(code)

@@ -96,11 +96,12 @@ def issue_code(number: str):
     """Issue a code (earlier unused ones stop working); the answer shows it, once."""
     contract = _contract(number)
     form = IssueCodeForm()
-    if not form.validate_on_submit():
+    # Detaching withdraws every unused code: one issued while attached could never be used.
+    if contract.account_id is not None or not form.validate_on_submit():
         return render(
             "staff/contract.html",
             "staff/_issue_form.html",
-            status=422,
+            status=409 if contract.account_id is not None else 422,
             **_page_context(contract, issue_form=form),
         )
     representative = form.for_representative

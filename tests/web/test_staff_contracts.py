@@ -163,7 +163,13 @@ def test_contract_page_shows_account_and_codes(app, client, staff, contracts, ma
     page = client.get(f"/staff/contracts/{NUMBER}").text
     assert "owner@example.com" in page and "Owner Ltd" in page
     assert "No code has been issued for this contract." in page
-    assert "a new code will not work until it is detached" in page
+    assert "This contract is attached to an account. Detach it first, then issue" in page
+    assert ">Issue code</button>" not in page
+    # Detaching withdraws unused codes: a code issued now would die with the detach.
+    refused = issue(client)
+    assert refused.status_code == 409 and "Detach it first" in refused.text
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(ConfirmationCode.id))) == 0
     assert 'id="detach-form"' in page
     assert client.get("/staff/contracts/EL-NOPE").status_code == 404
 
@@ -267,7 +273,9 @@ def test_used_code_shows_who_used_it(app, client, staff, contracts, make_user):
 def test_detach_needs_a_reason_and_is_audited(app, client, staff, contracts, make_user, mailbox):
     owner = make_user(email="owner@example.com")
     contracts(account_id=owner, attached_at=utcnow())
-    pending = shown_code(issue(client))
+    with app.app_context():  # an unused code (the office may no longer issue one now)
+        pending = services.issue_code(services.find_contract(NUMBER))
+        db.session.commit()
     missing = client.htmx("POST", f"/staff/contracts/{NUMBER}/detach", data={"reason": ""})
     assert missing.status_code == 422
     assert swapped(missing.text).startswith('<form id="detach-form"')
@@ -388,6 +396,12 @@ def test_print_view_needs_the_current_code_in_a_post(app, client, staff, contrac
 def test_command_line_issue_says_until_when_and_for_whom(app, runner, contracts, make_user):
     owner = make_user(email="owner@example.com")
     contracts(account_id=owner)
+    attached = runner.invoke(args=["contracts", "issue-code", NUMBER])
+    assert attached.exit_code == 1
+    assert f"contract {NUMBER} is attached to an account: detach it first" in attached.output
+    with app.app_context():
+        db.session.get(Contract, services.find_contract(NUMBER).id).account_id = None
+        db.session.commit()
     result = runner.invoke(
         args=["contracts", "issue-code", NUMBER, "--representative", "Kovács Anna", "--poa", "P-1"]
     )
@@ -395,4 +409,3 @@ def test_command_line_issue_says_until_when_and_for_whom(app, runner, contracts,
     lines = result.output.strip().splitlines()
     assert re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", lines[-1])
     assert "for representative Kovács Anna (power of attorney P-1)" in result.output
-    assert "works only after it is detached" in result.output
