@@ -11,6 +11,7 @@ from wtforms import StringField
 from wtforms.validators import ValidationError
 from wtforms.widgets.core import clean_key
 
+from .domain.csvformat import FIRST_YEAR, LAST_YEAR
 from .formatting import lazy_gettext as _l
 
 wtforms_html_params = wtforms.widgets.core.html_params  # WTForms' own, kept to compare with
@@ -92,7 +93,8 @@ def parse_month(text: str | None) -> date | None:
         month, year = found.groups()
     else:
         raise ValueError(text)
-    if not (1 <= int(month) <= 12 and 1900 <= int(year) <= 9999):
+    # The years billing's files may name (csvformat); 9999-12 has no next month to count to.
+    if not (1 <= int(month) <= 12 and FIRST_YEAR <= int(year) <= LAST_YEAR):
         raise ValueError(text)
     return date(int(year), int(month), 1)
 

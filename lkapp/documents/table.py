@@ -50,7 +50,7 @@ def kind_labels() -> dict[str, str]:
 
 def vat_rate(rate, fmt: Formats | None = None) -> str:
     """``20 %``, ``5.5 %``: decimals only when the rate has them."""
-    return f"{(fmt or formats()).number(rate, 2 if rate % 1 else 0)} %"
+    return f"{(fmt or formats()).number(rate, 2, trim=True)} %"
 
 
 def document_badges() -> Callable[[str | None, list | None], tuple[str, str]]:

@@ -31,8 +31,9 @@ from ..htmx import render, wants_fragment
 from ..main.errors import render_error
 from ..models import DOCUMENT_KINDS, Contract, Document
 from ..security import attachment
+from ..services import qr
 from ..services.pdf import cached_pdf, instance_cache_dir
-from . import services
+from . import services, table
 from .forms import KIND_LABELS, STATUS_LABELS, DocumentFilterForm, StatementForm
 from .table import document_badge, document_lines, document_url, kind_label, vat_rate
 
@@ -106,7 +107,7 @@ def tab(number: str):
         status=422 if form.errors else 200,
     )
     if wants_fragment() and request.headers.get("HX-Target") == RESULTS_ID:
-        return render(
+        response = render(
             "electricity/contract.html",
             "documents/_results.html",
             contract=contract,
@@ -115,7 +116,10 @@ def tab(number: str):
             body="documents/tab.html",
             **context,
         )
-    return render_tab(contract, "documents", "documents/tab.html", **context)
+    else:
+        response = render_tab(contract, "documents", "documents/tab.html", **context)
+    response.vary.add("HX-Target")
+    return response
 
 
 # --- one document -----------------------------------------------------------------------
@@ -219,14 +223,17 @@ def _document_pdf_bytes(contract: Contract, doc: Document) -> bytes:
 
 def _rendering_inputs() -> list[Path]:
     """What a PDF's text depends on besides its data: the PDF templates (includes too), the
-    compiled catalogues, the formatting code and the payment code's text."""
+    compiled catalogues, the formatting code (the cells' too: a VAT rate's decimals), the
+    payment code's text and its picture."""
     templates = Path(current_app.template_folder) / "pdf"
     catalogues = Path(current_app.config["BABEL_TRANSLATION_DIRECTORIES"])
     return [
         *sorted(templates.glob("*.html")),
         *sorted(catalogues.glob("*/LC_MESSAGES/*.mo")),
         Path(formatting.__file__),
+        Path(table.__file__),
         Path(payment_qr.__file__),
+        Path(qr.__file__),
     ]
 
 
@@ -302,8 +309,12 @@ def month_zip(period: str):
             + "\n"
             + "\n".join(pick.left_out)
         )
+    folders: dict[int, str] = {}  # a folder per contract, named after its number
+    for doc in pick.included:
+        if doc.contract_id not in folders:
+            folders[doc.contract_id] = _unique(_safe(doc.contract.number), folders.values())
     return _zip_response(
-        [(f"{_safe(doc.contract.number)}/{_zip_name(doc)}", doc) for doc in pick.included],
+        [(f"{folders[doc.contract_id]}/{_zip_name(doc)}", doc) for doc in pick.included],
         f"documents-{month:%Y-%m}.zip",
         notes,
     )
@@ -314,11 +325,14 @@ def _zip_response(entries: list[tuple[str, Document]], filename: str, notes=()):
     add up is left out; it and ``notes`` are named in a note inside the ZIP."""
     out = io.BytesIO()
     left_out = []
+    used: set[str] = set()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
         for name, doc in entries:
             if services.document_problems(doc):
                 left_out.append(f"{doc.contract.number}: {doc.number}")
                 continue
+            name = _unique(name, used)
+            used.add(name)
             archive.writestr(name, _document_pdf_bytes(doc.contract, doc))
         notes = list(notes)
         if left_out:
@@ -337,6 +351,18 @@ def _zip_response(entries: list[tuple[str, Document]], filename: str, notes=()):
 
 def _safe(value: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in value)[:60]
+
+
+def _unique(name: str, taken) -> str:
+    """``name``, or with ``-2``, ``-3``… before its extension when ``taken`` has it: numbers
+    that differ only in characters a file name cannot hold ("INV 1", "INV/1") would else
+    give two files one name, and unzipping keeps one of them."""
+    stem, dot, extension = name.rpartition(".") if name.endswith(".pdf") else (name, "", "")
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{stem}-{n}{dot}{extension}"
+    return candidate
 
 
 def _zip_name(doc: Document) -> str:

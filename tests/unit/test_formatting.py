@@ -185,3 +185,16 @@ def test_lazy_texts_are_what_flask_babel_translates(app, locale):
 
 def test_lazy_texts_outside_an_application_are_the_source_text():
     assert str(formatting.lazy_gettext("%(n)s kWh", n=5)) == "5 kWh"
+
+
+def test_a_vat_rate_shows_the_decimals_it_has():
+    from lkapp.documents.table import vat_rate
+    from lkapp.formatting import Formats
+
+    english, hungarian = Formats("en", "EUR", "UTC"), Formats("hu", "HUF", "UTC")
+    assert [vat_rate(Decimal(rate), english) for rate in ("27", "27.00", "5.50")] == [
+        "27 %",
+        "27 %",
+        "5.5 %",  # was "5.50 %"
+    ]
+    assert vat_rate(Decimal("5.25"), hungarian) == "5,25 %"

@@ -371,6 +371,40 @@ def test_year_zip_holds_the_years_pdfs_and_names_the_ones_left_out(app, client, 
     assert client.get(f"{DOC_URL}/year/2019.zip").status_code == 404
 
 
+@pytest.mark.sqlite_only
+def test_numbers_a_file_name_cannot_tell_apart_give_files_of_their_own(app, client, customer):
+    """"INV 1" and "INV/1" were both "INV_1.pdf", "EL 1" and "EL.1" both the folder "EL_1":
+    unzipping kept one of the two documents."""
+    with app.app_context():
+        first = add_contract(number="EL 1", account_id=customer)
+        second = add_contract(number="EL.1", account_id=customer)
+        for number in ("INV 1", "INV/1"):
+            add_document(first, number, issued_on=date(2025, 3, 5), period=date(2025, 2, 1))
+        add_document(second, "INV 1", issued_on=date(2025, 3, 5), period=date(2025, 2, 1))
+        db.session.commit()
+    year = client.get("/electricity/EL 1/documents/year/2025.zip")
+    assert zipfile.ZipFile(io.BytesIO(year.data)).namelist() == [
+        "2025-03-05-invoice-INV_1.pdf",
+        "2025-03-05-invoice-INV_1-2.pdf",
+    ]
+    month = client.get("/electricity/documents/2025-02.zip")
+    assert sorted(zipfile.ZipFile(io.BytesIO(month.data)).namelist()) == [
+        "EL_1-2/2025-03-05-invoice-INV_1.pdf",
+        "EL_1/2025-03-05-invoice-INV_1-2.pdf",
+        "EL_1/2025-03-05-invoice-INV_1.pdf",
+    ]
+
+
+def test_year_links_are_for_years_with_documents(app, client, customer):
+    with app.app_context():
+        contract = add_contract(account_id=customer)
+        add_document(contract, "INV-A", issued_on=date(2021, 3, 5), period=date(2021, 2, 1))
+        add_document(contract, "INV-B", issued_on=date(2025, 3, 5), period=date(2025, 2, 1))
+        db.session.commit()
+    page = client.get(DOC_URL).text
+    assert set(re.findall(r"/year/(\d{4})\.zip", page)) == {"2021", "2025"}  # not 2022-2024
+
+
 def test_month_zip_holds_every_contracts_documents_of_the_month(app, client, customer, make_user):
     """An accountant's month: a folder per contract, the month's documents only, none of
     another account's; the Electricity list links each month that has documents."""
