@@ -35,25 +35,43 @@ def fail(reason):
     sys.exit(f"backup.sh: {reason}; no backup made")
 
 
-if url.get_backend_name() == "sqlite":
+class CopyFailed(Exception):
+    pass
+
+
+# Each file is written under a ".part" name and renamed when every copy has passed its check:
+# a failed run leaves nothing that looks like a backup (an operator restores the newest).
+parts = []
+
+
+def part(name):
+    path = folder / f"{name}.part"
+    parts.append(path)
+    return path
+
+
+def back_up_sqlite():
     source_path = url.database or ""
     if not os.path.isfile(source_path):
-        fail(f"there is no SQLite database at {source_path or '(memory)'}")
-    target_path = folder / f"lkapp-{stamp}.sqlite3"
+        raise CopyFailed(f"there is no SQLite database at {source_path or '(memory)'}")
+    target_path = part(f"lkapp-{stamp}.sqlite3")
     # Read-only: a wrong path fails here instead of creating an empty database.
     source = sqlite3.connect(f"file:{quote(source_path)}?mode=ro", uri=True)
     target = sqlite3.connect(target_path)
-    with target:
-        source.backup(target)
-    check = target.execute("PRAGMA integrity_check").fetchone()[0]
-    tables = {row[0] for row in target.execute("SELECT name FROM sqlite_master")}
-    target.close()
-    source.close()
+    try:
+        with target:
+            source.backup(target)
+        check = target.execute("PRAGMA integrity_check").fetchone()[0]
+        tables = {row[0] for row in target.execute("SELECT name FROM sqlite_master")}
+    finally:
+        target.close()
+        source.close()
     if check != "ok" or "users" not in tables:
-        target_path.unlink()
-        fail(f"the copy failed its check ({check}; tables: {len(tables)})")
-else:
-    target_path = folder / f"lkapp-{stamp}.dump"
+        raise CopyFailed(f"the copy failed its check ({check}; tables: {len(tables)})")
+
+
+def back_up_postgresql():
+    target_path = part(f"lkapp-{stamp}.dump")
     # The password goes in the environment: a command line is visible to every local user.
     env = dict(os.environ, PGPASSWORD=url.password or "")
     plain = url.set(drivername="postgresql", password=None)
@@ -65,12 +83,26 @@ else:
     )  # fmt: skip
     subprocess.run(["pg_restore", "--list", target_path], check=True, stdout=subprocess.DEVNULL)
 
-attachments = Path(app.instance_path) / ATTACHMENTS
-if attachments.is_dir():
-    archive = folder / f"lkapp-{stamp}-attachments.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(attachments, arcname=ATTACHMENTS)
-    print(archive)
-print(target_path)
+
+try:
+    if url.get_backend_name() == "sqlite":
+        back_up_sqlite()
+    else:
+        back_up_postgresql()
+    attachments = Path(app.instance_path) / ATTACHMENTS
+    if attachments.is_dir():
+        with tarfile.open(part(f"lkapp-{stamp}-attachments.tar.gz"), "w:gz") as tar:
+            tar.add(attachments, arcname=ATTACHMENTS)
+except (CopyFailed, OSError, sqlite3.Error, tarfile.TarError) as error:
+    for path in parts:
+        path.unlink(missing_ok=True)
+    fail(str(error))
+except subprocess.CalledProcessError as error:
+    for path in parts:
+        path.unlink(missing_ok=True)
+    fail(f"{Path(error.cmd[0]).name} failed (exit {error.returncode})")
+for path in reversed(parts):  # the attachments' archive, then the database
+    path.rename(path.with_suffix(""))
+    print(path.with_suffix(""))
 PY
 find "$BACKUP_DIR" -name 'lkapp-*' -mtime +14 -delete

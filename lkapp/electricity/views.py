@@ -163,6 +163,10 @@ def _contract_list(form: ContractFilterForm, status: int = 200, page: int = 1, n
 @limiter.limit("30 per minute", methods=["POST"])
 def add():
     """Add a contract with its number and the office's code; the code never comes back."""
+    if current_user.is_staff:
+        # Contracts belong to customers' accounts: an operator who issues a code could
+        # otherwise take the contract into the back office's own account.
+        abort(403)
     form = AttachForm()
     problem = None
     if form.validate_on_submit():

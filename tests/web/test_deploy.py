@@ -73,6 +73,24 @@ def test_sqlite_backup_is_a_checked_private_copy_with_the_attachments(tmp_path):
     assert {path.stat().st_mode & 0o777 for path in (backup, archive)} == {0o600}
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_failed_backup_leaves_nothing_that_looks_like_one(tmp_path, database):
+    """A 0-byte "lkapp-<time>.dump" or ".sqlite3" stayed behind, the newest file an operator
+    would restore; and the failure was a Python traceback."""
+    if database == "sqlite":
+        broken = tmp_path / "broken.sqlite3"
+        broken.write_bytes(b"not a database, but a file where one should be" * 100)
+        url = f"sqlite:///{broken}"
+    else:  # nothing listens there
+        url = "postgresql://nobody@127.0.0.1:9/lkapp"
+    result, _ = _backup(tmp_path, LKAPP_DATABASE_URL=url)
+    assert result.returncode != 0
+    assert list((tmp_path / "backups").iterdir()) == []
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("backup.sh: ") and last.endswith("; no backup made")
+    assert "Traceback" not in result.stderr
+
+
 def test_gunicorn_workers_put_what_they_loaded_out_of_the_collectors_way(app):
     """Once the app is loaded, a worker freezes it: a full collection then walks only what
     requests made (a 60 ms stall every few hundred requests otherwise, the p99 of table pages).

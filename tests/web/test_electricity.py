@@ -366,6 +366,21 @@ def test_a_withdrawn_code_says_so(app, client, contracts, issue, make_user, auth
 # --- a contract's pages -----------------------------------------------------------------
 
 
+def test_an_operator_cannot_take_a_contract_into_a_staff_account(
+    app, client, contracts, issue, make_user, auth
+):
+    """Staff issue the codes: with one, an operator could attach a customer's contract to
+    the back office's own account and send readings as the customer."""
+    contracts()
+    code = issue()
+    make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+    assert client.get("/electricity/add").status_code == 403
+    assert attach(client, code=code).status_code == 403
+    with app.app_context():
+        assert services.find_contract(NUMBER).account_id is None
+
+
 @pytest.fixture
 def attached(app, customer, contracts):
     """Ann's contract with meters, readings, invoices and payments."""
