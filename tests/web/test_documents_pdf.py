@@ -373,7 +373,7 @@ def test_year_zip_holds_the_years_pdfs_and_names_the_ones_left_out(app, client, 
 
 @pytest.mark.sqlite_only
 def test_numbers_a_file_name_cannot_tell_apart_give_files_of_their_own(app, client, customer):
-    """"INV 1" and "INV/1" were both "INV_1.pdf", "EL 1" and "EL.1" both the folder "EL_1":
+    """ "INV 1" and "INV/1" were both "INV_1.pdf", "EL 1" and "EL.1" both the folder "EL_1":
     unzipping kept one of the two documents."""
     with app.app_context():
         first = add_contract(number="EL 1", account_id=customer)
