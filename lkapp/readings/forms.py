@@ -14,14 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from types import SimpleNamespace
 from typing import NamedTuple
 
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import BooleanField, StringField
+from wtforms import BooleanField, Label, StringField
 
 from ..formatting import Formats, formats, month
 from ..formatting import lazy_gettext as _l
@@ -249,25 +249,29 @@ def reading_form(meter: Meter, blank: bool = False, together: bool = False) -> R
     options: dict = {"formdata": None} if blank else {}
     if together:
         options |= {"prefix": f"m{meter.id}", "meta": {"csrf": False}}
-    form = _form_class(meter.id, tuple(meter.zone_list))(**options)
+    form = _form_class(tuple(meter.zone_list))(**options)
+    for field in form:  # ids unique on a page of several meters: m<meter>-<zone>
+        if field.short_name != "csrf_token":
+            field.id = f"m{meter.id}-{field.short_name}"
+            field.label = Label(field.id, field.label.text)
     form.meter = meter
     return form
 
 
-@lru_cache(maxsize=512)
-def _form_class(meter_id: int, zones: tuple[str, ...]) -> type[ReadingForm]:
-    """The form class of a meter with these zones, made once per process: making it took
-    longer than filling it in (0.2 ms a meter on every view of the Readings tab). Its labels
-    are translated when drawn, so one class serves every language."""
+@cache
+def _form_class(zones: tuple[str, ...]) -> type[ReadingForm]:
+    """The form class of a meter with these zones, made once per process (a handful of zone
+    sets): making it took longer than filling it in (0.2 ms a meter on every view of the
+    Readings tab), and a class per meter outgrew any cache on an account of thousands. Its
+    labels are translated when drawn, so one class serves every language."""
     fields = {
         zone: StringField(
             _zone_name(zones, zone),
-            id=f"m{meter_id}-{zone}",
             render_kw={"inputmode": "decimal", "autocomplete": "off", "spellcheck": "false"},
         )
         for zone in zones
     }
-    fields["confirm"] = BooleanField(_l("I have checked the reading"), id=f"m{meter_id}-confirm")
+    fields["confirm"] = BooleanField(_l("I have checked the reading"))
     return type("MeterReadingForm", (ReadingForm,), fields)
 
 

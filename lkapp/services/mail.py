@@ -34,14 +34,19 @@ GIVE_UP_AFTER = timedelta(days=3)
 HOLD = timedelta(minutes=15)  # a sender's hold on the mail it sends; then another may try
 PAUSE = timedelta(minutes=5)  # after the server failed, requests leave their mail to the timer
 UNAVAILABLE = "Mail server unavailable: "
+SUBJECT_LENGTH = OutboxMail.__table__.c.subject.type.length
 
 
 def queue_mail(recipient: str, subject, template: str, locale: str = "en", **context) -> OutboxMail:
-    """Render ``email/<template>.txt`` and ``.html`` in ``locale`` and add them to the outbox."""
+    """Render ``email/<template>.txt`` and ``.html`` in ``locale`` and add them to the outbox
+    (a subject longer than its column is cut with an ellipsis: PostgreSQL refuses it whole)."""
+    subject = str(subject)
+    if len(subject) > SUBJECT_LENGTH:
+        subject = subject[: SUBJECT_LENGTH - 1] + "…"
     with force_locale(locale):
         message = OutboxMail(
             recipient=recipient,
-            subject=str(subject),
+            subject=subject,
             body_text=render_template(f"email/{template}.txt", **context),
             body_html=render_template(f"email/{template}.html", **context),
         )

@@ -177,10 +177,28 @@ class Notice:
     summary: balance.Summary
 
 
+# A subject names the contracts while they fit; beyond, it counts them (the body lists them).
+SUBJECT_NUMBERS = 120  # characters
+
+
 def _queue_debt_mail(user: User, template: str, notices: list[Notice], today: date) -> None:
     numbers = ", ".join(n.number for n in notices)
     with force_locale(user.locale):
-        if template == "notice_debt_appeared":
+        if len(numbers) > SUBJECT_NUMBERS:
+            subject = (
+                ngettext(
+                    "Overdue debt on %(num)s contract",
+                    "Overdue debt on %(num)s contracts",
+                    len(notices),
+                )
+                if template == "notice_debt_appeared"
+                else ngettext(
+                    "Debt cleared on %(num)s contract",
+                    "Debt cleared on %(num)s contracts",
+                    len(notices),
+                )
+            )
+        elif template == "notice_debt_appeared":
             subject = ngettext(
                 "Overdue debt on contract %(numbers)s",
                 "Overdue debt on contracts %(numbers)s",

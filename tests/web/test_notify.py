@@ -113,6 +113,20 @@ def test_several_contracts_in_debt_make_one_mail(app, runner, mailbox, ann, ledg
     assert "Overdue debt: €10.00" in mailbox.text(message)
 
 
+def test_many_contracts_in_debt_at_once_are_counted_in_the_subject(
+    app, runner, mailbox, ann, ledger
+):
+    """Thirty numbers made a subject of 400 characters: PostgreSQL refused the outbox row,
+    and the whole daily run failed, for every account, every day after."""
+    for n in range(30):
+        contract = ledger.contract(f"EL-{n:07}", account_id=ann)
+        ledger.add(ledger.document(contract, f"INV-{n}", DAY, DAY, "10.00"))
+    assert "debt appeared on 30 contract(s)" in run(runner, DAY + timedelta(days=1))
+    [message] = mailbox.messages
+    assert message["Subject"] == "Overdue debt on 30 contracts"
+    assert "EL-0000029" in mailbox.text(message)  # the body still names each
+
+
 def test_debt_notices_respect_the_profile(app, runner, mailbox, ann, late_invoice):
     with app.app_context():
         db.session.get(User, ann).notify_debt = False

@@ -240,3 +240,12 @@ def test_prune_deletes_mail_sent_or_given_up_long_ago_and_keeps_the_rest(app, ru
     refused = runner.invoke(args=["outbox", "prune", "--days", "1"])
     assert refused.exit_code == 2 and "1 is not in the range x>=7" in refused.output
     assert len(_outbox(app)) == 2
+
+
+def test_a_subject_longer_than_its_column_is_cut_with_an_ellipsis(app):
+    """PostgreSQL refused the whole row (and the transaction that queued it)."""
+    with app.test_request_context():
+        queue_mail("ann@example.com", "Overdue " + "EL-0000001, " * 30, "notice", paragraphs=["x"])
+        db.session.commit()
+        subject = db.session.scalar(sa.select(OutboxMail.subject))
+    assert len(subject) == 200 and subject.endswith("EL-0000001,…")
