@@ -17,7 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from ..extensions import db, login_manager
-from ..htmx import wants_fragment
+from ..htmx import page_title, wants_fragment
 from ..models import User
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,15 @@ def render_error(code: int, title: str | None = None, text: str | None = None):
     context = {"code": code, "title": title or default_title, "text": text or default_text}
     headers = {"Vary": "HX-Request"}
     if wants_fragment():
+        # The whole main area: the tab's title goes too, and the live region of its messages
+        # comes back (later answers fill it).
         headers.update({"HX-Retarget": "#main", "HX-Reswap": "innerHTML"})
-        return render_template("errors/_error.html", **context), code, headers
+        body = (
+            str(page_title("errors/error.html", context))
+            + render_template("_flashes.html")
+            + render_template("errors/_error.html", **context)
+        )
+        return body, code, headers
     return render_template("errors/error.html", **context), code, headers
 
 

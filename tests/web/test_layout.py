@@ -56,6 +56,9 @@ def test_htmx_error_lands_in_the_main_area(client):
     assert response.headers["HX-Retarget"] == "#main"
     assert "Page not found" in page and "<header" not in page
     assert "HX-Request" in response.headers["Vary"]
+    # The tab's title changes with it, and the main area keeps its live region for messages.
+    assert page.startswith("<title>Page not found · ")
+    assert '<div id="flashes" class="flashes" role="status" aria-live="polite">' in page
 
 
 def test_post_without_csrf_token_is_refused(client):

@@ -4,6 +4,7 @@ totals, the balance and debt block, a payment's page, ownership (404), statement
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -250,6 +251,10 @@ def test_payment_page_shows_what_it_paid(app, client, history, today):
     assert "Invoice INV-2 " in page and "€10.00 Overdue" in page
     fragment = client.htmx("GET", f"{URL}/{newest}")
     assert swapped(fragment.text).startswith('<div id="contract-tab"')
+    # "All payments" replaces the tab, as every link to a tab does (htmx's default swap put
+    # a second #contract-tab inside the first).
+    back = re.search(r'<a href="[^"]*" data-hx-get[^>]*>All payments</a>', fragment.text)
+    assert back and 'data-hx-target="#contract-tab" data-hx-swap="outerHTML"' in back.group()
     # the list links to it
     assert f'href="{URL}/{newest}"' in client.get(URL).text
 
