@@ -50,6 +50,12 @@ class CodeFacts:
     failed_attempts: int = 0
 
 
+def characters_not_in_codes(typed: str) -> str:
+    """The characters of ``typed`` that no code has (the alphabet leaves out look-alikes such
+    as O and 0, I and 1), each once, in the order typed."""
+    return "".join(dict.fromkeys(ch for ch in normalize_code(typed) if ch not in ALPHABET))
+
+
 def code_is_well_formed(typed: str) -> bool:
     """Could ``typed`` be a code at all (length and alphabet, spaces and dashes ignored)?"""
     code = normalize_code(typed)

@@ -8,8 +8,8 @@ from wtforms import SearchField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from ..domain.attach import code_is_well_formed
-from ..domain.codes import CODE_LENGTH
+from ..domain.attach import characters_not_in_codes, code_is_well_formed
+from ..domain.codes import CODE_LENGTH, normalize_code
 from ..domain.contract_list import SHOW_NO_READINGS, SHOW_OVERDUE, SHOW_TO_PAY
 from ..formatting import lazy_gettext as _l
 from ..forms import strip
@@ -36,6 +36,16 @@ class AttachForm(FlaskForm):
     )
 
     def validate_code(self, field):
+        strange = characters_not_in_codes(field.data or "")
+        if strange and len(normalize_code(field.data or "")) == CODE_LENGTH:
+            # A code's length with a character no code has: misread from the slip. Say which.
+            raise ValidationError(
+                _(
+                    "A confirmation code has no %(characters)s: check these against the slip. "
+                    "Codes leave out letters and digits that look alike, such as O and 0.",
+                    characters=", ".join(strange),
+                )
+            )
         if not code_is_well_formed(field.data or ""):
             raise ValidationError(
                 _(

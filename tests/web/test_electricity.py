@@ -210,6 +210,9 @@ def test_form_errors_say_what_is_missing(app, client, customer):
     malformed = attach(client, code="hello")
     assert malformed.status_code == 422
     assert "A confirmation code has 12 letters and digits" in malformed.text
+    misread = attach(client, code="KQ7M-3XTA-P9C0")  # a zero for the slip's letter
+    assert misread.status_code == 422
+    assert "A confirmation code has no 0: check these against the slip." in misread.text
     assert f'value="{NUMBER}"' in malformed.text
     assert audit_actions(app) == [], "not a try at any contract"
 
