@@ -40,10 +40,10 @@ SUBJECT_LENGTH = OutboxMail.__table__.c.subject.type.length
 def queue_mail(recipient: str, subject, template: str, locale: str = "en", **context) -> OutboxMail:
     """Render ``email/<template>.txt`` and ``.html`` in ``locale`` and add them to the outbox
     (a subject longer than its column is cut with an ellipsis: PostgreSQL refuses it whole)."""
-    subject = str(subject)
-    if len(subject) > SUBJECT_LENGTH:
-        subject = subject[: SUBJECT_LENGTH - 1] + "…"
     with force_locale(locale):
+        subject = str(subject)  # a lazy text: in the recipient's language
+        if len(subject) > SUBJECT_LENGTH:
+            subject = subject[: SUBJECT_LENGTH - 1] + "…"
         message = OutboxMail(
             recipient=recipient,
             subject=subject,

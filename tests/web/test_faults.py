@@ -127,7 +127,9 @@ def test_with_htmx_the_503_lands_in_the_main_area(app, client, meter, database_u
     assert_unavailable_page(response)
     assert response.headers["HX-Retarget"] == "#main"
     assert response.headers["HX-Reswap"] == "innerHTML"
-    assert swapped(response.text).startswith('<section class="error-page"')
+    assert response.text.startswith("<title>Temporarily unavailable · ")
+    assert swapped(response.text).startswith('<div id="flashes"')  # the main area's live region
+    assert '</div><section class="error-page"' in response.text
     assert "<header" not in response.text
     assert november(app, meter)["readings"] == []
 
