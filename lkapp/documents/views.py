@@ -290,6 +290,7 @@ def month_zip(period: str):
     if not documents:
         abort(404)
     pick = services.whole_contracts(documents, MONTH_ZIP_DOCUMENTS)
+    services.with_lines(pick.included)
     notes = []
     if pick.cut_short:
         notes.append(
