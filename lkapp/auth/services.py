@@ -303,15 +303,17 @@ def email_changes_left(user: User) -> int:
     """How many more email changes ``user`` may ask for now. Each one mails an address the
     user typed, so an account (even an unconfirmed one, whose email may be wrong) gets a few
     a day, not as many as the per-IP limit lets through."""
+    asked = _events_of_last_day("auth.email_change_requested", AuditEvent.actor_id == user.id)
+    return max(EMAIL_CHANGES_PER_DAY - asked, 0)
+
+
+def _events_of_last_day(action: str, *where) -> int:
     since = utcnow() - timedelta(days=1)
-    asked = db.session.scalar(
+    return db.session.scalar(
         sa.select(sa.func.count(AuditEvent.id)).where(
-            AuditEvent.actor_id == user.id,
-            AuditEvent.action == "auth.email_change_requested",
-            AuditEvent.created_at >= since,
+            AuditEvent.action == action, AuditEvent.created_at >= since, *where
         )
     )
-    return max(EMAIL_CHANGES_PER_DAY - asked, 0)
 
 
 # "Someone tried to register with your email address" goes to an address whoever registers
@@ -322,14 +324,10 @@ ACCOUNT_EXISTS_MAILS_PER_DAY = 5
 
 def may_mail_account_exists(user: User) -> bool:
     """Whether the registration just recorded for ``user``'s address may still mail it."""
-    since = utcnow() - timedelta(days=1)
-    recorded = db.session.scalar(
-        sa.select(sa.func.count(AuditEvent.id)).where(
-            AuditEvent.object_type == "User",
-            AuditEvent.object_id == str(user.id),
-            AuditEvent.action == "auth.register_existing",
-            AuditEvent.created_at >= since,
-        )
+    recorded = _events_of_last_day(
+        "auth.register_existing",
+        AuditEvent.object_type == "User",
+        AuditEvent.object_id == str(user.id),
     )
     return recorded <= ACCOUNT_EXISTS_MAILS_PER_DAY
 

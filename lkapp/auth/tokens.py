@@ -70,15 +70,11 @@ def _last_office_lock(user: User) -> datetime | None:
 
 
 def _lock_state(user: User) -> list[str]:
-    """What a reset or email-change link fingerprints of the locks (nothing for an account
-    the office never locked, so that the links of most accounts did not change with it)."""
-    state = []
-    if services.barred(user):
-        state.append("barred:" + (user.locked_reason or "-"))
+    """What a reset or email-change link fingerprints of the office's locks: the time of the
+    latest (nothing for an account the office never locked, so that the links of most
+    accounts did not change with it). While the lock is on, ``read_token`` refuses them."""
     locked = _last_office_lock(user)
-    if locked is not None:
-        state.append("office-lock:" + _moment(locked))
-    return state
+    return [] if locked is None else ["office-lock:" + _moment(locked)]
 
 
 def _fingerprint(purpose: str, user: User, extra: str = "") -> str:
@@ -134,7 +130,7 @@ def read_token(purpose: str, token: str) -> tuple[User, str] | None:
     if not isinstance(new_email, str):
         return None
     if purpose in ("reset", "email") and services.barred(user):
-        return None  # the fingerprint would not match either; said plainly here
+        return None  # a lock only the office lifts, or a closed account: nothing may change
     expected = _fingerprint(purpose, user, new_email)
     if not hmac.compare_digest(expected, str(payload.get("f", ""))):
         return None

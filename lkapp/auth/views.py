@@ -480,10 +480,6 @@ def reset_password(token: str):
     if found is None:
         return invalid_link("reset")
     user, _new = found
-    if services.barred(user):
-        # read_token refuses these already: a lock only the office lifts (or a closed
-        # account) must change nothing, and the new password must not wait for the unlock.
-        return invalid_link("reset")
     if current_user.is_authenticated and current_user.id != user.id:
         return invalid_link("reset", reason="other_account")
     form = ResetPasswordForm()

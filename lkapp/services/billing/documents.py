@@ -24,10 +24,9 @@ lines before and after in the audit event). Without a lines file stored lines st
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
-
-import sqlalchemy as sa
 
 from ...domain.csvformat import (
     parse_choice,
@@ -40,7 +39,7 @@ from ...domain.money import CENT, vat_of, vat_off, vat_tolerance
 from ...models import DOCUMENT_KINDS, Document, DocumentLine
 from .allocation import reallocate
 from .base import BAD, Importer, changes
-from .bulk import IN_BATCH, Bulk
+from .bulk import Bulk
 from .reader import CsvFile
 
 FIELDS = ("issued_on", "period", "due_on", "net", "vat_rate", "vat", "total")
@@ -236,17 +235,12 @@ class DocumentImporter(Importer):
                 self.table, key_names, [key for _, _, key, *_ in waiting], (*key_names, "id")
             )
         }
-        lines = DocumentLine.__table__
-        doc_ids = sorted(set(ids.values()))
-        counts: dict[int, int] = {}
-        for start in range(0, len(doc_ids), IN_BATCH):
-            counts.update(
-                bulk.conn.execute(
-                    sa.select(lines.c.document_id, sa.func.count())
-                    .where(lines.c.document_id.in_(doc_ids[start : start + IN_BATCH]))
-                    .group_by(lines.c.document_id)
-                ).all()
+        counts = Counter(
+            row[0]
+            for row in bulk.select_in(
+                DocumentLine.__table__, "document_id", sorted(set(ids.values())), ("document_id",)
             )
+        )
         for line, value, key, net, vat_rate, vat in waiting:
             stored = counts.get(ids.get(key), 0)
             if vat_off(net, vat_rate, vat, lines=stored):
