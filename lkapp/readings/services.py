@@ -104,6 +104,12 @@ class MeterReadings:
     viewer: int | None = None
 
     @property
+    def contract_ended(self) -> bool:
+        """Whether the holder's contract is terminated: its final readings are the office's to
+        take, so the holder may no longer send any (the office still may)."""
+        return self.viewer == self._contract_id and self.meter.contract.status != "active"
+
+    @property
     def zones(self) -> list[str]:
         return self.meter.zone_list
 
@@ -388,7 +394,7 @@ class Submission:
     meter: Meter
     period: date
     zones: dict[str, ZoneResult] = field(default_factory=dict)
-    problem: str | None = None  # window_closed, meter_removed, given_before_move
+    problem: str | None = None  # window_closed, contract_ended, meter_removed, given_before_move
     unconfirmed: bool = False  # a value needs "I have checked the reading" first
     stored: list[Reading] = field(default_factory=list)
     superseded: list[int] = field(default_factory=list)
@@ -419,6 +425,9 @@ def submit(
         result.problem = "window_closed"
         return result
     data = meter_readings(meter, window, meter.contract)
+    if data.contract_ended and source == "portal":
+        result.problem = "contract_ended"
+        return result
     if not data.accepts:
         result.problem = "meter_removed"
         return result

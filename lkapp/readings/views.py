@@ -75,6 +75,11 @@ def problem_text(problem: str | None) -> str | None:
             last=window.closes_on.day,
             date=format_date(window.opens_on, "long"),
         )
+    if problem == "contract_ended":
+        return _(
+            "This contract has ended: readings are no longer accepted for it. To report a final "
+            "reading, ask our office a question."
+        )
     if problem == "meter_removed":
         return _("This meter is not installed for this month; no readings can be sent for it.")
     if problem == "given_before_move":
@@ -107,7 +112,11 @@ def tab_context(contract: Contract, forms: dict[int, ReadingForm] | None = None)
     forms = dict(forms or {})
     charts = {}
     for item in meters:
-        if item.accepts and not item.given_before_move and item.meter.id not in forms:
+        if (
+            item.accepts
+            and not (item.contract_ended or item.given_before_move)
+            and (item.meter.id not in forms)
+        ):
             forms[item.meter.id] = reading_form(item.meter, blank=True)
         charts[item.meter.id] = consumption_chart(item, months)
     return {

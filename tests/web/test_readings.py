@@ -536,6 +536,25 @@ def test_a_removed_meter_takes_no_readings(app, client, ann):
     assert live(app, ann["ct"]) == {}
 
 
+def test_a_terminated_contract_takes_no_readings_from_its_holder(app, client, ann, mailbox):
+    """Its final readings are the office's to take: the tab says so instead of a form, and a
+    post sent from a page opened before the contract ended is refused, nothing stored."""
+    with app.app_context():
+        db.session.execute(
+            sa.update(Contract).where(Contract.number == NUMBER).values(status="terminated")
+        )
+        db.session.commit()
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    assert ">Submit readings</button>" not in page
+    assert page.count("This contract has ended: readings are no longer accepted for it.") == 2
+    assert "2,100" in page  # the history stays
+    for htmx in (False, True):
+        response = send(client, ann["two"], htmx=htmx, T1="2150", T2="1060")
+        assert response.status_code == 422
+        assert "To report a final reading, ask our office a question." in response.text
+    assert live(app, ann["two"]) == {} and mailbox.messages == []
+
+
 def test_without_csrf_token_nothing_is_stored(app, client, ann):
     response = client.post(submit_url(ann["two"]), data={"T1": "2150", "T2": "1060"}, csrf=False)
     assert response.status_code in (400, 422)

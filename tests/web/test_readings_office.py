@@ -273,6 +273,18 @@ def test_readings_the_office_enters_for_a_locked_account_are_not_mailed_to_it(
     assert [recipient for recipient, _ in outbox(app)] == []
 
 
+def test_the_office_enters_the_final_readings_of_a_terminated_contract(app, operator, setup):
+    with app.app_context():
+        db.session.get(
+            Contract, db.session.get(Meter, setup["two"]).contract_id
+        ).status = "terminated"
+        db.session.commit()
+    url = f"/staff/readings/meters/{setup['two']}"
+    assert "Submit readings" in operator.get(url).text
+    assert operator.post(url, data={"T1": "2150", "T2": "1060"}).status_code == 302
+    assert live(app, setup["two"]) == {"T1": Decimal("2150"), "T2": Decimal("1060")}
+
+
 @pytest.mark.sqlite_only
 def test_operator_sees_404_for_a_missing_meter(operator):
     assert operator.get("/staff/readings/meters/99999").status_code == 404
