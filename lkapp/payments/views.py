@@ -6,7 +6,7 @@ from flask import Blueprint, abort, request, url_for
 from flask_login import login_required
 
 from ..electricity.services import local_today
-from ..electricity.views import own_contract, render_tab
+from ..electricity.views import TABS, own_contract, render_tab
 from ..htmx import render, wants_fragment
 from . import services
 from .badges import payment_badge
@@ -51,12 +51,14 @@ def tab(number: str):
     status = 200 if valid else 422
     if wants_fragment() and request.headers.get("HX-Target") == LIST_TARGET:
         # The filter or the pager: only the list changes (the debt block stays as it is).
-        # ``render`` answers a fragment here; the page name is for its signature only.
+        # ``render`` answers a fragment here, led by the page's title (the tab names it).
         response = render(
             "electricity/contract.html",
             "payments/_payments.html",
             status=status,
             contract=contract,
+            tab="payments",
+            tabs=TABS,
             **context,
         )
     else:

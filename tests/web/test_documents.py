@@ -559,6 +559,15 @@ def test_another_customers_documents_are_404(app, client, make_user, auth):
         assert client.htmx("GET", url).status_code == 404, url
 
 
+def test_a_document_number_with_a_nul_character_is_not_found(client, docs):
+    """PostgreSQL refused the look-up (a 500): no number holds a NUL, so none is found."""
+    for url in (
+        f"/electricity/{NUMBER}/documents/invoice/INV-1%00",
+        f"/electricity/{NUMBER}/documents/invoice/INV-1%00/pdf",
+    ):
+        assert client.get(url).status_code == 404, url
+
+
 def test_documents_need_sign_in(client):
     for url in (f"/electricity/{NUMBER}/documents", f"/electricity/{NUMBER}/statement"):
         response = client.get(url)

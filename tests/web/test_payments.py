@@ -141,6 +141,10 @@ def test_the_tab_and_the_list_are_fragments_too(client, history):
     for response in (tab, listing):
         assert "HX-Request" in response.headers["Vary"]
         assert "HX-Target" in response.headers["Vary"]
+        # htmx puts the leading title in the browser's tab and history: the tab is named
+        assert response.text.lstrip().startswith(
+            f"<title>Payments · Contract {NUMBER} · City Power Supply</title>"
+        )
 
 
 def test_filter_by_period_with_totals_and_the_address_in_step(client, ann, ledger):
