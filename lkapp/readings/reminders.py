@@ -3,7 +3,9 @@
 
 ``User.readings_reminded_for`` remembers the month of the last reminder; it is set with a
 conditional UPDATE, so two runs of ``flask notify`` on the same day still send one mail.
-The caller (``lkapp.services.notify.run_daily``) commits and sends the outbox.
+The caller (``lkapp.services.notify.run_daily``) commits and sends the outbox. Each account is
+handled on its own (``for_one_account``): one that fails keeps its month unset and is
+reminded on the next run, the others are reminded now.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from ..extensions import db
 from ..formatting import day, month
 from ..models import Contract, Meter, Reading, User
 from ..services.mail import queue_mail
+from ..services.notify import for_one_account
 from .clock import window_days
 
 
-def queue_window_reminders(today: date) -> int:
-    """Queue the reminders due on ``today`` (a day in the deployment's time zone); how many."""
+def queue_window_reminders(today: date, failed: list[int] | None = None) -> int:
+    """Queue the reminders due on ``today`` (a day in the deployment's time zone); how many.
+    The ids of the accounts that failed are added to ``failed``."""
+    failed = [] if failed is None else failed
     window = reading_window(today, *window_days())
     if not window.is_open:
         return 0
@@ -40,21 +45,29 @@ def queue_window_reminders(today: date) -> int:
     ).all()
     queued = 0
     for user in users:
-        claimed = db.session.execute(
-            sa.update(User)
-            .where(
-                User.id == user.id,
-                sa.or_(User.readings_reminded_for.is_(None), User.readings_reminded_for < period),
-            )
-            .values(readings_reminded_for=period)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed != 1:
-            continue  # reminded already (another run of the same day)
-        _queue_reminder(user, waiting[user.id], window.period, window.closes_on)
-        queued += 1
-    db.session.flush()
+        queued += bool(for_one_account(user.id, failed, _remind, user, waiting[user.id], window))
     return queued
+
+
+def _remind(user: User, numbers: list[str], window) -> bool:
+    """Claim ``user``'s reminder for the window's month and queue it; False when another run
+    of the same day had it already."""
+    claimed = db.session.execute(
+        sa.update(User)
+        .where(
+            User.id == user.id,
+            sa.or_(
+                User.readings_reminded_for.is_(None),
+                User.readings_reminded_for < window.period,
+            ),
+        )
+        .values(readings_reminded_for=window.period)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        return False
+    _queue_reminder(user, numbers, window.period, window.closes_on)
+    return True
 
 
 def _contracts_waiting(period: date) -> dict[int, list[str]]:

@@ -21,6 +21,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import NamedTuple
 
+import idna
 import sqlalchemy as sa
 from flask import current_app, g, render_template
 from flask_babel import force_locale
@@ -225,9 +226,16 @@ def _failed(message: OutboxMail, error: Exception, prefix: str = "") -> None:
         )
 
 
+class BadRecipient(ValueError):
+    """The recipient's address cannot be written into a mail: no later try can send it."""
+
+
 def _refused_for_good(error: Exception) -> bool:
-    """A 5xx answer to the recipient or the content: sending it again gets the same answer.
-    (A 5xx to the sender or the sign-in is the server's set-up, which an admin may fix.)"""
+    """A 5xx answer to the recipient or the content, or an address no mail can carry:
+    sending it again gets the same answer. (A 5xx to the sender or the sign-in is the server's
+    set-up, which an admin may fix.)"""
+    if isinstance(error, BadRecipient):
+        return True
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _ in error.recipients.values())
     return isinstance(error, smtplib.SMTPDataError) and error.smtp_code >= 500
@@ -272,9 +280,12 @@ def _encoded_words(text: str) -> str:
 
 def _ascii_domain(address: str) -> str:
     """``info@пример.рф`` as every mail server takes it: the domain in punycode (the local part
-    is ASCII: the portal takes no other)."""
+    is ASCII: the portal takes no other). IDNA 2008, as the address was checked with: Python's
+    own ``idna`` codec (IDNA 2003) turns ``straße.de`` into ``strasse.de``, another domain."""
     local, _, domain = address.rpartition("@")
-    return f"{local}@{domain.encode('idna').decode('ascii')}"
+    if not domain.isascii():
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    return f"{local}@{domain}"
 
 
 def _as_message(message: OutboxMail) -> EmailMessage:
@@ -290,7 +301,10 @@ def _as_message(message: OutboxMail) -> EmailMessage:
     else:
         mail.set_raw("Subject", _encoded_words(message.subject))
     mail["From"] = sender
-    mail["To"] = _ascii_domain(message.recipient)
+    try:
+        mail["To"] = _ascii_domain(message.recipient)
+    except ValueError as error:  # a domain IDNA refuses, a line break
+        raise BadRecipient(f"{message.recipient!r} is not an address mail can go to") from error
     if reply_to := current_app.config["MAIL_REPLY_TO"]:
         # Where a customer's Reply goes instead of the no-reply sender; the domain in punycode.
         name, address = parseaddr(reply_to)

@@ -8,6 +8,11 @@ conditional UPDATE, so a second run (even one running at the same time) mails no
 An account that turned debt notices off is skipped and its flags stay as they were: turning
 them on again brings the notice of whatever changed meanwhile.
 
+Each account's notices are its own unit of work (``for_one_account``): a failure there (a
+template, a stored value, a database error) rolls back that account's flags and mail, is
+logged with its id and counted, and the run goes on with the others; the failed account
+gets its notice on the next run, and the command exits non-zero.
+
 "New document" notices are queued in the billing import's own transaction (an after-write
 hook, ``install()``), one mail per account and import, so they commit or roll back with the
 documents; ``run_daily`` (or ``flask outbox send``) sends them.
@@ -17,7 +22,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
@@ -30,7 +36,6 @@ from ..auth.services import notifiable
 from ..domain import balance
 from ..extensions import db
 from ..models import AuditEvent, Contract, Document, OutboxMail, User, utcnow
-from ..readings.reminders import queue_window_reminders
 from .mail import mail_configured, queue_mail, send_pending
 
 log = logging.getLogger(__name__)
@@ -48,21 +53,50 @@ class DailySummary:
     mails: int = 0  # debt notices queued
     reminders: int = 0  # reading-window reminders queued
     sent: int = 0  # messages of the outbox sent at the end (any kind)
-    failed: int = 0
+    unsent: int = 0  # messages of the outbox that failed at the end
+    accounts_failed: list[int] = field(default_factory=list)  # ids: their notices wait
+
+    @property
+    def failed(self) -> int:
+        """What went wrong: mail not sent and accounts not handled (the command exits 1)."""
+        return self.unsent + len(self.accounts_failed)
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.day.isoformat()}: debt appeared on {self.debt_appeared} contract(s), "
             f"cleared on {self.debt_cleared}; {self.mails} debt notice(s) and "
             f"{self.reminders} reading reminder(s) queued; outbox: {self.sent} sent, "
-            f"{self.failed} failed"
+            f"{self.unsent} failed"
         )
+        if self.accounts_failed:
+            ids = ", ".join(str(i) for i in self.accounts_failed)
+            text += (
+                f"; {len(self.accounts_failed)} account(s) failed and wait for the next run "
+                f"(see the log): {ids}"
+            )
+        return text
+
+
+def for_one_account(user_id: int, failed: list[int], work: Callable, *args):
+    """``work(*args)`` for one account in a savepoint: its result, or None when it raised. A
+    failure rolls back what it wrote (no flag without its mail, no mail without its flag), is
+    logged with the account's id and added to ``failed``, so one account's bad data cost
+    that account alone its notice of the day."""
+    try:
+        with db.session.begin_nested():
+            return work(*args)
+    except Exception:  # noqa: BLE001 - one account's failure must not stop the others
+        log.exception("Notices for account %s failed; they wait for the next run", user_id)
+        if user_id not in failed:  # its debt notice and its reminder: one account
+            failed.append(user_id)
+        return None
 
 
 def run_daily(today: date | None = None) -> DailySummary:
     """The daily run: debt notices, reading-window reminders, then commit and send the
     outbox. Commits after each batch of accounts (a long run keeps what it did)."""
     from ..electricity.services import local_today
+    from ..readings.reminders import queue_window_reminders
 
     today = today or local_today()
     summary = DailySummary(today)
@@ -79,12 +113,12 @@ def run_daily(today: date | None = None) -> DailySummary:
         _debt_notices(accounts[start : start + ACCOUNTS_PER_BATCH], today, summary)
         db.session.commit()
 
-    summary.reminders = queue_window_reminders(today)
+    summary.reminders = queue_window_reminders(today, summary.accounts_failed)
     db.session.commit()
 
     if mail_configured():
         delivery = send_pending()
-        summary.sent, summary.failed = delivery.sent, delivery.kept + delivery.given_up
+        summary.sent, summary.unsent = delivery.sent, delivery.kept + delivery.given_up
     return summary
 
 
@@ -93,7 +127,8 @@ def run_daily(today: date | None = None) -> DailySummary:
 
 def _debt_notices(account_ids: list[int], today: date, summary: DailySummary) -> None:
     """Find the contracts of ``account_ids`` whose debt state differs from what their
-    account was told, flip the flag (only if nobody else did) and queue the mails."""
+    account was told; then, one account at a time, flip the flags (only if nobody else did)
+    and queue its mails."""
     late = sa.and_(
         Document.kind == "invoice",
         Document.total > Document.paid,
@@ -101,45 +136,50 @@ def _debt_notices(account_ids: list[int], today: date, summary: DailySummary) ->
     )
     in_debt = sa.exists().where(Document.contract_id == Contract.id, late)
     rows = db.session.execute(
-        sa.select(Contract.id, Contract.debt_notified, in_debt.label("in_debt")).where(
-            Contract.account_id.in_(account_ids)
+        sa.select(
+            Contract.id,
+            Contract.account_id,
+            Contract.number,
+            Contract.holder_name,
+            Contract.debt_notified,
+            in_debt.label("in_debt"),
         )
-    ).all()
-    appeared = [r.id for r in rows if r.in_debt and not r.debt_notified]
-    cleared = [r.id for r in rows if not r.in_debt and r.debt_notified]
-    appeared = _flip(appeared, to=True)
-    cleared = _flip(cleared, to=False)
-    if not appeared and not cleared:
-        return
-
-    from ..payments.services import debts_of
-
-    figures = debts_of(appeared + cleared, today)
-    contracts = db.session.execute(
-        sa.select(Contract.id, Contract.number, Contract.holder_name, User)
-        .join(User, User.id == Contract.account_id)
-        .where(Contract.id.in_(appeared + cleared))
+        .where(Contract.account_id.in_(account_ids))
         .order_by(Contract.number)
     ).all()
-    by_account: dict[int, dict[str, list]] = defaultdict(lambda: {"appeared": [], "cleared": []})
-    users: dict[int, User] = {}
-    newly_late = set(appeared)
-    for row in contracts:
-        users[row.User.id] = row.User
-        kind = "appeared" if row.id in newly_late else "cleared"
-        by_account[row.User.id][kind].append(
-            Notice(row.id, row.number, row.holder_name, figures[row.id])
+    changed: dict[int, list] = defaultdict(list)
+    for row in rows:
+        if bool(row.in_debt) != bool(row.debt_notified):
+            changed[row.account_id].append(row)
+    for user_id in sorted(changed):
+        told = for_one_account(
+            user_id, summary.accounts_failed, _tell_account, user_id, changed[user_id], today
         )
-    for user_id, notices in by_account.items():
-        user = users[user_id]
-        if notices["appeared"]:
-            _queue_debt_mail(user, "notice_debt_appeared", notices["appeared"], today)
-            summary.mails += 1
-        if notices["cleared"]:
-            _queue_debt_mail(user, "notice_debt_cleared", notices["cleared"], today)
-            summary.mails += 1
-    summary.debt_appeared += len(appeared)
-    summary.debt_cleared += len(cleared)
+        if told is not None:
+            appeared, cleared = told
+            summary.debt_appeared += appeared
+            summary.debt_cleared += cleared
+            summary.mails += bool(appeared) + bool(cleared)
+
+
+def _tell_account(user_id: int, rows: list, today: date) -> tuple[int, int]:
+    """Flip the flags of one account's changed contracts and queue its "appeared" and
+    "cleared" mails; how many contracts of each it was told of."""
+    from ..payments.services import debts_of
+
+    appeared = set(_flip([r.id for r in rows if r.in_debt], to=True))
+    cleared = set(_flip([r.id for r in rows if not r.in_debt], to=False))
+    if not appeared and not cleared:
+        return 0, 0  # another run told it meanwhile
+    user = db.session.get(User, user_id)
+    figures = debts_of(list(appeared | cleared), today)
+    notices = {
+        kind: [Notice(r.id, r.number, r.holder_name, figures[r.id]) for r in rows if r.id in ids]
+        for kind, ids in (("appeared", appeared), ("cleared", cleared))
+    }
+    for kind, told in notices.items():
+        if told:
+            _queue_debt_mail(user, f"notice_debt_{kind}", told, today)
     db.session.add_all(
         AuditEvent(
             action=f"notice.debt_{kind}",
@@ -147,10 +187,11 @@ def _debt_notices(account_ids: list[int], today: date, summary: DailySummary) ->
             object_id=str(notice.contract_id),
             details={"overdue": str(notice.summary.overdue), "day": today.isoformat()},
         )
-        for notices in by_account.values()
-        for kind in ("appeared", "cleared")
-        for notice in notices[kind]
+        for kind, told in notices.items()
+        for notice in told
     )
+    db.session.flush()
+    return len(appeared), len(cleared)
 
 
 def _flip(contract_ids: list[int], to: bool) -> list[int]:

@@ -28,10 +28,17 @@ def subject_choices(empty: bool = True) -> list[SelectChoice]:
     return choices
 
 
+def unix_lines(value):
+    """A WTForms filter for a text box: its line breaks as one character each. Browsers send
+    them as two (CRLF) but count one against ``maxlength``: a message that fitted the box was
+    refused as too long."""
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+
 def _body_field(label):
     return TextAreaField(
         label,
-        filters=[strip],
+        filters=[unix_lines, strip],
         validators=[
             DataRequired(_l("Write your message.")),
             Length(

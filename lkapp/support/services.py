@@ -315,13 +315,28 @@ def staff_questions(
         .where(*conditions)
         .order_by(
             sa.case((waiting, 0), else_=1),
-            sa.case((waiting, Question.updated_at), else_=None).asc(),
+            sa.case((waiting, _waiting_since()), else_=None).asc(),
             Question.updated_at.desc(),
             Question.id.desc(),
         )
     )
     count = sa.select(sa.func.count(Question.id)).where(*conditions)
     return _paginate(query, count, page, per_page)
+
+
+def _waiting_since():
+    """When the asker began to wait: their first message after the office's last answer. A
+    follow-up while waiting ("here is the scan") must not send the thread to the back."""
+    first = (
+        sa.select(sa.func.min(Message.created_at))
+        .where(
+            Message.question_id == Question.id,
+            Message.from_staff.is_(False),
+            sa.or_(Question.answered_at.is_(None), Message.created_at > Question.answered_at),
+        )
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(first, Question.updated_at)
 
 
 def unanswered_count() -> int:

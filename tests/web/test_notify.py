@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from lkapp.extensions import db
-from lkapp.models import AuditEvent, Contract, OutboxMail, User, utcnow
+from lkapp.models import AuditEvent, Contract, Meter, OutboxMail, User, utcnow
+from lkapp.readings import reminders
 from lkapp.services import notify
 
 DAY = date(2026, 3, 10)
@@ -187,6 +188,88 @@ def test_run_daily_summary_and_a_second_run_queues_nothing(app, mailbox, late_in
     assert (second.debt_appeared, second.debt_cleared, second.mails) == (0, 0, 0)
     assert queued == 1
     assert first.reminders == 0  # reading reminders: the call site is not wired yet
+
+
+def fail_for(monkeypatch, module, recipient: str, how: str) -> None:
+    """Make ``module``'s mail queueing fail for ``recipient``: a Python error (a template or
+    a stored value) or a database error (the transaction must survive it)."""
+    real = module.queue_mail
+
+    def queue_mail(to, *args, **kwargs):
+        if to == recipient:
+            if how == "database":
+                db.session.execute(sa.text("SELECT no_such_column FROM no_such_table"))
+            raise ValueError("a broken template")
+        return real(to, *args, **kwargs)
+
+    monkeypatch.setattr(module, "queue_mail", queue_mail)
+
+
+@pytest.mark.parametrize("how", ["python", "database"])
+def test_one_accounts_failure_costs_that_account_alone(
+    app, runner, mailbox, ann, late_invoice, ledger, make_user, monkeypatch, caplog, how
+):
+    """An error while telling one account aborted the whole daily run: every account after
+    it got no notice that day."""
+    bob = make_user(email="bob@example.com", name="Bob Ltd.")
+    zoe = make_user(email="zoe@example.com", name="Zoe Kft.")
+    for number, account in (("EL-B", bob), ("EL-Z", zoe)):
+        contract = ledger.contract(number, account_id=account)
+        ledger.add(ledger.document(contract, f"INV-{number}", DAY, DAY, "10.00"))
+    with app.app_context():  # the window of 15-25 March is open: reminders too
+        for number in ("EL-1", "EL-B", "EL-Z"):
+            contract_id = db.session.scalar(sa.select(Contract.id).where(Contract.number == number))
+            db.session.add(
+                Meter(contract_id=contract_id, serial=f"SN-{number}", installed_on=date(2020, 1, 1))
+            )
+        db.session.commit()
+    fail_for(monkeypatch, notify, "bob@example.com", how)
+    fail_for(monkeypatch, reminders, "bob@example.com", how)
+
+    day = date(2026, 3, 16)
+    result = runner.invoke(args=["notify", "--date", day.isoformat()])
+    assert result.exit_code == 1
+    assert "debt appeared on 2 contract(s)" in result.output
+    assert "2 debt notice(s) and 2 reading reminder(s) queued" in result.output
+    assert f"1 account(s) failed and wait for the next run (see the log): {bob}" in result.output
+    assert f"Notices for account {bob} failed" in caplog.text
+    for address in ("ann@example.com", "zoe@example.com"):
+        assert sorted(m["Subject"] for m in mailbox.to(address)) == [
+            f"Overdue debt on contract {'EL-1' if address[0] == 'a' else 'EL-Z'}",
+            "Time to send your meter readings",
+        ]
+    assert mailbox.to("bob@example.com") == []
+    # Rolled back: no flag without its mail, no mail and no audit event without its flag.
+    assert flag(app, "EL-B") is False
+    with app.app_context():
+        assert db.session.get(User, bob).readings_reminded_for is None
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count(OutboxMail.id)).where(
+                    OutboxMail.recipient == "bob@example.com"
+                )
+            )
+            == 0
+        )
+        told = db.session.scalars(
+            sa.select(Contract.number)
+            .join(AuditEvent, AuditEvent.object_id == sa.cast(Contract.id, sa.String))
+            .where(AuditEvent.action == "notice.debt_appeared")
+            .order_by(Contract.number)
+        ).all()
+    assert told == ["EL-1", "EL-Z"]
+
+    # Fixed by the next day's run: Bob is told, and only he.
+    monkeypatch.undo()
+    mailbox.clear()
+    output = run(runner, day + timedelta(days=1))
+    assert "debt appeared on 1 contract(s)" in output and "failed and wait" not in output
+    assert sorted(m["Subject"] for m in mailbox.messages) == [
+        "Overdue debt on contract EL-B",
+        "Time to send your meter readings",
+    ]
+    assert {m["To"] for m in mailbox.messages} == {"bob@example.com"}
+    assert flag(app, "EL-B") is True
 
 
 def test_notify_rejects_a_bad_date(runner):

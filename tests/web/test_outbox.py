@@ -249,3 +249,23 @@ def test_a_subject_longer_than_its_column_is_cut_with_an_ellipsis(app):
         db.session.commit()
         subject = db.session.scalar(sa.select(OutboxMail.subject))
     assert len(subject) == 200 and subject.endswith("EL-0000001,…")
+
+
+def test_a_domain_with_sharp_s_is_not_sent_to_another_domain(app, mailbox):
+    """``straße.de`` is ``xn--strae-oqa.de`` (IDNA 2008, as the address was checked with);
+    Python's own codec made it ``strasse.de``, someone else's domain, and a reset link went
+    there."""
+    _queue(app, "info@straße.de")
+    [message] = mailbox.messages
+    assert message["To"] == "info@xn--strae-oqa.de"
+    _queue(app, "info@пример.рф")
+    assert mailbox.messages[1]["To"] == "info@xn--e1afmkfd.xn--p1ai"
+
+
+def test_an_address_no_mail_can_carry_is_given_up_at_once(app, mailbox, caplog):
+    """Tried every five minutes for three days before, each run failing the same way."""
+    _queue(app, "ann@example.com\nBcc: eve@example.com")
+    [row] = _outbox(app)
+    assert row.given_up_at is not None and row.attempts == 1
+    assert "is not an address mail can go to" in row.last_error
+    assert mailbox.messages == []

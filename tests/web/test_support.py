@@ -410,6 +410,18 @@ def test_questions_list_shows_status_and_the_thread_takes_replies(app, client, a
     assert empty.status_code == 422 and "Write your message." in empty.get_data(as_text=True)
 
 
+def test_a_message_that_fits_the_box_is_taken_whatever_its_line_breaks(app, client, ann):
+    """Browsers send a line break as CRLF but count it as one character for ``maxlength``:
+    a reply of 5,000 characters in ten paragraphs came back "Use at most 5000 characters"."""
+    reference = make_question(app, user_id=ann)
+    body = "\r\n".join(["a" * 491] * 10) + "\r\n" + "b" * 80  # 5,000 in the browser
+    response = client.post(f"/support/questions/{reference}/reply", data={"body": body})
+    assert response.status_code == 302
+    with app.app_context():
+        stored = db.session.scalars(sa.select(Message.body).order_by(Message.id)).all()[-1]
+    assert stored == body.replace("\r\n", "\n") and len(stored) == 5000
+
+
 def test_a_closed_thread_takes_no_reply(app, client, ann):
     closed = make_question(app, user_id=ann, status="closed")
     page = client.get(f"/support/questions/{closed}").get_data(as_text=True)

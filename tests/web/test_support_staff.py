@@ -34,14 +34,13 @@ def office(make_user, auth):
 
 
 def age(app, reference, days):
-    """Move a thread's times ``days`` back."""
+    """Move a thread's times (its messages' too) ``days`` back."""
     with app.app_context():
         moment = utcnow() - timedelta(days=days)
-        db.session.execute(
-            sa.update(Question)
-            .where(Question.reference == reference)
-            .values(created_at=moment, updated_at=moment)
-        )
+        question = services.find_question(reference)
+        question.created_at = question.updated_at = moment
+        for message in question.messages:
+            message.created_at = moment
         db.session.commit()
 
 
@@ -81,6 +80,23 @@ def test_list_puts_the_longest_waiting_first_and_filters(app, client, office):
     assert swapped(text).startswith('<div id="question-results"')
     assert older_answered in text and recent not in text
     assert "HX-Request" in fragment.headers["Vary"]
+
+
+def test_a_follow_up_while_waiting_keeps_the_threads_place_in_the_queue(
+    app, client, office, make_user
+):
+    """The list sorted the waiting threads by their last message: an asker who added the scan
+    they had forgot, a day after asking, went behind everyone who asked after them."""
+    ann = make_user(email="ann@example.com")
+    first = make_question(app, user_id=ann, body="Where is my invoice?")
+    second = make_question(app, email="later@example.net")
+    age(app, first, 5)
+    age(app, second, 3)
+    with app.app_context():
+        services.reply(services.find_question(first), db.session.get(User, ann), "The scan.")
+        db.session.commit()
+    page = client.get("/staff/questions").get_data(as_text=True)
+    assert page.index(first) < page.index(second)
 
 
 def test_thread_shows_the_account_its_contracts_and_earlier_questions(
