@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+import idna
 from limits import parse_many
 from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
@@ -268,9 +269,9 @@ def _is_address(value: str) -> bool:
     local, _, domain = address.rpartition("@")
     if not local or "." not in domain:
         return False
-    try:
-        Address(name, addr_spec=f"{local}@{domain.encode('idna').decode('ascii')}")
-    except (ValueError, HeaderParseError):  # UnicodeError (the domain) is a ValueError
+    try:  # IDNA 2008, as the outbox writes it (the codec 'idna' is IDNA 2003)
+        Address(name, addr_spec=f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}")
+    except (ValueError, HeaderParseError):  # IDNAError (the domain) is a ValueError
         return False
     return True
 
