@@ -12,7 +12,7 @@ from ..domain.attach import characters_not_in_codes, code_is_well_formed
 from ..domain.codes import CODE_LENGTH, normalize_code
 from ..domain.contract_list import SHOW_NO_READINGS, SHOW_OVERDUE, SHOW_TO_PAY
 from ..formatting import lazy_gettext as _l
-from ..forms import strip
+from ..forms import one_line, strip
 
 
 class AttachForm(FlaskForm):
@@ -22,7 +22,8 @@ class AttachForm(FlaskForm):
             DataRequired(_l("Enter the contract number.")),
             Length(max=30, message=_l("A contract number has at most 30 characters.")),
         ],
-        filters=[strip],
+        # A control character (a NUL made PostgreSQL fail the query) is read as a space.
+        filters=[one_line],
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     code = StringField(

@@ -115,6 +115,21 @@ def test_filters_by_debt_and_by_missing_readings(client, chain):
 
 
 @pytest.mark.sqlite_only
+def test_a_terminated_contract_is_marked_in_the_list(app, client, chain):
+    """It takes no readings from its holder and the "missing readings" filter leaves it out:
+    the list says why."""
+    with app.app_context():
+        db.session.execute(
+            sa.update(Contract).where(Contract.number == "EL-06").values(status="terminated")
+        )
+        db.session.commit()
+    page = client.get("/electricity").text
+    assert re.search(r'>EL-06</a> <span class="badge">Terminated</span></th>', page)
+    assert page.count(">Terminated</span>") == 1
+    assert numbers(client.get("/electricity?show=no_readings").text) == []
+
+
+@pytest.mark.sqlite_only
 def test_nothing_found_says_so_and_offers_to_clear(client, chain):
     page = client.get("/electricity", query_string={"q": "Debrecen"}).text
     assert "No contract matches. Try other words or show all contracts." in text_of(page)

@@ -547,6 +547,7 @@ def test_a_terminated_contract_takes_no_readings_from_its_holder(app, client, an
     page = client.get(f"/electricity/{NUMBER}/readings").text
     assert ">Submit readings</button>" not in page
     assert page.count("This contract has ended: readings are no longer accepted for it.") == 2
+    assert "are accepted until" not in page, "no window announced above it"
     assert "2,100" in page  # the history stays
     for htmx in (False, True):
         response = send(client, ann["two"], htmx=htmx, T1="2150", T2="1060")
