@@ -117,7 +117,7 @@ def change_email():
     form = ChangeEmailForm()
     if form.validate_on_submit():
         new_email = form.email.data
-        if new_email.lower() == user.email.lower():
+        if services.normalize_email(new_email).lower() == user.email.lower():
             form.email.errors = [_("This is your current email address.")]
         elif not services.check_password(user, form.current_password.data):
             ended = _reauth_failed(form.current_password)

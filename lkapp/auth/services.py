@@ -7,10 +7,12 @@ with the same page.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
+import idna
 import sqlalchemy as sa
 from flask import current_app
 
@@ -31,20 +33,48 @@ CLOSED = rules.CLOSED  # by the customer (close_account): nothing lifts it; User
 
 def normalize_email(email: str) -> str:
     """An address as it is stored and looked up: no surrounding spaces, the domain in lower
-    case. A domain's letter case never matters, in any script ("info@Пример.рф"), and
-    SQLite's ``lower()`` knows ASCII letters only; the part before the @ is kept as typed."""
+    case and in its one IDNA spelling. A domain's letter case never matters, in any script
+    ("info@Пример.рф"), and SQLite's ``lower()`` knows ASCII letters only; nor do the other
+    ways of typing one domain that the email check accepts and mail reaches alike:
+    punycode ("xn--e1afmkfd.xn--p1ai"), full-width letters or the "。" of an Asian keyboard
+    ("example。com"). The part before the @ is kept as typed."""
     local, at, domain = email.strip().rpartition("@")
-    return f"{local}{at}{domain.lower()}" if at else email.strip()
+    return f"{local}{at}{_domain(domain)}" if at else email.strip()
+
+
+def _domain(domain: str) -> str:
+    lowered = domain.lower()
+    if lowered.isascii() and "xn--" not in lowered:
+        return lowered
+    try:
+        return idna.decode(idna.encode(domain, uts46=True))
+    except (idna.IDNAError, UnicodeError):
+        return lowered
+
+
+def _spellings(email: str) -> list[str]:
+    """``normalize_email``'s address, and how an account of it may have been stored before
+    the domain had one spelling: as typed (lower-cased), and in punycode."""
+    canonical = normalize_email(email)
+    local, at, domain = canonical.rpartition("@")
+    spellings = [canonical]
+    if at:
+        spellings.append(f"{local}@{email.strip().rpartition('@')[2].lower()}")
+        with contextlib.suppress(idna.IDNAError, UnicodeError):
+            spellings.append(f"{local}@{idna.encode(domain).decode('ascii')}")
+    return list(dict.fromkeys(spellings))
 
 
 def find_user_by_email(email: str) -> User | None:
-    """The account of ``email`` in any letter case. Both sides go through the database's own
-    ``lower()``, as the unique index on ``lower(email)`` does: SQLite's knows ASCII only, and
-    against Python's ``str.lower`` an address with a capital "Ü" never matched, not even
-    typed as registered. The domain comes lower-cased by ``normalize_email``, so its case
-    matters in no script."""
+    """The account of ``email`` in any letter case and any spelling of its domain. Both
+    sides go through the database's own ``lower()``, as the unique index on ``lower(email)``
+    does: SQLite's knows ASCII only, and against Python's ``str.lower`` an address with a
+    capital "Ü" never matched, not even typed as registered. The domain comes lower-cased by
+    ``normalize_email``, so its case matters in no script. Should two accounts have one
+    address in two spellings (stored before the domain had one), the older one is it."""
+    spellings = [sa.func.lower(spelling) for spelling in _spellings(email)]
     return db.session.scalar(
-        sa.select(User).where(sa.func.lower(User.email) == sa.func.lower(normalize_email(email)))
+        sa.select(User).where(sa.func.lower(User.email).in_(spellings)).order_by(User.id).limit(1)
     )
 
 
@@ -104,7 +134,8 @@ def confirm_email(user: User, keep_session: str | None = None) -> int:
 
 def _email_key(email: str) -> str:
     """How failures of an email without an account are filed (a keyed hash, not the email)."""
-    return keyed_digest(current_app.config["SECRET_KEY"], "login:" + email.strip().lower())[:40]
+    key = "login:" + normalize_email(email).lower()
+    return keyed_digest(current_app.config["SECRET_KEY"], key)[:40]
 
 
 def _failures_without_account(email: str, now) -> int:

@@ -11,8 +11,10 @@ import hmac
 from datetime import datetime
 
 import pyotp
+import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..domain.accounts import (
     looks_like_recovery_code,
@@ -21,6 +23,7 @@ from ..domain.accounts import (
     normalize_totp,
     recovery_code_digest,
 )
+from ..extensions import db
 from ..models import User, utcnow
 from ..services import audit
 from ..services.qr import png_data_uri, qr_png
@@ -125,9 +128,8 @@ def check_second_factor(user: User, typed: str) -> str | None:
         return None
     if looks_like_totp(typed):
         step = _matching_step(user.totp_secret, typed, user.totp_last_step, utcnow())
-        if step is None:
+        if step is None or not _use_step(user, step):
             return None
-        user.totp_last_step = step
         return "totp"
     if looks_like_recovery_code(typed):
         digest = recovery_code_digest(typed)
@@ -137,6 +139,25 @@ def check_second_factor(user: User, typed: str) -> str | None:
             user.recovery_codes = remaining
             return "recovery_code"
     return None
+
+
+def _use_step(user: User, step: int) -> bool:
+    """Note ``step`` as the account's last used one, unless another request has used it (or
+    a later one) meanwhile. One conditional UPDATE: two requests sending the same code at
+    once read the same earlier step, and both passed."""
+    used = db.session.execute(
+        sa.update(User)
+        .where(
+            User.id == user.id,
+            sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if used != 1:
+        return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
 
 
 def current_code(secret: str) -> str:

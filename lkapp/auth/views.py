@@ -6,6 +6,7 @@ add their routes to this blueprint.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask import (
@@ -74,6 +75,21 @@ def _home() -> str:
 def _next_target(default: str | None = None) -> str:
     target = request.args.get("next")
     return target if is_safe_next(target) else (default or _home())
+
+
+# What ``captchas.new_challenge`` makes an id of: ``secrets.token_urlsafe(32)``.
+_CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def well_formed_challenge_id(value: str | None) -> str:
+    """``value`` if it can be a challenge id, else "". Anything else is no challenge, and
+    must not reach the database: PostgreSQL refuses a NUL byte in a string with an error."""
+    return value if isinstance(value, str) and _CHALLENGE_ID.fullmatch(value) else ""
+
+
+def captcha_id() -> str:
+    """The challenge id the form was sent with."""
+    return well_formed_challenge_id(request.form.get("captcha_id"))
 
 
 def _safe_next_or_none() -> str | None:
@@ -183,11 +199,13 @@ def login():
         db.session.commit()
         return _render_login(form, challenge)
     if not form.validate_on_submit():
-        return _render_login(form, status=422 if form.errors else 200)
+        # Another field wrong: a picture the user may have read already stays.
+        challenge = captchas.live_challenge(captcha_id()) if request.method == "POST" else None
+        return _render_login(form, challenge, status=422 if form.errors else 200)
 
     email = form.email.data
     if needs_captcha(services.failures_for(email)) and not captchas.verify(
-        request.form.get("captcha_id"), form.captcha.data
+        captcha_id(), form.captcha.data
     ):
         # Slowed down: without the right code the password is not even looked at.
         form.captcha.errors = [
@@ -443,7 +461,7 @@ def forgot_password():
         form.captcha.data = ""
         return _render_forgot(form, challenge)
     if form.validate_on_submit():
-        if not captchas.verify(request.form.get("captcha_id"), form.captcha.data):
+        if not captchas.verify(captcha_id(), form.captcha.data):
             form.captcha.errors = [
                 _("The code did not match the picture. Type the code from this new picture.")
             ]
@@ -459,7 +477,7 @@ def forgot_password():
     # First visit, or other fields wrong: keep a picture the user may have read already.
     challenge = None
     if request.method == "POST":
-        challenge = captchas.live_challenge(request.form.get("captcha_id", ""))
+        challenge = captchas.live_challenge(captcha_id())
     if challenge is None:
         challenge = captchas.new_challenge()
         form.captcha.data = ""

@@ -335,6 +335,24 @@ def test_after_five_failures_the_form_asks_for_the_captcha(
         assert "Wrong email or password." in response.get_data(as_text=True)
 
 
+def test_the_picture_stays_when_another_field_is_wrong(client, make_user, captcha_solver):
+    """The picture went away with an empty password, and the next try was refused for the
+    code nobody had been asked for."""
+    make_user()
+    for _ in range(SLOW_AFTER):
+        response = client.post("/login", data={"email": "ann@example.com", "password": WRONG})
+    solved = captcha_solver(response.get_data(as_text=True))
+    response = client.post("/login", data={"email": "ann@example.com", "password": "", **solved})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Enter your password." in page
+    assert f'name="captcha_id" value="{solved["captcha_id"]}"' in page
+    response = client.post(
+        "/login", data={"email": "ann@example.com", "password": TEST_PASSWORD, **solved}
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
 def test_failures_older_than_a_day_do_not_count(app, client, make_user):
     make_user()
     _fail(client, "ann@example.com", SLOW_AFTER)

@@ -331,6 +331,47 @@ def test_a_domain_in_another_script_matches_in_any_letter_case(app, client, mail
         client.post("/logout")
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "bob@ｅxample.com",  # a full-width letter: the email check takes it, mail reaches bob@
+        "bob@example。com",  # the full stop of a Chinese or Japanese keyboard
+    ],
+)
+def test_another_spelling_of_a_registered_domain_is_the_same_address(
+    app, client, make_user, mailbox, typed
+):
+    """Such an address was a second account of the same mailbox (its link went to it)."""
+    make_user(email="bob@example.com")
+    assert _register(client, email=typed).status_code == 302
+    with app.app_context():
+        assert db.session.scalars(sa.select(User.email)).all() == ["bob@example.com"]
+    [message] = mailbox.messages
+    assert message["Subject"] == "Someone tried to register with your email address"
+    response = client.post("/login", data={"email": typed, "password": TEST_PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_a_domain_in_punycode_is_the_same_as_in_its_letters(app, client, make_user, mailbox):
+    make_user(email="info@пример.рф")
+    assert _register(client, email="info@xn--e1afmkfd.xn--p1ai").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+    assert mailbox.messages[-1]["Subject"].startswith("Someone tried to register")
+    response = client.post(
+        "/login", data={"email": "INFO@XN--E1AFMKFD.XN--P1AI", "password": TEST_PASSWORD}
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_an_account_stored_with_its_domain_in_punycode_still_signs_in(client, make_user):
+    make_user(email="info@xn--e1afmkfd.xn--p1ai")  # stored before domains had one spelling
+    for typed in ("info@пример.рф", "info@xn--e1afmkfd.xn--p1ai"):
+        response = client.post("/login", data={"email": typed, "password": TEST_PASSWORD})
+        assert response.status_code == 302 and response.headers["Location"] == "/", typed
+        client.post("/logout")
+
+
 # --- an address registered by someone else first ------------------------------------------
 
 

@@ -202,6 +202,26 @@ def test_a_code_works_only_once(app, client, make_user):
     assert replay.status_code == 422
 
 
+def test_a_code_sent_twice_at_once_passes_once(app, make_user):
+    """Two requests with the same code read the same last step before either wrote it, and
+    both signed in (a code seen over the shoulder, sent while its owner sent it)."""
+    from lkapp.auth import two_factor
+
+    user_id = make_user(totp_secret=TEST_TOTP_SECRET)
+    code = _code()
+    with app.app_context():
+        first = db.session.get(User, user_id)
+        first.totp_last_step  # noqa: B018  (loaded before the other request writes)
+        with app.app_context():
+            second = db.session.get(User, user_id)
+            assert two_factor.check_second_factor(second, code) == "totp"
+            db.session.commit()
+        assert two_factor.check_second_factor(first, code) is None
+        db.session.commit()
+    with app.app_context():
+        assert db.session.get(User, user_id).totp_last_step is not None
+
+
 def test_codes_of_the_neighbouring_steps_are_accepted_older_ones_not(app, client, make_user):
     make_user(totp_secret=TEST_TOTP_SECRET)
     _password_step(client)
