@@ -24,7 +24,7 @@ from ..auth.decorators import staff_required
 from ..domain.csvformat import FIRST_YEAR, LAST_YEAR, format_cell
 from ..extensions import db
 from ..formatting import lazy_gettext as _l
-from ..forms import strip
+from ..forms import one_line
 from ..htmx import render
 from ..models import AuditEvent, Contract, Meter, MeterMove, User, utcnow
 from ..services import audit
@@ -61,8 +61,9 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    user = StringField(_l("Account (email)"), validators=[Length(max=254)], filters=[strip])
-    contract = StringField(_l("Contract number"), validators=[Length(max=30)], filters=[strip])
+    # ``one_line``: a control character (a NUL) typed or pasted is no value PostgreSQL takes.
+    user = StringField(_l("Account (email)"), validators=[Length(max=254)], filters=[one_line])
+    contract = StringField(_l("Contract number"), validators=[Length(max=30)], filters=[one_line])
     kind = SelectField(
         _l("Kind of event"),
         choices=[

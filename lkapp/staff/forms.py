@@ -84,7 +84,9 @@ class CustomerSearchForm(FlaskForm):
     q = SearchField(
         _l("Email, name or tax ID"),
         validators=[Length(max=100)],
-        filters=[strip],
+        # A control character typed or pasted (a NUL) reads as a space: PostgreSQL refuses a
+        # NUL in a query, and no stored email, name or tax ID holds one.
+        filters=[one_line],
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
 

@@ -358,6 +358,7 @@ def imports():
         kinds=KINDS,
         kind_labels=KIND_LABELS,
         job_state=job_state,
+        error_count=error_count,
         url_for_page=lambda number: url_for("staff.imports", page=number),
     )
 
@@ -426,6 +427,16 @@ def job_state(job: ImportJob, now=None) -> str:
     if job.status == "pending":
         return "pending"
     return "writing" if job.rows_total and job.rows_done >= job.rows_total else "checking"
+
+
+def error_count(job: ImportJob) -> int:
+    """How many errors a failed import found: those listed and those only counted (a job keeps
+    the first thousand and one entry saying how many more there were)."""
+    if job.status != "failed":
+        return 0
+    return sum(
+        item.get("more", 1) for item in job.errors or [] if item.get("level", "error") == "error"
+    )
 
 
 @bp.get("/imports/<int:job_id>")

@@ -64,6 +64,11 @@ def test_header_problems_are_one_clear_error(tmp_path):
     [
         (b"", "the file is empty"),
         (b"\n\n", "the file is empty"),
+        (b"\r\nnumber;paid_on\r\n", "the first line is empty: the header row must be on it"),
+        (
+            b"contract_number;paid_on\rEL-1;2024-02-01\r",  # a classic Mac's "CSV"
+            "the lines end with a carriage return alone",
+        ),
         ("contract_number;paid_on".encode("utf-16"), "UTF-16"),
         (b"contract_number paid_on amount reference\n", "no ';' or ','"),
     ],

@@ -635,6 +635,7 @@ def test_bad_documents_are_all_reported_and_nothing_is_written(app, runner, tmp_
         "EL-1,invoice,CN-1,2024-02-01,2024-01,2024-02-20,-100,20,-20,-120\n"
         "EL-1,act,A-2,2024-02-01,2024-01,,-100,20,-20,-120\n"
         "EL-1,invoice,INV-7,2024-02-01\n"
+        "EL-1,invoice,INV-8,2024-02-01,2024-01,2024-02-20,1,000.00,20,20,1020\n"
     )
     before = snapshot(app)
     result = do_import(runner, "documents", write(tmp_path, "bad.csv", text))
@@ -653,7 +654,9 @@ def test_bad_documents_are_all_reported_and_nothing_is_written(app, runner, tmp_
         'bad.csv:9: due_on "2024-01-31": is before issued_on',
         'bad.csv:10: total "-120": is below zero: a credit note is not a payable invoice '
         "(import it as a payment that names the invoice it settles)",
-        "bad.csv:12: has 4 cells where the header has 10 (is a cell with a ',' not in quotes?)",
+        "bad.csv:12: has 4 cells where the header has 10 "
+        "(is the row cut short, or a line break in a cell not in quotes?)",
+        "bad.csv:13: has 11 cells where the header has 10 (is a cell with a ',' not in quotes?)",
     ]
     assert snapshot(app) == before
     with app.app_context():
@@ -664,7 +667,7 @@ def test_bad_documents_are_all_reported_and_nothing_is_written(app, runner, tmp_
             "level": "error", "file": "bad.csv", "line": 2, "column": "contract_number",
             "value": "EL-9", "message": "no such contract",
         }  # fmt: skip
-        assert len(job.errors) == 13
+        assert len(job.errors) == 14
 
 
 def test_bad_contracts_meters_and_payments(app, runner, tmp_path, contracts):

@@ -117,6 +117,9 @@ def test_search_by_number_name_or_tax_id(client, staff, contracts, make_user):
     assert found("nothing like it") == set()
     page = client.get("/staff/contracts", query_string={"q": "EL-0000043"}).text
     assert "owner@example.com" in page
+    # On a phone each contract is a card (the account was a column off the screen's edge).
+    assert '<table class="stack">' in page
+    assert '<td data-label="Account">owner@example.com</td>' in page
     assert "1 contract matches “EL-0000043”." in page
 
 

@@ -164,6 +164,38 @@ def test_a_bad_file_writes_nothing_and_reports_line_column_value(app, client, st
     assert cells[1][0].strip() == "4" and "the same key as line 3" in cells[1][3]
 
 
+def test_the_list_counts_every_error_not_only_the_ones_listed(app, client, staff):
+    bad = "number;holder_name;tax_id;address;status\n" + "".join(
+        f"EL-{n};Holder;1;Address;sleeping\n" for n in range(1500)
+    )
+    job_id, page = finished_job(client, upload(client, "contracts", bad))
+    assert "500 more error(s) not listed" in page
+    listing = client.get("/staff/imports").text
+    row = re.search(rf'href="/staff/imports/{job_id}".*?</tr>', listing, re.S).group(0)
+    errors = re.findall(r"<td class=\"num\"[^>]*>([^<]*)</td>", row)[-1]
+    assert errors == "1,500", "not the 1,001 entries the report keeps"
+    # On a phone each import is a card whose cells say what they are: the outcome was a
+    # column off the screen's edge.
+    assert '<table class="stack">' in listing
+    assert re.search(r'<td data-label="Outcome">\s*<span class="badge badge-bad">Not imp', listing)
+    assert '<table id="import-errors" class="stack">' in page
+    assert '<td data-label="What is wrong">must be one of: active, terminated</td>' in page
+
+
+def test_a_quote_that_swallows_the_file_does_not_fill_the_report(app, client, staff):
+    """A stray '"' on line 2 makes one cell of the next two thousand lines, closed by another
+    stray one: the report names the line and shows the start of the cell, not all of it."""
+    rows = "".join(f"EL-{n};Holder;1;Address;active\n" for n in range(2000))
+    bad = f'number;holder_name;tax_id;address;status\nEL-A;"Holder;1;Address;active\n{rows}'
+    bad += 'EL-B;Holder";1;Address;active\n'
+    job_id, page = finished_job(client, upload(client, "contracts", bad))
+    (error,) = job(app, job_id).errors
+    assert (error["line"], error["column"]) == (2, "holder_name")
+    assert error["value"].startswith("Holder;1;Address;active\nEL-0;")
+    assert len(error["value"]) == 200 and error["value"].endswith("...")
+    assert "EL-1999" not in page
+
+
 def test_a_crash_of_the_import_is_recorded_in_the_job(app, client, staff, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk on fire")
@@ -361,7 +393,7 @@ def test_a_problem_names_the_file_it_is_in_as_it_was_uploaded(app, client, staff
     assert count(app, Document) == 0
     table = page[page.index('id="import-errors"') :]
     assert '<th scope="col">File</th>' in table
-    rows = re.findall(r"<tr>\s*<td>([^<]*)</td>.*?</tr>", table, re.S)
+    rows = re.findall(r"<tr>\s*<td[^>]*>([^<]*)</td>.*?</tr>", table, re.S)
     assert "lines.csv" in rows and "docs.csv" in rows
     assert "INV-404" in table and "its lines in lines.csv add up to" in table
     assert stored.file_sha256 not in table

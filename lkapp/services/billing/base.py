@@ -218,12 +218,18 @@ class Importer:
                 progress(PROGRESS_STEP)
             width = source.width
             if len(cells) != width and len(cells) != source.named:
+                # Too many: a delimiter in a cell split it; too few: the row ends early, or a
+                # line break in a cell without quotes ended it (its rest is the next "row").
+                why = (
+                    f"is a cell with a '{source.delimiter}' not in quotes?"
+                    if len(cells) > width
+                    else "is the row cut short, or a line break in a cell not in quotes?"
+                )
                 self.fail(
                     line,
                     "",
                     "",
-                    f"has {len(cells)} cells where the header has {width} "
-                    f"(is a cell with a '{source.delimiter}' not in quotes?)",
+                    f"has {len(cells)} cells where the header has {width} ({why})",
                     file=source.label,
                 )
                 continue

@@ -459,6 +459,7 @@ class _Tracker:
                     "column": "",
                     "value": "",
                     "message": f"{report.errors.count - len(errors):,} more error(s) not listed",
+                    "more": report.errors.count - len(errors),  # counted in the list of imports
                 }
             )
         self._finish(None, "failed", report, errors)

@@ -110,7 +110,18 @@ class CsvFile:
             lines = self._text_lines(handle, digest)
             header_line = next(lines, None)
             if header_line is None or not header_line.strip():
+                if any(line.strip() for line in lines):
+                    raise FileProblem(1, "the first line is empty: the header row must be on it")
                 raise FileProblem(1, "the file is empty: the header row is missing")
+            if "\r" in header_line.rstrip("\r\n"):
+                # Lines ended by a carriage return alone (a classic Mac's "CSV"): the whole file
+                # reads as one line, which the csv module calls a "new-line character seen in
+                # unquoted field".
+                raise FileProblem(
+                    1,
+                    "the lines end with a carriage return alone (an old Mac format); save the "
+                    "file as CSV UTF-8",
+                )
             try:
                 self.delimiter = detect_delimiter(header_line)
             except CellError as error:

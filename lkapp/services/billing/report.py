@@ -7,6 +7,9 @@ from array import array
 from dataclasses import dataclass, field
 
 DEFAULT_MAX_PROBLEMS = 1000
+# The most of a bad cell a problem keeps: a '"' that never closes until a thousand lines
+# further on makes one cell of all of them, which the job's report and page need not hold.
+MAX_VALUE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,10 @@ class Problems:
         self.count += 1
         self._files.setdefault(file, len(self._files))
         if len(self._items) < self.limit * 2:
-            self._items.append(Problem(file, line, column, str(value), message))
+            text = str(value)
+            if len(text) > MAX_VALUE:
+                text = text[: MAX_VALUE - 3] + "..."
+            self._items.append(Problem(file, line, column, text, message))
             self._sorted = False
         if len(self._items) >= self.limit * 2:
             self._trim()
