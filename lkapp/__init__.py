@@ -47,9 +47,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     register_extensions(app)
-    from .security import limit_request_body
+    from .security import limit_request_body, refuse_nul_characters
 
     app.url_value_preprocessor(limit_request_body)  # before the blueprints' own
+    app.url_value_preprocessor(refuse_nul_characters)
     register_blueprints(app)
     register_errorhandlers(app)
     register_security_headers(app)

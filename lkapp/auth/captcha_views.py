@@ -11,7 +11,7 @@ from flask import abort, current_app, make_response, render_template
 
 from ..extensions import db, limiter
 from ..services import captcha as captchas
-from .views import bp, well_formed_challenge_id
+from .views import bp
 
 
 def _no_store(response):
@@ -33,7 +33,7 @@ def captcha_new():
 @bp.get("/captcha/<challenge_id>.png")
 @limiter.limit(lambda: current_app.config["RATELIMIT_CAPTCHA"])
 def captcha_image(challenge_id: str):
-    challenge = captchas.live_challenge(well_formed_challenge_id(challenge_id))
+    challenge = captchas.live_challenge(challenge_id)
     if challenge is None:
         abort(404)
     response = make_response(captchas.image_png(challenge))
@@ -44,7 +44,7 @@ def captcha_image(challenge_id: str):
 @bp.get("/captcha/<challenge_id>.wav")
 @limiter.limit(lambda: current_app.config["RATELIMIT_CAPTCHA_AUDIO"])
 def captcha_audio(challenge_id: str):
-    challenge = captchas.live_challenge(well_formed_challenge_id(challenge_id))
+    challenge = captchas.live_challenge(challenge_id)
     if challenge is None:
         abort(404)
     response = make_response(captchas.audio_wav(challenge))

@@ -22,8 +22,7 @@ class AttachForm(FlaskForm):
             DataRequired(_l("Enter the contract number.")),
             Length(max=30, message=_l("A contract number has at most 30 characters.")),
         ],
-        # A control character (a NUL made PostgreSQL fail the query) is read as a space.
-        filters=[one_line],
+        filters=[one_line],  # a tab or line break pasted with the number reads as a space
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     code = StringField(

@@ -54,15 +54,7 @@ def local_today() -> date:
 # --- finding contracts ------------------------------------------------------------------
 
 
-def no_text_holds(typed: str) -> bool:
-    """Whether ``typed`` has a NUL character: no stored text can hold one, and PostgreSQL
-    refuses a query that compares with it (a 500 instead of "not found")."""
-    return "\x00" in typed
-
-
 def find_contract(number: str) -> Contract | None:
-    if no_text_holds(number):
-        return None
     return db.session.scalar(sa.select(Contract).where(Contract.number == number.strip()))
 
 
@@ -78,8 +70,6 @@ def _own_contract_statement() -> sa.Select:
 def contract_of(user: User, number: str) -> Contract | None:
     """``user``'s contract with this number; None when there is none or it is someone else's
     (the caller answers 404 for both)."""
-    if no_text_holds(number):
-        return None
     params = {"number": number, "account_id": user.id}
     return db.session.scalar(_own_contract_statement(), params)
 
@@ -106,8 +96,6 @@ def search_contracts(query: str, page: int = 1, per_page: int = 20) -> SearchPag
     """Contracts whose number, holder name or tax id contains ``query`` (any letter case; a
     tax id also without its dashes), by number, with the attached account's email."""
     query = query.strip()
-    if no_text_holds(query):
-        return SearchPage([], 0, 1, 1)
     stmt = sa.select(
         Contract.id,
         Contract.number,

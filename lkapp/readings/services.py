@@ -557,7 +557,7 @@ def find_meters(query: str, limit: int = 50) -> list[Meter]:
     """Meters whose serial is ``query`` or whose contract's number is ``query``, or that
     billing moved away from that contract (staff)."""
     query = query.strip()
-    if not query or "\x00" in query:  # no serial holds a NUL; PostgreSQL refuses to compare one
+    if not query:
         return []
     moved_away = (
         sa.select(MeterMove.meter_id)

@@ -61,7 +61,7 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    # ``one_line``: a control character (a NUL) typed or pasted is no value PostgreSQL takes.
+    # ``one_line``: a tab or line break pasted with the value reads as a space.
     user = StringField(_l("Account (email)"), validators=[Length(max=254)], filters=[one_line])
     contract = StringField(_l("Contract number"), validators=[Length(max=30)], filters=[one_line])
     kind = SelectField(

@@ -84,9 +84,7 @@ class CustomerSearchForm(FlaskForm):
     q = SearchField(
         _l("Email, name or tax ID"),
         validators=[Length(max=100)],
-        # A control character typed or pasted (a NUL) reads as a space: PostgreSQL refuses a
-        # NUL in a query, and no stored email, name or tax ID holds one.
-        filters=[one_line],
+        filters=[one_line],  # a tab or line break pasted with it reads as a space
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
 

@@ -107,28 +107,6 @@ def test_used_expired_and_unknown_pictures_are_404(app, client):
     assert client.get("/captcha/nothing.png").status_code == 404
 
 
-def test_an_id_no_challenge_can_have_is_refused_not_an_error(client, make_user):
-    """A NUL byte in the id reached the database, and PostgreSQL answered 500."""
-    make_user()
-    assert client.get("/captcha/ab%00cd.png").status_code == 404
-    assert client.get("/captcha/ab%00cd.wav").status_code == 404
-    odd = {"captcha_id": "a\x00b", "captcha": "ACDEF"}
-    response = client.post(
-        "/forgot-password", data={"email": "ann@example.com", "tax_id": "7701234567", **odd}
-    )
-    assert response.status_code == 422
-    assert "The code did not match the picture." in response.get_data(as_text=True)
-    response = client.post("/forgot-password", data={"email": "ann@example.com", **odd})
-    assert response.status_code == 422
-    for _ in range(5):
-        client.post("/login", data={"email": "ann@example.com", "password": "not it at all"})
-    response = client.post(
-        "/login", data={"email": "ann@example.com", "password": "not it at all", **odd}
-    )
-    assert response.status_code == 422
-    assert "The code did not match the picture." in response.get_data(as_text=True)
-
-
 def test_new_picture_is_a_fragment_never_pushed_to_history(client):
     first = client.get("/forgot-password").get_data(as_text=True)
     response = client.htmx("GET", "/captcha/new")

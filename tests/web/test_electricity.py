@@ -264,19 +264,6 @@ def test_a_number_typed_as_printed_wins_over_its_capitals(app, client, customer,
         assert services.find_contract("EL-7").account_id is None
 
 
-def test_a_nul_character_is_not_found_rather_than_an_error(app, client, customer, contracts):
-    """PostgreSQL refuses to compare text with a NUL: a 500 for a typo in an address or a
-    pasted number."""
-    contracts(account_id=customer)
-    response = attach(client, number="EL-00\x0042", code="AAAA-AAAA-AAAA")
-    assert response.status_code == 422 and NO_MATCH in problem_of(response)
-    for url in ("/electricity/EL-0000042%00", "/electricity/%00/readings"):
-        assert client.get(url).status_code == 404, url
-    with app.app_context():
-        assert services.search_contracts("EL\x00").total == 0
-        assert services.find_contract("EL\x00") is None
-
-
 def test_an_older_code_is_just_wrong(client, customer, contracts, issue):
     contracts()
     old = issue()

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import sqlalchemy as sa
 from flask import Blueprint, flash
 
 from lkapp.extensions import db
@@ -232,3 +233,44 @@ def test_static_files_are_linked_by_content_so_they_can_be_cached_for_good(clien
         content = Path(client.application.root_path).parent.joinpath(path.lstrip("/")).read_bytes()
         assert version == hashlib.sha256(content).hexdigest()[:12]
         assert client.get(f"{path}?v={version}").status_code == 200
+
+
+def test_a_nul_character_anywhere_in_a_request_is_refused_not_a_500(app, client, make_user, auth):
+    """No stored text holds a NUL, and PostgreSQL refuses a query that compares with one: in
+    a contract number, a document number, a captcha id, a search or a form it was a 500 on
+    PostgreSQL. An address with one is found nowhere (404); a query string or a form with
+    one is a bad request (400), and nothing is written."""
+    from lkapp.models import AuditEvent, Contract
+
+    make_user()
+    make_user(email="op@example.org", role="staff")
+    with app.app_context():
+        db.session.add(Contract(number="EL-1", holder_name="Ann", tax_id="1", address="x"))
+        db.session.commit()
+    assert client.get("/captcha/ab%00cd.png").status_code == 404
+    refused = client.post("/forgot-password", data={"email": "ann@example.com\x00"})
+    assert refused.status_code == 400 and "Bad request" in refused.text
+    assert client.post("/login", data={"email": "a\x00", "password": "x"}).status_code == 400
+    auth.login()
+    for url in ("/electricity/EL-1%00", "/electricity/%00/readings",
+                "/electricity/EL-1/documents/invoice/INV-1%00/pdf"):  # fmt: skip
+        assert client.get(url).status_code == 404, url
+    added = client.post("/electricity/add", data={"number": "EL-1\x00", "code": "AAAA-AAAA"})
+    assert added.status_code == 400
+    auth.logout()
+    auth.login(email="op@example.org")
+    for url, query in (
+        ("/staff/customers", {"q": "ann\x00"}),
+        ("/staff/contracts", {"q": "EL\x00"}),
+        ("/staff/readings/", {"q": "SN\x002Z"}),
+        ("/staff/audit", {"contract": "EL\x001"}),
+        ("/staff/audit", {"user\x00": "ann@example.com"}),
+    ):
+        assert client.get(url, query_string=query).status_code == 400, (url, query)
+    with app.app_context():
+        assert db.session.get(Contract, 1).account_id is None
+        assert not db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action.like("contract.%"))
+        )

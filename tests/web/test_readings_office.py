@@ -285,13 +285,6 @@ def test_the_office_enters_the_final_readings_of_a_terminated_contract(app, oper
     assert live(app, setup["two"]) == {"T1": Decimal("2150"), "T2": Decimal("1060")}
 
 
-def test_a_search_with_a_nul_character_finds_nothing(operator):
-    """PostgreSQL refuses to compare text with a NUL: the search said 500."""
-    page = operator.get("/staff/readings/?q=SN%002Z")
-    assert page.status_code == 200
-    assert "No meter has the serial or contract number" in page.text
-
-
 @pytest.mark.sqlite_only
 def test_operator_sees_404_for_a_missing_meter(operator):
     assert operator.get("/staff/readings/meters/99999").status_code == 404
