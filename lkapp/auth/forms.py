@@ -5,11 +5,21 @@ Passwords are taken exactly as typed (no strip filter) and never rendered back.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 from flask import current_app
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    StopValidation,
+    ValidationError,
+)
 
 from ..domain.accounts import phone_is_valid, tax_id_is_valid
 from ..domain.passwords import MAX_LENGTH, MIN_LENGTH, password_problems
@@ -29,6 +39,54 @@ def password_messages(problems: list[str]) -> list[str]:
         "contains_name": _("The password must not contain your name or organisation name."),
     }
     return [messages[problem] for problem in problems]
+
+
+# Text-direction embeddings, overrides and isolates: a name needs none, and one of them can
+# make a name read backwards in the office's lists and in mail.
+_DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Characters that show nothing though Unicode files them with letters or symbols: the Hangul
+# fillers and the blank Braille pattern.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def name_text(value):
+    """A WTForms filter for a name: ``one_line``, without text-direction controls."""
+    return one_line(_DIRECTION_CONTROLS.sub("", value)) if isinstance(value, str) else value
+
+
+def has_visible_character(text: str) -> bool:
+    """Whether ``text`` shows anything: a letter, digit, punctuation mark or symbol. Spaces,
+    format characters (zero-width spaces and joiners, direction marks) and combining marks
+    on their own show nothing."""
+    return any(
+        unicodedata.category(char)[0] in "LNPS" and char not in _BLANK_LETTERS for char in text
+    )
+
+
+def visible_name(_form, field):
+    """A validator: a name made of invisible characters only is no name (and needs no other
+    message about its length)."""
+    if field.data and not has_visible_character(field.data):
+        raise StopValidation(
+            _(
+                "This name has no visible characters. "
+                "Type your name or the name of your organisation."
+            )
+        )
+
+
+def _name_field(description=""):
+    return StringField(
+        _l("Name or organisation"),
+        description=description,
+        filters=[name_text],
+        validators=[
+            DataRequired(_l("Enter your name or the name of your organisation.")),
+            visible_name,
+            Length(min=2, max=200, message=_l("Use 2 to 200 characters.")),
+        ],
+        render_kw={"autocomplete": "organization", "maxlength": 200},
+    )
 
 
 def _email_field(label=None, autocomplete="username", mailed=False):
@@ -126,16 +184,7 @@ class RegisterForm(NewPasswordMixin, FlaskForm):
     email = _email_field(autocomplete="email", mailed=True)
     password = _new_password_field(_l("Password"))
     password2 = _repeat_field(_l("Repeat password"))
-    name = StringField(
-        _l("Name or organisation"),
-        filters=[one_line],
-        validators=[
-            DataRequired(_l("Enter your name or the name of your organisation.")),
-            Length(min=2, max=200, message=_l("Use 2 to 200 characters.")),
-        ],
-        description=_l("As in your supply contract."),
-        render_kw={"autocomplete": "organization", "maxlength": 200},
-    )
+    name = _name_field(_l("As in your supply contract."))
     tax_id = StringField(
         _l("Tax ID"),
         filters=[strip],
@@ -253,15 +302,7 @@ class ChangeEmailForm(CurrentPasswordForm):
 
 
 class ProfileForm(FlaskForm):
-    name = StringField(
-        _l("Name or organisation"),
-        filters=[one_line],
-        validators=[
-            DataRequired(_l("Enter your name or the name of your organisation.")),
-            Length(min=2, max=200, message=_l("Use 2 to 200 characters.")),
-        ],
-        render_kw={"autocomplete": "organization", "maxlength": 200},
-    )
+    name = _name_field()
     phone = StringField(
         _l("Phone"),
         filters=[strip],

@@ -262,8 +262,15 @@ def _set_password(user: User, password: str) -> None:
     user.password_changed_at = utcnow()
 
 
+# Each request needs a solved captcha, but its limit is per IP: from many IPs the reset mail
+# could flood one mailbox. An account gets a few a day (a link works for an hour); the
+# others are on record as not mailed, and the page answers the same either way.
+RESET_MAILS_PER_DAY = 5
+
+
 def request_password_reset(email: str, tax_id: str) -> User | None:
-    """The account whose email and tax id both match (and may reset), else None."""
+    """The account whose email and tax id both match (and may reset) and that may be mailed
+    a reset link now, else None."""
     user = find_user_by_email(email)
     given = rules.normalize_tax_id(tax_id)
     stored = rules.normalize_tax_id(user.tax_id) if user is not None else "\x00"
@@ -274,6 +281,12 @@ def request_password_reset(email: str, tax_id: str) -> User | None:
         and not barred(user)
     )
     if matched:
+        mailed = _events_of_last_day("auth.reset_requested", AuditEvent.actor_id == user.id)
+        if mailed >= RESET_MAILS_PER_DAY:
+            audit.record(
+                "auth.reset_not_mailed", obj=user, reason=f"{mailed} reset mails in 24 hours"
+            )
+            return None
         audit.record("auth.reset_requested", actor=user, obj=user)
         return user
     audit.record(

@@ -207,16 +207,20 @@ def start_pending_session(user: User, remember: bool = False) -> UserSession:
     return record
 
 
-def pending_session() -> tuple[UserSession, User] | None:
-    """The half-done sign-in of this browser, if it is recent and still open."""
+def _pending_record() -> tuple[UserSession, User] | None:
     session_id = session.get(PENDING_KEY)
     if not isinstance(session_id, str):
         return None
-    row = db.session.execute(
+    return db.session.execute(
         sa.select(UserSession, User)
         .join(User, User.id == UserSession.user_id)
         .where(UserSession.id == session_id)
     ).first()
+
+
+def pending_session() -> tuple[UserSession, User] | None:
+    """The half-done sign-in of this browser, if it is recent and still open."""
+    row = _pending_record()
     if row is None:
         return None
     record, user = row
@@ -239,6 +243,28 @@ def complete_pending_session(record: UserSession, user: User) -> None:
     record.last_seen_at = now
     session.pop(PENDING_KEY, None)
     _sign_in(user, record)
+
+
+def resume_completed_session() -> bool:
+    """Sign in to the session whose second step this browser's pending sign-in passed
+    already, if it is still alive; True when it did. "Continue" pressed twice without
+    JavaScript sends the step twice with the cookie from before the first answer, and the
+    browser keeps the second answer's cookie: the user the first one signed in was signed
+    out again. The pending id is the session's id, as secret as the cookie of the session."""
+    row = _pending_record()
+    if row is None:
+        return False
+    record, user = row
+    if (
+        not record.second_factor_done
+        or not session_is_alive(record, utcnow())
+        or user.locked_at is not None
+        or not user.has_two_factor
+    ):
+        return False
+    session.pop(PENDING_KEY, None)
+    _sign_in(user, record)
+    return True
 
 
 def drop_pending_session() -> None:

@@ -248,6 +248,8 @@ def _notice_if_new_device(user, record) -> None:
 def second_step():
     """The second step of signing in: a code from the authenticator app or a recovery code."""
     pending = sessions.pending_session()
+    if pending is None and sessions.resume_completed_session():
+        return htmx_redirect(_next_target())  # the step sent twice: the first one passed
     if pending is None:
         flash(_("Sign in again: the time for the code ran out."), "warning")
         return htmx_redirect(url_for("auth.login", next=_safe_next_or_none()))

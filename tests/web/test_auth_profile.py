@@ -365,6 +365,35 @@ def test_a_name_pasted_with_line_breaks_is_kept_on_one_line(app, client, make_us
     assert _user(app, user_id).name == "Nagy Péter Bcc: x@example.org Kft."
 
 
+def test_a_name_of_invisible_characters_only_is_refused(app, client, make_user, auth):
+    """Zero-width spaces, direction controls and the like were stored as a name, and showed
+    as nothing in the back office and in the greeting of every mail."""
+    user_id = make_user()
+    auth.login()
+    for name, message in (
+        ("\u200b\u200b \u200b", "This name has no visible characters."),
+        ("\u2060\ufeff\u034f", "This name has no visible characters."),
+        ("\u202e\u2066", "Enter your name or the name of your organisation."),
+    ):
+        response = client.post(
+            "/profile", data={"name": name, "phone": "+36 1 555 0101", "locale": "en"}
+        )
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422
+        error = page.split('id="name-error"')[1].split("</")[0]
+        assert message in error
+        assert "Use 2 to 200 characters." not in page
+        assert 'value="+36 1 555 0101"' in page  # the rest of the form is kept
+    assert _user(app, user_id).name == "Ann's Bakery Ltd"
+    assert "auth.profile_updated" not in _actions(app)
+    response = client.post(
+        "/profile",
+        data={"name": "\u202eKovács Árpádné\u202c", "phone": "+36 1 555 0101", "locale": "en"},
+    )
+    assert response.status_code == 302
+    assert _user(app, user_id).name == "Kovács Árpádné"
+
+
 def test_an_email_change_link_dies_when_the_office_locks_the_account(
     app, client, make_user, auth, mailbox
 ):

@@ -1,6 +1,7 @@
 """Password recovery: email + tax ID + captcha, one answer for all, a link that works once."""
 
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -82,6 +83,41 @@ def test_data_that_match_no_account_get_the_same_answer_and_no_mail(
     assert response.headers["Location"] == "/forgot-password/sent"
     assert mailbox.messages == []
     assert "auth.reset_requested" in _actions(app)  # the attempt is on record all the same
+
+
+def test_an_account_gets_five_reset_mails_a_day_whoever_asks(
+    app, make_user, captcha_solver, mailbox
+):
+    """Each request needs a solved captcha but is limited per IP only: from many IPs the
+    reset mail flooded its customer's mailbox."""
+    user_id = make_user()
+    pages = []
+    for n in range(7):
+        visitor = app.test_client()
+        visitor.environ_base["REMOTE_ADDR"] = f"203.0.113.{n + 1}"
+        response = _ask(visitor, captcha_solver)
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/forgot-password/sent"
+        page = visitor.get("/forgot-password/sent").get_data(as_text=True)
+        pages.append(page.split("<main")[1].split("</main>")[0])
+    assert len(mailbox.to("ann@example.com")) == 5
+    assert len(set(pages)) == 1  # the answer tells nothing
+    actions = _actions(app)
+    assert actions.count("auth.reset_requested") == 5
+    assert actions.count("auth.reset_not_mailed") == 2  # the office sees what was held back
+    with app.app_context():
+        skipped = db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.action == "auth.reset_not_mailed")
+        )
+        assert skipped.object_id == str(user_id) and skipped.ip == "203.0.113.6"
+        # A day later the customer may ask again.
+        db.session.execute(
+            sa.update(AuditEvent).values(created_at=utcnow() - timedelta(days=1, minutes=1))
+        )
+        db.session.commit()
+    mailbox.clear()
+    assert _ask(app.test_client(), captcha_solver).status_code == 302
+    assert len(mailbox.to("ann@example.com")) == 1
 
 
 def test_wrong_captcha_shows_a_new_picture_and_keeps_the_other_fields(

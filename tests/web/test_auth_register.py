@@ -180,6 +180,10 @@ def test_registration_works_with_htmx(client):
         ("password2", "something else entirely", "The two passwords differ."),
         ("name", "", "Enter your name or the name of your organisation."),
         ("name", "x" * 201, "Use 2 to 200 characters."),
+        ("name", "\u200b\u200b\u200b", "This name has no visible characters."),
+        ("name", "\u2066\u200d\u2069 \ufeff\u00ad", "This name has no visible characters."),
+        ("name", "\u3164\u3164", "This name has no visible characters."),
+        ("name", "\u202e\u202d\u202e", "Enter your name or the name of your organisation."),
         ("tax_id", "", "Enter your tax ID."),
         ("tax_id", "12-AB", "Enter the tax ID as in your contract"),
         ("phone", "", "Enter a phone number."),
@@ -201,6 +205,25 @@ def test_each_bad_field_gets_its_message_and_the_rest_is_kept(app, client, field
             assert f'value="{GOOD[kept]}"'.replace("'", "&#39;") in page
     assert GOOD["password"] not in page  # secrets are never sent back
     assert _user(app) is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("Иванов Иван Иванович", "Иванов Иван Иванович"),
+        ("Kovács Árpádné", "Kovács Árpádné"),
+        ("株式会社 山田", "株式会社 山田"),
+        ("शर्मा क्\u200dष Traders", "शर्मा क्\u200dष Traders"),  # a joiner the script needs
+        ("گل\u200cفروشی", "گل\u200cفروشی"),  # a non-joiner Persian needs
+        # A direction override read "Evil Corp" backwards in the office's lists.
+        ("Evil \u202eproC\u202c Ltd", "Evil proC Ltd"),
+        ("\u2067Bob\u2069 \u202aKft\u202c", "Bob Kft"),
+    ],
+)
+def test_names_in_any_script_are_kept_without_direction_controls(app, client, typed, stored):
+    response = _register(client, name=typed)
+    assert response.status_code == 302
+    assert _user(app).name == stored
 
 
 def test_bad_input_with_htmx_swaps_the_form_only(client):

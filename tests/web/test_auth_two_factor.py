@@ -386,3 +386,36 @@ def test_password_reset_of_a_two_factor_account_still_asks_for_the_code(
     assert client.get("/profile").status_code == 302
     assert client.post("/login/two-factor", data={"code": _code()}).status_code == 302
     assert client.get("/profile").status_code == 200
+
+
+def test_continue_pressed_twice_without_javascript_leaves_the_user_signed_in(
+    app, client, make_user
+):
+    """A double click on "Continue" sends the step twice with the same cookie, and the
+    browser keeps the cookie of the second answer: it said "the time for the code ran out"
+    and left the user signed out, whom the first answer had signed in."""
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    _password_step(client, **{"remember": "y"})
+    cookie_name = app.config["SESSION_COOKIE_NAME"]
+    pending = client.get_cookie(cookie_name).value
+    code = _code()
+    first = client.post("/login/two-factor", data={"code": code})
+    assert first.status_code == 302 and first.headers["Location"] == "/"
+    client.set_cookie(cookie_name, pending)  # the second click went with the old cookie
+    client.delete_cookie("remember_token")  # nor did the first answer's cookies count
+    second = client.post("/login/two-factor", data={"code": code})
+    assert second.status_code == 302 and second.headers["Location"] == "/"
+    page = client.get("/").get_data(as_text=True)
+    assert "ran out" not in page
+    assert client.get("/profile").status_code == 200
+    with app.app_context():
+        [record] = db.session.scalars(sa.select(UserSession)).all()  # still one sign-in
+        assert record.second_factor_done and record.revoked_at is None
+        actions = db.session.scalars(sa.select(AuditEvent.action)).all()
+        assert actions.count("auth.login") == 1 and "auth.two_factor_failed" not in actions
+    # Signed out, the old cookie of the step is worth nothing.
+    client.post("/logout")
+    client.set_cookie(cookie_name, pending)
+    again = client.post("/login/two-factor", data={"code": code})
+    assert again.status_code == 302 and again.headers["Location"] == "/login"
+    assert client.get("/profile").status_code == 302
