@@ -20,6 +20,7 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
+from ..auth import services as accounts
 from ..auth.decorators import staff_required
 from ..domain.csvformat import FIRST_YEAR, LAST_YEAR, format_cell
 from ..extensions import db
@@ -45,6 +46,19 @@ KINDS = {
     "notice": (_l("Notices to customers"), ("notice.",)),
     "audit": (_l("Audit log exports"), ("audit.",)),
 }
+# Disabling and enabling a staff account are the customers' lock and unlock (one service):
+# "who disabled this colleague?" looks under "Staff accounts", so their events on staff
+# accounts belong there too (and stay under "Accounts and sign-in"); a customer's do not.
+STAFF_LOCK_ACTIONS = ("auth.locked", "auth.unlocked")
+
+
+def _staff_account_locks():
+    staff_ids = sa.select(sa.cast(User.id, sa.String)).where(User.role.in_(("staff", "admin")))
+    return sa.and_(
+        AuditEvent.action.in_(STAFF_LOCK_ACTIONS),
+        AuditEvent.object_type == "User",
+        AuditEvent.object_id.in_(staff_ids),
+    )
 
 
 def _within_years(form, field):
@@ -113,18 +127,17 @@ class Filters:
         self.args: dict[str, str] = {}
         if form.user.data:
             self.args["user"] = form.user.data
-            user_id = db.session.scalar(
-                sa.select(User.id).where(sa.func.lower(User.email) == form.user.data.lower())
-            )
-            if user_id is None:
+            # As signing in finds it: any letter case, any spelling of the domain.
+            user = accounts.find_user_by_email(form.user.data)
+            if user is None:
                 self.unknown.append("user")
             else:
                 self.conditions.append(
                     sa.or_(
-                        AuditEvent.actor_id == user_id,
+                        AuditEvent.actor_id == user.id,
                         sa.and_(
                             AuditEvent.object_type == "User",
-                            AuditEvent.object_id == str(user_id),
+                            AuditEvent.object_id == str(user.id),
                         ),
                     )
                 )
@@ -140,9 +153,10 @@ class Filters:
         if form.kind.data:
             self.args["kind"] = form.kind.data
             _, beginnings = KINDS[form.kind.data]
-            self.conditions.append(
-                sa.or_(*(AuditEvent.action.startswith(beginning) for beginning in beginnings))
-            )
+            matches = [AuditEvent.action.startswith(beginning) for beginning in beginnings]
+            if form.kind.data == "user":
+                matches.append(_staff_account_locks())
+            self.conditions.append(sa.or_(*matches))
         if form.since.data:
             self.args["since"] = form.since.data.isoformat()
             self.conditions.append(AuditEvent.created_at >= _day_start(form.since.data))

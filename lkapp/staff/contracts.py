@@ -74,6 +74,8 @@ def _page_context(contract: Contract, **overrides) -> dict:
         "events": services.contract_events(contract),
         "issue_form": IssueCodeForm(formdata=None),
         "detach_form": DetachForm(formdata=None),
+        # As ``detach`` decides: no mail to an unconfirmed address or one the office locked.
+        "detach_notifies": contract.account is not None and may_be_written_to(contract.account),
         "now": utcnow(),
         "code_status": services.code_status,
     }

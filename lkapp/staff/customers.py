@@ -130,9 +130,19 @@ def _context(user: User, **forms) -> dict:
         "contracts": contracts,
         "history": history,
         "sessions": active_sessions(user),
-        "lock_form": forms.get("lock_form") or ReasonForm(formdata=None),
-        "unlock_form": forms.get("unlock_form") or ReasonForm(formdata=None),
+        "lock_form": _reason_form(forms.get("lock_form"), "lock"),
+        "unlock_form": _reason_form(forms.get("unlock_form"), "unlock"),
+        # A lock after failed sign-ins is lifted by a password reset: the office may still
+        # want its own lock (e.g. when the failures look like an attack).
+        "may_lock": user.locked_at is None or user.locked_reason == accounts.AUTO_LOCK,
     }
+
+
+def _reason_form(form: ReasonForm | None, name: str) -> ReasonForm:
+    """The lock or unlock form, its field's id its own (both may be on the page)."""
+    form = form or ReasonForm(formdata=None)
+    form.reason.id = form.reason.label.field_id = f"{name}-reason"
+    return form
 
 
 @bp.get("/customers/<int:user_id>")

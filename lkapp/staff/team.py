@@ -138,7 +138,14 @@ def team():
         status=422 if form.errors else 200,
         form=form,
         members=_members(),
+        is_disabled=is_disabled,
     )
+
+
+def is_disabled(user: User) -> bool:
+    """Locked in a way only an administrator lifts. A lock after failed sign-ins is not: a
+    password reset lifts it, so such an account can still be disabled."""
+    return accounts.barred(user)
 
 
 def _member(user_id: int) -> User:
@@ -155,7 +162,7 @@ def disable_member(user_id: int):
     user = _member(user_id)
     if user.id == current_user.id:
         flash(_("You cannot disable your own account."), "error")
-    elif user.locked_at is not None:
+    elif is_disabled(user):
         flash(_("The account is disabled already."), "info")
     else:
         accounts.lock_account(user, current_user)

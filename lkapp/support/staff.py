@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 from ..auth import mails as auth_mails
 from ..auth.decorators import staff_required
-from ..auth.services import AUTO_LOCK
+from ..auth.services import AUTO_LOCK, barred
 from ..auth.views import me
 from ..extensions import db
 from ..htmx import redirect as htmx_redirect
@@ -78,6 +78,16 @@ def index():
     )
 
 
+def answer_recipient(question, account: User | None) -> str | None:
+    """Where an answer goes: the account's email of today, else the contact email. None for
+    an account its customer closed (no address left) or the office locked (its mailbox may
+    be in other hands: it gets no reset link or detach notice either); the answer is then
+    kept with the question, unsent."""
+    if account is not None and barred(account):
+        return None
+    return account.email if account is not None else question.contact_email
+
+
 def _thread_context(question, **overrides) -> dict:
     author_ids = {m.author_id for m in question.messages if m.from_staff and m.author_id}
     authors = (
@@ -91,10 +101,12 @@ def _thread_context(question, **overrides) -> dict:
     candidates = (
         services.account_candidates(question, tax_id) if question.subject == "lost_login" else []
     )
+    account = services.asker_account(question)
     context = {
         "question": question,
         "authors": authors,
-        "account": services.asker_account(question),
+        "account": account,
+        "answer_to": answer_recipient(question, account),
         "contract": services.named_contract(question),
         "earlier": services.earlier_questions(question),
         "candidates": candidates,
@@ -132,11 +144,19 @@ def answer(reference: str):
             **_thread_context(question, form=form),
         )
     message = services.answer(question, me(), form.body.data)
-    recipient = mails.answered(question, message, services.asker_account(question))
+    account = services.asker_account(question)
+    recipient = answer_recipient(question, account)
+    if recipient is not None:
+        recipient = mails.answered(question, message, account)
     db.session.commit()
-    if recipient is None:
+    if recipient is None and account.is_closed:
         flash(
             _("The customer closed the account: the answer is kept with the question, unsent."),
+            "warning",
+        )
+    elif recipient is None:
+        flash(
+            _("The office locked the account: the answer is kept with the question, unsent."),
             "warning",
         )
     else:

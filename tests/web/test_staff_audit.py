@@ -141,6 +141,45 @@ def test_each_kind_of_event_finds_all_of_its_actions(app, client, staff):
     assert kind("audit") == {"audit.exported"}
 
 
+def test_staff_accounts_show_a_colleague_disabled_and_enabled_but_no_customers_lock(
+    app, client, staff, make_user
+):
+    """Disabling a staff account is recorded as 'auth.locked': "who disabled this colleague?"
+    under "Staff accounts" found nothing."""
+    colleague = make_user(email="colleague@example.org", role="staff")
+    boss = make_user(email="boss@example.org", role="admin")
+    customer = make_user(email="ann@example.com")
+    with app.app_context():
+        for action, user in (
+            ("auth.locked", colleague),
+            ("auth.unlocked", colleague),
+            ("auth.locked", customer),
+            ("auth.login", colleague),
+        ):
+            db.session.add(
+                AuditEvent(action=action, actor_id=boss, object_type="User", object_id=str(user))
+            )
+        db.session.commit()
+    page = client.get("/staff/audit?kind=user").text
+    assert sorted(shown_actions(page)) == ["auth.locked", "auth.unlocked"]
+    assert f"User {customer}" not in page and f"User {colleague}" in page
+    # Still sign-in events too; the customer's lock is there.
+    assert shown_actions(client.get("/staff/audit?kind=auth&user=ann@example.com").text) == [
+        "auth.locked"
+    ]
+
+
+def test_an_account_is_found_as_it_signs_in(app, client, staff, make_user):
+    """The filter compared SQLite's lower() (ASCII only) with Python's: an address with an
+    "Ü" was "no account", even typed as registered; nor did its domain in capitals or in
+    punycode find it."""
+    make_user(email="Ülle@Példa.hu")
+    for typed in ("Ülle@Példa.hu", "Ülle@PÉLDA.HU", "Ülle@xn--plda-bpa.hu"):
+        page = client.get("/staff/audit", query_string={"user": typed}).text
+        assert "No account has this email address." not in page, typed
+    assert "No account has this email address." in client.get("/staff/audit?user=x@y.hu").text
+
+
 def test_unknown_names_and_bad_dates_are_said_plainly(client, log, staff):
     page = client.get("/staff/audit?user=nobody@example.com")
     assert page.status_code == 200

@@ -281,6 +281,7 @@ def test_detach_needs_a_reason_and_is_audited(app, client, staff, contracts, mak
         db.session.commit()
     missing = client.htmx("POST", f"/staff/contracts/{NUMBER}/detach", data={"reason": ""})
     assert missing.status_code == 422
+    assert "The account is told by email, without the reason." in missing.text
     assert swapped(missing.text).startswith('<form id="detach-form"')
     assert "Say why the contract is detached" in missing.text
     assert mailbox.to("owner@example.com") == []
@@ -326,6 +327,9 @@ def test_detach_tells_no_account_the_office_has_locked(
     whoever holds the mailbox must not hear of it."""
     owner = make_user(email="owner@example.com", locked_at=utcnow(), locked_reason="staff")
     contracts(account_id=owner, attached_at=utcnow())
+    # The form said "The account is told by email" all the same.
+    page = client.get(f"/staff/contracts/{NUMBER}").text
+    assert "told by email" not in page and "The account gets no email about it" in page
     response = client.post(f"/staff/contracts/{NUMBER}/detach", data={"reason": "Disputed"})
     assert response.status_code == 302
     assert "The contract was detached" in client.get(response.location).text

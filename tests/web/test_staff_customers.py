@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from lkapp.auth.services import AUTO_LOCK, STAFF_LOCK
 from lkapp.extensions import db
-from lkapp.models import AuditEvent, Contract, User, UserSession
+from lkapp.models import AuditEvent, Contract, User, UserSession, utcnow
 from tests.conftest import TEST_PASSWORD, swapped
 
 
@@ -140,6 +141,30 @@ def test_lock_needs_a_reason_then_ends_sessions_and_unlock_lifts_it(app, client,
         ).status_code
         == 302
     )
+
+
+def test_an_account_locked_by_failed_sign_ins_can_be_locked_by_the_office(
+    app, client, customer, staff
+):
+    """Failed sign-ins lock an account until a password reset from its mailbox; the page
+    offered only "Unlock", so the office could not keep out whoever was trying."""
+    with app.app_context():
+        user = db.session.get(User, customer)
+        user.locked_at, user.locked_reason = utcnow(), AUTO_LOCK
+        db.session.commit()
+    page = client.get(f"/staff/customers/{customer}").text
+    assert 'id="lock-form"' in page and 'id="unlock-form"' in page
+    # Two reason fields, each its own label.
+    assert page.count('id="lock-reason"') == 1 and page.count('id="unlock-reason"') == 1
+    assert '<label for="lock-reason">' in page and '<label for="unlock-reason">' in page
+    refused = client.htmx("POST", f"/staff/customers/{customer}/lock", data={"reason": ""})
+    assert 'id="lock-reason-error"' in refused.text
+    done = client.post(f"/staff/customers/{customer}/lock", data={"reason": "Someone tries"})
+    page = client.get(done.headers["Location"]).text
+    assert "The account is locked and all its sessions have ended." in page
+    assert "locked by staff" in page and 'id="lock-form"' not in page
+    with app.app_context():
+        assert db.session.get(User, customer).locked_reason == STAFF_LOCK
 
 
 def test_resend_confirmation_only_for_unconfirmed(app, client, staff, make_user, mailbox):

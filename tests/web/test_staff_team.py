@@ -3,12 +3,15 @@ two-factor), disable and enable them; other staff cannot."""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pyotp
 import pytest
 import sqlalchemy as sa
 
+from lkapp.auth.services import AUTO_LOCK, STAFF_LOCK, barred
 from lkapp.extensions import db
-from lkapp.models import AuditEvent, User
+from lkapp.models import AuditEvent, User, utcnow
 from tests.conftest import swapped
 
 NEW_PASSWORD = "a brand new staff passphrase"
@@ -145,3 +148,77 @@ def test_a_new_colleague_is_welcomed_in_the_admins_language(app, client, admin, 
     assert user_by_email(app, "kata@example.org").locale == "hu"
     [message] = mailbox.to("kata@example.org")
     assert "Tisztelt Kovács Kata!" in mailbox.text(message)
+
+
+class ButtonNames(HTMLParser):
+    """The names a screen reader gives the page's buttons: their text, less what sits in an
+    ``aria-hidden`` element (an ``aria-label`` wins)."""
+
+    def __init__(self):
+        super().__init__()
+        self.names: list[str] = []
+        self._button: list[str] | None = None
+        self._label: str | None = None
+        self._hidden = 0  # depth inside an aria-hidden element, 0 when outside
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "button":
+            self._button, self._label = [], attrs.get("aria-label")
+        elif self._button is not None and (self._hidden or attrs.get("aria-hidden") == "true"):
+            self._hidden += 1
+
+    def handle_endtag(self, tag):
+        if tag == "button" and self._button is not None:
+            self.names.append(self._label or " ".join("".join(self._button).split()))
+            self._button = None
+        elif self._hidden:
+            self._hidden -= 1
+
+    def handle_data(self, data):
+        if self._button is not None and not self._hidden:
+            self._button.append(data)
+
+
+def test_each_rows_buttons_name_the_account_for_a_screen_reader(app, client, admin, make_user):
+    """A screen reader heard "Disable, Send a password link, Disable, ..." without knowing
+    whose; the visible words stay short."""
+    make_user(email="colleague@example.org", role="staff")
+    locked = make_user(email="gone@example.org", role="staff")
+    with app.app_context():
+        db.session.get(User, locked).locked_at = utcnow()
+        db.session.commit()
+    page = client.get("/staff/team").text
+    parser = ButtonNames()
+    parser.feed(page)
+    assert {
+        "Disable colleague@example.org",
+        "Send a password link to colleague@example.org",
+        "Enable gone@example.org",
+        "Send a password link to gone@example.org",
+    } <= set(parser.names)
+    assert not {"Disable", "Enable", "Send a password link"} & set(parser.names)
+    assert '<span aria-hidden="true">Disable</span>' in page  # what one sees is unchanged
+
+
+def test_a_colleague_locked_by_failed_sign_ins_can_still_be_disabled(app, client, admin, make_user):
+    """Failed sign-ins lock an account until its owner resets the password; the team page
+    called it "Disabled", offered no Disable, and refused one ("disabled already"): whoever
+    holds the mailbox could reset and sign in."""
+    colleague = make_user(email="colleague@example.org", role="staff")
+    with app.app_context():
+        user = db.session.get(User, colleague)
+        user.locked_at, user.locked_reason = utcnow(), AUTO_LOCK
+        db.session.commit()
+    page = client.get("/staff/team").text
+    parser = ButtonNames()
+    parser.feed(page)
+    assert {"Disable colleague@example.org", "Enable colleague@example.org"} <= set(parser.names)
+    assert ">Disabled</span>" not in page and "too many failed sign-ins" in page
+
+    client.post(f"/staff/team/{colleague}/disable")
+    page = client.get("/staff/team").text
+    assert "The account colleague@example.org is disabled." in page and ">Disabled</span>" in page
+    with app.app_context():
+        user = db.session.get(User, colleague)
+        assert user.locked_reason == STAFF_LOCK and barred(user), "a reset no longer lifts it"

@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from lkapp.auth.services import close_account
+from lkapp.auth.services import AUTO_LOCK, close_account
 from lkapp.extensions import db
 from lkapp.models import Attachment, AuditEvent, OutboxMail, Question, User, utcnow
 from lkapp.support import services
 from tests.conftest import swapped
+from tests.web.test_staff_team import ButtonNames
 from tests.web.test_support import PDF, SCRIPT, actions, make_contract, make_question
 
 STAFF = "op@example.org"
@@ -62,6 +63,9 @@ def test_list_puts_the_longest_waiting_first_and_filters(app, client, office):
     assert "3 questions in all." in page
     assert ">2 unanswered</span>" in page  # the count in the staff navigation
     assert 'href="/staff/questions" aria-current="page"' in page
+    # On a phone each question is a card, as the office's other lists (the asker and the
+    # dates were columns off the screen's edge).
+    assert '<table class="stack">' in page and '<td data-label="Asked by">' in page
 
     def shown(**query):
         response = client.get("/staff/questions", query_string=query)
@@ -171,6 +175,14 @@ def test_an_answer_to_a_closed_account_is_kept_and_mailed_nowhere(
     with app.app_context():
         close_account(db.session.get(User, ann))
         db.session.commit()
+    # Before sending, the form says so (it said "Goes by email to closed-…@closed.invalid").
+    before = client.get(f"/staff/questions/{reference}").text
+    assert "Goes by email" not in before and "closed.invalid" not in swapped_form(before)
+    assert "The customer closed the account: the answer is kept with the question, unsent" in (
+        before
+    )
+    refused = client.post(f"/staff/questions/{reference}/answer", data={"body": " "}).text
+    assert "Goes by email" not in refused and "kept with the question, unsent" in refused
     response = client.post(f"/staff/questions/{reference}/answer", data={"body": "Done."})
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "The customer closed the account: the answer is kept with the question" in page
@@ -178,6 +190,39 @@ def test_an_answer_to_a_closed_account_is_kept_and_mailed_nowhere(
     assert mailbox.messages == []
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMail)) == 0
+
+
+def swapped_form(page: str) -> str:
+    """The answer form of a thread page."""
+    start = page.index('<form id="answer-form"')
+    return page[start : page.index("</form>", start)]
+
+
+def test_an_answer_to_an_account_the_office_locked_is_kept_unsent(
+    app, client, office, make_user, mailbox
+):
+    """The office locks an account whose mailbox may be in other hands (no reset link, no
+    detach notice goes there); the answer went to it all the same, and the form said so."""
+    ann = make_user(email="ann@example.com")
+    reference = make_question(app, user_id=ann)
+    client.post(f"/staff/customers/{ann}/lock", data={"reason": "Mailbox in dispute"})
+    before = client.get(f"/staff/questions/{reference}").text
+    assert "Goes by email" not in before
+    assert "The office locked the account: the answer is kept with the question, unsent" in before
+    response = client.post(f"/staff/questions/{reference}/answer", data={"body": "Done."})
+    page = client.get(response.headers["Location"]).text
+    assert "The office locked the account: the answer is kept with the question, unsent." in page
+    assert ">Answered</span>" in page and "Done." in page
+    assert mailbox.to("ann@example.com") == []
+    # A lock after failed sign-ins is the customer's to lift: the answer goes.
+    with app.app_context():
+        user = db.session.get(User, ann)
+        user.locked_reason = AUTO_LOCK
+        db.session.commit()
+    assert "Goes by email to ann@example.com" in client.get(f"/staff/questions/{reference}").text
+    response = client.post(f"/staff/questions/{reference}/answer", data={"body": "Again."})
+    assert "The answer was sent to ann@example.com." in client.get(response.location).text
+    assert len(mailbox.to("ann@example.com")) == 1
 
 
 def test_anonymous_asker_gets_the_answer_by_mail_in_the_language_asked(
@@ -221,7 +266,12 @@ def test_lost_login_shows_the_matching_account_and_sends_it_a_reset_link(
     page = client.get(f"/staff/questions/{reference}").get_data(as_text=True)
     assert "Lost login: accounts that may be theirs" in page
     assert '<th scope="row">ann@example.com</th>' in page
-    assert ">Send password-reset link</button>" in page
+    assert '<span aria-hidden="true">Send password-reset link</span>' in page
+    # A screen reader hears whose (one button a candidate, alike).
+    buttons = ButtonNames()
+    buttons.feed(page)
+    assert "Send a password-reset link to ann@example.com" in buttons.names
+    assert '<td data-label="Tax ID">' in page  # a card per account on a phone
     with app.app_context():
         ann_id = db.session.scalar(sa.select(User.id).where(User.email == "ann@example.com"))
 
