@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 
 # No 0/O, 1/I/L, 2/Z, 5/S, 8/B: a code read aloud or copied by hand stays unambiguous.
 ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
@@ -16,6 +17,16 @@ def generate_code(length: int = CODE_LENGTH) -> str:
     return "-".join(raw[i : i + GROUP] for i in range(0, length, GROUP))
 
 
+def _is_separator(ch: str) -> bool:
+    """A space or dash of any kind, or an invisible mark: what a code copied from a mail, a PDF
+    or a messenger carries between its groups (a no-break or thin space, U+2011 no-break hyphen,
+    U+2013 en dash, U+2212 minus, a zero-width space or soft hyphen)."""
+    return ch.isspace() or ch == "\u2212" or unicodedata.category(ch) in ("Pd", "Cf", "Zs")
+
+
 def normalize_code(typed: str) -> str:
-    """What the customer typed, without spaces and dashes, upper-case."""
-    return "".join(ch for ch in typed.upper() if ch not in " -\t")
+    """What the customer typed, without spaces and dashes of any kind, upper-case (full-width
+    letters and digits read as their plain forms)."""
+    return "".join(
+        ch for ch in unicodedata.normalize("NFKC", typed).upper() if not _is_separator(ch)
+    )

@@ -139,3 +139,19 @@ def check_reading(
         result.average = average
         result.needs_confirmation = kwh > SUSPICIOUS_FACTOR * average
     return result
+
+
+def pages_of_groups(sizes: list[int], per_page: int) -> list[range]:
+    """Pages of groups of ``sizes`` items (a contract's meters), in order: a page takes whole
+    groups while they add up to at most ``per_page`` items, and a group larger than that gets a
+    page of its own. Each page as the range of its groups' indexes; no groups, no pages."""
+    pages: list[range] = []
+    start, count = 0, 0
+    for index, size in enumerate(sizes):
+        if count and count + size > per_page:
+            pages.append(range(start, index))
+            start, count = index, 0
+        count += size
+    if start < len(sizes):
+        pages.append(range(start, len(sizes)))
+    return pages

@@ -4,11 +4,16 @@ sends a month's readings in one form instead of one contract tab after another.
 Each meter's values go through the same checks as on its contract's Readings tab
 (``services.submit``). The page is all or nothing: when any meter's values are refused, none
 is stored and every message is shown beside its field; a meter left empty is skipped.
+
+A customer with many meters (a chain of shops) gets them in pages of whole contracts; each page
+is sent on its own, all or nothing. A paged form names the meters it shows, so that what is
+typed is stored for those meters even if the pages' bounds have moved since (a contract added
+or ended meanwhile).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, url_for
+from flask import Blueprint, flash, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
@@ -33,35 +38,52 @@ def _forms(meters, blank: bool) -> dict[int, ReadingForm]:
     }
 
 
-def _page(meters, forms, status: int = 200, **context):
+def _page(found: services.MeterPage, forms, status: int = 200, **context):
     return render(
         "readings/all_meters.html",
         "readings/_all_meters_form.html",
         status=status,
         window=clock.window(),
-        meters=meters,
+        meters=found.items,
         forms=forms,
+        found=found,
+        url_for_page=_url_for_page,
         **context,
     )
+
+
+def _url_for_page(page: int) -> str:
+    """The address of a page; the first (the only one of most accounts) has none of its own."""
+    return url_for("readings_all.form", page=page if page > 1 else None)
+
+
+def _found(window) -> services.MeterPage:
+    """The page asked for; for a form sent from a paged list, the meters it showed."""
+    shown = request.form.getlist("meter", type=int) if request.method == "POST" else []
+    page = request.args.get("page", 1, type=int)
+    return services.account_meter_page(current_user, window, page, shown or None)
 
 
 @bp.get("")
 @login_required
 def form():
-    """Every meter in use on the account's contracts, with a field per tariff zone."""
-    meters = services.account_meters(current_user, clock.window())
-    return _page(meters, _forms(meters, blank=True))
+    """Every meter in use on the account's contracts, with a field per tariff zone (a page of
+    them when there are many)."""
+    found = _found(clock.window())
+    return _page(found, _forms(found.items, blank=True))
 
 
 @bp.post("")
 @login_required
 def submit():
-    """Store the readings typed for every meter, or none of them."""
+    """Store the readings typed for every meter of the page, or none of them."""
     window = clock.window()
-    meters = services.account_meters(current_user, window)
+    found = _found(window)
+    meters = found.items
+    shown = [item.meter.id for item in meters]  # read before a rollback expires them
     forms = _forms(meters, blank=False)
     if not window.is_open:
-        return _page(meters, forms, 422, problem=problem_text("window_closed"))
+        return _page(found, forms, 422, problem=problem_text("window_closed"))
     typed = {meter_id: form.typed() for meter_id, form in forms.items()}
     typed = {
         meter_id: values
@@ -69,7 +91,7 @@ def submit():
         if any(value.strip() for value in values.values())
     }
     if not typed:
-        return _page(meters, forms, 422, problem=_("Type the readings of at least one meter."))
+        return _page(found, forms, 422, problem=_("Type the readings of at least one meter."))
 
     def work():
         submissions = [
@@ -93,7 +115,7 @@ def submit():
         submissions = commit_with_retry(work)
     except IntegrityError:
         db.session.rollback()
-        return _page(meters, forms, 422, problem=problem_text("race"))
+        return _page(found, forms, 422, problem=problem_text("race"))
     if all(submission.ok for submission in submissions):
         flash(
             ngettext(
@@ -103,16 +125,16 @@ def submit():
             ),
             "success",
         )
-        return htmx_redirect(url_for("readings_all.form"))
+        return htmx_redirect(_url_for_page(found.page))
     # The rollback expired every meter and contract: load them again at once, not one by one.
-    meters = services.account_meters(current_user, window)
+    found = services.account_meter_page(current_user, window, found.page, shown)
     refused = []
     for submission in submissions:
         form = forms[submission.meter.id]
         apply_verdicts(form, submission)
         if not submission.ok:
             refused.append(submission.meter)
-    return _page(meters, forms, 422, refused=refused, problems=_meter_problems(submissions))
+    return _page(found, forms, 422, refused=refused, problems=_meter_problems(submissions))
 
 
 def _meter_problems(submissions) -> dict[int, str]:

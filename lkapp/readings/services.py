@@ -22,7 +22,15 @@ from typing import TextIO
 import sqlalchemy as sa
 from sqlalchemy.orm import contains_eager
 
-from ..domain.readings import Check, Window, check_reading, consumption, month_span, shift_month
+from ..domain.readings import (
+    Check,
+    Window,
+    check_reading,
+    consumption,
+    month_span,
+    pages_of_groups,
+    shift_month,
+)
 from ..domain.readings import parse_value as parse_register
 from ..extensions import db
 from ..formatting import formats
@@ -35,6 +43,9 @@ LIVE = Reading.status != "superseded"
 CHART_MONTHS = 24
 HISTORY_MONTHS = 12
 RECENT_MONTHS = 12
+# The readings of all meters come in pages of whole contracts with about this many meters: a
+# chain of shops has thousands, which took seconds and megabytes as one page.
+METERS_PER_PAGE = 50
 EXPORT_COLUMNS = (
     "contract_number", "meter_serial", "zone", "period", "value", "submitted_at", "source"
 )  # fmt: skip
@@ -245,27 +256,70 @@ def contract_readings(
 
 
 @cache
-def _account_meters_statement() -> sa.Select:
-    """The meters on an account's active contracts with their contract, by contract number
-    and serial (as the dashboard and the reminders count them): built once, the account a
-    parameter."""
+def _account_meters_in_use_statement() -> sa.Select:
+    """The meters on an account's active contracts, by contract number and serial (as the
+    dashboard and the reminders count them): ids and dates only, enough to page them. Built
+    once, the account a parameter."""
     return (
-        sa.select(Meter)
-        .join(Meter.contract)
-        .options(contains_eager(Meter.contract))
+        sa.select(Meter.id, Meter.contract_id, Meter.installed_on, Meter.removed_on)
+        .join(Contract, Contract.id == Meter.contract_id)
         .where(Contract.account_id == sa.bindparam("account_id"), Contract.status == "active")
         .order_by(Contract.number, Meter.serial)
     )
 
 
-def account_meters(user: User, window: Window) -> list[MeterReadings]:
-    """Every meter on ``user``'s contracts that is installed for the window's month, each as
-    its contract's holder sees it, with that month's readings and each zone's last one before
-    it: two statements whatever the number of meters."""
-    meters = db.session.scalars(_account_meters_statement(), {"account_id": user.id}).all()
-    meters = [meter for meter in meters if meter_accepts(meter, window.period)]
+@cache
+def _meters_with_contract_statement() -> sa.Select:
+    """Some meters (``meter_ids``) with their contract, by contract number and serial."""
+    return (
+        sa.select(Meter)
+        .join(Meter.contract)
+        .options(contains_eager(Meter.contract))
+        .where(Meter.id.in_(sa.bindparam("meter_ids", expanding=True)))
+        .order_by(Contract.number, Meter.serial)
+    )
+
+
+@dataclass
+class MeterPage:
+    """A page of the readings of all meters: whole contracts, about ``METERS_PER_PAGE``
+    meters."""
+
+    items: list[MeterReadings]
+    page: int
+    pages: int
+
+
+def account_meter_page(
+    user: User, window: Window, page: int = 1, meter_ids: list[int] | None = None
+) -> MeterPage:
+    """The meters on ``user``'s active contracts that are installed for the window's month,
+    each as its contract's holder sees it, with that month's readings and each zone's last one
+    before it: those of page ``page`` (the last one past it), or with ``meter_ids`` those of
+    them (the page a form was sent from, whatever has moved the pages' bounds since). Three
+    statements whatever the number of meters."""
+    rows = db.session.execute(_account_meters_in_use_statement(), {"account_id": user.id})
+    in_use = [(row.id, row.contract_id) for row in rows if meter_accepts(row, window.period)]
+    contracts: dict[int, list[int]] = {}
+    for meter_id, contract_id in in_use:
+        contracts.setdefault(contract_id, []).append(meter_id)
+    groups = list(contracts.values())
+    bounds = pages_of_groups([len(group) for group in groups], METERS_PER_PAGE)
+    page = min(max(page, 1), max(len(bounds), 1))
+    if meter_ids is not None:
+        wanted = set(meter_ids)
+        ids = [meter_id for meter_id, _contract_id in in_use if meter_id in wanted]
+    else:
+        ids = [meter_id for i in (bounds[page - 1] if bounds else ()) for meter_id in groups[i]]
+    meters = (
+        db.session.scalars(_meters_with_contract_statement(), {"meter_ids": ids}).all()
+        if ids
+        else []
+    )
     items = _with_readings(meters, window, since=window.period)
-    return [replace(item, viewer=item.meter.contract_id) for item in items]
+    return MeterPage(
+        [replace(item, viewer=item.meter.contract_id) for item in items], page, len(bounds)
+    )
 
 
 def meter_readings(meter: Meter, window: Window, contract: Contract | None = None) -> MeterReadings:

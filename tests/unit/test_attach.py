@@ -14,6 +14,7 @@ from lkapp.domain.attach import (
     MAX_CODE_FAILURES,
     CodeFacts,
     Outcome,
+    characters_not_in_codes,
     check_attempt,
     code_is_well_formed,
     code_state,
@@ -22,7 +23,7 @@ from lkapp.domain.attach import (
     minutes_to_wait,
     retry_after,
 )
-from lkapp.domain.codes import generate_code
+from lkapp.domain.codes import generate_code, normalize_code
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 ME, OTHER = 1, 2
@@ -134,3 +135,24 @@ def test_code_format():
     assert not code_is_well_formed("KQ7M-3XTA-P9C0")  # 0 is never in a code
     assert not code_is_well_formed("KQ7M-3XTA-P9CO")  # nor O
     assert not code_is_well_formed("")
+
+
+@pytest.mark.parametrize(
+    "separator",
+    ["\u00a0", "\u202f", "\u2007", "\u2009", "\u200b", "\u00ad"]
+    + [chr(c) for c in range(0x2010, 0x2016)]
+    + ["\u2212"],
+)
+def test_a_code_copied_with_a_unicode_space_or_dash_is_the_code(separator):
+    """A mail, a PDF or a messenger puts no-break or thin spaces and typographic dashes between
+    the groups: they separate as a space or a hyphen does."""
+    code = "KQ7M-3XTA-P9CW"
+    pasted = code.replace("-", separator)
+    assert code_is_well_formed(pasted)
+    assert format_code(pasted) == code
+    assert normalize_code(f"\u00a0{pasted.lower()}\u00a0") == "KQ7M3XTAP9CW"
+    assert characters_not_in_codes(pasted) == ""
+
+
+def test_full_width_letters_and_digits_read_as_plain_ones():
+    assert format_code("ＫＱ７Ｍ－３ＸＴＡ－Ｐ９ＣＷ") == "KQ7M-3XTA-P9CW"

@@ -11,6 +11,7 @@ from lkapp.domain.readings import (
     check_reading,
     consumption,
     month_span,
+    pages_of_groups,
     parse_value,
     reading_window,
     register_size,
@@ -140,3 +141,18 @@ def test_shift_month_moves_by_whole_months_and_back(month, months):
     assert shifted.day == 1
     assert (shifted.year * 12 + shifted.month) - (month.year * 12 + month.month) == months
     assert shift_month(shifted, -months) == month.replace(day=1)
+
+
+def test_pages_of_groups_keep_a_contracts_meters_together():
+    assert pages_of_groups([], 5) == []
+    assert pages_of_groups([1, 2], 5) == [range(0, 2)]
+    assert pages_of_groups([2, 3, 1, 4], 5) == [range(0, 2), range(2, 4)]
+    assert pages_of_groups([1, 9, 1], 5) == [range(0, 1), range(1, 2), range(2, 3)]
+
+
+@given(st.lists(st.integers(1, 8), max_size=40), st.integers(1, 10))
+def test_pages_of_groups_cover_every_group_once_in_order(sizes, per_page):
+    pages = pages_of_groups(sizes, per_page)
+    assert [index for page in pages for index in page] == list(range(len(sizes)))
+    for page in pages:
+        assert len(page) == 1 or sum(sizes[i] for i in page) <= per_page

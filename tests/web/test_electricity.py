@@ -158,6 +158,19 @@ def test_adding_with_the_code_attaches_and_uses_it(app, client, customer, contra
     assert audit_actions(app) == ["contract.code_issued", "contract.attached"]
 
 
+def test_a_code_pasted_with_no_break_spaces_and_dashes_attaches(
+    app, client, customer, contracts, issue
+):
+    """Copied from a mail, a PDF or a messenger: a narrow no-break space and an en dash
+    between the groups, a no-break space around it."""
+    contracts()
+    first, second, third = issue().split("-")
+    response = attach(client, code=f"\u00a0{first}\u202f{second}\u2013{third}\u00a0")
+    assert response.status_code == 302, problem_of(response)
+    with app.app_context():
+        assert services.find_contract(NUMBER).account_id == customer
+
+
 def test_adding_in_place_returns_the_new_list_and_a_flash(client, customer, contracts, issue):
     contracts("EL-0000001", holder="First Ltd")
     contracts()
@@ -494,8 +507,9 @@ def test_overview_shows_contract_meters_and_figures(client, attached):
     assert response.status_code == 200
     for text in ("Tisza Bakery Kft.", "12345678-2-42", "Budapest, Fő utca 1.", "Active"):
         assert text in page
-    assert "MTR-77001" in page and "T1, T2" in page and ">40<" in page
-    assert "T1: 12,345" in page and "T2: 678.5" in page and "February 2026" in page
+    # The zones named as on the Readings tab, not as bare codes.
+    assert "MTR-77001" in page and ">T1 day, T2 night<" in page and ">40<" in page
+    assert "T1 day: 12,345" in page and "T2 night: 678.5" in page and "February 2026" in page
     assert "678.500" not in page  # the decimals it has, as on the Readings tab
     assert "€249.50" in page and "€60.00" in page
     assert 'aria-current="page">Overview</a>' in page

@@ -288,6 +288,31 @@ def test_after_the_window_the_next_one_is_next_month(client, ann, monkeypatch):
     assert "Readings for January 2027" in page
 
 
+def alerts(html: str) -> list[str]:
+    """The texts of what the page announces with ``role="alert"`` (not the session's warning,
+    hidden until the session nears its end)."""
+    found = re.findall(r'<(\w+)([^>]*role="alert"[^>]*)>(.*?)</\1>', html, re.S)
+    return [
+        " ".join(re.sub(r"<[^>]+>", " ", text).split())
+        for _tag, attributes, text in found
+        if not re.search(r"\shidden\b", attributes)
+    ]
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["whole page", "htmx"])
+def test_a_post_after_the_window_closed_is_announced(app, client, ann, monkeypatch, htmx):
+    """The form was opened inside the window and sent after it: with JavaScript off the whole
+    tab comes back without the form, and the refusal is announced there all the same."""
+    set_now(monkeypatch, datetime(2026, 11, 26, 9, tzinfo=UTC))
+    response = send(client, ann["ct"], htmx=htmx, T1="100")
+    assert response.status_code == 422
+    assert alerts(response.text) == [
+        "Readings are accepted from day 15 to day 25 of the month. The next window opens on "
+        "December 15, 2026."
+    ]
+    assert live(app, ann["ct"]) == {}
+
+
 def test_window_days_come_from_the_setting(app_config, monkeypatch, make_user, auth):
     from lkapp import create_app
     from tests.conftest import Client
@@ -552,7 +577,8 @@ def test_a_terminated_contract_takes_no_readings_from_its_holder(app, client, an
     for htmx in (False, True):
         response = send(client, ann["two"], htmx=htmx, T1="2150", T2="1060")
         assert response.status_code == 422
-        assert "To report a final reading, ask our office a question." in response.text
+        [alert] = alerts(response.text)  # announced, with JavaScript off too
+        assert alert.endswith("To report a final reading, ask our office a question.")
     assert live(app, ann["two"]) == {} and mailbox.messages == []
 
 

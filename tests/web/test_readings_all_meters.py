@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, Contract, Meter, utcnow
 from lkapp.payments import dashboard
+from lkapp.readings import services
 from tests.conftest import check_fragment, swapped, text_of
 from tests.web import test_readings as readings
 from tests.web.test_readings import NUMBER, all_of, error_beside, live, move_meter, set_now
@@ -94,6 +95,9 @@ def test_every_meter_in_use_has_its_fields_under_its_contract(client, ann, shop)
     assert "Last accepted: 2,100 (October 2026)" in page and "Last accepted: 500" in page
     assert "No earlier reading." in page  # SN-CT
     assert 'name="csrf_token"' in response.text and page.count("Submit readings") == 1
+    # A few meters are one page: no pager, and the form is sent to the page's own address.
+    assert 'class="pager"' not in response.text and 'name="meter"' not in response.text
+    assert 'action="/readings"' in response.text
 
 
 def test_meters_of_two_contracts_are_stored_together_with_one_mail(app, client, ann, shop, mailbox):
@@ -316,3 +320,84 @@ def test_the_dashboard_offers_the_page_to_an_account_with_several_meters(client,
     assert '<a class="button" href="/readings">Send the readings of all meters</a>' in html
     monkeypatch.setattr(dashboard, "local_today", lambda: date(2026, 11, 26))  # closed
     assert "Send the readings of all meters" not in client.get("/").text
+
+
+# --- many meters: pages -----------------------------------------------------------------
+
+
+@pytest.fixture
+def paged(monkeypatch, shop):
+    """Two meters a page: Ann's first contract (SN-2Z, SN-CT) on page 1, the shop on page 2."""
+    monkeypatch.setattr(services, "METERS_PER_PAGE", 2)
+    return shop
+
+
+def test_many_meters_come_in_pages_of_whole_contracts(client, ann, paged):
+    first = client.get(URL)
+    page = text_of(first.text)
+    assert first.status_code == 200
+    assert "Meter SN-2Z" in page and "Meter SN-CT" in page and "SN-SHOP" not in page
+    assert "Page 1 of 2" in page and 'href="/readings?page=2"' in first.text
+    assert "submit this page's readings before you go to another page" in page
+    for meter_id in (ann["two"], ann["ct"]):
+        assert f'<input type="hidden" name="meter" value="{meter_id}">' in first.text
+    second = client.get(f"{URL}?page=2")
+    page = text_of(second.text)
+    assert f"Contract {SECOND}" in page and "Meter SN-SHOP" in page and "SN-2Z" not in page
+    assert "Page 2 of 2" in page and 'action="/readings?page=2"' in second.text
+    # Past the last page: the last one.
+    assert "Meter SN-SHOP" in text_of(client.get(f"{URL}?page=9").text)
+    fragment = client.htmx("GET", f"{URL}?page=2")
+    assert swapped(fragment.text).startswith('<form id="all-meters-form"')
+    assert 'data-hx-target="#all-meters-form"' in fragment.text
+
+
+def test_a_page_is_sent_on_its_own_all_or_nothing(app, client, ann, paged):
+    def send(page, **values):
+        data = {"meter": [ann["two"], ann["ct"]] if page == 1 else [paged]}
+        data.update({key.replace("_", "-"): value for key, value in values.items()})
+        return client.post(URL if page == 1 else f"{URL}?page=2", data=data)
+
+    refused = send(1, **{field(ann["two"], "T1"): "2000", field(ann["two"], "T2"): "1090",
+                         field(ann["ct"], "T1"): "10"})  # fmt: skip
+    assert refused.status_code == 422 and "Page 1 of 2" in text_of(refused.text)
+    assert live(app, ann["two"]) == {} and live(app, ann["ct"]) == {}
+    done = send(2, **{field(paged, "T1"): "530"})
+    assert done.status_code == 302 and done.headers["Location"] == f"{URL}?page=2"
+    assert live(app, paged) == {"T1": Decimal("530")}
+    page = text_of(client.get(done.headers["Location"]).text)
+    assert (
+        "Readings of 1 meter received." in page and "Received for November 2026: T1: 530." in page
+    )
+
+
+def test_a_page_sent_after_its_bounds_moved_stores_what_it_showed(app, client, ann, paged):
+    """A contract added meanwhile, numbered before the others, pushes the shop to page 3: the
+    form of page 2 still stores the shop's readings, the meters it showed."""
+    with app.app_context():
+        contract = Contract(
+            number="EL-0000001", holder_name="x", tax_id="1", address="a", account_id=ann["ann"]
+        )
+        db.session.add(contract)
+        db.session.flush()
+        db.session.add(
+            Meter(contract_id=contract.id, serial="SN-NEW", installed_on=date(2021, 1, 1))
+        )
+        db.session.commit()
+    assert "Meter SN-SHOP" not in text_of(client.get(f"{URL}?page=2").text)
+    response = client.post(f"{URL}?page=2", data={"meter": [paged], field(paged, "T1"): "530"})
+    assert response.status_code == 302
+    assert live(app, paged) == {"T1": Decimal("530")}
+
+
+def test_a_page_naming_another_accounts_meter_does_not_write_it(app, client, ann, paged):
+    data = {"meter": [ann["other"], paged], field(ann["other"], "T1"): "99"}
+    response = client.post(f"{URL}?page=2", data=data)
+    assert response.status_code == 422
+    assert "Type the readings of at least one meter." in text_of(response.text)
+    assert "SN-BOB" not in response.text and live(app, ann["other"]) == {}
+
+
+@pytest.mark.sqlite_only
+def test_a_paged_page_is_valid_html(client, ann, paged, html_checker):
+    html_checker(client.get(f"{URL}?page=2").text, "readings of all meters, page 2")

@@ -15,12 +15,14 @@ from lkapp.readings.reminders import queue_window_reminders
 from tests.web import test_readings as readings
 from tests.web.test_readings import (
     NUMBER,
+    alerts,
     all_of,
     error_beside,
     history_lines,
     live,
     move_meter,
     send,
+    set_now,
 )
 
 # The Readings tab's data and clock (pytest finds fixtures by these module-level names).
@@ -227,6 +229,7 @@ def test_operator_finds_the_meter_and_enters_readings_with_the_same_checks(
     url = f"/staff/readings/meters/{setup['two']}"
     page = operator.get(url).text
     assert "Meter SN-2Z" in page and "ann@example.com" in page and "Submit readings" in page
+    assert "Terminated" not in page and "This contract is terminated" not in page
 
     below = operator.post(url, data={"T1": "2000", "T2": "1060"})
     assert below.status_code == 422
@@ -280,9 +283,24 @@ def test_the_office_enters_the_final_readings_of_a_terminated_contract(app, oper
         ).status = "terminated"
         db.session.commit()
     url = f"/staff/readings/meters/{setup['two']}"
-    assert "Submit readings" in operator.get(url).text
+    page = operator.get(url).text
+    assert "Submit readings" in page
+    # The operator sees that the contract has ended (its holder's tab takes no readings).
+    assert '>EL-0000042</a> <span class="badge">Terminated</span>' in page
+    assert "This contract is terminated: its holder can no longer send readings." in page
     assert operator.post(url, data={"T1": "2150", "T2": "1060"}).status_code == 302
     assert live(app, setup["two"]) == {"T1": Decimal("2150"), "T2": Decimal("1060")}
+
+
+def test_an_entry_after_the_window_closed_is_announced(app, operator, setup, monkeypatch):
+    set_now(monkeypatch, datetime(2026, 11, 26, 9, tzinfo=UTC))
+    response = operator.post(f"/staff/readings/meters/{setup['two']}", data={"T1": "2150"})
+    assert response.status_code == 422
+    assert alerts(response.text) == [
+        "Readings are accepted from day 15 to day 25 of the month. The next window opens on "
+        "December 15, 2026."
+    ]
+    assert live(app, setup["two"]) == {}
 
 
 @pytest.mark.sqlite_only
