@@ -53,7 +53,12 @@ def _body_field(label):
 def _files_field():
     return MultipleFileField(
         _l("Attachments"),
-        render_kw={"accept": ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"},
+        render_kw={
+            "accept": ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png",
+            # What app.js lets go in one message, for the files together: more would be
+            # refused as a whole request (413), which replaced the form and what was typed.
+            "data-max-total": rules.MAX_FILES * rules.MAX_FILE_SIZE,
+        },
     )
 
 

@@ -251,3 +251,118 @@ if (document.getElementById("login-form")) {
   tellOtherTabs(loaded);
   check();
 })();
+
+// Attachments over what the server takes in one request (the 413 answer, from the app or from
+// nginx in front of it) would replace the form, and what the customer typed with it. A file
+// input that says how much it may carry (data-max-total, in bytes, for its files together) is
+// checked when files are chosen and again before the form goes: too much, and the message
+// (data-too-large) stands beside the field and nothing is sent. Without JavaScript the server
+// answers as before.
+function tooLargeMessage(input) {
+  return input.dataset.tooLarge || "";
+}
+
+function chosenBytes(input) {
+  var total = 0;
+  Array.prototype.forEach.call(input.files || [], function (file) {
+    total += file.size;
+  });
+  return total;
+}
+
+function filesTooLarge(input) {
+  var limit = Number(input.dataset.maxTotal);
+  return limit > 0 && chosenBytes(input) > limit;
+}
+
+// The message in the field's own error paragraph (the one the server would fill), so that
+// the input's aria-describedby reads it; taken away again when the choice fits.
+function showFileError(input, message) {
+  var field = input.closest(".field") || input.parentElement;
+  var id = input.id + "-error";
+  var error = document.getElementById(id);
+  if (!message) {
+    if (error && error.hasAttribute("data-client-error")) {
+      error.remove();
+      field.classList.remove("has-error");
+      input.setAttribute("aria-invalid", "false");
+      var rest = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (part) {
+        return part && part !== id;
+      });
+      if (rest.length) {
+        input.setAttribute("aria-describedby", rest.join(" "));
+      } else {
+        input.removeAttribute("aria-describedby");
+      }
+    }
+    return;
+  }
+  if (!error) {
+    error = document.createElement("p");
+    error.className = "error";
+    error.id = id;
+    field.appendChild(error);
+    var described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+    described.push(id);
+    input.setAttribute("aria-describedby", described.join(" "));
+  }
+  error.setAttribute("data-client-error", "");
+  error.setAttribute("role", "alert");
+  error.textContent = message;
+  field.classList.add("has-error");
+  input.setAttribute("aria-invalid", "true");
+}
+
+document.addEventListener("change", function (event) {
+  var input = event.target;
+  if (input.type === "file") {
+    showFileError(input, filesTooLarge(input) ? tooLargeMessage(input) : "");
+  }
+});
+
+// In the capture phase, before htmx hears of the submit: a refused form is neither posted by
+// htmx nor by the browser.
+document.addEventListener(
+  "submit",
+  function (event) {
+    var form = event.target;
+    var refused = Array.prototype.filter.call(
+      form.querySelectorAll("input[type=file][data-max-total]"),
+      filesTooLarge
+    );
+    if (!refused.length) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    refused.forEach(function (input) {
+      showFileError(input, tooLargeMessage(input));
+    });
+    refused[0].focus();
+  },
+  true
+);
+
+// Where no limit was said, or the server's is smaller: a 413 answer to a form with files
+// leaves the form as it is, with the message beside its files, instead of replacing it.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var form = event.detail.elt;
+  if (event.detail.xhr.status !== 413 || !form || !form.querySelectorAll) {
+    return;
+  }
+  var inputs = Array.prototype.filter.call(
+    form.querySelectorAll("input[type=file]"),
+    function (input) {
+      return input.files && input.files.length && tooLargeMessage(input);
+    }
+  );
+  if (!inputs.length) {
+    return;
+  }
+  event.detail.shouldSwap = false;
+  event.detail.isError = false; // answered: not a fault to log
+  inputs.forEach(function (input) {
+    showFileError(input, tooLargeMessage(input));
+  });
+  inputs[0].focus();
+});
