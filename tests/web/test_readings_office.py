@@ -209,7 +209,7 @@ def test_a_meter_moved_away_is_found_by_the_contract_it_left_too(app, operator, 
     for query in (NUMBER, "EL-0000099"):
         found = operator.get(f"/staff/readings/?q={query}").text
         row = found[found.index(f'href="/staff/readings/meters/{setup["two"]}"') :]
-        assert "<td>EL-0000099" in row[: row.index("</tr>")], query
+        assert ">EL-0000099" in row[: row.index("</tr>")], query
     found = operator.get(f"/staff/readings/?q={NUMBER}").text
     assert f'EL-0000099 <span class="badge">moved away from {NUMBER}</span>' in found
 
@@ -288,6 +288,9 @@ def test_the_office_enters_the_final_readings_of_a_terminated_contract(app, oper
     # The operator sees that the contract has ended (its holder's tab takes no readings).
     assert '>EL-0000042</a> <span class="badge">Terminated</span>' in page
     assert "This contract is terminated: its holder can no longer send readings." in page
+    found = operator.get(f"/staff/readings/?q={NUMBER}").text
+    assert 'EL-0000042 <span class="badge">Terminated</span>' in found
+    assert "T1 day, T2 night" in found  # the zones named as on the meter's page
     assert operator.post(url, data={"T1": "2150", "T2": "1060"}).status_code == 302
     assert live(app, setup["two"]) == {"T1": Decimal("2150"), "T2": Decimal("1060")}
 
