@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import zxingcpp
+from babel.dates import format_date
 from pypdf import PdfReader
 
 from lkapp import create_app
@@ -538,6 +539,33 @@ def test_statement_pdf(app, client, invoice):
         assert expected in text, expected
     page = client.get(f"/electricity/{NUMBER}/statement?start=2026-02-10&end=2026-03-31").text
     assert f'href="/electricity/{NUMBER}/statement.pdf?start=2026-02-10&amp;end=2026-03-31"' in page
+
+
+def test_a_pdf_names_the_document_as_its_page_does(client, invoice):
+    """A Russian document is "Счёт № ..." on its page; its PDF said "Счёт INV-..." (the
+    kind and the number put side by side in the template, untranslated)."""
+    client.post("/language", data={"locale": "ru", "next": "/"})
+    page = client.get(f"{DOC_URL}/invoice/INV-2026-0042").text
+    assert "Счёт №\xa0INV-2026-0042" in page
+    reader = PdfReader(io.BytesIO(client.get(f"{DOC_URL}/invoice/INV-2026-0042/pdf").data))
+    text = text_of(reader).replace("\xa0", " ")
+    assert text.count("Счёт № INV-2026-0042") == 2, text  # the heading and the footer
+
+
+@pytest.mark.parametrize("locale", ["ru", "hu"])
+def test_statement_pdf_keeps_each_date_on_one_line(app, client, invoice, locale):
+    """The statement's date column was too narrow for "28 февр. 2026 г." and "2026. szept.
+    30.": the year's "г." or the day went to a line of its own."""
+    with app.app_context():
+        add_payment(db.session.get(Contract, invoice), date(2026, 2, 28), D("1000.00"), "PO-77")
+        db.session.commit()
+    client.post("/language", data={"locale": locale, "next": "/"})
+    url = f"/electricity/{NUMBER}/statement.pdf?start=2026-02-10&end=2026-09-30"
+    lines = text_of(PdfReader(io.BytesIO(client.get(url).data))).split("\n")
+    lines = [" ".join(line.replace("\u202f", " ").replace("\xa0", " ").split()) for line in lines]
+    for day in (date(2026, 2, 10), date(2026, 2, 28), date(2026, 9, 30)):  # the last in bold
+        written = " ".join(format_date(day, "medium", locale=locale).replace("\u202f", " ").split())
+        assert written in lines, (written, lines)
 
 
 def test_pdf_of_a_document_due_later_and_paid_is_unchanged_by_payments(app, client, invoice):
