@@ -364,10 +364,16 @@ def _events_of_last_day(action: str, *where) -> int:
 # it again chooses, from any number of IPs (registration has no captcha; its limit is per
 # IP): an address gets a few a day. The page answers the same either way.
 ACCOUNT_EXISTS_MAILS_PER_DAY = 5
+# Nor right after the account's own registration: "Register" pressed twice sends the form
+# twice, and its owner, who has just got the confirmation link, read "someone tried to
+# register with your address" beside it.
+JUST_REGISTERED = timedelta(minutes=10)
 
 
 def may_mail_account_exists(user: User) -> bool:
     """Whether the registration just recorded for ``user``'s address may still mail it."""
+    if user.confirmed_at is None and user.created_at > utcnow() - JUST_REGISTERED:
+        return False
     recorded = _events_of_last_day(
         "auth.register_existing",
         AuditEvent.object_type == "User",

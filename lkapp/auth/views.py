@@ -351,7 +351,9 @@ def register():
             db.session.rollback()
             existing = services.find_user_by_email(values["email"])
             if existing is not None:
-                mails.account_exists(existing)
+                audit.record("auth.register_existing", obj=existing)
+                if services.may_mail_account_exists(existing):
+                    mails.account_exists(existing)
                 db.session.commit()
         return mails.send_after_response(htmx_redirect(url_for("auth.registered")))
     return render(
