@@ -343,7 +343,8 @@ class Payment(db.Model):
     contract_id: Mapped[int] = mapped_column(sa.ForeignKey("contracts.id", ondelete="CASCADE"))
     paid_on: Mapped[date]
     amount: Mapped[Decimal] = mapped_column(Money)
-    reference: Mapped[str] = mapped_column(sa.String(60), default="")
+    # A transfer's purpose as the bank carries it: up to 140 characters (EPC QR, SEPA).
+    reference: Mapped[str] = mapped_column(sa.String(140), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     contract: Mapped[Contract] = relationship()

@@ -83,12 +83,24 @@ def count(app, model, *where) -> int:
 
 
 def snapshot(app) -> dict:
-    """Row counts of every table an import writes (the job log aside)."""
+    """Row counts of every table an import writes (the job log aside, and the audit event
+    that a failed import records: see ``failures``)."""
     tables = (Contract, Meter, Reading, Document, DocumentLine, Payment, PaymentAllocation)
     with app.app_context():
-        counts = {model.__tablename__: count(app, model) for model in (*tables, AuditEvent)}
+        counts = {model.__tablename__: count(app, model) for model in tables}
+        counts["audit_events"] = count(app, AuditEvent, AuditEvent.action != "import.failed")
         counts["paid"] = db.session.scalar(sa.select(sa.func.sum(Document.paid))) or 0
         return counts
+
+
+def failures(app) -> list[dict]:
+    """The details of the ``import.failed`` events, oldest first."""
+    with app.app_context():
+        return db.session.scalars(
+            sa.select(AuditEvent.details)
+            .where(AuditEvent.action == "import.failed")
+            .order_by(AuditEvent.id)
+        ).all()
 
 
 def ok(result, summary: str):
@@ -450,6 +462,40 @@ def test_payments_import_allocates_to_invoices(app, runner, tmp_path, documents)
         assert paid["INV-1"] == Decimal("120.00") and paid["INV-3"] == Decimal("230.00")
 
 
+def test_a_payment_carrying_the_qr_purpose_is_imported_and_pays_its_document(app, runner, tmp_path):
+    """The purpose the portal's QR code asks for ("CONTRACT / DOCUMENT", up to 30 + 3 + 40
+    characters) comes back as a bank statement's reference; an EPC purpose holds 140."""
+    from lkapp.domain.payment_qr import document_purpose
+
+    contract, older, named = "EL-" + "7" * 27, "D-" + "1" * 38, "SZ 2024/" + "2" * 32
+    purpose = document_purpose(contract, named)
+    assert (len(contract), len(named), len(purpose)) == (30, 40, 73)
+    contracts_file = f"number;holder_name;tax_id;address;status\n{contract};Long Kft.;;;\n"
+    ok(do_import(runner, "contracts", write(tmp_path, "c.csv", contracts_file)), "contracts: 1")
+    documents_file = (
+        "contract_number;kind;number;issued_on;period;due_on;net;vat_rate;vat;total\n"
+        f"{contract};invoice;{older};2024-01-05;2023-12;2024-01-20;100;0;0;100\n"
+        f"{contract};invoice;{named};2024-02-05;2024-01;2024-02-20;80;0;0;80\n"
+    )
+    ok(do_import(runner, "documents", write(tmp_path, "d.csv", documents_file)), "documents: 2")
+    longest = "P" * 140
+    payments_file = (
+        "contract_number;paid_on;amount;reference\n"
+        f"{contract};2024-02-10;80;{purpose}\n"
+        f"{contract};2024-02-11;1;{longest}\n"
+    )
+    ok(do_import(runner, "payments", write(tmp_path, "p.csv", payments_file)), "payments: 2")
+    with app.app_context():
+        assert set(db.session.scalars(sa.select(Payment.reference))) == {purpose, longest}
+        paid = dict(db.session.execute(sa.select(Document.number, Document.paid)).all())
+    # The purpose names the newer invoice: it pays that one, not the oldest unpaid.
+    assert paid == {older: Decimal("1.00"), named: Decimal("80.00")}
+    too_long = f"contract_number;paid_on;amount;reference\n{contract};2024-02-12;5;{'P' * 141}\n"
+    [error] = failed(do_import(runner, "payments", write(tmp_path, "p2.csv", too_long)))
+    assert error.startswith('p2.csv:2: reference "PPP')
+    assert error.endswith('": is longer than 140 characters')
+
+
 def test_a_changed_document_total_reallocates_payments(app, runner, tmp_path, documents):
     ok(do_import(runner, "payments", write(tmp_path, "p.csv", PAYMENTS)), "payments: 2 created")
     smaller = DOCUMENTS.replace("200.00,20,40.00,240.00", "100.00,20,20.00,120.00")
@@ -668,6 +714,11 @@ def test_bad_documents_are_all_reported_and_nothing_is_written(app, runner, tmp_
             "value": "EL-9", "message": "no such contract",
         }  # fmt: skip
         assert len(job.errors) == 14
+    [failure] = failures(app)  # the audit log says so too, with the count of errors
+    assert (failure["file"], failure["rows"], failure["errors"]) == ("bad.csv", 12, 14)
+    # A check alone (--dry-run) records nothing, whatever it finds.
+    failed(do_import(runner, "documents", write(tmp_path, "bad.csv", text), "--dry-run"))
+    assert len(failures(app)) == 1
 
 
 def test_bad_contracts_meters_and_payments(app, runner, tmp_path, contracts):
@@ -829,6 +880,7 @@ def test_a_crash_half_way_leaves_nothing(app, runner, tmp_path, contracts, monke
         assert "the import stopped and wrote nothing: disk on fire" in job.errors[0]["message"]
     assert calls == [2, 2], "two batches were written before the crash"
     assert snapshot(app) == before
+    assert [failure["error"] for failure in failures(app)] == ["disk on fire"] * 2
 
 
 def test_a_failing_after_write_hook_rolls_back_allocation_too(app, tmp_path, documents):
@@ -895,6 +947,59 @@ def test_two_imports_at_once_write_one_after_the_other(impatient, app, tmp_path,
         totals = dict(db.session.execute(sa.select(Document.id, Document.total)).all())
         assert all(amount <= totals[document] for document, amount in allocated.items())
         assert sum(allocated.values()) == Decimal("360.00")
+
+
+@pytest.mark.parametrize("bad_rows", [0, 1])
+def test_an_import_with_a_job_waits_too_and_ends_as_its_file_deserves(
+    impatient, app, tmp_path, documents, bad_rows
+):
+    """The job of the second import (each upload and command has one) is written while the
+    first holds SQLite's write lock: the second failed with "database is locked" after a
+    request's wait, its job left pending, no error report, nothing in the audit log."""
+    from lkapp.services.billing import create_job
+
+    holding, release = threading.Event(), threading.Event()
+    header = "contract_number;paid_on;amount;reference\n"
+    second_file = header + "EL-1;2024-03-10;240;PO 2\n" + "EL-9;2024-03-10;5;PO 3\n" * bad_rows
+    jobs, reports, errors = {}, {}, []
+    with app.app_context():
+        for name, text in (
+            ("a.csv", header + "EL-1;2024-02-10;120;PO 1\n"),
+            ("b.csv", second_file),
+        ):
+            path = write(tmp_path, name, text)
+            jobs[name] = (path, create_job("payments", path))
+
+    def hold(conn, report):
+        holding.set()
+        release.wait(10)
+
+    def run(name, hook=None):
+        try:
+            with app.app_context():
+                path, job_id = jobs[name]
+                reports[name] = run_import("payments", path, job=job_id, after_write=hook)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    first = threading.Thread(target=run, args=("a.csv", hold))
+    first.start()
+    assert holding.wait(10)
+    second = threading.Thread(target=run, args=("b.csv",))
+    second.start()
+    second.join(1.0)  # four times what a request waits for a lock
+    # (On PostgreSQL a file that fails its check has nothing to wait for.)
+    assert second.is_alive() or bad_rows, "the second import did not wait for the first"
+    release.set()
+    first.join(20)
+    second.join(20)
+    assert errors == []
+    with app.app_context():
+        job = db.session.get(ImportJob, jobs["b.csv"][1])
+        assert job.status == ("failed" if bad_rows else "done")
+        assert [error["value"] for error in job.errors] == ["EL-9"] * bad_rows
+    assert [failure["file"] for failure in failures(app)] == ["b.csv"] * bad_rows
+    assert reports["b.csv"].written != bool(bad_rows)
 
 
 @pytest.mark.parametrize("kind", ["payments", "documents"])

@@ -233,3 +233,49 @@ def test_the_upgrade_gives_the_readings_of_meters_moved_before_to_their_contract
         ("M-TWICE", 4, "portal", "EL-2"),
         ("M-TWICE", 7, "portal", None),
     ]
+
+
+def test_the_upgrade_widens_payment_references_and_keeps_their_allocations(app):
+    """A reference holds a transfer's purpose of 140 characters. On SQLite the column is
+    widened by copying the table, whose old copy's deletion must not take the payments'
+    allocations with it (ON DELETE CASCADE)."""
+    from lkapp.models import Payment, PaymentAllocation
+
+    with app.app_context():
+        contract = Contract(number="EL-1", holder_name="H", tax_id="1", address="A")
+        db.session.add(contract)
+        db.session.flush()
+        invoice = Document(
+            contract_id=contract.id, kind="invoice", number="INV-1", issued_on=date(2025, 1, 5),
+            period=date(2024, 12, 1), due_on=date(2025, 1, 20), net=Decimal("100.00"),
+            vat_rate=Decimal("0"), vat=Decimal("0.00"), total=Decimal("100.00"),
+            paid=Decimal("60.00"),
+        )  # fmt: skip
+        payment = Payment(
+            contract_id=contract.id, paid_on=date(2025, 1, 10), amount=Decimal("60.00"),
+            reference="EL-1 / INV-1",
+        )  # fmt: skip
+        db.session.add_all([invoice, payment])
+        db.session.flush()
+        db.session.add(
+            PaymentAllocation(payment_id=payment.id, document_id=invoice.id, amount=Decimal(60))
+        )
+        db.session.commit()
+    _upgrade_from(app, "a3d7f1c9e2b5")
+    with app.app_context():
+        allocations = db.session.execute(
+            sa.select(Payment.reference, Document.number, PaymentAllocation.amount)
+            .join(Payment, Payment.id == PaymentAllocation.payment_id)
+            .join(Document, Document.id == PaymentAllocation.document_id)
+        ).all()
+        assert allocations == [("EL-1 / INV-1", "INV-1", Decimal("60.00"))]
+        db.session.add(
+            Payment(
+                contract_id=db.session.scalar(sa.select(Contract.id)),
+                paid_on=date(2025, 1, 11),
+                amount=Decimal("1.00"),
+                reference="P" * 140,
+            )  # fmt: skip
+        )
+        db.session.commit()
+        assert db.session.scalar(sa.select(sa.func.max(sa.func.length(Payment.reference)))) == 140

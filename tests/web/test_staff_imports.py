@@ -164,6 +164,38 @@ def test_a_bad_file_writes_nothing_and_reports_line_column_value(app, client, st
     assert cells[1][0].strip() == "4" and "the same key as line 3" in cells[1][3]
 
 
+def failure_events(app) -> list[tuple]:
+    with app.app_context():
+        return db.session.execute(
+            sa.select(AuditEvent.actor_id, AuditEvent.object_type, AuditEvent.object_id,
+                      AuditEvent.details)
+            .where(AuditEvent.action == "import.failed")
+        ).all()  # fmt: skip
+
+
+def test_a_failed_import_is_in_the_audit_log_with_its_error_count(app, client, staff):
+    job_id, _ = finished_job(client, upload(client, "contracts", BAD_CONTRACTS, "bad.csv"))
+    [(actor, object_type, object_id, details)] = failure_events(app)
+    assert (actor, object_type, object_id) == (staff, "ImportJob", str(job_id))
+    assert (details["kind"], details["file"], details["errors"]) == ("contracts", "bad.csv", 2)
+    log = client.get("/staff/audit?kind=import").text
+    assert "<code>import.failed</code>" in log and "errors: 2" in log
+    assert "import.completed" not in log
+
+
+def test_an_import_stopped_on_the_way_is_in_the_audit_log_with_the_reason(
+    app, client, staff, monkeypatch
+):
+    def clash(*args, **kwargs):
+        raise sa.exc.IntegrityError("INSERT INTO contracts ...", {}, Exception("UNIQUE failed"))
+
+    monkeypatch.setattr(engine, "_write", clash)
+    job_id, _ = finished_job(client, upload(client, "contracts", CONTRACTS, "c.csv"))
+    [(actor, object_type, object_id, details)] = failure_events(app)
+    assert (actor, object_type, object_id) == (staff, "ImportJob", str(job_id))
+    assert details["file"] == "c.csv" and "the data changed" in details["error"]
+
+
 def test_the_list_counts_every_error_not_only_the_ones_listed(app, client, staff):
     bad = "number;holder_name;tax_id;address;status\n" + "".join(
         f"EL-{n};Holder;1;Address;sleeping\n" for n in range(1500)

@@ -35,7 +35,12 @@ job row (for other processes, e.g. an upload page polling with HTMX) is updated 
   ``rows_done == rows_total`` with status ``running`` while writing ("checked, now writing");
 - at the end: ``done`` with the counts, in the same transaction as the data, so no poller sees
   "done" before the data are there; or ``failed`` with the errors (a short transaction after
-  the rollback).
+  the rollback, with an ``import.failed`` audit event, as ``import.completed`` goes with the
+  data of an import that changed some).
+
+On SQLite another import's write transaction holds the database's only write lock: the job's
+own transactions wait for it as long as an import waits for its turn (``_job_transaction``),
+and a progress update during the check is skipped rather than waited for.
 
 Fine-grained write progress lives in an in-process registry (``report.current_progress``) that
 a web worker running the import in a thread can read when a poll reaches that same process.
@@ -46,7 +51,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -56,7 +62,7 @@ from sqlalchemy.engine import Connection
 from ...extensions import db
 from ...models import AuditEvent, ImportJob, User
 from .base import AUDIT_COLUMNS, Context, Importer
-from .bulk import Bulk
+from .bulk import IMPORT_LOCK_WAIT, Bulk
 from .contracts import ContractImporter
 from .documents import DocumentImporter
 from .meters import MeterImporter
@@ -115,7 +121,8 @@ def create_job(
     if kind not in IMPORTERS:
         raise ValueError(f"unknown import kind {kind!r}")
     facts = scan(path)
-    with db.engine.begin() as conn:
+    # A command waits for another import's writing, as its import would; a request does not.
+    with _job_transaction(None if has_request_context() else IMPORT_LOCK_WAIT) as conn:
         return conn.execute(
             sa.insert(ImportJob.__table__)
             .values(
@@ -195,11 +202,14 @@ def run_import(
         tracker.start(facts.sha256)
         _check(importer, source, lines_source, report, tracker)
     except Exception as error:
-        tracker.crashed(error)
+        _crashed(tracker, ctx, error)
         raise
     if not report.ok:
         report.seconds = time.monotonic() - started
-        tracker.failed(report)
+        with _job_transaction() as conn:
+            tracker.failed(report, conn)
+            if not dry_run:  # a check alone records nothing, as when the file is good
+                _audit_failed(Bulk(conn), ctx, errors=report.errors.count)
         return report
     if dry_run:
         report.seconds = time.monotonic() - started
@@ -234,7 +244,7 @@ def run_import(
             report.seconds = time.monotonic() - started
             tracker.done(conn, report)
     except Exception as error:
-        tracker.crashed(error)
+        _crashed(tracker, ctx, error)
         raise
     report.written = True
     return report
@@ -354,6 +364,60 @@ def _audit_completed(bulk: Bulk, ctx: Context) -> None:
     )
 
 
+@contextmanager
+def _job_transaction(wait: float | None = IMPORT_LOCK_WAIT) -> Iterator[Connection]:
+    """A short transaction of an import's own (its job row, its failure's audit event).
+
+    On SQLite another import holds the database's only write lock for as long as it writes
+    (minutes for a big file); a job written beside it waits ``wait`` seconds for it, as long as
+    an import waits for its turn to write (``None``: a request's few seconds; 0: not at all),
+    instead of failing the import after a request's few seconds with "database is locked".
+    PostgreSQL locks rows, and no other import writes this job's row.
+    """
+    with db.engine.begin() as conn:
+        if wait is None or conn.dialect.name != "sqlite":
+            yield conn
+            return
+        usual = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        try:
+            yield conn
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(usual)}")
+
+
+def _audit_failed(bulk: Bulk, ctx: Context, **why) -> None:
+    """An ``import.failed`` event: the file, and how many errors it had (or why the import
+    stopped). The job's page lists the errors."""
+    report = ctx.report
+    details = {
+        "kind": report.kind,
+        "file": report.filename,
+        "lines_file": report.lines_filename,
+        "sha256": report.sha256,
+        "rows": report.rows,
+        **why,
+    }
+    object_type, object_id = ("ImportJob", str(report.job_id)) if report.job_id else ("", "")
+    bulk.insert(
+        AuditEvent.__table__,
+        AUDIT_COLUMNS,
+        [(ctx.actor_id, "import.failed", object_type, object_id, ctx.ip, details, ctx.now)],
+    )
+
+
+def _crashed(tracker: _Tracker, ctx: Context, error: BaseException) -> None:
+    """The import stopped on ``error`` and wrote nothing: the job says so, and the audit log."""
+    tracker.crashed(error)
+    if ctx.report.dry_run:
+        return
+    try:
+        with _job_transaction() as conn:
+            _audit_failed(Bulk(conn), ctx, error=str(error)[:500])
+    except Exception:  # noqa: BLE001 - the original error matters more; it is re-raised
+        log.exception("could not record the failed import of %s", ctx.report.filename)
+
+
 class _Tracker:
     """Progress for the caller's callback, the in-process registry and the ImportJob row."""
 
@@ -388,9 +452,14 @@ class _Tracker:
         now = time.monotonic()
         if self.phase == "checking" and now - self.last_job_update >= JOB_UPDATE_SECONDS:
             self.last_job_update = now
-            self._update_job(rows_done=self.done_rows, rows_total=total)
+            try:  # not worth waiting for: the next one tells
+                self._update_job(wait=0, rows_done=self.done_rows, rows_total=total)
+            except sa.exc.OperationalError:
+                log.debug("import job %s: progress not recorded (database locked)", self.job_id)
 
-    def _update_job(self, conn: Connection | None = None, **values) -> None:
+    def _update_job(
+        self, conn: Connection | None = None, wait: float = IMPORT_LOCK_WAIT, **values
+    ) -> None:
         if self.job_id is None:
             return
         statement = (
@@ -401,13 +470,13 @@ class _Tracker:
         if conn is not None:
             conn.execute(statement)
             return
-        with db.engine.begin() as own:
+        with _job_transaction(wait) as own:
             own.execute(statement)
 
     def start(self, sha256: str) -> None:
         if self.job_id is None:
             return
-        with db.engine.begin() as conn:
+        with _job_transaction() as conn:
             table = ImportJob.__table__
             job_sha = conn.execute(
                 sa.select(table.c.file_sha256).where(table.c.id == self.job_id)
@@ -448,7 +517,7 @@ class _Tracker:
             finished_at=_now(),
         )
 
-    def failed(self, report: ImportReport) -> None:
+    def failed(self, report: ImportReport, conn: Connection | None = None) -> None:
         errors = [dict(problem.as_dict(), level="error") for problem in report.errors.items]
         if report.errors.count > len(errors):
             errors.append(
@@ -462,7 +531,7 @@ class _Tracker:
                     "more": report.errors.count - len(errors),  # counted in the list of imports
                 }
             )
-        self._finish(None, "failed", report, errors)
+        self._finish(conn, "failed", report, errors)
 
     def checked_only(self, report: ImportReport) -> None:
         self._finish(None, "done", report, [])

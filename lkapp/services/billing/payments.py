@@ -1,7 +1,9 @@
 """payments: ``contract_number, paid_on, amount, reference``.
 
 The key is the whole row (contract, reference, paid_on, amount): a payment is either known or
-new, never updated. After the write, the payments of every contract that got a new one are
+new, never updated. The reference is the transfer's purpose as the bank statement carries it,
+up to the 140 characters of a SEPA purpose (the portal's QR code puts "CONTRACT / DOCUMENT"
+there, up to 73). After the write, the payments of every contract that got a new one are
 allocated afresh (``allocation.reallocate``), in the same transaction.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ...domain.csvformat import parse_decimal, parse_text
+from ...domain.payment_qr import MAX_PURPOSE
 from ...models import Payment
 from .allocation import reallocate
 from .base import BAD, Importer
@@ -36,7 +39,7 @@ class PaymentImporter(Importer):
             self.fail(line, "paid_on", cells[self.at["paid_on"]], "is in the future")
         return (
             self.contract(cells, line),
-            self.take(cells, line, "reference", parse_text, 60, required=False),
+            self.take(cells, line, "reference", parse_text, MAX_PURPOSE, required=False),
             paid_on,
             self.take(cells, line, "amount", parse_decimal, 2, positive=True),
         )
