@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
+from babel.numbers import format_percent
 from flask import url_for
 from flask_babel import gettext as _
 
@@ -49,8 +51,11 @@ def kind_labels() -> dict[str, str]:
 
 
 def vat_rate(rate, fmt: Formats | None = None) -> str:
-    """``20 %``, ``5.5 %``: decimals only when the rate has them."""
-    return f"{(fmt or formats()).number(rate, 2, trim=True)} %"
+    """``20%``, ``5.5%`` (``20 %`` in Russian: each locale's own sign and spacing): decimals
+    only when the rate has them."""
+    return format_percent(
+        Decimal(rate) / 100, locale=(fmt or formats()).locale, decimal_quantization=False
+    )
 
 
 def document_badges() -> Callable[[str | None, list | None], tuple[str, str]]:

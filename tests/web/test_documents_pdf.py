@@ -105,7 +105,7 @@ def test_invoice_pdf_holds_number_totals_and_letters_in_regular_and_bold(client,
         "City Power Supply",
         NUMBER,
         "€1,234.56",  # net
-        "VAT 27 %",
+        "VAT 27%",
         "€333.33",  # VAT
         "€1,567.89",  # total
         "Feb 20, 2026",
