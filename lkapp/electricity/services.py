@@ -483,6 +483,8 @@ def find_contracts(
     """The ``rows`` whose number, holder or address has every word of ``query`` and that pass
     the ``show`` filter; ``lacking_readings`` names the contracts with a meter still missing
     this month's readings."""
+    if not contract_list.normalise(query) and not show:
+        return list(rows)  # the whole list: nothing to compare for each of the contracts
     return [
         row
         for row in rows

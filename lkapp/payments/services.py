@@ -67,31 +67,36 @@ def _debt_statement(contract_ids, today: date) -> sa.Select:
         .group_by(Document.contract_id)
         .cte("invoices")
     )
-    # The amount due on the next due date, and the number of the oldest overdue invoice.
+    # The amount due on the next due date, and the number of the oldest overdue invoice: only
+    # the invoices of those days, found from ``invoices`` through (contract_id, due_on). Given
+    # the contracts again, SQLite read every invoice of the account twice more (2,000
+    # contracts of 5 years: 160 ms to 80 ms).
     next_due = (
-        sa.select(Document.contract_id, _sum(Document.total - Document.paid).label("amount"))
+        sa.select(invoices.c.contract_id, _sum(Document.total - Document.paid).label("amount"))
+        .select_from(invoices)
         .join(
-            invoices,
+            Document,
             sa.and_(
-                invoices.c.contract_id == Document.contract_id,
-                invoices.c.next_on == Document.due_on,
+                Document.contract_id == invoices.c.contract_id,
+                Document.due_on == invoices.c.next_on,
             ),
         )
-        .where(Document.kind == "invoice", Document.contract_id.in_(contract_ids), unpaid)
-        .group_by(Document.contract_id)
+        .where(Document.kind == "invoice", unpaid)
+        .group_by(invoices.c.contract_id)
         .subquery()
     )
     oldest = (
-        sa.select(Document.contract_id, sa.func.min(Document.number).label("number"))
+        sa.select(invoices.c.contract_id, sa.func.min(Document.number).label("number"))
+        .select_from(invoices)
         .join(
-            invoices,
+            Document,
             sa.and_(
-                invoices.c.contract_id == Document.contract_id,
-                invoices.c.oldest_on == Document.due_on,
+                Document.contract_id == invoices.c.contract_id,
+                Document.due_on == invoices.c.oldest_on,
             ),
         )
-        .where(Document.kind == "invoice", Document.contract_id.in_(contract_ids), unpaid)
-        .group_by(Document.contract_id)
+        .where(Document.kind == "invoice", unpaid)
+        .group_by(invoices.c.contract_id)
         .subquery()
     )
     payments = (
@@ -332,17 +337,25 @@ class DocumentView:
 def _latest_documents_statement(limit: int) -> sa.Select:
     """Built once per ``limit``, the account a parameter (building it anew cost more than
     running it). The newest documents are picked first and only their contracts' and periods'
-    invoices summed: summing every period of an account of 2,000 contracts took 120 ms."""
+    invoices summed: summing every period of an account of 2,000 contracts took 120 ms. Picked
+    by id alone, the index (contract_id, issued_on) answers without reading the documents
+    themselves (there, 16 ms to 5 ms)."""
     account = sa.bindparam("account_id")
     latest = (
-        sa.select(Document.id, Document.contract_id, Document.period)
+        sa.select(Document.id)
         .join(Contract, Contract.id == Document.contract_id)
         .where(Contract.account_id == account)
         .order_by(Document.issued_on.desc(), Document.id.desc())
         .limit(limit)
+        .cte("latest")
+    )
+    newest = aliased(Document)
+    periods = (
+        sa.select(newest.contract_id, newest.period)
+        .join(latest, latest.c.id == newest.id)
+        .distinct()
         .subquery()
     )
-    periods = sa.select(latest.c.contract_id, latest.c.period).distinct().subquery()
     invoice = aliased(Document)
     period_invoices = (
         sa.select(
@@ -507,17 +520,20 @@ def readings_status(user: User, today: date | None = None) -> ReadingsStatus:
     window = reading_window(today, first, last)
     period = today.replace(day=1)
     params = {"account_id": user.id, "period": period, "next_period": shift_month(period, 1)}
-    rows = db.session.execute(_readings_status_statement(), params).all()
+    rows = db.session.execute(_readings_status_statement(), params)
     meters: dict[int, MeterReadings] = {}
-    values: dict[int, dict[str, Decimal]] = {}
-    for r in rows:
-        meters.setdefault(r.id, MeterReadings(r.number, r.serial, r.id))
-        zones = values.setdefault(r.id, {"": r.zones})
-        if r.zone is not None:
-            zones[r.zone] = r.value
+    values: dict[int, dict[str, Decimal]] = {}  # meter id -> zone -> value; "" -> its zones
+    # A row per meter and zone read (thousands for a chain): unpacked, each meter made once.
+    for number, meter_id, serial, zones, zone, value in rows:
+        read = values.get(meter_id)
+        if read is None:
+            meters[meter_id] = MeterReadings(number, serial, meter_id)
+            read = values[meter_id] = {"": zones}
+        if zone is not None:
+            read[zone] = value
     for meter_id, meter in meters.items():
-        zones = values[meter_id]
-        meter.zones = [ZoneReading(z, zones.get(z)) for z in zones[""].split(",")]
+        read = values[meter_id]
+        meter.zones = [ZoneReading(z, read.get(z)) for z in read[""].split(",")]
     return ReadingsStatus(window, period, list(meters.values()))
 
 

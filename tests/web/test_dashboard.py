@@ -192,3 +192,32 @@ def test_contracts_are_listed_by_number_whatever_order_they_came_in(client, ann,
         page = text_of(client.get(url).text)
         found = re.findall(r"EL-\d{7}", page)
         assert list(dict.fromkeys(found)) == ["EL-0000003", "EL-0000005", "EL-0000009"], url
+
+
+def test_the_latest_documents_are_the_six_newest_of_all_contracts(client, ann, ledger, today):
+    """Newest issue date first, the later entry first on the same day; never another
+    account's; a VAT invoice whose invoice is older than the six shows that invoice's status."""
+    a, b, c = (ledger.contract(f"EL-{n}", account_id=ann) for n in "ABC")
+    other = ledger.contract("EL-X")
+    d = ledger.document
+
+    def day(n):
+        return today - timedelta(n)
+
+    ledger.add(
+        d(a, "INV-A1", day(50), day(35), "10.00"),
+        d(b, "INV-B1", day(40), day(25), "10.00"),
+        d(c, "INV-C1", day(30), day(15), "10.00"),
+        d(a, "VAT-A1", day(10), None, "10.00", kind="vat_invoice", period=day(50).replace(day=1)),
+        d(b, "INV-B2", day(10), day(5) + timedelta(30), "10.00"),
+        d(c, "INV-C2", day(10), day(5) + timedelta(30), "10.00"),
+        d(a, "INV-A2", day(3), day(3) + timedelta(30), "10.00"),
+        d(b, "INV-B3", day(2), day(2) + timedelta(30), "10.00"),
+        d(c, "INV-C3", day(1), day(1) + timedelta(30), "10.00"),
+        d(other, "INV-X", today, today + timedelta(30), "10.00"),
+    )
+    page = text_of(client.get("/").text)
+    documents = page.split("Latest documents", 1)[1].split("Readings for", 1)[0]
+    shown = re.findall(r"(?:INV|VAT)-[A-Z]\d", documents)
+    assert shown == ["INV-C3", "INV-B3", "INV-A2", "INV-C2", "INV-B2", "VAT-A1"]
+    assert "VAT invoice VAT-A1 Overdue" in documents
