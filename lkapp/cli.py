@@ -381,7 +381,18 @@ def _export(what: str, writer, period_text: str, out: str | None, decimal_comma:
     """Write one export to ``out`` (atomically: a temporary file renamed) or to stdout."""
     period = _parse_period(period_text)
     if out is None or out == "-":
-        count = writer(sys.stdout, period, decimal_comma=decimal_comma)
+        try:
+            count = writer(sys.stdout, period, decimal_comma=decimal_comma)
+            # Written now, not at exit: a full disk or a closed pipe then fails the export
+            # before the readings are marked exported (they were, and the file was empty).
+            sys.stdout.flush()
+        except OSError as error:
+            # What stays buffered goes nowhere: flushed again at exit, it would fail again
+            # (a second message, exit code 120). The idiom of Python's docs (signal, SIGPIPE).
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.ClickException(
+                f"cannot write to standard output: {error.strerror or error}"
+            ) from None
         click.echo(f"Exported {count:,} {what} of {period_text}.", err=True)
         return count
     temporary = f"{out}.part"

@@ -257,10 +257,21 @@ def test_plain_http_redirects_to_https_and_other_names_get_no_answer(portal):
     assert not portal.gunicorn_saw("probe=evil") and not portal.gunicorn_saw("probe=127")
 
 
+SECURITY_HEADERS = (  # what the app adds to all it serves (lkapp/__init__.py)
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Permissions-Policy",
+    "Cross-Origin-Opener-Policy",
+)
+
+
 def test_static_files_are_served_by_nginx_and_cached_for_a_year(portal):
+    """With the security headers of the pages: they went out with nosniff alone."""
     page = portal.request("GET", "/login?probe=page")
-    assert "Content-Security-Policy" in page.headers  # what the app adds to all it serves
     linked = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
+    linked.append("/static/img/logo.svg")  # an SVG opened on its own is a page
     stylesheet = re.search(r'<link rel="stylesheet" href="(/static/css/app\.css[^"]*)"', page.text)
     assert stylesheet and stylesheet.group(1) in linked
 
@@ -270,14 +281,37 @@ def test_static_files_are_served_by_nginx_and_cached_for_a_year(portal):
         cache = ", ".join(served.headers.get_all("Cache-Control"))
         assert served.status == 200, url
         assert served.headers["Server"].startswith("nginx")
-        assert "Content-Security-Policy" not in served.headers
         assert {"public", "immutable", f"max-age={year}"} <= set(cache.split(", ")), cache
+        for name in SECURITY_HEADERS:
+            assert served.headers.get_all(name) == [page.headers[name]], (url, name)
+        assert served.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    missing = portal.request("GET", "/static/css/none.css")
+    assert missing.status == 404 and "Content-Security-Policy" in missing.headers
     css = portal.request("GET", stylesheet.group(1))
     assert css.headers["Content-Type"] == "text/css"
     assert css.body == (ROOT / "static" / "css" / "app.css").read_bytes()
 
     assert wait_for(lambda: portal.gunicorn_saw("probe=page"))
     assert not portal.gunicorn_saw("/static/")
+
+
+def test_tls_takes_forward_secret_key_exchanges_alone(portal):
+    """A recorded session cannot be decrypted later with the certificate's key: nginx's
+    default list also took the plain RSA key exchange (AES128-GCM-SHA256 and the like)."""
+    for ciphers, accepted in (("AES128-GCM-SHA256:AES256-SHA", False), ("ECDHE+AESGCM", True)):
+        context = ssl.create_default_context(cafile=f"{portal.certificate}.crt")
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(ciphers)
+        raw = socket.create_connection(("127.0.0.1", portal.https_port), timeout=30)
+        try:
+            if accepted:
+                with context.wrap_socket(raw, server_hostname=NAME) as tls:
+                    assert tls.version() == "TLSv1.2" and tls.cipher()[0].startswith("ECDHE")
+            else:
+                with pytest.raises(ssl.SSLError):
+                    context.wrap_socket(raw, server_hostname=NAME)
+        finally:
+            raw.close()
 
 
 def test_text_goes_compressed_to_a_browser_that_takes_it(portal):

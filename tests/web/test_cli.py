@@ -1,6 +1,7 @@
 """The operator's commands: staff accounts, confirmation codes, and clear failures."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -252,3 +253,35 @@ def test_production_refuses_a_short_secret_key_and_hides_a_database_password(tmp
     )
     assert broken.returncode == 1 and "is not a database URL" in broken.stderr
     assert "s3cret-pass" not in broken.stderr and "lkapp:***@db.internal" in broken.stderr
+
+
+def test_a_readings_export_that_cannot_be_written_marks_nothing_exported(tmp_path):
+    """``export readings > file`` on a full disk said "Exported 10 reading(s)", left the file
+    empty and marked the readings exported: no later export had them (the output was written
+    at exit, after the marks were committed). Run as cron and systemd do, stdout buffered."""
+    env = {"LKAPP_INSTANCE_PATH": str(tmp_path), "PYTHONUNBUFFERED": ""}
+    assert _flask("db", "upgrade", **env).returncode == 0
+    assert _flask("demo", "--contracts", "2", "--years", "1", **env).returncode == 0
+    with sqlite3.connect(tmp_path / "lkapp.sqlite3") as connection:
+        period, waiting = connection.execute(
+            "SELECT substr(period, 1, 7), count(*) FROM readings WHERE status = 'accepted'"
+            " GROUP BY 1 ORDER BY 1 DESC"
+        ).fetchone()
+    assert waiting > 0
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LKAPP_")} | env
+    command = [os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "lkapp"]
+    with open("/dev/full", "w") as full:  # every write: "No space left on device"
+        failed = subprocess.run(
+            [*command, "export", "readings", "--period", period],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+            timeout=60,
+        )
+    assert failed.returncode == 1
+    assert failed.stderr == "Error: cannot write to standard output: No space left on device\n"
+    again = _flask("export", "readings", "--period", period, **env)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.strip() == f"Exported {waiting} reading(s) of {period}."
+    assert len(again.stdout.strip().splitlines()) == waiting + 1  # the header

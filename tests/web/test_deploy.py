@@ -1,8 +1,10 @@
-"""The deployment kit: proxy headers trusted only when configured, the SQLite backup, and the
-gunicorn workers' garbage collector."""
+"""The deployment kit: proxy headers trusted only when configured, the SQLite backup, the
+gunicorn workers' garbage collector, the headers of the static files nginx serves and the
+systemd units."""
 
 import gc
 import os
+import re
 import runpy
 import sqlite3
 import subprocess
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask.cli import FlaskGroup, ScriptInfo
 
 from lkapp import create_app
 from lkapp.extensions import db
@@ -115,3 +118,96 @@ def test_postgresql_backup_is_a_checked_private_dump(pg_cluster, tmp_path):
     assert dump.suffix == ".dump" and dump.stat().st_mode & 0o777 == 0o600
     listing = subprocess.run(["pg_restore", "--list", dump], capture_output=True, text=True)
     assert "TABLE public users" in listing.stdout and "TABLE public contracts" in listing.stdout
+
+
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Permissions-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Strict-Transport-Security",
+)
+
+
+@pytest.mark.sqlite_only
+def test_static_files_carry_the_security_headers_of_the_pages(app_config):
+    """nginx serves /static/ itself: its files went out with nosniff alone, without the
+    Content-Security-Policy, HSTS and the rest that every response of the app carries."""
+    app_config.update(ENV="production", SERVER_NAME="localhost")
+    app = create_app(app_config)
+    page = app.test_client().get("/login", base_url="https://localhost")
+    with app.app_context():
+        db.engine.dispose()
+    site = (ROOT / "deploy" / "nginx-lkapp.conf").read_text()
+    static = re.search(r"\n    location /static/ \{\n(.*?)\n    \}", site, re.DOTALL).group(1)
+    added = dict(re.findall(r'^\s*add_header ([\w-]+) "([^"]*)" always;$', static, re.MULTILINE))
+    for name in SECURITY_HEADERS:
+        assert added.get(name) == page.headers[name], name
+
+
+def _unit(name):
+    """A systemd unit of the kit as {key: [values]} (a key may come several times)."""
+    settings = {}
+    for line in (ROOT / "deploy" / name).read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+SERVICES = sorted(path.name for path in (ROOT / "deploy").glob("*.service"))
+HARDENING = {  # what lkapp.service's settings promise: write access to the instance alone
+    "NoNewPrivileges": ["true"],
+    "CapabilityBoundingSet": [""],
+    "PrivateTmp": ["true"],
+    "PrivateDevices": ["true"],
+    "ProtectSystem": ["strict"],
+    "ProtectHome": ["true"],
+    "ProtectKernelTunables": ["true"],
+    "ProtectKernelModules": ["true"],
+    "ProtectControlGroups": ["true"],
+    "RestrictSUIDSGID": ["true"],
+    "UMask": ["0077"],
+}
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_unit_runs_as_the_portal_does_with_write_access_to_its_files_alone(name):
+    """The timers' jobs run the same code with the same settings as the portal, but could
+    write anywhere the lkapp user can (its code too); a migration of more than systemd's
+    default 90 s was stopped half-way and started again, without end."""
+    unit = _unit(name)
+    assert unit["User"] == ["lkapp"] and unit["WorkingDirectory"] == ["/srv/lkapp"]
+    assert unit["EnvironmentFile"] == ["/etc/lkapp/env"]
+    for key, value in HARDENING.items():
+        assert unit.get(key) == value, f"{name}: {key}"
+    writable = ["/srv/lkapp/instance"]
+    if name == "lkapp-backup.service":
+        writable.append(unit["Environment"][0].removeprefix("BACKUP_DIR="))
+    assert unit["ReadWritePaths"] == [" ".join(writable)]
+    if name == "lkapp.service":
+        assert unit["ExecStartPre"] == ["/srv/lkapp/.venv/bin/flask --app lkapp db upgrade"]
+        timeout = unit["TimeoutStartSec"][0]
+        assert timeout.endswith("min") and int(timeout[:-3]) >= 15
+    else:
+        assert unit["Type"] == ["oneshot"] and unit.get("TimeoutStartSec"), name
+        assert (ROOT / "deploy" / name.replace(".service", ".timer")).exists()
+
+
+@pytest.mark.sqlite_only
+def test_the_units_commands_run_on_a_working_portal(app):
+    """Each unit's ``flask`` command (with its options) is one the CLI has, and succeeds."""
+    commands = [
+        command.removeprefix("/srv/lkapp/.venv/bin/flask --app lkapp ").split()
+        for name in SERVICES
+        for key in ("ExecStartPre", "ExecStart")
+        for command in _unit(name).get(key, [])
+        if "/bin/flask " in command
+    ]
+    assert len(commands) == 6, commands  # db upgrade, notify, outbox send/prune, two prunes
+    group = FlaskGroup(create_app=lambda: app)
+    for args in commands:
+        result = app.test_cli_runner().invoke(group, args, obj=ScriptInfo(create_app=lambda: app))
+        assert result.exit_code == 0, (args, result.output)
