@@ -6,6 +6,8 @@ FLASK := $(BIN)/flask --app lkapp
 CATALOGS := $(wildcard lkapp/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 VENDOR := static/vendor/htmx.min.js
+# A server needs the app's packages alone: `make install REQUIREMENTS=requirements.txt`.
+REQUIREMENTS ?= requirements-dev.txt
 
 .PHONY: install run test lint format translations clean bench
 
@@ -14,7 +16,7 @@ install: $(VENV)/.installed node_modules/.installed $(VENDOR) $(COMPILED)
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r $(REQUIREMENTS)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -243,7 +243,10 @@ def pdf_cache_prune(days: int) -> None:
 
     from .services.pdf import instance_cache_dir, prune_cache
 
-    removed, freed = prune_cache(instance_cache_dir(), timedelta(days=days))
+    try:
+        removed, freed = prune_cache(instance_cache_dir(), timedelta(days=days))
+    except OSError as error:  # a cache that cannot be pruned grows unnoticed: say so, exit 1
+        raise click.ClickException(f"cannot prune {error.filename}: {error.strerror}") from None
     click.echo(
         f"Deleted {removed} PDF(s) not downloaded for {days} days ({freed / 1_000_000:.1f} MB)."
     )

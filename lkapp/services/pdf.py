@@ -253,7 +253,7 @@ def prune_cache(cache_dir: Path, unused_for: timedelta) -> tuple[int, int]:
                 path.unlink()
                 removed += 1
                 freed += stat.st_size
-        except OSError:
+        except FileNotFoundError:
             continue  # another worker or prune got there first
     return removed, freed
 

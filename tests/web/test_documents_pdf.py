@@ -322,7 +322,9 @@ def test_a_damaged_cache_file_is_rendered_again(app, client, invoice):
     assert cached.read_bytes() == again
 
 
-def test_pruning_deletes_the_pdfs_nobody_downloaded_for_a_while(app, client, runner, invoice):
+def test_pruning_deletes_the_pdfs_nobody_downloaded_for_a_while(
+    app, client, runner, invoice, monkeypatch
+):
     url = f"{DOC_URL}/invoice/INV-2026-0042/pdf"
     first = client.get(url).data
     cache = Path(app.instance_path) / "pdf-cache"
@@ -344,6 +346,16 @@ def test_pruning_deletes_the_pdfs_nobody_downloaded_for_a_while(app, client, run
     refused = runner.invoke(args=["pdf-cache", "prune", "--days", "0"])
     assert refused.exit_code == 2 and "Invalid value for '--days'" in refused.output
     assert downloaded.exists()
+
+    # A cache the command may not change: it said "Deleted 0" every day, and the cache grew.
+    def denied(path, missing_ok=False):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    os.utime(downloaded, (long_ago, long_ago))
+    monkeypatch.setattr(Path, "unlink", denied)
+    failed = runner.invoke(args=["pdf-cache", "prune", "--days", "1"])
+    assert failed.exit_code == 1
+    assert failed.output.startswith(f"Error: cannot prune {downloaded}: Permission denied")
 
 
 def test_year_zip_holds_the_years_pdfs_and_names_the_ones_left_out(app, client, customer):
