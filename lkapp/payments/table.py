@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+
 from ..documents.table import kind_labels
 from ..formatting import formats
 from .badges import payment_badges
@@ -14,8 +16,7 @@ from .services import PaymentView
 
 @dataclass(frozen=True)
 class ShareLine:
-    kind: str
-    number: str
+    document: str  # "Invoice INV-1" as the document's own page names it
     amount: str
     status: str  # the payment status badge's words ("" without a status)
     status_class: str  # and its classes
@@ -34,6 +35,7 @@ def payment_lines(rows: list[PaymentView]) -> list[PaymentLine]:
     fmt = formats()
     kinds = kind_labels()
     badges = payment_badges()
+    named = _("%(kind)s %(number)s")  # translated once, filled in per document
     lines = []
     for payment in rows:
         shares = []
@@ -41,8 +43,7 @@ def payment_lines(rows: list[PaymentView]) -> list[PaymentLine]:
             css, status = badges.get(share.status, ("", ""))
             shares.append(
                 ShareLine(
-                    kinds.get(share.kind, share.kind),
-                    share.number,
+                    named % {"kind": kinds.get(share.kind, share.kind), "number": share.number},
                     fmt.money(share.amount),
                     status,
                     css,

@@ -221,3 +221,5 @@ def test_the_latest_documents_are_the_six_newest_of_all_contracts(client, ann, l
     shown = re.findall(r"(?:INV|VAT)-[A-Z]\d", documents)
     assert shown == ["INV-C3", "INV-B3", "INV-A2", "INV-C2", "INV-B2", "VAT-A1"]
     assert "VAT invoice VAT-A1 Overdue" in documents
+    client.post("/language", data={"locale": "ru", "next": "/"})
+    assert "Счёт № INV-C3" in text_of(client.get("/").text)  # as the document's page names it

@@ -261,6 +261,10 @@ def test_payment_page_shows_what_it_paid(app, client, history, today):
     assert back and 'data-hx-target="#contract-tab" data-hx-swap="outerHTML"' in back.group()
     # the list links to it
     assert f'href="{URL}/{newest}"' in client.get(URL).text
+    # Each document named as its own page names it, in the reader's language.
+    client.post("/language", data={"locale": "ru", "next": "/"})
+    assert "Счёт № INV-1" in text_of(client.get(f"{URL}/{newest}").text)
+    assert "Счёт № INV-1:" in text_of(client.get(URL).text)
 
 
 def test_every_payment_url_is_404_unless_it_is_yours(app, client, history, ledger, make_user):
