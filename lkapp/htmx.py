@@ -8,6 +8,7 @@ from flask import current_app, make_response, render_template, request
 from flask import redirect as http_redirect
 from flask_babel import gettext as _
 from markupsafe import Markup
+from werkzeug.urls import iri_to_uri
 
 
 def wants_fragment() -> bool:
@@ -66,9 +67,11 @@ def redirect(location: str):
     """Post/redirect/get for plain forms; for htmx a full navigation via ``HX-Redirect``.
 
     htmx would follow a 302 inside the XMLHttpRequest and swap the next page into the form.
+    The address goes percent-encoded, as Werkzeug writes ``Location``: a header holds Latin-1
+    at most (gunicorn answers 500 to a ``next`` naming a contract number in Cyrillic).
     """
     if request.headers.get("HX-Request") == "true":
         response = make_response("", 204)
-        response.headers["HX-Redirect"] = location
+        response.headers["HX-Redirect"] = iri_to_uri(location)
         return response
     return http_redirect(location)
