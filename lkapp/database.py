@@ -75,6 +75,26 @@ def _unicode_lower_sqlite(element, compiler, **kw) -> str:
     return f"{_SQLITE_LOWER}({compiler.process(element.clauses, **kw)})"
 
 
+def lock_row(model, ident):
+    """The row of ``model`` with primary key ``ident`` (None if there is none), read again
+    from the database and held until the transaction ends: another request that takes the
+    same lock, or writes the row, waits until then and reads it as this one left it. For the
+    check of a check-then-act (a link that works once, a thread's status): the check reads
+    the state the write is made on, not the state another request is changing meanwhile.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE``. SQLite has no row locks: its one write lock,
+    taken by a write that changes nothing (as the billing import takes it), holds every row.
+    Either waits as long as any lock does (``configure_engine``), then fails with a 503.
+    """
+    from .extensions import db
+
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(
+            sa.delete(model).where(sa.false()).execution_options(synchronize_session=False)
+        )
+    return db.session.get(model, ident, populate_existing=True, with_for_update=True)
+
+
 def database_is_empty() -> bool:
     """No contracts and no users: the state in which demo data may be loaded."""
     from .extensions import db

@@ -16,6 +16,11 @@ latest lock stays dead after the unlock (the office locks an account whose mailb
 password may be in other hands; the links mailed before that may be too). The time of that
 lock comes from the audit trail, as nothing on the account keeps it after the unlock. A lock
 after failed sign-ins is left out: a reset is how its customer lifts it.
+
+Once is once also for two requests at the same moment (a link submitted from two tabs, an
+email change confirmed while the password changes): ``read_token`` holds the account's row
+(``lock_row``) until the request's transaction ends, so the second reads the state the
+first left, whose fingerprint the link no longer matches.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ import hmac
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, has_request_context, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from ..database import lock_row
 from ..extensions import db
 from ..models import AuditEvent, User
 from ..security import keyed_digest
@@ -107,6 +113,12 @@ def make_token(purpose: str, user: User, new_email: str = "") -> str:
     return _serializer(purpose).dumps(payload)
 
 
+def _showing() -> bool:
+    """A GET only shows the link's page (it changes nothing): it need not hold the account,
+    nor wait for SQLite's write lock behind an import."""
+    return has_request_context() and request.method in ("GET", "HEAD")
+
+
 def read_token(purpose: str, token: str) -> tuple[User, str] | None:
     """The user a live token is for (and the new email of an email change), else None.
 
@@ -114,6 +126,9 @@ def read_token(purpose: str, token: str) -> tuple[User, str] | None:
     longer matches (the link was used, or the account changed since), or a reset or
     email-change link of an account the office locked or its customer closed
     (``services.barred``).
+
+    Unless the request is a GET, the account is held until the caller's transaction ends
+    (see the module's docstring).
     """
     if not token or len(token) > 1000:
         return None
@@ -123,7 +138,7 @@ def read_token(purpose: str, token: str) -> tuple[User, str] | None:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("u"), int):
         return None
-    user = db.session.get(User, payload["u"])
+    user = db.session.get(User, payload["u"]) if _showing() else lock_row(User, payload["u"])
     if user is None:
         return None
     new_email = payload.get("e", "") if purpose == "email" else ""

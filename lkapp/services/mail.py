@@ -173,18 +173,54 @@ def _log_unsent(ids: list[int]) -> None:
         )
 
 
+class _Hold:
+    """This sender's hold on the mail it claimed, kept while the pass goes on.
+
+    A pass may outlast ``HOLD`` (a slow mail server, a long batch); then another sender
+    takes the mail as abandoned. So before the hold runs out the pass stops for a moment
+    (``keep``): it commits what it sent so far and holds the rest for another ``HOLD``, only
+    where its own hold is still the mail's (``held_until`` as it set it)."""
+
+    def __init__(self, messages: list[OutboxMail]):
+        self.until = messages[0].held_until if messages else None
+        self.ids = {message.id for message in messages}
+
+    def keep(self, pending: list[OutboxMail]) -> set[int]:
+        """The ids of ``pending`` still held by this sender (all of them, while the hold is
+        far from its end)."""
+        now = utcnow()
+        if self.until is None or now < self.until - HOLD / 2:
+            return self.ids
+        table = OutboxMail.__table__
+        renewed = db.session.execute(
+            sa.update(table)
+            .where(
+                table.c.id.in_([message.id for message in pending]),
+                table.c.held_until == self.until,
+                table.c.sent_at.is_(None),
+            )
+            .values(held_until=now + HOLD)
+            .returning(table.c.id)
+        )
+        self.ids = set(renewed.scalars())
+        self.until = now + HOLD
+        db.session.commit()  # with the results so far: no other sender sends those again
+        return self.ids
+
+
 def _deliver(messages: list[OutboxMail]) -> Delivery:
     """Send ``messages`` (held by this sender) on one connection."""
     if not messages:
         return Delivery()
-    now = utcnow()
-    for message in messages:
-        message.attempts += 1
-        message.last_attempt_at = now
+    hold = _Hold(messages)
+    tried = []  # the messages this pass tried to send
     settled = set()  # the messages this pass sent or had refused
     try:
         with _TimedConnection(current_app.extensions["mail"]) as connection:
-            for message in messages:
+            for index, message in enumerate(messages):
+                if message.id not in hold.keep(messages[index:]):
+                    continue  # the hold ran out and another sender has it
+                _attempt(message, tried)
                 try:
                     if connection.host is not None:  # None: MAIL_SUPPRESS_SEND (tests)
                         connection.host.send_message(_as_message(message))
@@ -200,13 +236,23 @@ def _deliver(messages: list[OutboxMail]) -> Delivery:
                 settled.add(message.id)
     except Exception as error:  # noqa: BLE001 - the server is down: everything stays queued
         log.warning("Mail server unavailable, mail stays in the outbox: %s", _describe(error))
-        for message in messages:
-            if message.id not in settled:  # not tried, or the connection broke during it
+        unsettled = [message for message in messages if message.id not in settled]
+        held = hold.keep(unsettled) if unsettled else set()
+        for message in unsettled:  # not tried, or the connection broke during it
+            if message.id in held:
+                if not tried or tried[-1] is not message:  # never tried: it broke before
+                    _attempt(message, tried)
                 _failed(message, error, UNAVAILABLE)
     db.session.commit()
-    sent = sum(1 for message in messages if message.sent_at is not None)
-    given_up = sum(1 for message in messages if message.given_up_at is not None)
-    return Delivery(sent, len(messages) - sent - given_up, given_up)
+    sent = sum(1 for message in tried if message.sent_at is not None)
+    given_up = sum(1 for message in tried if message.given_up_at is not None)
+    return Delivery(sent, len(tried) - sent - given_up, given_up)
+
+
+def _attempt(message: OutboxMail, tried: list[OutboxMail]) -> None:
+    message.attempts += 1
+    message.last_attempt_at = utcnow()
+    tried.append(message)
 
 
 def _failed(message: OutboxMail, error: Exception, prefix: str = "") -> None:
