@@ -27,6 +27,10 @@ STATUSES = ("new", "answered", "closed")
 
 MAX_FILES = 3
 MAX_FILE_SIZE = 5 * 1024 * 1024
+# What one account may attach within ``FILES_WINDOW``: replies are limited per IP only, and
+# at 15 MB a message one account could fill the office's disk from many addresses.
+ACCOUNT_FILE_BYTES = 100 * 1024 * 1024
+FILES_WINDOW = timedelta(days=30)
 MAX_BODY_LENGTH = 5000
 
 # Anonymous asking: at most this many questions per contact email within the window.

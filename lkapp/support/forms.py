@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, MultipleFileField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -12,7 +13,7 @@ from ..auth.forms import captcha_field
 from ..domain import questions as rules
 from ..formatting import lazy_gettext as _l
 from ..forms import mail_can_reach, one_line, strip
-from .services import Upload
+from .services import Upload, file_bytes_in_window
 
 
 def subject_choices(empty: bool = True) -> list[SelectChoice]:
@@ -94,6 +95,22 @@ class AttachmentsMixin:
         if problems:
             self.uploads = []
             raise ValidationError(" ".join(problems))
+        self._check_account_quota()
+
+    def _check_account_quota(self) -> None:
+        added = sum(len(upload.data) for upload in self.uploads)
+        if not added or not current_user.is_authenticated:
+            return  # asked without an account: limited per address and IP
+        if file_bytes_in_window(current_user) + added > rules.ACCOUNT_FILE_BYTES:
+            self.uploads = []
+            raise ValidationError(
+                _(
+                    "Your files of the last %(days)s days have reached %(limit)s MB, the most an "
+                    "account may send. Send the message without files, or call our office.",
+                    days=rules.FILES_WINDOW.days,
+                    limit=rules.ACCOUNT_FILE_BYTES // (1024 * 1024),
+                )
+            )
 
     def files_chosen(self) -> bool:
         return any(getattr(f, "filename", "") for f in (self.files.data or []))

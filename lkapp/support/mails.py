@@ -21,7 +21,10 @@ def _thread_link(question: Question) -> str | None:
 
 
 def question_received(question: Question, body: str, account: User | None = None) -> None:
-    """A copy of the question, at once, to the address the answer will go to."""
+    """At once, to the address the answer will go to: its reference, and for a signed-in
+    asker a copy of the question. Asked without an account, the address is whatever was
+    typed: a copy of the text (or the typed name) would let anyone who solves the captcha
+    mail words of their choosing from the utility's address to any inbox."""
     queue_mail(
         question.contact_email,
         _l("We received your question %(reference)s", reference=question.reference),

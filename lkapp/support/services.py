@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import selectinload
 
+from ..database import lock_row
 from ..domain import questions as rules
 from ..domain.accounts import normalize_tax_id
 from ..extensions import db
@@ -116,6 +117,16 @@ def _reference_taken(reference: str) -> bool:
     )
 
 
+def file_bytes_in_window(user: User) -> int:
+    """How many bytes of files ``user`` attached within ``FILES_WINDOW``."""
+    since = utcnow() - rules.FILES_WINDOW
+    return db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Attachment.size), 0))
+        .join(Message, Message.id == Attachment.message_id)
+        .where(Message.author_id == user.id, Message.created_at >= since)
+    )
+
+
 def questions_in_window(email: str) -> int:
     """How many questions this email asked within the rate-limit window (kept in the DB, so
     it holds across workers and restarts)."""
@@ -175,12 +186,18 @@ def ask(
 
 
 def reply(question: Question, user: User, body: str, uploads: list[Upload] = ()) -> bool:
-    """The asker adds a message; an answered thread opens again. False for a closed one."""
+    """The asker adds a message; an answered thread opens again. False for a closed one.
+
+    A thread the office closes while the reply is on its way (the asker saw it open, and is
+    told the reply was added) opens again with it, rather than keep a message nobody reads.
+    """
     status = rules.status_after_customer_reply(question.status)
     if status is None:
         return False
+    lock_row(Question, question.id)  # read again: closed meanwhile? (see ``close``)
     message = _add_message(question, body, list(uploads), author=user)
     question.status = status
+    question.closed_at = None
     question.updated_at = message.created_at
     db.session.flush()
     audit.record(
@@ -209,8 +226,11 @@ def answer(question: Question, staff: User, body: str) -> Message:
 
 
 def close(question: Question, staff: User) -> bool:
-    """Close a thread; False when it was closed already (nothing changes)."""
-    if question.status == "closed":
+    """Close a thread; False when nothing changes: it was closed already, or a message came
+    while this request ran (a reply the office has not read must not be closed unseen)."""
+    seen = question.updated_at
+    lock_row(Question, question.id)
+    if question.status == "closed" or question.updated_at != seen:
         return False
     question.status = "closed"
     question.closed_at = question.updated_at = utcnow()

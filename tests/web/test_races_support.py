@@ -1,0 +1,96 @@
+"""A customer replies while an operator closes the same question, at the same moment.
+
+Each request runs in its own thread and worker-like session (``one_after_other``: the first
+is held after its writes, uncommitted, until the second has reached its check). Whatever
+the order, the customer's reply is never left in a closed thread that nobody will read.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from lkapp.extensions import db
+from lkapp.models import AuditEvent, Message, Question
+from lkapp.support import services
+from tests.conftest import AuthActions
+from tests.web.test_races_auth import one_after_other
+from tests.web.test_support import make_question
+
+STAFF = "op@example.org"
+REPLY = "One more thing: the meter was replaced in May."
+
+
+@pytest.fixture
+def app(app, tmp_path):
+    app.instance_path = str(tmp_path / "instance")
+    return app
+
+
+@pytest.fixture
+def thread(app, make_user):
+    """An answered question of Ann's, Ann and an operator each signed in on a client."""
+    ann = make_user()
+    make_user(email=STAFF, role="staff", tax_id="")
+    reference = make_question(app, user_id=ann, status="answered")
+    customer, office = app.test_client(), app.test_client()
+    AuthActions(customer).login()
+    AuthActions(office).login(email=STAFF)
+    return reference, customer, office
+
+
+def _state(app, reference):
+    with app.app_context():
+        question = db.session.scalar(sa.select(Question).where(Question.reference == reference))
+        bodies = db.session.scalars(
+            sa.select(Message.body).where(Message.question_id == question.id)
+        ).all()
+        closed = db.session.scalar(
+            sa.select(sa.func.count()).where(AuditEvent.action == "support.closed")
+        )
+        return question.status, question.closed_at, bodies, closed
+
+
+def test_a_reply_that_lands_while_the_office_closes_keeps_the_thread_open(app, thread, monkeypatch):
+    """The reply is written first; the close, made on the thread as it was before the reply,
+    must not bury it: the thread stays waiting for the office, with the reply in it."""
+    reference, customer, office = thread
+    replied, closed = one_after_other(
+        monkeypatch,
+        lambda: customer.post(f"/support/questions/{reference}/reply", data={"body": REPLY}),
+        lambda: office.post(f"/staff/questions/{reference}/close"),
+        hold_after=(services, "reply"),
+        second_reaches=[(services, "close")],
+    )
+    assert replied.status_code == 302 and closed.status_code == 302
+    status, closed_at, bodies, closes = _state(app, reference)
+    assert (status, closed_at, closes) == ("new", None, 0)
+    assert REPLY in bodies
+    page = office.get(f"/staff/questions/{reference}").get_data(as_text=True)
+    assert "is closed" not in page and REPLY in page
+
+
+def test_a_reply_sent_while_the_office_closes_opens_the_thread_again(app, thread, monkeypatch):
+    """The close is written first; the reply, sent to the open thread the customer saw and
+    confirmed as added, opens it again for the office."""
+    reference, customer, office = thread
+    closed, replied = one_after_other(
+        monkeypatch,
+        lambda: office.post(f"/staff/questions/{reference}/close"),
+        lambda: customer.post(f"/support/questions/{reference}/reply", data={"body": REPLY}),
+        hold_after=(services, "close"),
+        second_reaches=[(services, "reply")],
+    )
+    assert replied.status_code == 302 and closed.status_code == 302
+    status, closed_at, bodies, closes = _state(app, reference)
+    assert (status, closed_at, closes) == ("new", None, 1)
+    assert REPLY in bodies
+    page = customer.get(f"/support/questions/{reference}").get_data(as_text=True)
+    assert "Your reply was added." in page
+
+
+def test_closing_a_thread_nobody_wrote_in_meanwhile_still_closes_it(app, thread):
+    reference, _customer, office = thread
+    response = office.post(f"/staff/questions/{reference}/close", follow_redirects=True)
+    assert f"Question {reference} is closed." in response.get_data(as_text=True)
+    assert _state(app, reference)[0] == "closed"
