@@ -32,3 +32,13 @@ csrf = CSRFProtect()
 mail = Mail()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address)
+
+
+def per_account() -> str:
+    """A rate-limit key per signed-in account, from whatever address or session it comes
+    (``get_id()`` names the session: each new sign-in started the count afresh)."""
+    from flask_login import current_user
+
+    if current_user.is_authenticated:
+        return f"account:{current_user.id}"
+    return get_remote_address()

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.routing import BuildError
 
 from ..domain.accounts import blocked, needs_captcha
-from ..extensions import db, limiter, login_manager
+from ..extensions import db, limiter, login_manager, per_account
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..security import is_safe_next
@@ -406,6 +406,9 @@ def confirm(token: str):
 @bp.post("/confirm/resend")
 @login_required
 @limiter.limit("5 per hour")
+# An unconfirmed account's address may be anyone's: from many IPs, its squatter could mail
+# it without end.
+@limiter.limit("10 per day", key_func=per_account)
 def resend_confirmation():
     """A new confirmation link for the signed-in account."""
     if current_user.is_confirmed:

@@ -26,7 +26,7 @@ from ..domain.csvformat import CellError, parse_period
 from ..domain.statement import Statement, default_range, reconciliation
 from ..electricity.services import local_today
 from ..electricity.views import TABS, own_contract, render_tab
-from ..extensions import limiter
+from ..extensions import limiter, per_account
 from ..htmx import render, wants_fragment
 from ..main.errors import render_error
 from ..models import DOCUMENT_KINDS, Contract, Document
@@ -277,7 +277,7 @@ def year_zip(number: str, year: int):
 
 @bp.get("/documents/<period>.zip")
 @login_required
-@limiter.limit("10 per minute", key_func=lambda: f"user:{current_user.get_id()}")
+@limiter.limit("10 per minute", key_func=per_account)
 def month_zip(period: str):
     """The PDFs of every contract's documents of one month, a folder per contract: what an
     accountant files at the end of a month. At most ``MONTH_ZIP_DOCUMENTS`` of them, whole
@@ -404,8 +404,10 @@ def statement(number: str):
 
 @bp.get("/<number>/statement.pdf")
 @login_required
+@limiter.limit("20 per minute;200 per day", key_func=per_account)
 def statement_pdf(number: str):
-    """The statement as a PDF (cached by its figures)."""
+    """The statement as a PDF (cached by its figures). Each new period is a new render: a
+    customer may ask for a few a minute, not thousands."""
     contract = own_contract(number)
     form, result = _statement(contract)
     if result is None:

@@ -252,7 +252,9 @@ def test_plain_http_redirects_to_https_and_other_names_get_no_answer(portal):
         with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
             portal.tls(server_name).close()
 
-    assert portal.request("GET", "/login?probe=control").status == 200
+    control = portal.request("GET", "/login?probe=control")
+    assert control.status == 200
+    assert control.headers["Server"] == "nginx"  # no version to look up known holes by
     assert wait_for(lambda: portal.gunicorn_saw("probe=control"))
     assert not portal.gunicorn_saw("probe=evil") and not portal.gunicorn_saw("probe=127")
 

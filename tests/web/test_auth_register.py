@@ -8,9 +8,10 @@ import sqlalchemy as sa
 from flask import Blueprint
 from itsdangerous import TimestampSigner
 
+from lkapp import create_app
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, User
-from tests.conftest import TEST_PASSWORD, AuthActions, swapped
+from tests.conftest import TEST_PASSWORD, AuthActions, Client, swapped
 
 GOOD = {
     "email": "Bob@Example.com",
@@ -305,6 +306,23 @@ def test_resend_confirmation_sends_a_new_link_that_confirms(app, client, make_us
     assert client.post(link).status_code == 200
     assert "Resend confirmation" not in client.get("/").get_data(as_text=True)
     assert client.post("/confirm/resend", csrf=False).status_code == 400
+
+
+def test_an_account_gets_ten_new_confirmation_links_a_day_from_any_ip(app_config, make_user):
+    """The per-IP limit alone let whoever registered someone else's address mail it without
+    end from many IPs."""
+    app = create_app({**app_config, "RATELIMIT_ENABLED": True})
+    app.test_client_class = Client
+    make_user(confirmed=False)
+    answers = []
+    for n in range(11):
+        visitor = app.test_client()
+        visitor.environ_base["REMOTE_ADDR"] = f"203.0.113.{n + 1}"
+        AuthActions(visitor).login()
+        answers.append(visitor.post("/confirm/resend", data={"next": "/"}).status_code)
+    assert answers == [302] * 10 + [429]
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_landing_page_leads_to_sign_in_and_registration(client):

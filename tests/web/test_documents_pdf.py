@@ -525,6 +525,26 @@ def test_month_zips_are_rate_limited(app, app_config, customer):
         db.engine.dispose()
 
 
+def test_statement_pdfs_are_rate_limited(app, app_config, customer):
+    """Each period is a render of its own (and a file in the cache): twenty a minute."""
+    with app.app_context():
+        add_contract(account_id=customer)
+        db.session.commit()
+    limited = create_app({**app_config, "RATELIMIT_ENABLED": True})
+    limited.test_client_class = type(app.test_client())
+    client = limited.test_client()
+    AuthActions(client).login()
+    url = f"/electricity/{NUMBER}/statement.pdf?start=2026-01-01&end=2026-02-{{:02d}}"
+    answers = [client.get(url.format(day)).status_code for day in range(1, 22)]
+    assert answers == [200] * 20 + [429]
+    # Per account, not per session: signing in again does not start the count afresh.
+    again = limited.test_client()
+    AuthActions(again).login()
+    assert again.get(url.format(22)).status_code == 429
+    with limited.app_context():
+        db.engine.dispose()
+
+
 def test_one_contract_gets_no_month_zip_links(app, client, invoice):
     assert "Documents of all contracts" not in client.get("/electricity").text
 
