@@ -29,6 +29,22 @@ document.addEventListener("htmx:afterSettle", function (event) {
   focusable.focus({ preventScroll: false });
 });
 
+// A page loaded after a form was sent (post/redirect/get, or without htmx) says what happened
+// in its message at the top, which a live region does not announce when the page arrives with
+// it. Focus goes to the message, so that it is read out and the next Tab goes on from there;
+// a page that has put focus elsewhere already (a form's first error) keeps it.
+(function () {
+  var message = document.querySelector("#flashes .flash");
+  if (!message || (document.activeElement && document.activeElement !== document.body)) {
+    return;
+  }
+  if (document.querySelector("[autofocus]")) {
+    return;
+  }
+  message.setAttribute("tabindex", "-1");
+  message.focus({ preventScroll: true });
+})();
+
 // Forms that bring the customer back to the page they were on (the language, resending the
 // confirmation) carry its address. When htmx has changed the address in place (a contract
 // tab, a page of a list), that is the new address, not the one the page was loaded with.

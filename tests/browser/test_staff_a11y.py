@@ -226,3 +226,26 @@ def test_what_changes_is_said_and_focus_lands_on_it(app, page, office):
     page.get_by_text("7 created, 0 updated, 0 unchanged").wait_for()
     assert "The file was imported: 7 created" in outcome.inner_text()
     assert page.evaluate("() => window.outcomeBefore === document.getElementById('import-outcome')")
+
+
+def test_the_message_after_a_form_that_loads_a_new_page_is_read_out_first(page, office):
+    """Detaching ends in a new page with its message at the top: a live region that arrives
+    with its text says nothing, and focus started at the top of the page."""
+    sign_in_staff(page, "chief@example.org")
+    page.goto("/staff/contracts/EL-0000042")
+    page.get_by_label("Reason").fill("The customer asked")
+    page.get_by_role("button", name="Detach").click()
+    page.get_by_text("The contract was detached").wait_for()
+    now = focused(page)
+    assert now["tag"] == "P" and now["text"].startswith("The contract was detached")
+    page.keyboard.press("Tab")  # and the keyboard goes on from the message
+    assert page.evaluate(
+        "() => document.querySelector('#flashes').compareDocumentPosition("
+        "document.activeElement) & Node.DOCUMENT_POSITION_FOLLOWING"
+    )
+    # A page whose form put focus on its first error keeps it there.
+    page.goto("/staff/readings/")
+    page.get_by_role("textbox", name="Month (YYYY-MM)").fill("13/2026")
+    page.get_by_role("button", name="Download CSV").click()
+    page.wait_for_load_state()
+    assert focused(page)["tag"] == "INPUT"
