@@ -5,9 +5,17 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, MultipleFileField, SelectField, StringField, TextAreaField
+from wtforms import (
+    EmailField,
+    IntegerField,
+    MultipleFileField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.widgets import HiddenInput
 
 from ..auth.forms import captcha_field
 from ..domain import questions as rules
@@ -199,7 +207,14 @@ class AnswerForm(FlaskForm):
 
 
 class ActionForm(FlaskForm):
-    """A button that changes something (close, send a reset link): the CSRF token alone."""
+    """A button that changes something (send a reset link): the CSRF token alone."""
+
+
+class CloseForm(FlaskForm):
+    """Close a thread. ``seen``: how many messages the operator's page showed, so that a
+    reply that came after the page was opened is not closed unread."""
+
+    seen = IntegerField(validators=[Optional()], widget=HiddenInput())
 
 
 class LookupForm(FlaskForm):

@@ -225,17 +225,26 @@ def answer(question: Question, staff: User, body: str) -> Message:
     return message
 
 
-def close(question: Question, staff: User) -> bool:
+def close(question: Question, staff: User, messages_seen: int | None = None) -> bool:
     """Close a thread; False when nothing changes: it was closed already, or a message came
-    while this request ran (a reply the office has not read must not be closed unseen)."""
+    while this request ran or after the operator's page showed ``messages_seen`` of them (a
+    reply the office has not read must not be closed unseen)."""
     seen = question.updated_at
     lock_row(Question, question.id)
     if question.status == "closed" or question.updated_at != seen:
+        return False
+    if messages_seen is not None and messages_seen != _message_count(question):
         return False
     question.status = "closed"
     question.closed_at = question.updated_at = utcnow()
     audit.record("support.closed", actor=staff, obj=question, reference=question.reference)
     return True
+
+
+def _message_count(question: Question) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count(Message.id)).where(Message.question_id == question.id)
+    )
 
 
 def reset_link_sent(question: Question, staff: User, account: User) -> None:

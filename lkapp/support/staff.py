@@ -17,7 +17,7 @@ from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import Attachment, User
 from . import mails, services
-from .forms import ActionForm, AnswerForm, LookupForm, StaffFilterForm
+from .forms import ActionForm, AnswerForm, CloseForm, LookupForm, StaffFilterForm
 from .views import send_attachment
 
 bp = Blueprint("support_staff", __name__)
@@ -169,9 +169,17 @@ def answer(reference: str):
 def close(reference: str):
     """Close the thread (the asker may ask a new question)."""
     question = _question(reference)
-    if ActionForm().validate_on_submit() and services.close(question, me()):
+    form = CloseForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if services.close(question, me(), form.seen.data):
         db.session.commit()
         flash(_("Question %(reference)s is closed.", reference=question.reference), "success")
+    elif question.status != "closed":
+        flash(
+            _("A new message came after this page was opened: the question stays open."),
+            "warning",
+        )
     return htmx_redirect(url_for("support_staff.thread", reference=question.reference))
 
 

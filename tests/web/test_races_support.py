@@ -7,6 +7,8 @@ the order, the customer's reply is never left in a closed thread that nobody wil
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -93,4 +95,24 @@ def test_closing_a_thread_nobody_wrote_in_meanwhile_still_closes_it(app, thread)
     reference, _customer, office = thread
     response = office.post(f"/staff/questions/{reference}/close", follow_redirects=True)
     assert f"Question {reference} is closed." in response.get_data(as_text=True)
+    assert _state(app, reference)[0] == "closed"
+
+
+def test_a_reply_that_came_after_the_page_was_opened_is_not_closed_unread(app, thread):
+    """The operator opened the thread, the customer replied, the operator pressed "Close
+    question" on the page as it was: the reply would have been closed unread."""
+    reference, customer, office = thread
+    page = office.get(f"/staff/questions/{reference}").get_data(as_text=True)
+    seen = re.search(r'name="seen" value="(\d+)"', page).group(1)
+    assert customer.post(f"/support/questions/{reference}/reply", data={"body": REPLY})
+    closed = office.post(
+        f"/staff/questions/{reference}/close", data={"seen": seen}, follow_redirects=True
+    )
+    text = closed.get_data(as_text=True)
+    assert "A new message came after this page was opened: the question stays open." in text
+    assert REPLY in text
+    assert _state(app, reference)[0] == "new" and _state(app, reference)[3] == 0
+    # With the page as it is now, the close goes through.
+    seen = re.search(r'name="seen" value="(\d+)"', text).group(1)
+    office.post(f"/staff/questions/{reference}/close", data={"seen": seen})
     assert _state(app, reference)[0] == "closed"
