@@ -345,22 +345,39 @@ def _verify_unchanged(source: CsvFile, sha256: str) -> None:
 
 def _audit_completed(bulk: Bulk, ctx: Context) -> None:
     report = ctx.report
+    _audit(
+        bulk,
+        ctx,
+        "import.completed",
+        created=report.created,
+        updated=report.updated,
+        unchanged=report.unchanged,
+        lines_written=report.lines_written,
+    )
+
+
+def _audit_failed(bulk: Bulk, ctx: Context, **why) -> None:
+    """An ``import.failed`` event: the file, and how many errors it had (or why the import
+    stopped). The job's page lists the errors."""
+    _audit(bulk, ctx, "import.failed", **why)
+
+
+def _audit(bulk: Bulk, ctx: Context, action: str, **outcome) -> None:
+    """An import's audit event: the file and its rows, and ``outcome``."""
+    report = ctx.report
     details = {
         "kind": report.kind,
         "file": report.filename,
         "lines_file": report.lines_filename,
         "sha256": report.sha256,
         "rows": report.rows,
-        "created": report.created,
-        "updated": report.updated,
-        "unchanged": report.unchanged,
-        "lines_written": report.lines_written,
+        **outcome,
     }
     object_type, object_id = ("ImportJob", str(report.job_id)) if report.job_id else ("", "")
     bulk.insert(
         AuditEvent.__table__,
         AUDIT_COLUMNS,
-        [(ctx.actor_id, "import.completed", object_type, object_id, ctx.ip, details, ctx.now)],
+        [(ctx.actor_id, action, object_type, object_id, ctx.ip, details, ctx.now)],
     )
 
 
@@ -384,26 +401,6 @@ def _job_transaction(wait: float | None = IMPORT_LOCK_WAIT) -> Iterator[Connecti
             yield conn
         finally:
             conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(usual)}")
-
-
-def _audit_failed(bulk: Bulk, ctx: Context, **why) -> None:
-    """An ``import.failed`` event: the file, and how many errors it had (or why the import
-    stopped). The job's page lists the errors."""
-    report = ctx.report
-    details = {
-        "kind": report.kind,
-        "file": report.filename,
-        "lines_file": report.lines_filename,
-        "sha256": report.sha256,
-        "rows": report.rows,
-        **why,
-    }
-    object_type, object_id = ("ImportJob", str(report.job_id)) if report.job_id else ("", "")
-    bulk.insert(
-        AuditEvent.__table__,
-        AUDIT_COLUMNS,
-        [(ctx.actor_id, "import.failed", object_type, object_id, ctx.ip, details, ctx.now)],
-    )
 
 
 def _crashed(tracker: _Tracker, ctx: Context, error: BaseException) -> None:
