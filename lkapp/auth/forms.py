@@ -239,6 +239,13 @@ class ResetPasswordForm(NewPasswordMixin, FlaskForm):
     password2 = _repeat_field(_l("Repeat password"))
 
 
+# The help under the code wherever it is asked for once two-factor sign-in is on; the set-up's
+# help says the same of the app's code (its label differs: tests and users know both labels).
+SECOND_STEP_CODE_HELP = _l(
+    "The 6-digit code your authenticator app shows now, or one of your recovery codes."
+)
+
+
 class TwoFactorForm(FlaskForm):
     code = StringField(
         _l("Authentication code"),
@@ -247,9 +254,7 @@ class TwoFactorForm(FlaskForm):
             DataRequired(_l("Enter the code from your authenticator app.")),
             Length(max=40, message=_l("That is not a code from the app or a recovery code.")),
         ],
-        description=_l(
-            "The 6-digit code your authenticator app shows now, or one of your recovery codes."
-        ),
+        description=SECOND_STEP_CODE_HELP,
         render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "maxlength": 40},
     )
 
@@ -271,6 +276,7 @@ class TwoFactorSetupForm(CurrentPasswordForm):
         _l("Code from the app"),
         filters=[strip],
         validators=[DataRequired(_l("Enter the 6-digit code the app shows."))],
+        description=_l("The 6-digit code your authenticator app shows now."),
         render_kw={
             "autocomplete": "one-time-code",
             "inputmode": "numeric",
@@ -288,6 +294,7 @@ class TwoFactorDisableForm(CurrentPasswordForm):
             DataRequired(_l("Enter a code from your authenticator app or a recovery code.")),
             Length(max=40),
         ],
+        description=SECOND_STEP_CODE_HELP,
         render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "maxlength": 40},
     )
 

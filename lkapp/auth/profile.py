@@ -314,7 +314,7 @@ def two_factor_setup():
             form.code.errors = [_("The set-up took too long. Scan this new QR code.")]
             return render(
                 "auth/profile/two_factor_setup.html",
-                "auth/profile/_two_factor_setup_form.html",
+                "auth/profile/_two_factor_setup.html",
                 status=422,
                 **_setup_context(form, secret),
             )
@@ -333,7 +333,7 @@ def two_factor_setup():
             ]
     return render(
         "auth/profile/two_factor_setup.html",
-        "auth/profile/_two_factor_setup_form.html",
+        "auth/profile/_two_factor_setup.html",
         status=_status(form),
         **_setup_context(form, secret),
     )
@@ -345,10 +345,11 @@ def _two_factor_enabled(user, codes: list[str]):
     sessions.revoke_sessions(user, keep=sessions.current_session_id())
     mails.two_factor_changed(user, enabled=True)
     db.session.commit()
-    # Shown once, now: neither kept in the cookie nor behind a redirect.
+    # Shown once, now: neither kept in the cookie nor behind a redirect. For htmx too with
+    # the page's heading, which replaces the set-up's (see _two_factor_setup.html).
     return render(
         "auth/profile/recovery_codes.html",
-        "auth/profile/_recovery_codes.html",
+        "auth/profile/_recovery_codes_page.html",
         codes=codes,
         just_enabled=True,
         next_target=_next_or_none(),

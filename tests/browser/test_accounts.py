@@ -3,6 +3,7 @@
 import re
 from datetime import timedelta
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 
@@ -375,3 +376,20 @@ def test_signing_out_in_one_tab_takes_the_other_tabs_to_sign_in(page, make_user)
     other.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/profile")
     assert page.get_by_role("heading", name="Profile", exact=True).is_visible()
+
+
+def test_turning_on_two_factor_sign_in_reads_as_without_javascript(page, make_user):
+    """After "Turn on" the page's heading is the one of the page without JavaScript, and focus
+    is on it: not "Set up two-factor sign-in" above "Two-factor sign-in is on"."""
+    make_user()
+    _sign_in(page, "ann@example.com", TEST_PASSWORD)
+    page.goto("/profile/two-factor/setup")
+    secret = page.locator("code.secret").inner_text().replace(" ", "")
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    page.get_by_label("Current password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Turn on").click()
+    page.get_by_text("Two-factor sign-in is on.").wait_for()
+    headings = page.get_by_role("heading", level=1)
+    assert headings.all_inner_texts() == ["Two-factor sign-in"]
+    assert page.evaluate("document.activeElement.tagName") == "H1"
+    assert page.title().startswith("Your recovery codes")

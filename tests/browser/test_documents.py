@@ -91,6 +91,8 @@ def test_filters_and_pager_swap_in_place_and_back_works(page, setup):
     page.goto(TAB)
     results = page.locator("#document-results")
     results.get_by_text("73 documents in all.").wait_for()
+    # on a laptop the filters are unfolded, with nothing to unfold them by
+    assert not results.get_by_text("Filter documents").is_visible()
     page.get_by_label("Kind").select_option("vat_invoice")
     page.get_by_label("Period from").fill("2017-01")
     page.get_by_label("Period to").fill("2017-06")
@@ -164,3 +166,39 @@ def test_document_pages_pass_axe(page, setup):
     for url in (TAB, f"{TAB}/invoice/INV-2017-05", f"/electricity/{NUMBER}/statement"):
         page.goto(url)
         assert axe_violations(page) == [], url
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.mark.parametrize(
+    "browser_context_options",
+    [{"viewport": PHONE}, {"viewport": PHONE, "java_script_enabled": False}],
+    ids=["htmx", "no-javascript"],
+)
+def test_on_a_phone_the_first_document_is_on_the_first_screen(page, setup):
+    """The four filters fold away until one is set: the first document is in sight at once
+    (it was at y=970). Unfolded, every filter keeps its label and works; once one is set
+    the filters stay unfolded, with a way to clear them."""
+    sign_in(page, "ann@example.com")
+    page.wait_for_url("**/")
+    page.goto(TAB)
+    first = page.locator("table.documents tbody tr").first
+    box = first.bounding_box()
+    assert box["y"] + 60 <= PHONE["height"], box
+    assert first.get_by_role("link", name="INV-BAD").is_visible()
+    assert not page.get_by_label("Kind").is_visible()
+
+    page.get_by_text("Filter documents").click()
+    page.get_by_label("Kind").select_option("vat_invoice")
+    page.get_by_label("Period from").fill("2017-01")
+    page.get_by_label("Period to").fill("2017-06")
+    assert page.get_by_label("Payment status").is_visible()
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**kind=vat_invoice**")
+    page.get_by_text("6 documents match these filters.").wait_for()
+    assert page.get_by_label("Period from").input_value() == "2017-01"
+    assert page.get_by_role("link", name="Clear filters").is_visible()
+    page.get_by_role("link", name="Clear filters").click()
+    page.get_by_text("73 documents in all.").wait_for()
+    assert not page.get_by_label("Kind").is_visible()

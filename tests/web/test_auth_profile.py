@@ -419,3 +419,13 @@ def test_an_email_change_link_dies_when_the_office_locks_the_account(
     assert intruder.post(link).status_code == 400
     assert _user(app, victim).email == "ann@example.com"
     assert mailbox.to("ann@example.com") == []  # no "your address was changed" either
+
+
+def test_a_wrong_tax_id_leads_to_the_question_form(client, make_user, auth):
+    """The tax ID cannot be changed here: the page says where to ask, with a link to it."""
+    make_user()
+    auth.login()
+    page = client.get("/profile").get_data(as_text=True)
+    assert "The tax ID cannot be changed here: it ties the account to your contracts." in page
+    assert '<a href="/support/ask">Is it wrong? Ask us to correct it.</a>' in page
+    assert client.get("/support/ask").status_code == 200

@@ -419,3 +419,62 @@ def test_continue_pressed_twice_without_javascript_leaves_the_user_signed_in(
     again = client.post("/login/two-factor", data={"code": code})
     assert again.status_code == 302 and again.headers["Location"] == "/login"
     assert client.get("/profile").status_code == 302
+
+
+def test_turning_it_on_with_htmx_reads_as_the_page_without_javascript(client, make_user, auth):
+    """The answer replaces the set-up heading too: no "Set up two-factor sign-in" above
+    "Two-factor sign-in is on", where the page without JavaScript says "Two-factor sign-in"."""
+    make_user()
+    auth.login()
+    setup = client.get("/profile/two-factor/setup").get_data(as_text=True)
+    target = re.search(r'data-hx-target="#([\w-]+)"', setup).group(1)
+    assert re.search(rf'id="{target}"[^>]*>\s*<h1>Set up two-factor sign-in</h1>', setup)
+    secret = _shown_secret(setup)
+    wrong = client.htmx(
+        "POST",
+        "/profile/two-factor/setup",
+        data={"token": _shown_token(setup), "code": "000000", "current_password": TEST_PASSWORD},
+    )
+    page = wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and "<header" not in page
+    assert re.search(rf'id="{target}"[^>]*>\s*<h1>Set up two-factor sign-in</h1>', page)
+    assert "That code is not right" in page and _shown_secret(page) == secret
+    response = client.htmx(
+        "POST",
+        "/profile/two-factor/setup",
+        data={
+            "token": _shown_token(page),
+            "code": _code(secret),
+            "current_password": TEST_PASSWORD,
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<header" not in page
+    assert re.search(r"^<title>[^<]*</title>\s*<div[^>]*>\s*<h1>Two-factor sign-in</h1>", page)
+    assert "Set up two-factor sign-in" not in page and "Two-factor sign-in is on." in page
+    assert len(re.findall(r"<code>([A-Z0-9-]{19})</code>", page)) == 10
+
+
+def test_the_code_reads_the_same_at_set_up_sign_in_and_turning_off(app, client, make_user, auth):
+    """The set-up's "Code from the app" and the later "Authentication code" are one thing: the
+    help under each field says so in the same words."""
+    same = "The 6-digit code your authenticator app shows now"
+
+    def help_of_code(page):
+        assert 'aria-describedby="code-help"' in page
+        return re.search(r'<p class="help" id="code-help">([^<]*)</p>', page).group(1)
+
+    make_user()
+    auth.login()
+    setup = client.get("/profile/two-factor/setup").get_data(as_text=True)
+    assert ">Code from the app</label>" in setup
+    assert help_of_code(setup) == f"{same}."
+    _enrol(client)
+    status = client.get("/profile/two-factor").get_data(as_text=True)
+    assert ">Authentication code</label>" in status
+    assert help_of_code(status) == f"{same}, or one of your recovery codes."
+    client.post("/logout")
+    _password_step(client)
+    page = client.get("/login/two-factor").get_data(as_text=True)
+    assert ">Authentication code</label>" in page
+    assert help_of_code(page) == f"{same}, or one of your recovery codes."

@@ -5,7 +5,7 @@ list; a fixed number of statements."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -223,3 +223,23 @@ def test_the_latest_documents_are_the_six_newest_of_all_contracts(client, ann, l
     assert "VAT invoice VAT-A1 Overdue" in documents
     client.post("/language", data={"locale": "ru", "next": "/"})
     assert "Счёт № INV-C3" in text_of(client.get("/").text)  # as the document's page names it
+
+
+@pytest.mark.parametrize("locale", ["en", "ru", "hu"])
+def test_after_the_readings_window_the_card_says_when_readings_are_accepted_again(
+    client, ann, ledger, monkeypatch, locale
+):
+    """Past this month's last reading day the card says, without the jargon "window", that
+    this month's readings are no longer accepted and from when next month's are; a Russian
+    or Hungarian date ends in a full stop of its own, and none is doubled."""
+    monkeypatch.setattr("lkapp.payments.dashboard.local_today", lambda: date(2026, 11, 28))
+    ledger.contract("EL-1", account_id=ann)
+    client.post("/language", data={"locale": locale, "next": "/"})
+    page = text_of(client.get("/").text)
+    assert "window" not in page.lower()
+    assert not re.findall(r".{40}(?<!\.)\.\.(?!\.)", page)
+    if locale == "en":
+        assert (
+            "This month's readings are no longer accepted. "
+            "From Dec 15, 2026, you can send next month's readings." in page
+        )

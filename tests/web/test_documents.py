@@ -317,6 +317,24 @@ def test_bad_filter_values_say_so_and_keep_the_others(client, docs):
         assert client.get(url + junk).status_code == 200
 
 
+def test_the_filters_fold_until_one_is_set(client, docs):
+    """On a phone the folded filters leave the first document on the first screen; a filter
+    set, or one typed wrong, keeps them unfolded (with htmx too: the results swap whole)."""
+    url = f"/electricity/{NUMBER}/documents"
+
+    def filters(response):
+        return re.search(r"<details[^>]*>\s*<summary>([^<]*)</summary>", response.text)
+
+    for query in ("", "?page=1", "?kind="):
+        folded = filters(client.get(url + query))
+        assert folded[0].startswith('<details class="document-filters">'), query
+        assert folded[1] == "Filter documents"
+    for query in ("?status=paid", "?period_from=2025-13"):
+        assert " open>" in filters(client.get(url + query))[0], query
+        swapped = client.htmx("GET", url + query, headers={"HX-Target": "document-results"})
+        assert " open>" in filters(swapped)[0], query
+
+
 def test_paging_keeps_filters_and_totals_cover_every_page(app, client, customer):
     with app.app_context():
         contract = add_contract(account_id=customer)
