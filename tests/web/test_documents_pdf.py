@@ -610,3 +610,65 @@ def test_pdf_of_a_document_due_later_and_paid_is_unchanged_by_payments(app, clie
         db.session.commit()
     pdf_service.clear_cache()
     assert client.get(url).data == first
+
+
+def overlapping_runs(reader: PdfReader) -> list[tuple[str, str]]:
+    """Pairs of texts drawn on the same line of a page over each other (an amount wider than
+    its column runs into the next cell), by the widths of their glyphs."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    pairs = []
+    for page in reader.pages:
+        runs = []
+
+        def visit(text, cm, tm, font, size, runs=runs):
+            if text.strip() and font:
+                face = str(font["/BaseFont"]).split("+")[-1]
+                x = cm[4] + tm[4]
+                width = stringWidth(text.strip(), face, size)
+                runs.append((round(cm[5] + tm[5]), x, x + width, text.strip()))
+
+        page.extract_text(visitor_text=visit)
+        runs.sort()
+        for (y, _x0, x1, text), (y2, x2, _x3, text2) in zip(runs, runs[1:], strict=False):
+            if y == y2 and x2 < x1 - 0.5:
+                pairs.append((text, text2))
+    return pairs
+
+
+@pytest.mark.parametrize("locale", ["en", "ru", "hu"])
+def test_large_amounts_fit_their_columns(app, client, customer, locale):
+    """A business customer's amounts of a million and more: in Hungarian "1 234 567,89 EUR"
+    was wider than the columns, and ran over the tariff, the payment or the balance beside it.
+    The numeric headings stand over their right-aligned figures."""
+    with app.app_context():
+        contract = add_contract(account_id=customer)
+        add_document(
+            contract,
+            "INV-BIG",
+            lines=((D("12345678.90"), D("12345678.901"), D("1.00000")),) * 2,
+        )
+        add_payment(contract, date(2026, 2, 10), D("1000000.00"), "PO-1")
+        add_payment(contract, date(2026, 2, 11), D("1234567.89"), "PO-2")
+        db.session.commit()
+    client.post("/language", data={"locale": locale, "next": "/"})
+    for url in (
+        f"{DOC_URL}/invoice/INV-BIG/pdf",
+        f"/electricity/{NUMBER}/statement.pdf?start=2026-01-01&end=2026-03-31",
+    ):
+        reader = PdfReader(io.BytesIO(client.get(url).data))
+        assert overlapping_runs(reader) == [], url
+    runs = {}
+
+    def visit(text, cm, tm, font, size):
+        runs.setdefault(text.strip(), cm[4] + tm[4])
+
+    reader = PdfReader(io.BytesIO(client.get(f"{DOC_URL}/invoice/INV-BIG/pdf").data))
+    reader.pages[0].extract_text(visitor_text=visit)
+    heading = {"en": "Amount", "ru": "Сумма", "hu": "Összeg"}[locale]
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    heading_end = runs[heading] + stringWidth(heading, "DejaVuSans-Bold", 9.5)
+    (amount,) = [text for text in runs if "678" in text and text.endswith(("90", "€", "EUR"))]
+    amount_end = runs[amount] + stringWidth(amount, "DejaVuSans", 9.5)
+    assert abs(heading_end - amount_end) < 1, (heading, amount)
