@@ -30,11 +30,18 @@ $(VENDOR): node_modules/.installed
 %.mo: %.po $(VENV)/.installed
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
 
+# Another port: `make run PORT=5001`. The port is checked first (as gunicorn binds it, so a
+# socket of a server just stopped does not count): gunicorn alone retries for five seconds and
+# ends with "Can't connect".
+PORT ?= 5000
+
 run: install
+	@$(BIN)/python -c "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $(PORT)))" 2>/dev/null \
+		|| { echo "Error: port $(PORT) is in use (another make run?). Stop that server, or use another port: make run PORT=5001" >&2; exit 1; }
 	LKAPP_ENV=development $(FLASK) db upgrade
 	LKAPP_ENV=development $(FLASK) demo --if-empty
-	@echo "Serving on http://127.0.0.1:5000 (Ctrl+C to stop)"
-	LKAPP_ENV=development $(BIN)/gunicorn --workers 2 --bind 127.0.0.1:5000 --access-logfile - wsgi:app
+	@echo "Serving on http://127.0.0.1:$(PORT) (Ctrl+C to stop)"
+	LKAPP_ENV=development $(BIN)/gunicorn --workers 2 --bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder

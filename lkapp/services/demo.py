@@ -3,8 +3,8 @@
 ``generate`` fills an empty database with organisations (English, Hungarian and Russian names
 and addresses, so that fonts and sorting get exercised) holding contracts, meters with monthly
 readings, monthly invoices with their VAT invoices, and payments allocated by the portal's own
-rules (``lkapp.domain.allocation``). The same seed on the same day gives the same data: the
-history ends with the last full month before today.
+rules (``lkapp.domain.allocation``), and two questions to the office. The same seed on the same
+day gives the same data: the history ends with the last full month before today.
 
 Tens of millions of rows do not fit through the ORM in minutes, so rows go through the DBAPI
 cursor in large batches (SQLite: ``executemany``; PostgreSQL: ``COPY``), in one transaction, and
@@ -27,7 +27,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -36,10 +36,11 @@ import click
 import sqlalchemy as sa
 
 from ..domain.allocation import DocumentEntry, PaymentEntry, allocate
+from ..domain.codes import ALPHABET
 from ..domain.money import to_money, vat_of
 from ..domain.readings import shift_month
 from ..extensions import db
-from ..models import AuditEvent, User, utcnow
+from ..models import AuditEvent, Contract, Message, Question, User, utcnow
 from ..security import hash_password
 
 CUSTOMER_EMAIL = "demo@example.com"
@@ -52,7 +53,11 @@ LOGINS_TEXT = f"""\
 Demo logins:
   customer  {CUSTOMER_EMAIL}   password {CUSTOMER_PASSWORD}   (two contracts attached)
   customer  {CHAIN_EMAIL}  password {CUSTOMER_PASSWORD}   (a bakery chain: contracts 3 to 14)
-  staff     {STAFF_EMAIL}  password {STAFF_PASSWORD}"""
+  staff     {STAFF_EMAIL}  password {STAFF_PASSWORD}   (back office: /staff)
+Staff sign in with a code from an authenticator app: the first sign-in shows the key to add to
+one. Without an app, this prints the code for a key:
+  .venv/bin/python -c "import pyotp; print(pyotp.TOTP(input('Key: ').replace(' ', '')).now())"\
+"""
 
 VAT_RATE = Decimal("20")
 CONTRACTS_PER_BATCH = 500
@@ -109,6 +114,9 @@ TARIFFS = {
 TARIFF_RISES = (Decimal("1.06"), Decimal("1.04"), Decimal("1.08"), Decimal("1.03"), Decimal("1.05"))
 # Low, medium and high voltage connections pay less per kWh.
 VOLTAGE_DISCOUNTS = (Decimal("1.00"), Decimal("0.95"), Decimal("0.90"))
+
+# The days of the month when readings come in (the portal's default window).
+READINGS_DAYS = range(15, 26)
 
 # How a contract's holder pays; weights out of 100 (see _Book._payments).
 BEHAVIOURS = {"punctual": 72, "late": 10, "partial": 6, "stopped": 4, "prepayer": 8}
@@ -234,20 +242,22 @@ class _Month:
     season: float  # cos of the month's angle: 1 in January, -1 in July
     tariff_year: int
     reading_status: str
-    submitted: tuple[str, ...]  # readings come in on days 15-25 (the portal's window)
+    submitted: tuple[str, ...]  # readings come in on READINGS_DAYS
     document_stamp: str
 
 
 class _Calendar:
-    """The months of the history, ending with the last full month before ``today``."""
+    """The months of the history, ending with the last full month before ``today``; after this
+    month's readings window (``read_now``), the readings of this month too, not yet billed."""
 
     def __init__(self, today: date, years: int, stamp_suffix: str):
         self.yesterday = today.toordinal() - 1
         self.stamp_suffix = stamp_suffix
         last = shift_month(today.replace(day=1), -1)
         first = shift_month(last, 1 - 12 * years)
+        window_over = today.day > READINGS_DAYS[-1]
         self.months: list[_Month] = []
-        for index in range(12 * years):
+        for index in range(12 * years + 1):
             period = shift_month(first, index)
             issued = min(shift_month(period, 1).replace(day=3).toordinal(), self.yesterday)
             self.months.append(
@@ -258,15 +268,17 @@ class _Calendar:
                     issued=issued,
                     season=math.cos(2 * math.pi * (period.month - 1) / 12),
                     tariff_year=period.year - first.year,
-                    reading_status="accepted" if period == last else "exported",
+                    reading_status="accepted" if period == last and not window_over else "exported",
                     submitted=tuple(
                         self.stamp(period.replace(day=day), hour, hour * 7 % 60)
-                        for day in range(15, 26)
+                        for day in READINGS_DAYS
                         for hour in range(8, 19)
                     ),
                     document_stamp=self.stamp(_day(issued), 5, 0),
                 )
             )
+        current = self.months.pop()
+        self.read_now = replace(current, reading_status="accepted") if window_over else None
         self.first = first
         self.last = last
         self.start = first.toordinal()
@@ -409,6 +421,9 @@ class _Book:
         monthly_kwh = 300 * 100 ** rng.random()  # log-uniform: 300 to 30,000 kWh a month
         amplitude = rng.uniform(-0.12, 0.35)  # most peak in winter, some (cooling) in summer
         kwh = {zone: [0] * len(months) for zone in zone_list}
+        read_months = months
+        if removed is None and self.calendar.read_now is not None:
+            read_months = [*months, self.calendar.read_now]
         readings = self.rows["readings"]
         split = rng.uniform(0.5, 0.8)
         for number in range(meter_count):
@@ -419,7 +434,7 @@ class _Book:
             if meter_kwh >= 4000 or rng.random() < 0.08:
                 ct_ratio = rng.choice((20, 40, 60, 80))
             units = meter_kwh / ct_ratio
-            growth = len(months) * (units * (1 + abs(amplitude)) * 1.12 + 1)
+            growth = len(read_months) * (units * (1 + abs(amplitude)) * 1.12 + 1)
             digits = min(9, max(rng.randint(5, 8), len(str(int(growth) * 2))))
             zone_units = [units * s for s in _zone_shares(rng, zone_list)]
             self.rows["meters"].append(
@@ -435,14 +450,15 @@ class _Book:
                 )
             )
             values = [rng.randrange(0, max(1, (10**digits - int(growth)) // 2)) for _ in zone_list]
-            reading_id = self.take_ids("readings", len(months) * len(zone_list))
-            for month in months:
+            reading_id = self.take_ids("readings", len(read_months) * len(zone_list))
+            for month in read_months:
                 factor = (1 + amplitude * month.season) * (0.88 + 0.24 * rng.random())
                 stamp = month.submitted[(meter_id * 37 + month.index * 11) % len(month.submitted)]
                 for z, zone in enumerate(zone_list):
                     advance = int(zone_units[z] * factor + 0.5)
                     values[z] += advance
-                    kwh[zone][month.index] += advance * ct_ratio
+                    if month is not self.calendar.read_now:  # billed next month
+                        kwh[zone][month.index] += advance * ct_ratio
                     readings.append(
                         (
                             reading_id,
@@ -769,6 +785,92 @@ def _insert_accounts(connection: sa.Connection, calendar: _Calendar) -> tuple[in
     return customer_id, chain_id
 
 
+def _insert_questions(connection: sa.Connection, calendar: _Calendar, contracts: int, seed: int):
+    """Two threads with the office: the demo customer's question about the invoice it paid in
+    part (answered), and one from the bakery chain that waits for an answer since yesterday."""
+    users = User.__table__
+    ids = dict(connection.execute(sa.select(users.c.email, users.c.id)).all())
+    contract_ids = dict(
+        connection.execute(
+            sa.select(Contract.__table__.c.number, Contract.__table__.c.id).where(
+                Contract.__table__.c.number.in_(("EL-0000001", "EL-0000003"))
+            )
+        ).all()
+    )
+    # The invoice of the first contract paid in part (see _Book._payments, "arrears").
+    month = calendar.months[-3]
+    invoice = f"INV-{month.period.year}-{(month.period.month - 1) * contracts + 1:07d}"
+    asked = _day(month.issued + 21)  # after its due date: 15 to 20 days
+    rng = random.Random(f"{seed}:questions")  # noqa: S311 - reproducible on purpose
+    threads = (
+        (
+            CUSTOMER_EMAIL,
+            CUSTOMER["name"],
+            "EL-0000001",
+            "payments",
+            calendar.moment(asked, 8),
+            (
+                (
+                    False,
+                    f"We could pay only 60% of invoice {invoice} this month. Can we pay the rest"
+                    " in two parts together with the next invoices?",
+                ),
+                (
+                    True,
+                    f"Yes. Payments go to the oldest unpaid invoice first, so your next transfers"
+                    f" settle the rest of {invoice} before the later invoices. The portal's"
+                    " start page shows what is overdue.",
+                ),
+            ),
+        ),
+        (
+            CHAIN_EMAIL,
+            CHAIN["name"],
+            "EL-0000003",
+            "readings",
+            calendar.moment(_day(calendar.yesterday), 9),
+            (
+                (
+                    False,
+                    "The meter of this shop was replaced last week. Which serial number should"
+                    " we give the readings for from now on?",
+                ),
+            ),
+        ),
+    )
+    for email, name, number, subject, created, messages in threads:
+        answered = calendar.moment(_day(created.toordinal() + 1), 11) if len(messages) > 1 else None
+        question_id = connection.execute(
+            sa.insert(Question.__table__).returning(Question.__table__.c.id),
+            {
+                "reference": "Q-" + "".join(rng.choice(ALPHABET) for _ in range(8)),
+                "user_id": ids[email],
+                "contact_email": email,
+                "contact_name": name,
+                "contract_number": number if number in contract_ids else "",
+                "contract_id": contract_ids.get(number),
+                "subject": subject,
+                "status": "answered" if answered else "new",
+                "locale": "en",
+                "created_at": created,
+                "updated_at": answered or created,
+                "answered_at": answered,
+                "closed_at": None,
+            },
+        ).scalar_one()
+        for from_staff, body in messages:
+            connection.execute(
+                sa.insert(Message.__table__),
+                {
+                    "question_id": question_id,
+                    "author_id": ids[STAFF_EMAIL if from_staff else email],
+                    "from_staff": from_staff,
+                    "body": body,
+                    "created_at": answered if from_staff else created,
+                },
+            )
+
+
 def _generate_rows(
     contracts: int, seed: int, calendar: tuple, first_ids: dict, account_ids: tuple[int, int]
 ) -> Iterator[tuple[int, dict[str, list[tuple]]]]:
@@ -863,6 +965,7 @@ def generate(
                             counts[table] += len(table_rows)
                     bar.update(done)
             loader.finish(COLUMNS)
+            _insert_questions(connection, calendar, contracts, seed)
             connection.execute(
                 sa.insert(AuditEvent.__table__),
                 {
@@ -885,5 +988,5 @@ def generate(
         f"{counts['contracts']:,} contracts, {counts['meters']:,} meters, "
         f"{counts['readings']:,} readings, {counts['documents']:,} documents "
         f"({counts['document_lines']:,} lines), {counts['payments']:,} payments "
-        f"({counts['payment_allocations']:,} allocations), 3 accounts."
+        f"({counts['payment_allocations']:,} allocations), 3 accounts, 2 questions."
     )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 
@@ -23,6 +26,7 @@ from lkapp.models import (
     Meter,
     Payment,
     PaymentAllocation,
+    Question,
     Reading,
     User,
 )
@@ -299,3 +303,70 @@ def test_demo_rows_give_every_column_that_has_a_python_default():
         for column in db.metadata.tables[table].columns:
             if column.default is not None:
                 assert column.name in columns, f"{table}.{column.name}"
+
+
+def test_the_logins_say_how_staff_get_a_two_factor_code(app, runner):
+    """The staff account must enrol an authenticator app; the printed line gives a code for
+    the key the enrolment page shows, spaces and all, to a newcomer without an app."""
+    result = invoke(app, runner, SMALL)
+    assert "authenticator app" in result.stdout
+    command = re.search(r'\.venv/bin/python -c "(.+)"', result.stdout).group(1)
+    code = subprocess.run(
+        [sys.executable, "-c", command],
+        input="CBWY J3UP YZFO GDW2 25Y5 TCLM FTQ3 PHWD\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-1]
+    assert pyotp.TOTP("CBWYJ3UPYZFOGDW225Y5TCLMFTQ3PHWD").verify(code, valid_window=1)
+
+
+def test_demo_has_an_answered_question_and_one_waiting(app, runner):
+    assert invoke(app, runner, SMALL).exit_code == 0
+    with app.app_context():
+        questions = db.session.scalars(sa.select(Question).order_by(Question.created_at)).all()
+        answered, waiting = questions
+        customer = db.session.scalar(sa.select(User).filter_by(email="demo@example.com"))
+        chain = db.session.scalar(sa.select(User).filter_by(email="chain@example.com"))
+        staff = db.session.scalar(sa.select(User).filter_by(email="staff@example.com"))
+        assert (answered.user_id, answered.status, answered.contract_number) == (
+            customer.id,
+            "answered",
+            "EL-0000001",
+        )
+        asked, reply = answered.messages
+        assert (asked.author_id, asked.from_staff) == (customer.id, False)
+        assert (reply.author_id, reply.from_staff) == (staff.id, True)
+        assert answered.answered_at == reply.created_at > asked.created_at
+        # The invoice the customer asks about is the one it paid in part.
+        number = re.search(r"INV-\d{4}-\d{7}", asked.body).group()
+        invoice = db.session.scalar(sa.select(Document).filter_by(number=number))
+        assert invoice.contract.number == "EL-0000001" and 0 < invoice.paid < invoice.total
+        assert (waiting.user_id, waiting.status, len(waiting.messages)) == (chain.id, "new", 1)
+        assert waiting.contract_id == db.session.scalar(
+            sa.select(Contract.id).filter_by(number="EL-0000003")
+        )
+        now = datetime.now(UTC)
+        assert all(m.created_at < now for q in questions for m in q.messages)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(
+    ("today", "this_month"), [(date(2026, 11, 27), True), (date(2026, 11, 20), False)]
+)
+def test_after_the_readings_window_this_months_readings_are_in(app, today, this_month):
+    """Past the 25th the month's readings came in (not yet billed); before, they are awaited."""
+    with app.app_context():
+        demo.generate(contracts=16, years=1, seed=1, today=today)
+        meters = db.session.scalars(sa.select(Meter)).all()
+        live = {m.id for m in meters if m.removed_on is None}
+        rows = db.session.execute(
+            sa.select(Reading.meter_id, Reading.period, Reading.status, Reading.submitted_at)
+        ).all()
+        last_billed = db.session.scalar(sa.select(sa.func.max(Document.period)))
+    november = {r.meter_id for r in rows if r.period == date(2026, 11, 1)}
+    assert last_billed == date(2026, 10, 1)
+    assert november == (live if this_month else set())
+    assert all(r.submitted_at.date() < today for r in rows)
+    accepted = {r.period for r in rows if r.status == "accepted"}
+    assert accepted == {date(2026, 11 if this_month else 10, 1)}
