@@ -17,12 +17,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
-import idna
 from limits import parse_many
 from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from .domain.accounts import ascii_domain
 
 
 class ConfigError(click.ClickException):
@@ -269,8 +270,8 @@ def _is_address(value: str) -> bool:
     local, _, domain = address.rpartition("@")
     if not local or "." not in domain:
         return False
-    try:  # IDNA 2008, as the outbox writes it (the codec 'idna' is IDNA 2003)
-        Address(name, addr_spec=f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}")
+    try:  # the domain as the outbox writes it
+        Address(name, addr_spec=f"{local}@{ascii_domain(domain)}")
     except (ValueError, HeaderParseError):  # IDNAError (the domain) is a ValueError
         return False
     return True

@@ -12,7 +12,6 @@ import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
-import idna
 import sqlalchemy as sa
 from flask import current_app
 
@@ -39,17 +38,7 @@ def normalize_email(email: str) -> str:
     punycode ("xn--e1afmkfd.xn--p1ai"), full-width letters or the "。" of an Asian keyboard
     ("example。com"). The part before the @ is kept as typed."""
     local, at, domain = email.strip().rpartition("@")
-    return f"{local}{at}{_domain(domain)}" if at else email.strip()
-
-
-def _domain(domain: str) -> str:
-    lowered = domain.lower()
-    if lowered.isascii() and "xn--" not in lowered:
-        return lowered
-    try:
-        return idna.decode(idna.encode(domain, uts46=True))
-    except (idna.IDNAError, UnicodeError):
-        return lowered
+    return f"{local}{at}{rules.unicode_domain(domain)}" if at else email.strip()
 
 
 def _spellings(email: str) -> list[str]:
@@ -60,8 +49,8 @@ def _spellings(email: str) -> list[str]:
     spellings = [canonical]
     if at:
         spellings.append(f"{local}@{email.strip().rpartition('@')[2].lower()}")
-        with contextlib.suppress(idna.IDNAError, UnicodeError):
-            spellings.append(f"{local}@{idna.encode(domain).decode('ascii')}")
+        with contextlib.suppress(ValueError):
+            spellings.append(f"{local}@{rules.ascii_domain(domain)}")
     return list(dict.fromkeys(spellings))
 
 

@@ -1,4 +1,5 @@
-"""Account rules on plain values: sign-in throttling, tax ids, phones, second-factor codes.
+"""Account rules on plain values: sign-in throttling, tax ids, phones, second-factor codes,
+the spelling of an email's domain.
 
 The brute-force rule (DESIGN.md, issue 3): failures count per email while they keep coming
 less than a day apart; from ``SLOW_AFTER`` failures the sign-in form also asks for the code
@@ -13,6 +14,8 @@ import hashlib
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+
+import idna
 
 from .codes import ALPHABET, generate_code, normalize_code
 
@@ -118,3 +121,26 @@ def normalize_totp(typed: str) -> str:
 def looks_like_totp(typed: str) -> bool:
     plain = normalize_totp(typed)
     return len(plain) == TOTP_DIGITS and plain.isascii() and plain.isdigit()
+
+
+# --- email domains --------------------------------------------------------------------------
+
+
+def ascii_domain(domain: str) -> str:
+    """``пример.рф`` as mail servers take it, in punycode: IDNA 2008 with its UTS 46 mapping,
+    as the address was checked (Python's own codec ``idna`` is IDNA 2003 and turns
+    ``straße.de`` into ``strasse.de``, another domain). ValueError when IDNA refuses it."""
+    return domain if domain.isascii() else idna.encode(domain, uts46=True).decode("ascii")
+
+
+def unicode_domain(domain: str) -> str:
+    """The one spelling of ``domain`` an address is stored with: lower case, in letters
+    (punycode, full-width letters and the "。" of an Asian keyboard read as what they are);
+    as typed, lower-cased, when IDNA refuses it."""
+    lowered = domain.lower()
+    if lowered.isascii() and "xn--" not in lowered:
+        return lowered
+    try:
+        return idna.decode(idna.encode(domain, uts46=True))
+    except ValueError:  # IDNAError is a UnicodeError
+        return lowered

@@ -21,12 +21,12 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import NamedTuple
 
-import idna
 import sqlalchemy as sa
 from flask import current_app, g, render_template
 from flask_babel import force_locale
 from flask_mail import Connection
 
+from ..domain.accounts import ascii_domain
 from ..extensions import db
 from ..models import OutboxMail, utcnow
 
@@ -326,12 +326,9 @@ def _encoded_words(text: str) -> str:
 
 def _ascii_domain(address: str) -> str:
     """``info@пример.рф`` as every mail server takes it: the domain in punycode (the local part
-    is ASCII: the portal takes no other). IDNA 2008, as the address was checked with: Python's
-    own ``idna`` codec (IDNA 2003) turns ``straße.de`` into ``strasse.de``, another domain."""
+    is ASCII: the portal takes no other)."""
     local, _, domain = address.rpartition("@")
-    if not domain.isascii():
-        domain = idna.encode(domain, uts46=True).decode("ascii")
-    return f"{local}@{domain}"
+    return f"{local}@{ascii_domain(domain)}"
 
 
 def _as_message(message: OutboxMail) -> EmailMessage:

@@ -53,3 +53,17 @@ def test_password_rules():
     assert password_problems("Bakery of Ann 2026!", name="Bakery of Ann") == ["contains_name"]
     # Spaces and Cyrillic are fine; nothing is trimmed.
     assert password_problems("  тихий вечер над рекой  ") == []
+
+
+def test_a_domain_has_one_spelling_for_storing_and_one_for_mail():
+    from lkapp.domain.accounts import ascii_domain, unicode_domain
+
+    assert ascii_domain("straße.de") == "xn--strae-oqa.de"  # IDNA 2003 made it strasse.de
+    assert ascii_domain("Пример.РФ") == "xn--e1afmkfd.xn--p1ai"
+    assert ascii_domain("utility.example") == "utility.example"
+    for typed in ("xn--e1afmkfd.xn--p1ai", "ПРИМЕР.рф", "пример。рф"):
+        assert unicode_domain(typed) == "пример.рф", typed
+    assert unicode_domain("ＥXAMPLE.com") == "example.com"
+    assert unicode_domain("Example.COM") == "example.com"
+    with pytest.raises(ValueError):
+        ascii_domain("☃.example")
