@@ -151,9 +151,24 @@ def _debt_notices(account_ids: list[int], today: date, summary: DailySummary) ->
     for row in rows:
         if bool(row.in_debt) != bool(row.debt_notified):
             changed[row.account_id].append(row)
+    if not changed:
+        return
+    from ..payments.services import debts_of
+
+    # Read for the whole batch at once; only the writes are one account's own.
+    figures = debts_of([row.id for rows in changed.values() for row in rows], today)
+    users = {
+        user.id: user for user in db.session.scalars(sa.select(User).where(User.id.in_(changed)))
+    }
     for user_id in sorted(changed):
         told = for_one_account(
-            user_id, summary.accounts_failed, _tell_account, user_id, changed[user_id], today
+            user_id,
+            summary.accounts_failed,
+            _tell_account,
+            users[user_id],
+            changed[user_id],
+            figures,
+            today,
         )
         if told is not None:
             appeared, cleared = told
@@ -162,17 +177,13 @@ def _debt_notices(account_ids: list[int], today: date, summary: DailySummary) ->
             summary.mails += bool(appeared) + bool(cleared)
 
 
-def _tell_account(user_id: int, rows: list, today: date) -> tuple[int, int]:
+def _tell_account(user: User, rows: list, figures: dict, today: date) -> tuple[int, int]:
     """Flip the flags of one account's changed contracts and queue its "appeared" and
     "cleared" mails; how many contracts of each it was told of."""
-    from ..payments.services import debts_of
-
     appeared = set(_flip([r.id for r in rows if r.in_debt], to=True))
     cleared = set(_flip([r.id for r in rows if not r.in_debt], to=False))
     if not appeared and not cleared:
         return 0, 0  # another run told it meanwhile
-    user = db.session.get(User, user_id)
-    figures = debts_of(list(appeared | cleared), today)
     notices = {
         kind: [Notice(r.id, r.number, r.holder_name, figures[r.id]) for r in rows if r.id in ids]
         for kind, ids in (("appeared", appeared), ("cleared", cleared))
