@@ -51,6 +51,13 @@ def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def unix_lines(value):
+    """A WTForms filter for a text box: its line breaks as one character each. Browsers send
+    them as two (CRLF) but count one against ``maxlength``: a message that fitted the box was
+    refused as too long."""
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+
 _BREAKS = re.compile(r"[\s\x00-\x1f\x7f]+")
 
 

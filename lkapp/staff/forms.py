@@ -8,7 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..formatting import lazy_gettext as _l
-from ..forms import one_line, strip
+from ..forms import one_line, strip, unix_lines
 
 
 class ContractSearchForm(FlaskForm):
@@ -71,7 +71,7 @@ class DetachForm(FlaskForm):
             DataRequired(_l("Say why the contract is detached; it goes into the audit log.")),
             Length(min=3, max=500, message=_l("Between 3 and 500 characters.")),
         ],
-        filters=[strip],
+        filters=[unix_lines, strip],
     )
 
 
@@ -96,5 +96,5 @@ class ReasonForm(FlaskForm):
             DataRequired(_l("Say why; it goes into the audit log.")),
             Length(min=3, max=500, message=_l("Between 3 and 500 characters.")),
         ],
-        filters=[strip],
+        filters=[unix_lines, strip],
     )

@@ -20,7 +20,7 @@ from wtforms.widgets import HiddenInput
 from ..auth.forms import captcha_field
 from ..domain import questions as rules
 from ..formatting import lazy_gettext as _l
-from ..forms import mail_can_reach, one_line, strip
+from ..forms import mail_can_reach, one_line, strip, unix_lines
 from .services import Upload, file_bytes_in_window
 
 
@@ -35,13 +35,6 @@ def subject_choices(empty: bool = True) -> list[SelectChoice]:
     if empty:
         choices.insert(0, SelectChoice("", _l("Choose a subject")))
     return choices
-
-
-def unix_lines(value):
-    """A WTForms filter for a text box: its line breaks as one character each. Browsers send
-    them as two (CRLF) but count one against ``maxlength``: a message that fitted the box was
-    refused as too long."""
-    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
 
 
 def _body_field(label):

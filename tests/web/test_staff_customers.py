@@ -90,6 +90,17 @@ def test_customer_page_shows_contracts_sign_ins_and_sessions_not_the_password(
     assert client.get("/staff/customers/999999").status_code == 404
 
 
+def test_a_reason_in_lines_counts_each_line_break_once(app, client, customer, staff):
+    """A browser sends a line break as two characters: a reason of 500 in several lines
+    was refused as longer than 500."""
+    reason = "\r\n".join(["Stolen laptop, reported by phone."] * 15)[: 500 + 14]
+    assert len(reason.replace("\r\n", "\n")) <= 500 < len(reason)
+    done = client.post(f"/staff/customers/{customer}/lock", data={"reason": reason})
+    assert done.status_code == 302
+    [locked] = events(app, "auth.locked")
+    assert locked.details["note"] == reason.replace("\r\n", "\n").strip()
+
+
 def test_lock_needs_a_reason_then_ends_sessions_and_unlock_lifts_it(app, client, customer, staff):
     other = app.test_client()
     other.post("/login", data={"email": "ann@example.com", "password": TEST_PASSWORD})
