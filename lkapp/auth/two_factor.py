@@ -16,6 +16,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..database import lock_row
 from ..domain.accounts import (
     looks_like_recovery_code,
     looks_like_totp,
@@ -132,13 +133,22 @@ def check_second_factor(user: User, typed: str) -> str | None:
             return None
         return "totp"
     if looks_like_recovery_code(typed):
-        digest = recovery_code_digest(typed)
-        remaining = list(user.recovery_codes or [])
-        if digest in remaining:
-            remaining.remove(digest)
-            user.recovery_codes = remaining
-            return "recovery_code"
+        return "recovery_code" if _cross_off(user, recovery_code_digest(typed)) else None
     return None
+
+
+def _cross_off(user: User, digest: str) -> bool:
+    """Remove ``digest`` from the account's recovery codes, if it is still there. The list is
+    read again under the row's lock: two requests sending the same code at once had read the
+    same list, and both passed."""
+    db.session.flush()  # keep what the request changed on the account (a password rehash)
+    lock_row(User, user.id)
+    remaining = list(user.recovery_codes or [])
+    if digest not in remaining:
+        return False
+    remaining.remove(digest)
+    user.recovery_codes = remaining
+    return True
 
 
 def _use_step(user: User, step: int) -> bool:

@@ -247,6 +247,30 @@ def test_recovery_code_works_once(app, client, make_user, auth):
     assert client.post("/login/two-factor", data={"code": codes[3]}).status_code == 422
 
 
+def test_a_recovery_code_sent_twice_at_once_passes_once(app, make_user):
+    """Both requests read the same list of codes before either crossed the code off, and both
+    signed in: a recovery code is a password that works once."""
+    from lkapp.auth import two_factor
+    from lkapp.domain.accounts import new_recovery_codes, recovery_code_digest
+
+    code = new_recovery_codes(1)[0]
+    user_id = make_user(totp_secret=TEST_TOTP_SECRET)
+    with app.app_context():
+        db.session.get(User, user_id).recovery_codes = [recovery_code_digest(code), "other"]
+        db.session.commit()
+    with app.app_context():
+        first = db.session.get(User, user_id)
+        first.recovery_codes  # noqa: B018  (loaded before the other request writes)
+        with app.app_context():
+            second = db.session.get(User, user_id)
+            assert two_factor.check_second_factor(second, code) == "recovery_code"
+            db.session.commit()
+        assert two_factor.check_second_factor(first, code) is None
+        db.session.commit()
+    with app.app_context():
+        assert db.session.get(User, user_id).recovery_codes == ["other"]
+
+
 def test_pending_sign_in_expires_after_five_minutes(app, client, make_user):
     make_user(totp_secret=TEST_TOTP_SECRET)
     _password_step(client)
