@@ -39,9 +39,11 @@ class ExportForm(FlaskForm):
     period = StringField(
         _l("Month (YYYY-MM)"),
         filters=[lambda value: value.strip() if isinstance(value, str) else value],
-        render_kw={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"},
+        # No numeric keypad: a phone's (iOS) has no "-" to type YYYY-MM with.
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     everything = BooleanField(_l("All readings of the month, also those exported before"))
+    decimal_comma = BooleanField(_l("Values with a decimal comma (12,5)"))
 
     def validate_period(self, field):
         try:
@@ -112,7 +114,11 @@ def export():
         )
     out = io.StringIO(newline="")
     count = services.export_readings(
-        out, form.month, everything=form.everything.data, actor=current_user
+        out,
+        form.month,
+        everything=form.everything.data,
+        actor=current_user,
+        decimal_comma=form.decimal_comma.data,
     )
     db.session.commit()
     response = Response(out.getvalue(), mimetype="text/csv")

@@ -3,6 +3,7 @@ guard, idempotence), a reading entered for a customer, and the window reminder."
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -196,6 +197,44 @@ def test_export_page_keeps_a_bad_month_with_a_message(app, operator, formula):
     assert error_beside(response.text, "period") == "Enter a month as YYYY-MM, for example 2026-11."
     assert 'value="11/2026"' in response.text
     assert statuses(app) == {"accepted": 1}
+
+
+def test_export_page_writes_a_decimal_comma_when_ticked(app, client, ann, make_user, auth):
+    """The command had --decimal-comma; the page always wrote a point."""
+    assert send(client, ann["two"], T1="2150.25", T2="1060").status_code == 302
+    auth.logout()
+    make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+    assert "Values with a decimal comma (12,5)" in client.get("/staff/readings/").text
+    comma = client.post("/staff/readings/export", data={"period": "2026-11", "decimal_comma": "y"})
+    assert [row.split(";")[4] for row in comma.text.split("\r\n")[1:-1]] == [
+        "2150,250",
+        "1060,000",
+    ]
+    point = client.post("/staff/readings/export", data={"period": "2026-11", "everything": "y"})
+    assert [row.split(";")[4] for row in point.text.split("\r\n")[1:-1]] == [
+        "2150.250",
+        "1060.000",
+    ]
+
+
+def test_export_page_keeps_the_decimal_comma_on_a_bad_month(app, operator, formula):
+    response = operator.post(
+        "/staff/readings/export", data={"period": "2026-13", "decimal_comma": "y"}
+    )
+    assert response.status_code == 422
+    assert re.search(r'<input [^>]*checked id="decimal_comma"', response.text)
+    plain = operator.post("/staff/readings/export", data={"period": "2026-13"})
+    assert plain.status_code == 422 and 'id="decimal_comma"' in plain.text
+    assert not re.search(r'<input [^>]*checked id="decimal_comma"', plain.text)
+
+
+def test_the_month_can_be_typed_on_a_phone(operator, formula):
+    """The month's box asked for a numeric keypad, which on an iPhone has no "-": the
+    operator could not type 2026-11 there."""
+    page = operator.get("/staff/readings/").text
+    period = re.search(r'<input [^>]*id="period"[^>]*>', page).group(0)
+    assert 'value="2026-11"' in period and "inputmode" not in period
 
 
 def test_readings_office_pages_are_for_staff_only(client, ann):
