@@ -6,9 +6,9 @@ Each meter's values go through the same checks as on its contract's Readings tab
 is stored and every message is shown beside its field; a meter left empty is skipped.
 
 A customer with many meters (a chain of shops) gets them in pages of whole contracts; each page
-is sent on its own, all or nothing. A paged form names the meters it shows, so that what is
-typed is stored for those meters even if the pages' bounds have moved since (a contract added
-or ended meanwhile).
+is sent on its own, all or nothing. The form names the meters it shows (a single page too), so
+that what is typed is stored for those meters even if the pages' bounds have moved since (a
+contract added or ended meanwhile).
 """
 
 from __future__ import annotations

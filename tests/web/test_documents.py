@@ -510,6 +510,10 @@ def test_vat_invoice_shows_its_invoice_status_and_payments(client, docs):
     assert 'class="badge badge-warn">Partly paid<' in page
     assert f'href="/electricity/{NUMBER}/documents/invoice/INV-2">Invoice INV-2</a>' in page
     assert "PO-2" in page and "€54.00" in page
+    # Named as the invoice's own page names it: "Счёт № INV-2" in Russian, not "Счёт INV-2".
+    client.post("/language", data={"locale": "ru", "next": "/"})
+    page = client.get(f"/electricity/{NUMBER}/documents/vat_invoice/VAT-2").text
+    assert f'href="/electricity/{NUMBER}/documents/invoice/INV-2">Счёт №\xa0INV-2</a>' in page
 
 
 def test_document_whose_figures_do_not_add_up_is_flagged_not_offered(client, docs):

@@ -3,6 +3,7 @@ contracts, one form, all or nothing, one receipt mail."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -96,7 +97,7 @@ def test_every_meter_in_use_has_its_fields_under_its_contract(client, ann, shop)
     assert "No earlier reading." in page  # SN-CT
     assert 'name="csrf_token"' in response.text and page.count("Submit readings") == 1
     # A few meters are one page: no pager, and the form is sent to the page's own address.
-    assert 'class="pager"' not in response.text and 'name="meter"' not in response.text
+    assert 'class="pager"' not in response.text
     assert 'action="/readings"' in response.text
 
 
@@ -388,6 +389,34 @@ def test_a_page_sent_after_its_bounds_moved_stores_what_it_showed(app, client, a
     response = client.post(f"{URL}?page=2", data={"meter": [paged], field(paged, "T1"): "530"})
     assert response.status_code == 302
     assert live(app, paged) == {"T1": Decimal("530")}
+
+
+def test_a_one_page_form_sent_after_the_account_grew_to_pages_stores_what_it_showed(
+    app, client, ann, shop, monkeypatch
+):
+    """The form was one page (every meter); a contract added meanwhile makes two, and pushes
+    the shop to page 2: its reading, typed on the form, was dropped without a word (the
+    readings of the meters still on page 1 were stored and reported as all received)."""
+    monkeypatch.setattr(services, "METERS_PER_PAGE", 3)
+    form = client.get(URL).text
+    assert "Meter SN-SHOP" in text_of(form) and 'class="pager"' not in form
+    with app.app_context():
+        contract = Contract(
+            number="EL-0000001", holder_name="x", tax_id="1", address="a", account_id=ann["ann"]
+        )
+        db.session.add(contract)
+        db.session.flush()
+        db.session.add(
+            Meter(contract_id=contract.id, serial="SN-NEW", installed_on=date(2021, 1, 1))
+        )
+        db.session.commit()
+    shown = [int(i) for i in re.findall(r'name="meter" value="(\d+)"', form)]
+    data = {"meter": shown, field(ann["ct"], "T1"): "10", field(shop, "T1"): "530"}
+    response = client.post(URL, data=data)
+    assert response.status_code == 302
+    assert live(app, ann["ct"]) == {"T1": Decimal("10")}
+    assert live(app, shop) == {"T1": Decimal("530")}
+    assert "Readings of 2 meters received." in text_of(client.get(URL).text)
 
 
 def test_a_page_naming_another_accounts_meter_does_not_write_it(app, client, ann, paged):
