@@ -5,7 +5,8 @@
   out on the phone). ``unique_reference`` retries when one is taken.
 - Attachments: the type is read from the first bytes of the content (magic numbers), never
   from the file name or the browser's Content-Type.
-- Status changes: a customer's reply to an answered thread opens it again.
+- Status changes: a customer's reply to an answered thread opens it again (a closed one only
+  when the reply was written on a page that showed it open).
 """
 
 from __future__ import annotations
@@ -94,9 +95,11 @@ def safe_filename(name: str, content_type: str) -> str:
     return f"{stem}.{ext}"
 
 
-def status_after_customer_reply(status: str) -> str | None:
-    """The status once the asker adds a message; None when the thread takes no replies."""
-    if status in ("new", "answered"):
+def status_after_customer_reply(status: str, page_showed_open: bool = False) -> str | None:
+    """The status once the asker adds a message; None when the thread takes no replies. A
+    closed thread takes a reply written on a page that showed it open (the office closed it
+    while the asker was writing): it opens again rather than lose what was typed."""
+    if status in ("new", "answered") or (status == "closed" and page_showed_open):
         return "new"
     return None
 

@@ -191,12 +191,20 @@ class CabinetAskForm(AttachmentsMixin, FlaskForm):
 
 
 class ReplyForm(AttachmentsMixin, FlaskForm):
+    """The asker's reply. ``seen``: how many messages the page showed; only a page of an open
+    thread has the form, so a reply that has it was written on one."""
+
     body = _body_field(_l("Your reply"))
     files = _files_field()
+    seen = IntegerField(validators=[Optional()], widget=HiddenInput())
 
 
 class AnswerForm(FlaskForm):
+    """The office's answer. ``seen``: as for ``CloseForm``, so that an answer written without
+    a message that came meanwhile (a colleague's answer, the asker's reply) is not sent."""
+
     body = _body_field(_l("Answer"))
+    seen = IntegerField(validators=[Optional()], widget=HiddenInput())
 
 
 class ActionForm(FlaskForm):

@@ -185,13 +185,20 @@ def ask(
     return question
 
 
-def reply(question: Question, user: User, body: str, uploads: list[Upload] = ()) -> bool:
-    """The asker adds a message; an answered thread opens again. False for a closed one.
+def reply(
+    question: Question,
+    user: User,
+    body: str,
+    uploads: list[Upload] = (),
+    page_showed_open: bool = False,
+) -> bool:
+    """The asker adds a message; an answered thread opens again. False for a closed one,
+    unless the reply was written on a page that showed it open (``page_showed_open``).
 
     A thread the office closes while the reply is on its way (the asker saw it open, and is
     told the reply was added) opens again with it, rather than keep a message nobody reads.
     """
-    status = rules.status_after_customer_reply(question.status)
+    status = rules.status_after_customer_reply(question.status, page_showed_open)
     if status is None:
         return False
     lock_row(Question, question.id)  # read again: closed meanwhile? (see ``close``)
@@ -213,8 +220,15 @@ def reply(question: Question, user: User, body: str, uploads: list[Upload] = ())
 # --- the office -------------------------------------------------------------------------
 
 
-def answer(question: Question, staff: User, body: str) -> Message:
-    """An answer from the office: the thread is answered (a closed one opens to answered)."""
+def answer(
+    question: Question, staff: User, body: str, messages_seen: int | None = None
+) -> Message | None:
+    """An answer from the office: the thread is answered (a closed one opens to answered).
+    None, and nothing written, when a message (a colleague's answer, the asker's reply) came
+    after the operator's page showed ``messages_seen`` of them, or while this request ran:
+    the answer was written without it."""
+    if _new_messages(question, messages_seen):
+        return None
     message = _add_message(question, body, [], author=staff, from_staff=True)
     question.status = "answered"
     question.answered_at = message.created_at
@@ -227,18 +241,25 @@ def answer(question: Question, staff: User, body: str) -> Message:
 
 def close(question: Question, staff: User, messages_seen: int | None = None) -> bool:
     """Close a thread; False when nothing changes: it was closed already, or a message came
-    while this request ran or after the operator's page showed ``messages_seen`` of them (a
+    after the operator's page showed ``messages_seen`` of them, or while this request ran (a
     reply the office has not read must not be closed unseen)."""
-    seen = question.updated_at
-    lock_row(Question, question.id)
-    if question.status == "closed" or question.updated_at != seen:
+    if question.status == "closed" or _new_messages(question, messages_seen):
         return False
-    if messages_seen is not None and messages_seen != _message_count(question):
+    if question.status == "closed":  # by a colleague, while this request waited for the lock
         return False
     question.status = "closed"
     question.closed_at = question.updated_at = utcnow()
     audit.record("support.closed", actor=staff, obj=question, reference=question.reference)
     return True
+
+
+def _new_messages(question: Question, messages_seen: int | None) -> bool:
+    """Lock the thread and read it again (``lock_row``); True when it now holds other
+    messages than the operator's page showed (``messages_seen``; None: those this request
+    read before the lock, for a form without the count)."""
+    seen = len(question.messages) if messages_seen is None else messages_seen
+    lock_row(Question, question.id)
+    return _message_count(question) != seen
 
 
 def _message_count(question: Question) -> int:

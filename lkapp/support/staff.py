@@ -114,6 +114,7 @@ def _thread_context(question, **overrides) -> dict:
         "lookup_form": LookupForm(formdata=None, tax_id=tax_id),
         "may_get_reset_link": may_get_reset_link,
         "form": AnswerForm(formdata=None),
+        "came_meanwhile": False,
     }
     context.update(overrides)
     return context
@@ -137,13 +138,11 @@ def answer(reference: str):
     question = _question(reference)
     form = AnswerForm()
     if not form.validate_on_submit():
-        return render(
-            "support/staff/thread.html",
-            "support/staff/_answer_form.html",
-            status=422,
-            **_thread_context(question, form=form),
-        )
-    message = services.answer(question, me(), form.body.data)
+        return _answer_again(question, form, 422)
+    message = services.answer(question, me(), form.body.data, form.seen.data)
+    if message is None:
+        db.session.rollback()  # nothing was written; the thread as it is now
+        return _answer_again(_question(reference), form, 409, came_meanwhile=True)
     account = services.asker_account(question)
     recipient = answer_recipient(question, account)
     if recipient is not None:
@@ -162,6 +161,20 @@ def answer(reference: str):
     else:
         flash(_("The answer was sent to %(email)s.", email=recipient), "success")
     return htmx_redirect(url_for("support_staff.thread", reference=question.reference))
+
+
+def _answer_again(question, form: AnswerForm, status: int, came_meanwhile: bool = False):
+    """The answer form with what was typed, and the thread as it is now. Messages that came
+    after the operator's page was built are shown (with HTMX, the messages replace those of
+    the page, out of band) and said: the answer was written without them."""
+    if form.seen.data is not None and form.seen.data != len(question.messages):
+        came_meanwhile = True
+    return render(
+        "support/staff/thread.html",
+        "support/staff/_answer_form.html",
+        status=status,
+        **_thread_context(question, form=form, came_meanwhile=came_meanwhile),
+    )
 
 
 @bp.post("/<reference>/close")

@@ -248,16 +248,33 @@ def reply(reference: str):
     """The asker adds a message; an answered thread is open again for the office."""
     question = _own_question(reference)
     form = ReplyForm()
-    if question.status == "closed":
+    # Written on a page of the open thread (the office may have closed it since): taken.
+    page_showed_open = form.seen.data is not None
+    if rules.status_after_customer_reply(question.status, page_showed_open) is None:
         flash(_("This question is closed. Ask a new question instead."), "warning")
         return htmx_redirect(url_for("support.thread", reference=question.reference))
     if form.validate_on_submit():
-        services.reply(question, me(), form.body.data, form.uploads)
+        office_wrote = _office_wrote_since(question, form.seen.data)
+        services.reply(question, me(), form.body.data, form.uploads, page_showed_open)
         db.session.commit()
-        flash(_("Your reply was added. We will answer by email and here."), "success")
+        if office_wrote:
+            flash(
+                _(
+                    "Your reply was added. Our office wrote to you while you were writing: "
+                    "their message is above yours."
+                ),
+                "success",
+            )
+        else:
+            flash(_("Your reply was added. We will answer by email and here."), "success")
         return htmx_redirect(url_for("support.thread", reference=question.reference))
     form.ask_for_files_again()
     return _render_thread(question, form, status=422)
+
+
+def _office_wrote_since(question, seen: int | None) -> bool:
+    """True when the office wrote in the thread after the page that showed ``seen`` messages."""
+    return seen is not None and any(m.from_staff for m in question.messages[seen:])
 
 
 @bp.get("/attachments/<int:attachment_id>")

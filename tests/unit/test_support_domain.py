@@ -73,6 +73,8 @@ def test_a_reply_opens_an_answered_thread_and_a_closed_one_takes_none():
     assert rules.status_after_customer_reply("answered") == "new"
     assert rules.status_after_customer_reply("new") == "new"
     assert rules.status_after_customer_reply("closed") is None
+    # Written on the page of the open thread, before the office closed it: taken.
+    assert rules.status_after_customer_reply("closed", page_showed_open=True) == "new"
 
 
 def test_per_email_limit():

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from lkapp.extensions import db
-from lkapp.models import AuditEvent, Message, Question
+from lkapp.models import AuditEvent, Message, OutboxMail, Question
 from lkapp.support import services
 from tests.conftest import AuthActions
 from tests.web.test_races_auth import one_after_other
@@ -116,3 +116,63 @@ def test_a_reply_that_came_after_the_page_was_opened_is_not_closed_unread(app, t
     seen = re.search(r'name="seen" value="(\d+)"', text).group(1)
     office.post(f"/staff/questions/{reference}/close", data={"seen": seen})
     assert _state(app, reference)[0] == "closed"
+
+
+NEWS = "A new message arrived while you were writing. Read it, then send your answer again."
+
+
+def _answers(app, reference):
+    with app.app_context():
+        bodies = db.session.scalars(
+            sa.select(Message.body)
+            .join(Question, Question.id == Message.question_id)
+            .where(Question.reference == reference, Message.from_staff.is_(True))
+            .order_by(Message.id)
+        ).all()
+        mails = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMail))
+        return bodies, mails
+
+
+def test_two_operators_answering_at_once_send_one_answer(app, thread, make_user, monkeypatch):
+    """Both opened the thread as it was; the second answer, checked while the first was
+    being written, is neither stored nor mailed: its author is shown the first one."""
+    reference, _customer, office = thread
+    make_user(email="colleague@example.org", role="staff", tax_id="")
+    colleague = app.test_client()
+    AuthActions(colleague).login(email="colleague@example.org")
+    seen = re.search(
+        r'name="seen" value="(\d+)"', office.get(f"/staff/questions/{reference}").text
+    ).group(1)
+    first, second = one_after_other(
+        monkeypatch,
+        lambda: office.post(
+            f"/staff/questions/{reference}/answer", data={"body": "First.", "seen": seen}
+        ),
+        lambda: colleague.post(
+            f"/staff/questions/{reference}/answer", data={"body": "Second.", "seen": seen}
+        ),
+        hold_after=(services, "answer"),
+        second_reaches=[(services, "answer")],
+    )
+    assert first.status_code == 302, first
+    assert second.status_code == 409, second
+    text = second.get_data(as_text=True)
+    assert NEWS in text and "First." in text and "\nSecond.</textarea>" in text
+    assert _answers(app, reference) == (["First."], 1)
+
+
+def test_an_answer_checked_while_the_askers_reply_is_written_is_not_sent(app, thread, monkeypatch):
+    """The reply is being written when the operator's answer, sent from a form without the
+    count of messages (a page from before it had one), is checked: it waits and is refused."""
+    reference, customer, office = thread
+    replied, answered = one_after_other(
+        monkeypatch,
+        lambda: customer.post(f"/support/questions/{reference}/reply", data={"body": REPLY}),
+        lambda: office.post(f"/staff/questions/{reference}/answer", data={"body": "Done."}),
+        hold_after=(services, "reply"),
+        second_reaches=[(services, "answer")],
+    )
+    assert replied.status_code == 302 and answered.status_code == 409, answered
+    assert REPLY in answered.get_data(as_text=True)
+    assert _answers(app, reference) == ([], 0)
+    assert _state(app, reference)[0] == "new"

@@ -460,6 +460,67 @@ def test_a_closed_thread_takes_no_reply(app, client, ann):
     assert count(app, Message) == 1
 
 
+def _seen(page: str) -> str:
+    return re.search(r'name="seen" value="(\d+)"', page).group(1)
+
+
+def test_a_reply_written_before_the_office_closed_the_thread_is_kept(app, client, ann, make_user):
+    """The office closed the thread while Ann was writing on its page: her reply was thrown
+    away ("This question is closed"), with what she typed. It is taken and opens the thread."""
+    reference = make_question(app, user_id=ann, status="answered")
+    seen = _seen(client.get(f"/support/questions/{reference}").text)
+    staff = make_user(email="op@example.org", role="staff", tax_id="")
+    with app.app_context():
+        assert services.close(services.find_question(reference), db.session.get(User, staff))
+        db.session.commit()
+    # A file that is refused: the form comes back, with the text, on the closed thread's page.
+    refused = client.post(
+        f"/support/questions/{reference}/reply",
+        data={"body": "It is still wrong.", "seen": seen, "files": [(BytesIO(EXE), "x.exe")]},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422
+    assert "\nIt is still wrong.</textarea>" in refused.text and 'id="reply-form"' in refused.text
+    response = client.post(
+        f"/support/questions/{reference}/reply",
+        data={"body": "It is still wrong.", "seen": seen},
+        follow_redirects=True,
+    )
+    page = response.get_data(as_text=True)
+    assert "Your reply was added." in page and "It is still wrong." in page
+    assert ">New</span>" in page and 'id="reply-form"' in page
+    assert count(app, Message) == 2
+
+
+def test_a_reply_says_when_the_office_answered_while_it_was_written(app, client, ann, make_user):
+    reference = make_question(app, user_id=ann)
+    seen = _seen(client.get(f"/support/questions/{reference}").text)
+    staff = make_user(email="op@example.org", role="staff", tax_id="")
+    with app.app_context():
+        services.answer(services.find_question(reference), db.session.get(User, staff), "Paid.")
+        db.session.commit()
+    response = client.post(
+        f"/support/questions/{reference}/reply",
+        data={"body": "Any news?", "seen": seen},
+        follow_redirects=True,
+    )
+    page = response.get_data(as_text=True)
+    assert (
+        "Your reply was added. Our office wrote to you while you were writing: their message "
+        "is above yours."
+    ) in page
+    assert page.index("Paid.") < page.index("Any news?")
+    assert count(app, Message) == 3
+    # A reply on a page that showed the answer: the usual words.
+    seen = _seen(page)
+    response = client.post(
+        f"/support/questions/{reference}/reply",
+        data={"body": "Thanks.", "seen": seen},
+        follow_redirects=True,
+    )
+    assert "Your reply was added. We will answer by email and here." in response.text
+
+
 def test_a_customer_sees_only_own_threads_and_files(app, client, ann, make_user):
     bob_id = db_user_id(app, "bob@example.com")
     with app.app_context():

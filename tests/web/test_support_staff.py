@@ -4,6 +4,7 @@ the accounts that may be the asker's with a password-reset link."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from lkapp.auth.services import AUTO_LOCK, close_account
 from lkapp.extensions import db
 from lkapp.models import Attachment, AuditEvent, OutboxMail, Question, User, utcnow
 from lkapp.support import services
-from tests.conftest import swapped
+from tests.conftest import check_fragment, swapped
 from tests.web.test_staff_team import ButtonNames
 from tests.web.test_support import PDF, SCRIPT, actions, make_contract, make_question
 
@@ -334,3 +335,91 @@ def test_staff_download_any_attachment(app, client, office):
     response = client.get(f"/staff/questions/attachments/{file_id}")
     assert response.status_code == 200 and response.data == PDF
     assert response.headers["Content-Disposition"].startswith("attachment;")
+
+
+def seen_on(page: str, form: str = "answer-form") -> str:
+    """The count of messages that a form of ``page`` carries (what the page showed)."""
+    start = page.index(f'<form id="{form}"')
+    return re.search(r'name="seen" value="(\d+)"', page[start:]).group(1)
+
+
+NEWS = "A new message arrived while you were writing. Read it, then send your answer again."
+
+
+def test_an_answer_written_without_a_colleagues_answer_is_not_sent(
+    app, client, office, make_user, mailbox, html_checker
+):
+    """Two operators opened the same question; the colleague's answer went first. The second
+    answer was stored and mailed too, and its author never saw the first."""
+    ann = make_user(email="ann@example.com")
+    colleague = make_user(email="colleague@example.org", role="staff", tax_id="")
+    reference = make_question(app, user_id=ann)
+    seen = seen_on(client.get(f"/staff/questions/{reference}").text)
+    with app.app_context():
+        question = services.find_question(reference)
+        services.answer(question, db.session.get(User, colleague), "Sent yesterday.")
+        db.session.commit()
+
+    response = client.post(
+        f"/staff/questions/{reference}/answer", data={"body": "It was sent.", "seen": seen}
+    )
+    assert response.status_code == 409
+    page = response.text
+    assert NEWS in page and "Sent yesterday." in page and "(colleague@example.org)" in page
+    assert "\nIt was sent.</textarea>" in page  # what was typed, kept in the box
+    html_checker(page, "answer refused: a new message")
+    assert actions(app).count("support.answered") == 1  # the colleague's alone
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMail)) == 0
+    # The page now shows both answers: the answer goes.
+    response = client.post(
+        f"/staff/questions/{reference}/answer",
+        data={"body": "It was sent.", "seen": seen_on(page)},
+    )
+    assert response.status_code == 302
+    assert actions(app).count("support.answered") == 2
+    assert len(mailbox.to("ann@example.com")) == 1
+
+
+def test_an_answer_written_without_the_askers_reply_comes_back_in_place(
+    app, client, office, make_user, mailbox, html_checker
+):
+    """With HTMX only the form is swapped: the reply joins the page's messages (out of band)."""
+    ann = make_user(email="ann@example.com")
+    reference = make_question(app, user_id=ann, status="answered")
+    page = client.get(f"/staff/questions/{reference}").text
+    with app.app_context():
+        services.reply(services.find_question(reference), db.session.get(User, ann), "Not yet!")
+        db.session.commit()
+
+    response = client.htmx(
+        "POST",
+        f"/staff/questions/{reference}/answer",
+        data={"body": "Done.", "seen": seen_on(page)},
+    )
+    assert response.status_code == 409 and "HX-Request" in response.headers["Vary"]
+    fragment = swapped(response.text)
+    assert fragment.startswith('<form id="answer-form"')
+    form = fragment[: fragment.index("</form>")]
+    assert NEWS in form and "\nDone.</textarea>" in form
+    assert seen_on(fragment) == "2"
+    assert seen_on(fragment, "close-form") == "2"  # closing the page as it is now works
+    assert '<form id="close-form"' in fragment and 'data-hx-swap-oob="true">' in fragment
+    assert (
+        '<section id="thread-messages" aria-labelledby="messages-title" data-hx-swap-oob="true">'
+        in (fragment)
+    )
+    assert "Not yet!" in fragment[fragment.index('id="thread-messages"') :]
+    check_fragment(html_checker, response.text, "answer refused: a new message")
+    assert mailbox.messages == [] and "support.answered" not in actions(app)
+    # An empty answer on a page that missed the reply: the errors, and the reply shown too.
+    stale = client.htmx(
+        "POST", f"/staff/questions/{reference}/answer", data={"body": " ", "seen": "1"}
+    )
+    assert stale.status_code == 422 and NEWS in stale.text and 'id="thread-messages"' in stale.text
+    # Nothing new: only the form, with its errors.
+    empty = client.htmx(
+        "POST", f"/staff/questions/{reference}/answer", data={"body": " ", "seen": "2"}
+    )
+    assert "Please correct the marked fields." in empty.text and "thread-messages" not in empty.text
+    assert NEWS not in empty.text
