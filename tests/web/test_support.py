@@ -141,6 +141,8 @@ def test_anonymous_question_gives_a_reference_and_mails_a_copy_at_once(
     assert "I forgot which email I registered with." not in text
     assert "I forgot which email" not in mailbox.html(copy)
     assert "does not repeat what was typed in the form" in text
+    # Nor the contract number typed: 30 characters of anyone's choosing, mailed anywhere.
+    assert "EL-0000042" not in text and "EL-0000042" not in mailbox.html(copy)
     assert "support.asked" in actions(app)
 
 
