@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -122,9 +122,13 @@ def confirm_email(user: User, keep_session: str | None = None) -> int:
 
 
 def _email_key(email: str) -> str:
-    """How failures of an email without an account are filed (a keyed hash, not the email)."""
-    key = "login:" + normalize_email(email).lower()
-    return keyed_digest(current_app.config["SECRET_KEY"], key)[:40]
+    """How failures of an email without an account are filed (a keyed hash, not the email).
+    The address is lower-cased by the database, as ``find_user_by_email`` compares: with
+    Python's ``str.lower`` (which turns the Kelvin sign U+212A into "k", where SQLite's ``lower()``
+    knows ASCII alone) "Kate@…" shared the count of "kate@…" only when that had no account,
+    and the captcha told which addresses had one."""
+    folded = db.session.scalar(sa.select(sa.func.lower(normalize_email(email))))
+    return keyed_digest(current_app.config["SECRET_KEY"], "login:" + folded)[:40]
 
 
 def _failures_without_account(email: str, now) -> int:
@@ -252,8 +256,11 @@ def _set_password(user: User, password: str) -> None:
 
 
 # Each request needs a solved captcha, but its limit is per IP: from many IPs the reset mail
-# could flood one mailbox. An account gets a few a day (a link works for an hour); the
-# others are on record as not mailed, and the page answers the same either way.
+# could flood one mailbox. An account gets a few a day, and then one more only once the last
+# link it was mailed has stopped working (a link works for an hour, until a password is set):
+# whoever used up the day's mails (anyone who knows the address and the public tax ID) must
+# not keep its customer from a reset for the rest of the day. The others are on record as not
+# mailed, and the page answers the same either way.
 RESET_MAILS_PER_DAY = 5
 
 
@@ -270,8 +277,8 @@ def request_password_reset(email: str, tax_id: str) -> User | None:
         and not barred(user)
     )
     if matched:
-        mailed = _events_of_last_day("auth.reset_requested", AuditEvent.actor_id == user.id)
-        if mailed >= RESET_MAILS_PER_DAY:
+        mailed, last = _reset_mails_of_last_day(user)
+        if mailed >= RESET_MAILS_PER_DAY and _reset_link_works(user, last):
             audit.record(
                 "auth.reset_not_mailed", obj=user, reason=f"{mailed} reset mails in 24 hours"
             )
@@ -285,6 +292,29 @@ def request_password_reset(email: str, tax_id: str) -> User | None:
         matched=False,
     )
     return None
+
+
+def _reset_mails_of_last_day(user: User) -> tuple[int, datetime | None]:
+    """How many reset links ``user`` was mailed in the last 24 hours, and when the last one."""
+    return db.session.execute(
+        sa.select(sa.func.count(AuditEvent.id), sa.func.max(AuditEvent.created_at)).where(
+            AuditEvent.action == "auth.reset_requested",
+            AuditEvent.actor_id == user.id,
+            AuditEvent.created_at >= utcnow() - timedelta(days=1),
+        )
+    ).one()
+
+
+def _reset_link_works(user: User, mailed_at: datetime | None) -> bool:
+    """Whether the reset link mailed at ``mailed_at`` works still (``tokens``)."""
+    from .tokens import RESET_FOR  # tokens imports this module
+
+    changed = user.password_changed_at
+    return (
+        mailed_at is not None
+        and mailed_at > utcnow() - RESET_FOR
+        and (changed is None or changed < mailed_at)
+    )
 
 
 def reset_password(user: User, password: str) -> None:
@@ -338,6 +368,19 @@ def email_changes_left(user: User) -> int:
     a day, not as many as the per-IP limit lets through."""
     asked = _events_of_last_day("auth.email_change_requested", AuditEvent.actor_id == user.id)
     return max(EMAIL_CHANGES_PER_DAY - asked, 0)
+
+
+# An unconfirmed account's address may be anyone's: from many IPs, whoever registered it
+# could have it mailed new confirmation links without end.
+CONFIRMATIONS_PER_DAY = 10
+
+
+def confirmations_left(user: User) -> int:
+    """How many more confirmation links ``user`` may ask for now (those the office sends do
+    not count). Kept on the audit trail, as every counter that guards a mailbox is: a rate
+    limit in memory counts per worker and starts again at each restart."""
+    asked = _events_of_last_day("auth.confirmation_resent", AuditEvent.actor_id == user.id)
+    return max(CONFIRMATIONS_PER_DAY - asked, 0)
 
 
 def _events_of_last_day(action: str, *where) -> int:

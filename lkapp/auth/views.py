@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.routing import BuildError
 
 from ..domain.accounts import blocked, needs_captcha
-from ..extensions import db, limiter, login_manager, per_account
+from ..extensions import db, limiter, login_manager
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..security import is_safe_next
@@ -248,8 +248,10 @@ def _notice_if_new_device(user, record) -> None:
 def second_step():
     """The second step of signing in: a code from the authenticator app or a recovery code."""
     pending = sessions.pending_session()
-    if pending is None and sessions.resume_completed_session():
-        return htmx_redirect(_next_target())  # the step sent twice: the first one passed
+    if pending is None and (current_user.is_authenticated or sessions.resume_completed_session()):
+        # Signed in already (the page opened again with Back or reloaded), or the step sent
+        # twice: the first one passed.
+        return htmx_redirect(_next_target())
     if pending is None:
         flash(_("Sign in again: the time for the code ran out."), "warning")
         return htmx_redirect(url_for("auth.login", next=_safe_next_or_none()))
@@ -406,13 +408,20 @@ def confirm(token: str):
 @bp.post("/confirm/resend")
 @login_required
 @limiter.limit("5 per hour")
-# An unconfirmed account's address may be anyone's: from many IPs, its squatter could mail
-# it without end.
-@limiter.limit("10 per day", key_func=per_account)
 def resend_confirmation():
-    """A new confirmation link for the signed-in account."""
+    """A new confirmation link for the signed-in account (a few a day: ``confirmations_left``)."""
     if current_user.is_confirmed:
         flash(_("Your email address is confirmed already."), "info")
+    elif not services.confirmations_left(me()):
+        flash(
+            _(
+                "You have asked for %(count)s new links in the last 24 hours. Open the latest "
+                "one we sent: it works for 48 hours. Try again tomorrow, or write to us "
+                "through “Ask a question”.",
+                count=services.CONFIRMATIONS_PER_DAY,
+            ),
+            "warning",
+        )
     else:
         mails.confirmation(me())
         audit.record("auth.confirmation_resent", actor=me(), obj=me())

@@ -335,6 +335,20 @@ def test_after_five_failures_the_form_asks_for_the_captcha(
         assert "Wrong email or password." in response.get_data(as_text=True)
 
 
+def test_the_captcha_after_failures_tells_no_account_by_a_look_alike_letter(client, make_user):
+    """The Kelvin sign (U+212A) is "k" to Python's lower() and not to SQLite's: after five
+    failures of kate@..., "\u212aate@..." was asked for the picture only when kate@... had
+    no account."""
+    make_user(email="kate@example.com")  # kurt@example.com has none
+    asked = []
+    for email in ("kate@example.com", "kurt@example.com"):
+        _fail(client, email, SLOW_AFTER)
+        look_alike = _fail(client, "\u212a" + email[1:], 1)
+        assert look_alike.status_code == 422
+        asked.append('name="captcha_id"' in look_alike.get_data(as_text=True))
+    assert asked[0] == asked[1]
+
+
 def test_the_picture_stays_when_another_field_is_wrong(client, make_user, captcha_solver):
     """The picture went away with an empty password, and the next try was refused for the
     code nobody had been asked for."""

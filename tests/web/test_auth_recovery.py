@@ -120,6 +120,41 @@ def test_an_account_gets_five_reset_mails_a_day_whoever_asks(
     assert len(mailbox.to("ann@example.com")) == 1
 
 
+def test_used_up_reset_mails_keep_no_one_from_a_reset_for_the_rest_of_the_day(
+    app, make_user, captcha_solver, mailbox
+):
+    """Anyone who knows the address and the (public) tax ID could use up the day's five
+    mails: from then on its customer asked in vain until the next day, told that a link was
+    sent. A new one goes once the last link mailed has stopped working."""
+    make_user()
+
+    def ask():
+        visitor = app.test_client()
+        assert _ask(visitor, captcha_solver).status_code == 302
+        mails = mailbox.to("ann@example.com")
+        return sum(message["Subject"] == "Set a new password" for message in mails)
+
+    for _n in range(5):
+        ask()
+    assert ask() == 5  # the last link works for an hour still: nothing new
+    with app.app_context():
+        db.session.execute(
+            sa.update(AuditEvent).values(created_at=utcnow() - timedelta(minutes=61))
+        )
+        db.session.commit()
+    assert ask() == 6  # every link mailed has expired: the customer gets one
+    assert ask() == 6
+    # A password set with that link kills it: asking again gets a new one at once.
+    client = app.test_client()
+    last = mailbox.to("ann@example.com")[-1]
+    [link] = [x for x in mailbox.links(last) if "/reset-password/" in x]
+    link = link.split("localhost", 1)[1]
+    form = {"password": NEW, "password2": NEW}
+    assert client.post(link, data=form).status_code == 302
+    assert ask() == 7
+    assert _actions(app).count("auth.reset_not_mailed") == 2
+
+
 def test_wrong_captcha_shows_a_new_picture_and_keeps_the_other_fields(
     app, client, make_user, captcha_solver, mailbox
 ):

@@ -289,6 +289,21 @@ def test_second_step_without_a_password_step_goes_back_to_sign_in(client):
     assert response.status_code == 302 and response.headers["Location"] == "/login"
 
 
+def test_the_code_page_opened_again_once_signed_in_says_nothing_ran_out(client, make_user):
+    """Back or a reload after the second step told a user who was signed in "Sign in again:
+    the time for the code ran out"."""
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    _password_step(client)
+    assert client.post("/login/two-factor?next=/profile", data={"code": _code()}).status_code
+    for url in ("/login/two-factor?next=/profile", "/login/two-factor"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.headers["Location"] == ("/profile" if "next" in url else "/")
+    page = client.get("/profile").get_data(as_text=True)
+    assert "ran out" not in page
+    assert client.htmx("GET", "/login/two-factor").headers["HX-Redirect"] == "/"
+
+
 def test_twenty_wrong_codes_lock_the_account(app, client, make_user, mailbox):
     make_user(totp_secret=TEST_TOTP_SECRET)
     _password_step(client)
