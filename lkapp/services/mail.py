@@ -343,7 +343,11 @@ def _as_message(message: OutboxMail) -> EmailMessage:
         mail["Subject"] = message.subject
     else:
         mail.set_raw("Subject", _encoded_words(message.subject))
-    mail["From"] = sender
+    # The utility's own domain in punycode too: in its letters it went out as an encoded word,
+    # which no mail server takes for an address.
+    sender_name, sender_address = parseaddr(sender)
+    sender_address = _ascii_domain(sender_address)
+    mail["From"] = Address(sender_name, addr_spec=sender_address)
     try:
         mail["To"] = _ascii_domain(message.recipient)
     except ValueError as error:  # a domain IDNA refuses, a line break
@@ -353,7 +357,7 @@ def _as_message(message: OutboxMail) -> EmailMessage:
         name, address = parseaddr(reply_to)
         mail["Reply-To"] = Address(name, addr_spec=_ascii_domain(address))
     mail["Date"] = format_datetime(utcnow())
-    mail["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
+    mail["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or None)
     mail["Auto-Submitted"] = "auto-generated"  # no out-of-office replies to a no-reply address
     mail["X-Lkapp-Outbox-Id"] = str(message.id)
     mail.set_content(message.body_text)

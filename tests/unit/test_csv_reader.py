@@ -78,6 +78,25 @@ def test_unreadable_files(tmp_path, data, message):
         list(CsvFile(write(tmp_path, data), COLUMNS).rows())
 
 
+def test_a_carriage_return_alone_inside_the_file_is_named_on_its_line(tmp_path):
+    """A line ended the old Mac way below a header that is not, or a cell with a line break
+    typed in it and no quotes: Python's message asked whether to "open the file in
+    universal-newline mode"."""
+    path = write(
+        tmp_path,
+        b"contract_number;paid_on;amount;reference\r\n"
+        b"EL-1;2024-02-01;1;ok\r\n"
+        b"EL-2;2024-02-01;1;PO\r17\r\n",
+    )
+    with pytest.raises(FileProblem) as caught:
+        list(CsvFile(path, COLUMNS, label="p.csv").rows())
+    assert caught.value.line == 3
+    assert str(caught.value) == (
+        "a carriage return alone, in a cell not in quotes or at the end of a line: put the "
+        "cell in quotes, or save the file as CSV UTF-8"
+    )
+
+
 def test_a_line_that_is_not_utf8_is_noted_with_its_number(tmp_path):
     path = write(
         tmp_path,

@@ -211,3 +211,36 @@ def test_the_units_commands_run_on_a_working_portal(app):
     for args in commands:
         result = app.test_cli_runner().invoke(group, args, obj=ScriptInfo(create_app=lambda: app))
         assert result.exit_code == 0, (args, result.output)
+
+
+def test_the_readme_installs_the_fonts_the_pdfs_need():
+    """A fresh Debian has no DejaVu fonts: every PDF download of a portal installed as the
+    README said failed (a PDF without its font would come out blank, so it is an error)."""
+    from lkapp.services.pdf import PdfError, check_fonts
+
+    with pytest.raises(PdfError) as missing:
+        check_fonts(ROOT / "no-fonts-here")
+    package = re.search(r"install Debian's (\S+)", str(missing.value)).group(1)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    requirements = readme.split("Requirements on the machine:")[1].split("Other targets")[0]
+    first_step = readme.split("1. Install Python 3.11")[1].split("PostgreSQL: a role")[0]
+    for section in (requirements, first_step):
+        assert re.search(rf"`sudo apt install [^`]*\b{re.escape(package)}\b[^`]*`", section)
+
+
+def test_the_readme_installs_the_nginx_site_in_place_of_debians_default():
+    """The site answers other host names itself (``default_server``), as Debian's own default
+    site does: installed beside it, as the README said nothing of, nginx refused both ("a
+    duplicate default server for 0.0.0.0:80") and the portal had no front."""
+    site = (ROOT / "deploy" / "nginx-lkapp.conf").read_text()
+    assert re.search(r"^\s*listen 80 default_server;", site, re.MULTILINE)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    step = readme.split("4. Serve with gunicorn")[1].split("5. The periodic jobs")[0]
+    commands = " && ".join(re.findall(r"`(sudo [^`]*)`", step))
+    for command in (
+        "sudo cp deploy/nginx-lkapp.conf /etc/nginx/sites-available/lkapp",
+        "sudo ln -s /etc/nginx/sites-available/lkapp /etc/nginx/sites-enabled/lkapp",
+        "sudo rm /etc/nginx/sites-enabled/default",
+        "sudo nginx -t",
+    ):
+        assert command in commands, command

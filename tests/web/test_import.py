@@ -775,6 +775,21 @@ def test_bad_contracts_meters_and_payments(app, runner, tmp_path, contracts):
     assert count(app, Meter) == 0 and count(app, Payment) == 0 and count(app, Contract) == 2
 
 
+def test_a_quote_that_never_closes_is_named_as_the_mistake(runner, tmp_path):
+    """A '"' that opens a cell and never closes takes the lines below into that cell: the
+    report told the operator to look for a row cut short, not for the quote."""
+    text = (
+        "number;holder_name;tax_id;address;status\n"
+        "EL-1;Tisza Bakery Kft.;;Szeged;active\n"
+        'EL-2;"Sun Kft.;;Pécs;active\n'
+        "EL-3;Moon Kft.;;Győr;terminated\n"
+    )
+    assert failed(do_import(runner, "contracts", write(tmp_path, "c.csv", text))) == [
+        "c.csv:3: has 2 cells where the header has 5 (a cell in quotes opens on this line and "
+        "does not close: is a '\"' missing?)",
+    ]
+
+
 def test_bad_readings(app, runner, tmp_path, meters):
     good = (
         "contract_number;meter_serial;zone;period;value\n"

@@ -269,3 +269,25 @@ def test_an_address_no_mail_can_carry_is_given_up_at_once(app, mailbox, caplog):
     assert row.given_up_at is not None and row.attempts == 1
     assert "is not an address mail can go to" in row.last_error
     assert mailbox.messages == []
+
+
+def test_a_sender_of_a_domain_in_other_letters_sends_mail(app_config, mailbox):
+    """``no-reply@энерго.рф`` (the utility's own domain): the From address went out as an
+    encoded word, and the mail server, asked for a non-ASCII sender it did not support, took
+    no mail at all (each kept for three days, then given up)."""
+    from lkapp import create_app
+
+    app_config["MAIL_DEFAULT_SENDER"] = "Городская энергия <no-reply@энерго.рф>"
+    app = create_app(app_config)
+    _queue(app)
+    [row] = _outbox(app)
+    assert row.sent_at is not None, row.last_error
+    [message] = mailbox.to("ann@example.com")
+    [sender] = message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (
+        "Городская энергия",
+        "no-reply@xn--c1adxgi9e.xn--p1ai",
+    )
+    assert message["Message-ID"].endswith("@xn--c1adxgi9e.xn--p1ai>")
+    with app.app_context():
+        db.engine.dispose()

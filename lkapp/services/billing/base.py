@@ -220,11 +220,16 @@ class Importer:
             if len(cells) != width and len(cells) != source.named:
                 # Too many: a delimiter in a cell split it; too few: the row ends early, or a
                 # line break in a cell without quotes ended it (its rest is the next "row").
-                why = (
-                    f"is a cell with a '{source.delimiter}' not in quotes?"
-                    if len(cells) > width
-                    else "is the row cut short, or a line break in a cell not in quotes?"
-                )
+                # A delimiter after a line break in a cell: a '"' opened it and never closed,
+                # and it took the lines below as its text (the quote is the mistake to fix).
+                if any(source.delimiter in cell.partition("\n")[2] for cell in cells):
+                    why = (
+                        "a cell in quotes opens on this line and does not close: is a '\"' missing?"
+                    )
+                elif len(cells) > width:
+                    why = f"is a cell with a '{source.delimiter}' not in quotes?"
+                else:
+                    why = "is the row cut short, or a line break in a cell not in quotes?"
                 self.fail(
                     line,
                     "",

@@ -143,6 +143,14 @@ class CsvFile:
                         "a cell in quotes opens on this line and does not close (is a '\"' "
                         "missing?)",
                     ) from None
+                if "new-line character seen in unquoted field" in str(error):
+                    # Python's words end "do you need to open the file in universal-newline
+                    # mode?", a hint for a programmer: the operator's file has a lone CR.
+                    raise FileProblem(
+                        reader.line_num,
+                        "a carriage return alone, in a cell not in quotes or at the end of a "
+                        "line: put the cell in quotes, or save the file as CSV UTF-8",
+                    ) from None
                 raise FileProblem(reader.line_num, f"cannot be read as CSV ({error})") from None
         self.sha256 = digest.hexdigest()
 
