@@ -195,6 +195,12 @@ def _check(app) -> None:
                 'utility\'s domain (e.g. "City Power <no-reply@utility.example>"): mail from '
                 f"{sender or 'no address'} is refused or taken for spam"
             )
+        if not _is_address(config["MAIL_DEFAULT_SENDER"]):
+            raise ConfigError(
+                f"LKAPP_MAIL_DEFAULT_SENDER={config['MAIL_DEFAULT_SENDER']!r} is not a mail "
+                'address (e.g. "City Power <no-reply@utility.example>"): no mail could be sent '
+                "from it"
+            )
     if production and config["MAIL_REPLY_TO"] and not _is_address(config["MAIL_REPLY_TO"]):
         raise ConfigError(
             f"LKAPP_MAIL_REPLY_TO={config['MAIL_REPLY_TO']!r} is not a mail address (e.g. "

@@ -82,6 +82,15 @@ def test_production_refuses_a_reply_to_that_is_not_an_address(tmp_path, monkeypa
         monkeypatch.setenv("LKAPP_MAIL_REPLY_TO", wrong)
         with pytest.raises(ConfigError, match=r"^LKAPP_MAIL_REPLY_TO=.* is not a mail address"):
             create_app()
+    # The sender is written the same way (its domain in punycode): one IDNA 2008 refuses
+    # failed every mail at send time, for three days each, instead of stopping the start.
+    monkeypatch.delenv("LKAPP_MAIL_REPLY_TO")
+    for wrong in ("City Power <no-reply@☃.example>", "no-reply@a, b@utility.example"):
+        monkeypatch.setenv("LKAPP_MAIL_DEFAULT_SENDER", wrong)
+        with pytest.raises(ConfigError, match=r"^LKAPP_MAIL_DEFAULT_SENDER=.* is not a mail"):
+            create_app()
+    monkeypatch.setenv("LKAPP_MAIL_DEFAULT_SENDER", "Городская энергия <no-reply@энерго.рф>")
+    assert create_app().config["MAIL_DEFAULT_SENDER"].endswith("<no-reply@энерго.рф>")
     right = "Ügyfélszolgálat <help@áram.example>"
     result = _flask("db", "upgrade", LKAPP_MAIL_REPLY_TO=right, **production)
     assert result.returncode == 0, result.stderr
