@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
+from datetime import timedelta
 
 from flask import g, render_template, request
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
-from ..extensions import db, login_manager
+from ..extensions import db, limiter, login_manager
 from ..htmx import page_title, wants_fragment
 from ..models import User
 
@@ -83,7 +87,24 @@ def handle_http_error(error: HTTPException):
         # A Host header naming another site (TRUSTED_HOSTS): no layout, whose links would be
         # built from that very name.
         return _("The request could not be understood. Please try again."), 400, _PLAIN
+    if isinstance(error, RateLimitExceeded):
+        return _too_many(error)
     return render_error(error.code)
+
+
+def _too_many(error: RateLimitExceeded):
+    """429, saying how long to wait: "a minute" was wrong for a limit per hour or per day."""
+    try:
+        wait = max(limiter.current_limit.reset_at - time.time(), 1)
+    except Exception:  # noqa: BLE001 - the storage failed meanwhile: the general words
+        return render_error(error.code)
+    return render_error(
+        error.code,
+        text=_(
+            "Too many requests in a short time. Try again in %(wait)s.",
+            wait=format_timedelta(timedelta(seconds=wait), add_direction=False),
+        ),
+    )
 
 
 def handle_csrf_error(error):

@@ -469,6 +469,9 @@ def test_per_ip_rate_limit_on_sign_in(app_config, make_user):
     response = client.post("/login", data={"email": "x@example.com", "password": WRONG})
     assert response.status_code == 429
     assert "Too many attempts" in response.get_data(as_text=True)
+    assert re.search(
+        r"Try again in (1 minute|[1-5]?[0-9] seconds)\.", response.get_data(as_text=True)
+    )
     assert client.get("/login").status_code == 200  # reading the form is not limited
     with app.app_context():
         db.engine.dispose()
@@ -483,8 +486,12 @@ def test_per_ip_rate_limits_on_registration_and_recovery(app_config, url, settin
     app = create_app(app_config)
     app.test_client_class = Client
     client = app.test_client()
-    statuses = [client.post(url, data={"email": "x"}).status_code for _ in range(3)]
-    assert statuses == [422, 422, 429]
+    answers = [client.post(url, data={"email": "x"}) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [422, 422, 429]
+    # How long, not "a minute": the limit is per hour.
+    assert re.search(
+        r"Try again in (1 hour|60 minutes|59 minutes)\.", answers[2].get_data(as_text=True)
+    )
     with app.app_context():
         db.engine.dispose()
 
