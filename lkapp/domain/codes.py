@@ -24,9 +24,17 @@ def _is_separator(ch: str) -> bool:
     return ch.isspace() or ch == "\u2212" or unicodedata.category(ch) in ("Pd", "Cf", "Zs")
 
 
+# Cyrillic and Greek capitals drawn as a code's letters (and Cyrillic Ze as its 3): on a
+# Cyrillic or Greek keyboard they are what one types reading the slip, and they look the same.
+_LOOK_ALIKES = str.maketrans(
+    "АСЕНКМРТХУЗ" + "ΑΕΗΚΜΝΡΤΥΧ",  # Cyrillic, Greek
+    "ACEHKMPTXY3" + "AEHKMNPTYX",
+)
+
+
 def normalize_code(typed: str) -> str:
     """What the customer typed, without spaces and dashes of any kind, upper-case (full-width
-    letters and digits read as their plain forms)."""
-    return "".join(
-        ch for ch in unicodedata.normalize("NFKC", typed).upper() if not _is_separator(ch)
-    )
+    letters and digits read as their plain forms, Cyrillic and Greek look-alikes as the
+    letters they look like)."""
+    plain = unicodedata.normalize("NFKC", typed).upper().translate(_LOOK_ALIKES)
+    return "".join(ch for ch in plain if not _is_separator(ch))

@@ -143,8 +143,14 @@ class Filters:
                 )
         if form.contract.data:
             self.args["contract"] = form.contract.data
+            # As typed, else in capitals (as the customer's "Add contract" reads it): the
+            # numbers are upper-case, and "el-0000042" is "EL-0000042".
+            typed = form.contract.data
             contract_id = db.session.scalar(
-                sa.select(Contract.id).where(Contract.number == form.contract.data)
+                sa.select(Contract.id)
+                .where(Contract.number.in_({typed, typed.upper()}))
+                .order_by(Contract.number != typed)
+                .limit(1)
             )
             if contract_id is None:
                 self.unknown.append("contract")

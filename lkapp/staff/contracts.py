@@ -15,6 +15,7 @@ from flask_login import current_user
 
 from ..auth.decorators import staff_required
 from ..auth.services import may_be_written_to
+from ..database import lock_row
 from ..domain.attach import format_code
 from ..electricity import mails as contract_mails
 from ..electricity import services
@@ -98,8 +99,13 @@ def issue_code(number: str):
     """Issue a code (earlier unused ones stop working); the answer shows it, once."""
     contract = _contract(number)
     form = IssueCodeForm()
+    valid = form.validate_on_submit()
+    if valid:
+        # Read again and held to the commit: a customer attaching with the old code (or a
+        # colleague issuing one) meanwhile is waited for, and seen.
+        contract = lock_row(Contract, contract.id)
     # Detaching withdraws every unused code: one issued while attached could never be used.
-    if contract.account_id is not None or not form.validate_on_submit():
+    if contract.account_id is not None or not valid:
         return render(
             "staff/contract.html",
             "staff/_issue_form.html",
@@ -189,7 +195,9 @@ def detach(number: str):
     """Detach the contract from its account, with a reason for the audit log."""
     contract = _contract(number)
     form = DetachForm()
-    if not form.validate_on_submit():
+    # Detached meanwhile (by the customer or a colleague): the page says so, not the form
+    # again for an account that is gone.
+    if contract.account_id is not None and not form.validate_on_submit():
         return render(
             "staff/contract.html",
             "staff/_detach_form.html",

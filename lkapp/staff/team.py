@@ -18,6 +18,7 @@ from flask import abort, flash, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
 from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, ValidationError
@@ -120,18 +121,25 @@ def team():
             locale=current_user.locale,
         )
         db.session.add(user)
-        db.session.flush()
-        audit.record("user.staff_created", actor=current_user, obj=user, role=user.role)
-        send_password_link(user, welcome=True)
-        db.session.commit()
-        flash(
-            _(
-                "The account %(email)s was created; a link to set a password went to it.",
-                email=user.email,
-            ),
-            "success",
-        )
-        return htmx_redirect(url_for("staff.team"))
+        try:
+            db.session.flush()
+        except IntegrityError:
+            # The address was taken since the check: the form sent twice (a double click
+            # without JavaScript), or the same address registered or added a moment ago.
+            db.session.rollback()
+            form.email.errors.append(_("An account with this email exists already."))
+        else:
+            audit.record("user.staff_created", actor=current_user, obj=user, role=user.role)
+            send_password_link(user, welcome=True)
+            db.session.commit()
+            flash(
+                _(
+                    "The account %(email)s was created; a link to set a password went to it.",
+                    email=user.email,
+                ),
+                "success",
+            )
+            return htmx_redirect(url_for("staff.team"))
     return render(
         "staff/team/index.html",
         "staff/team/_form.html",
@@ -188,8 +196,19 @@ def enable_member(user_id: int):
 @bp.post("/team/<int:user_id>/password-link")
 @admin_required
 def member_password_link(user_id: int):
-    """Send a staff member a new link to set a password (the first one lasts an hour)."""
+    """Send a staff member a new link to set a password (the first one lasts an hour).
+
+    Not to a disabled account: no reset link of it works (``tokens.read_token``)."""
     user = _member(user_id)
+    if is_disabled(user):
+        flash(
+            _(
+                "The account %(email)s is disabled: its link would not work. Enable it first.",
+                email=user.email,
+            ),
+            "warning",
+        )
+        return htmx_redirect(url_for("staff.team"))
     send_password_link(user, welcome=False)
     audit.record("user.password_link_sent", actor=current_user, obj=user)
     db.session.commit()

@@ -156,3 +156,17 @@ def test_a_code_copied_with_a_unicode_space_or_dash_is_the_code(separator):
 
 def test_full_width_letters_and_digits_read_as_plain_ones():
     assert format_code("ＫＱ７Ｍ－３ＸＴＡ－Ｐ９ＣＷ") == "KQ7M-3XTA-P9CW"
+
+
+def test_cyrillic_and_greek_look_alikes_read_as_the_letters_on_the_slip():
+    """On a Cyrillic (or Greek) keyboard, "KM3XTA" from the slip is typed "КМЗХТА", which looks
+    the same: it was refused as "A confirmation code has no К, М, З, Х, Т, А"."""
+    cyrillic = "\u043a" + "Q7\u041c-\u0417\u0425\u0422\u0410-\u04209\u0421W"  # кQ7М-ЗХТА-Р9СW
+    assert not cyrillic.isascii()
+    assert normalize_code(cyrillic) == "KQ7M3XTAP9CW"
+    assert characters_not_in_codes(cyrillic) == ""
+    assert code_is_well_formed(cyrillic)
+    greek = "\u039aQ7\u039c-3\u03a7\u03a4\u0391-\u03a19CW"  # ΚQ7Μ-3ΧΤΑ-Ρ9CW
+    assert format_code(greek) == "KQ7M-3XTA-P9CW"
+    # Letters that look like none of a code's still say so (Cyrillic Ve looks like a B).
+    assert characters_not_in_codes("\u0412Q7M-3XTA-P9CW") == "\u0412"

@@ -180,6 +180,16 @@ def test_an_account_is_found_as_it_signs_in(app, client, staff, make_user):
     assert "No account has this email address." in client.get("/staff/audit?user=x@y.hu").text
 
 
+def test_a_contract_number_typed_in_small_letters_is_found(client, log, staff):
+    """ "el-9" was "No contract has this number." beside EL-9 (the customer's "Add contract"
+    and the contract search read it either way)."""
+    page = client.get("/staff/audit?contract=el-9").text
+    assert "No contract has this number." not in page
+    assert shown_actions(page) == ["contract.attached"]
+    csv_text = client.get("/staff/audit.csv?contract=el-9").get_data(as_text=True)
+    assert "contract.attached" in csv_text
+
+
 def test_unknown_names_and_bad_dates_are_said_plainly(client, log, staff):
     page = client.get("/staff/audit?user=nobody@example.com")
     assert page.status_code == 200

@@ -310,6 +310,11 @@ def test_detach_needs_a_reason_and_is_audited(app, client, staff, contracts, mak
     again = client.post(f"/staff/contracts/{NUMBER}/detach", data={"reason": "twice"})
     assert again.status_code == 302
     assert "The contract is not attached to any account." in client.get(again.location).text
+    # A page opened before the detach, sent without a reason: not the form again, for an
+    # account that is gone ("The contract leaves the account , and ...").
+    stale = client.htmx("POST", f"/staff/contracts/{NUMBER}/detach", data={"reason": ""})
+    assert stale.status_code == 204, stale.text
+    assert "The contract is not attached to any account." in client.get(again.location).text
 
     # The account that lost the contract is told, once, without the operator's reason.
     [notice] = mailbox.to("owner@example.com")
@@ -398,6 +403,65 @@ def test_print_view_needs_the_current_code_in_a_post(app, client, staff, contrac
     newer = shown_code(issue(client))
     assert newer != code
     assert client.post(f"/staff/contracts/{NUMBER}/slip", data={"code": code}).status_code == 409
+
+
+def test_a_code_issued_while_the_customer_attaches_is_refused_not_shown(
+    app, client, staff, contracts, make_user, monkeypatch
+):
+    """The customer attaches with the old code while the office issues a new one, after the
+    page said "not attached": no new code is stored or shown (it could never be used)."""
+    from lkapp.staff.forms import IssueCodeForm
+    from tests.conftest import AuthActions
+    from tests.web.test_races_auth import one_after_other
+
+    make_user()
+    contract_id = contracts()
+    with app.app_context():
+        old = services.issue_code(db.session.get(Contract, contract_id), issued_by_label="t")
+        db.session.commit()
+    customer = app.test_client()
+    AuthActions(customer).login()
+    attached, issued = one_after_other(
+        monkeypatch,
+        lambda: customer.post("/electricity/add", data={"number": NUMBER, "code": old}),
+        lambda: issue(client),
+        hold_after=(services, "attach_contract"),
+        second_reaches=[(IssueCodeForm, "validate_on_submit")],
+    )
+    assert attached.status_code == 302
+    assert issued.status_code == 409, issued
+    assert not CODE_RE.search(issued.text)
+    assert "This contract is attached to an account. Detach it first" in issued.text
+    with app.app_context():
+        codes = db.session.scalars(sa.select(ConfirmationCode)).all()
+        assert [code.used_at is not None for code in codes] == [True]
+
+
+def test_two_codes_issued_at_once_leave_one_that_works(
+    app, client, staff, contracts, make_user, monkeypatch
+):
+    """Two operators (or a double click without JavaScript) issue a code at the same moment:
+    the second must revoke the first, or the table shows two unused codes, one of which (the
+    older, handed out all the same) can never be used."""
+    from lkapp.staff import contracts as staff_contracts
+    from tests.conftest import AuthActions
+    from tests.web.test_races_auth import one_after_other
+
+    contracts()
+    make_user(email="colleague@example.org", role="staff")
+    colleague = app.test_client()
+    AuthActions(colleague).login(email="colleague@example.org")
+    first, second = one_after_other(
+        monkeypatch,
+        lambda: issue(client),
+        lambda: issue(colleague),
+        hold_after=(services, "issue_code_record"),
+        second_reaches=[(staff_contracts, "lock_row"), (services, "generate_code")],
+    )
+    assert first.status_code == second.status_code == 200
+    with app.app_context():
+        codes = db.session.scalars(sa.select(ConfirmationCode).order_by(ConfirmationCode.id))
+        assert [code.revoked_at is None for code in codes] == [False, True]
 
 
 def test_command_line_issue_says_until_when_and_for_whom(app, runner, contracts, make_user):

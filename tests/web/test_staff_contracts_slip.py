@@ -71,6 +71,44 @@ def test_slip_pdf_names_contract_code_expiry_and_how_to_use_it(app, client, make
     assert forged.status_code == 409 and forged.headers["Content-Type"].startswith("text/html")
 
 
+def test_a_long_unbroken_power_of_attorney_number_stays_on_the_page(app, client, make_user, auth):
+    """A power of attorney's number of up to 60 characters (what the form takes) without a
+    space, or a long one-word name, ran off the right edge of the slip, cut off in print."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    with app.app_context():
+        db.session.add(
+            Contract(number=NUMBER, holder_name="Ő" * 70, tax_id="1", address="Győr, Fő utca 1.")
+        )
+        db.session.commit()
+    make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+    poa = "MEGHATALMAZAS/" + "0123456789" * 4 + "/PECS"  # 58 characters
+    issued = client.post(
+        f"/staff/contracts/{NUMBER}/codes",
+        data={
+            "received_by": "representative",
+            "representative_name": "Kovács Ünige",
+            "power_of_attorney": poa,
+        },
+    )
+    [code] = set(re.findall(r"<code>([A-Z0-9-]{14})</code>", issued.text))
+    pdf = client.post(f"/staff/contracts/{NUMBER}/slip.pdf", data={"code": code}).data
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    right_edge = float(page.mediabox.width) - 2 / 2.54 * 72  # the 2 cm margin
+    overflowing = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip() and font:
+            face = str(font["/BaseFont"]).split("+")[-1]
+            if cm[4] + tm[4] + stringWidth(text.strip(), face, size) > right_edge + 1:
+                overflowing.append(text.strip())
+
+    page.extract_text(visitor_text=visit)
+    assert overflowing == []
+    assert poa in "".join(pdf_text(pdf).split()), "all of it, broken over lines"
+
+
 def test_a_contract_number_in_cyrillic_downloads_under_its_own_name(app, client, make_user, auth):
     """The number went raw into the header, which gunicorn refuses outside Latin-1 (a 500
     after the code was stored): a plain ASCII name, and the whole one in ``filename*``."""
