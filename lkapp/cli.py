@@ -161,7 +161,9 @@ def create_staff(email: str, admin: bool) -> None:
 @click.option("--poa", default="", help="Number of the representative's power of attorney.")
 def issue_code(number: str, representative: str, poa: str) -> None:
     """Issue a confirmation code for contract NUMBER; prints the code alone on the last line."""
+    from .database import lock_row
     from .electricity.services import find_contract, issue_code_record
+    from .models import Contract
 
     representative, poa = " ".join(representative.split()), poa.strip()
     if bool(representative) != bool(poa):
@@ -174,6 +176,9 @@ def issue_code(number: str, representative: str, poa: str) -> None:
     contract = find_contract(number)
     if contract is None:
         raise click.ClickException(f"no contract with the number {number}")
+    # Read again and held to the commit, as the office's form does: a customer attaching with
+    # the old code meanwhile is waited for, and seen.
+    contract = lock_row(Contract, contract.id)
     if contract.account_id is not None:
         # Detaching withdraws every unused code: one issued now could never be used.
         raise click.ClickException(
