@@ -19,6 +19,7 @@ from lkapp.models import (
     User,
     utcnow,
 )
+from tests.conftest import TEST_PASSWORD
 
 
 def _user(email):
@@ -153,6 +154,76 @@ def test_the_upgrade_stops_on_addresses_that_would_clash_and_names_them(app, cap
     with app.app_context():  # nothing changed, not even the address that had no clash
         emails = db.session.scalars(sa.select(User.email).order_by(User.id)).all()
     assert emails == ["c@Дом.рф", "c@ДОМ.рф", "Ann@Example.COM"]
+
+
+def test_the_upgrade_spells_the_domain_of_older_addresses_one_way(
+    app, client, make_user, auth, mailbox
+):
+    """Stored before the domain had one spelling, an account in punycode took the same address
+    in letters for a new one and was mailed that the address was in use: by itself."""
+    for email in ("info@xn--e1afmkfd.xn--p1ai", "Bob@ｂａｋｅｒｙ。ｈｕ", "cy@дом.рф", "x@y.hu"):
+        make_user(email=email)
+    closed_id = make_user(email="gone@example.com", locked_reason="closed", locked_at=utcnow())
+    with app.app_context():
+        closed = db.session.get(User, closed_id)
+        closed.email = f"closed-{closed_id}@closed.invalid"
+        db.session.commit()
+    _upgrade_from(app, "b8e4d2f6a1c3")
+    with app.app_context():
+        emails = db.session.scalars(sa.select(User.email).order_by(User.id)).all()
+    assert emails == [
+        "info@пример.рф",
+        "Bob@bakery.hu",
+        "cy@дом.рф",
+        "x@y.hu",
+        f"closed-{closed_id}@closed.invalid",
+    ]
+
+    for typed, letters in (
+        ("info@xn--e1afmkfd.xn--p1ai", "info@пример.рф"),
+        ("bob@ｂａｋｅｒｙ。ｈｕ", "bob@bakery.hu"),
+        ("cy@дом.рф", "cy@дом.рф"),
+    ):
+        auth.login(email=typed)
+        mailbox.clear()
+        same = client.post(
+            "/profile/email", data={"email": letters, "current_password": TEST_PASSWORD}
+        )
+        assert "This is your current email address." in same.get_data(as_text=True), typed
+        assert mailbox.messages == [], typed
+        auth.logout()
+
+
+def test_the_upgrade_stops_on_addresses_one_in_two_spellings_and_names_them(app, capsys):
+    with app.app_context():  # each pair one address to the unique index once spelled alike
+        db.session.add_all(
+            [
+                _user("A@xn--e1afmkfd.xn--p1ai"),
+                _user("a@пример.рф"),
+                _user("shop@ｂａｋｅｒｙ。ｈｕ"),
+                _user("Shop@bakery。hu"),
+                _user("info@xn--d1acufc.xn--p1ai"),
+            ]
+        )
+        db.session.commit()
+    with pytest.raises(SystemExit):  # flask db upgrade: "Error: ..." and exit status 1
+        _upgrade_from(app, "b8e4d2f6a1c3")
+    error = capsys.readouterr().err
+    assert (
+        "Error: these accounts' addresses are one address once their domains are spelled "
+        "alike: 'A@xn--e1afmkfd.xn--p1ai' and 'a@пример.рф'; "
+        "'Shop@bakery。hu' and 'shop@ｂａｋｅｒｙ。ｈｕ'. "
+        "Change the address of one account of each pair, then upgrade again."
+    ) in error, error
+    with app.app_context():  # nothing changed, not even the address that had no clash
+        emails = db.session.scalars(sa.select(User.email).order_by(User.id)).all()
+    assert emails == [
+        "A@xn--e1afmkfd.xn--p1ai",
+        "a@пример.рф",
+        "shop@ｂａｋｅｒｙ。ｈｕ",
+        "Shop@bakery。hu",
+        "info@xn--d1acufc.xn--p1ai",
+    ]
 
 
 def test_the_upgrade_gives_the_readings_of_meters_moved_before_to_their_contracts(app):
