@@ -17,6 +17,7 @@ from ..auth import services as accounts
 from ..auth.decorators import staff_required
 from ..auth.sessions import active_sessions
 from ..database import unicode_lower
+from ..domain.accounts import unicode_domain
 from ..extensions import db
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
@@ -59,6 +60,12 @@ def search_customers(query: str, page: int) -> tuple[list, int, int, int]:
             unicode_lower(User.name).contains(lowered, autoescape=True),
             unicode_lower(User.tax_id).contains(lowered, autoescape=True),
         ]
+        # A domain typed as mail shows it ("xn--e1afmkfd.xn--p1ai", full-width letters) finds
+        # the address as it is stored: in letters.
+        local, at, domain = lowered.rpartition("@")
+        spelled = local + at + unicode_domain(domain)
+        if spelled != lowered:
+            conditions.append(unicode_lower(User.email).contains(spelled, autoescape=True))
         # "hu12345678" finds "HU12345678-2-42" on both databases (PostgreSQL's LIKE minds case).
         bare = lowered.replace("-", "").replace(" ", "")
         if bare:

@@ -53,10 +53,15 @@ def test_find_by_email_name_or_tax_id_and_only_customers(app, client, customer, 
     for query in ("энергосбыт", "ОЛЬГА"):  # any letter case, not only ASCII
         page = client.get("/staff/customers", query_string={"q": query}).text
         assert "1 account matches" in page and "olga@example.com" in page, query
+    make_user(email="info@пример.рф", name="Primer", tax_id="78")
+    # The domain as a mail program shows it, in punycode or full-width letters: stored in letters.
+    for query in ("info@xn--e1afmkfd.xn--p1ai", "XN--E1AFMKFD.xn--p1ai", "info@пример。рф"):
+        page = client.get("/staff/customers", query_string={"q": query}).text
+        assert "1 account matches" in page and "info@пример.рф" in page, query
     page = client.get("/staff/customers?q=hu9988").text  # PostgreSQL's LIKE minds case
     assert "1 account matches" in page and "bob@example.com" in page
     everyone = client.htmx("GET", "/staff/customers").text
-    assert "3 customer accounts in all." in everyone
+    assert "4 customer accounts in all." in everyone
     assert "op@example.org" not in everyone, "staff accounts are not customers"
     fragment = client.htmx("GET", "/staff/customers?q=bob")
     assert swapped(fragment.text).startswith('<div id="customer-results"')
