@@ -3,7 +3,9 @@ sends a month's readings in one form instead of one contract tab after another.
 
 Each meter's values go through the same checks as on its contract's Readings tab
 (``services.submit``). The page is all or nothing: when any meter's values are refused, none
-is stored and every message is shown beside its field; a meter left empty is skipped.
+is stored and every message is shown beside its field; a meter left empty is skipped. A meter
+typed for that no longer takes readings when the form arrives (its contract ended or left the
+account, or it was removed) refuses the page too, rather than being dropped without a word.
 
 A customer with many meters (a chain of shops) gets them in pages of whole contracts; each page
 is sent on its own, all or nothing. The form names the meters it shows (a single page too), so
@@ -23,7 +25,7 @@ from ..extensions import db
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from . import clock, services
-from .forms import ReadingForm, apply_verdicts, reading_form
+from .forms import ZONE_NAMES, ReadingForm, apply_verdicts, reading_form
 from .mails import queue_readings_received
 from .views import commit_with_retry, problem_text
 
@@ -38,13 +40,13 @@ def _forms(meters, blank: bool) -> dict[int, ReadingForm]:
     }
 
 
-def _page(found: services.MeterPage, forms, status: int = 200, **context):
+def _page(found: services.MeterPage, forms, status: int = 200, items=None, **context):
     return render(
         "readings/all_meters.html",
         "readings/_all_meters_form.html",
         status=status,
         window=clock.window(),
-        meters=found.items,
+        meters=found.items if items is None else items,
         forms=forms,
         found=found,
         url_for_page=_url_for_page,
@@ -90,7 +92,8 @@ def submit():
         for meter_id, values in typed.items()
         if any(value.strip() for value in values.values())
     }
-    if not typed:
+    gone = _typed_out_of_use(shown)
+    if not typed and not gone:
         return _page(found, forms, 422, problem=_("Type the readings of at least one meter."))
 
     def work():
@@ -105,7 +108,7 @@ def submit():
             for meter_id, form in forms.items()
             if meter_id in typed
         ]
-        if all(submission.ok for submission in submissions):
+        if not gone and all(submission.ok for submission in submissions):
             queue_readings_received(current_user, submissions)
         else:
             db.session.rollback()  # all or nothing: the meters that passed are not kept either
@@ -116,7 +119,7 @@ def submit():
     except IntegrityError:
         db.session.rollback()
         return _page(found, forms, 422, problem=problem_text("race"))
-    if all(submission.ok for submission in submissions):
+    if not gone and all(submission.ok for submission in submissions):
         flash(
             ngettext(
                 "Readings of %(num)s meter received. A confirmation is on its way to your email.",
@@ -128,13 +131,48 @@ def submit():
         return htmx_redirect(_url_for_page(found.page))
     # The rollback expired every meter and contract: load them again at once, not one by one.
     found = services.account_meter_page(current_user, window, found.page, shown)
+    problems = _meter_problems(submissions)
     refused = []
     for submission in submissions:
         form = forms[submission.meter.id]
         apply_verdicts(form, submission)
         if not submission.ok:
             refused.append(submission.meter)
-    return _page(found, forms, 422, refused=refused, problems=_meter_problems(submissions))
+    # A meter typed for that no longer takes readings: where it was, if still on the account
+    # (its contract ended, it was removed); else counted alone, nothing told of it.
+    ended = services.account_meters_out_of_use(current_user, window, gone)
+    for item in ended:
+        problems[item.meter.id] = problem_text(
+            "contract_ended" if item.contract_ended else "meter_removed"
+        )
+    items = sorted(
+        [*found.items, *ended], key=lambda item: (item.meter.contract.number, item.meter.serial)
+    )
+    refused = sorted(
+        [*refused, *(item.meter for item in ended)], key=lambda m: (m.contract.number, m.serial)
+    )
+    return _page(
+        found,
+        forms,
+        422,
+        items=items,
+        refused=refused,
+        problems=problems,
+        not_on_account=len(gone) - len(ended),
+    )
+
+
+def _typed_out_of_use(shown: list[int]) -> list[int]:
+    """The meters the form named and had values typed for that are no longer among the
+    account's meters in use (``shown``): their contract ended or left the account, or the
+    meter was removed, between loading the form and sending it."""
+    named = request.form.getlist("meter", type=int)
+    return [
+        meter_id
+        for meter_id in dict.fromkeys(named)
+        if meter_id not in shown
+        and any(request.form.get(f"m{meter_id}-{zone}", "").strip() for zone in ZONE_NAMES)
+    ]
 
 
 def _meter_problems(submissions) -> dict[int, str]:

@@ -275,8 +275,9 @@ def _form_class(zones: tuple[str, ...]) -> type[ReadingForm]:
     return type("MeterReadingForm", (ReadingForm,), fields)
 
 
-def zone_problem(meter: Meter, verdict: ZoneResult) -> str | None:
-    """The message beside a zone's field, or None."""
+def zone_problem(meter: Meter, verdict: ZoneResult, office: bool = False) -> str | None:
+    """The message beside a zone's field, or None; ``office``: to an operator entering it for
+    the customer (who cannot be sent to ask the office)."""
     error = verdict.error
     if error == "required":
         return _("Enter the value the meter shows for this zone.")
@@ -288,6 +289,14 @@ def zone_problem(meter: Meter, verdict: ZoneResult) -> str | None:
         return _(
             "This meter shows at most %(digits)s digits before the decimal point.",
             digits=meter.digits,
+        )
+    if error == "below_previous" and office:
+        return _(
+            "This is below the last accepted reading, %(value)s for %(month)s. Check the value; "
+            "if the meter was replaced, the new meter's readings can be entered once billing "
+            "has registered it.",
+            value=reading_value(verdict.previous.value),
+            month=month(verdict.previous.period),
         )
     if error == "below_previous":
         return _(
@@ -309,7 +318,7 @@ def zone_problem(meter: Meter, verdict: ZoneResult) -> str | None:
 def apply_verdicts(form: ReadingForm, submission: Submission) -> None:
     """Put each zone's message beside its field (and on the checkbox when it is needed)."""
     for zone, verdict in submission.zones.items():
-        message = zone_problem(form.meter, verdict)
+        message = zone_problem(form.meter, verdict, office=submission.source == "operator")
         if message and (verdict.error or submission.unconfirmed):
             form[zone].errors = [message]
     if submission.unconfirmed:

@@ -322,6 +322,24 @@ def account_meter_page(
     )
 
 
+def account_meters_out_of_use(
+    user: User, window: Window, meter_ids: list[int]
+) -> list[MeterReadings]:
+    """Those of ``meter_ids`` that are on ``user``'s contracts, whatever the contract's status
+    or the meter's dates, each as its holder sees it with the window's readings: meters a form
+    showed that no longer take readings (the contract ended, the meter was removed). The others
+    are on no contract of the account, and nothing is told of them."""
+    meter_ids = [i for i in meter_ids if 0 < i < 2**63]  # a longer id is no meter (and no SQL)
+    if not meter_ids:
+        return []
+    meters = db.session.scalars(
+        _meters_with_contract_statement().where(Contract.account_id == user.id),
+        {"meter_ids": meter_ids},
+    ).all()
+    items = _with_readings(meters, window, since=window.period)
+    return [replace(item, viewer=item.meter.contract_id) for item in items]
+
+
 def meter_readings(meter: Meter, window: Window, contract: Contract | None = None) -> MeterReadings:
     """A meter with its readings, as ``contract``'s holder sees them, or (None) as the office
     does, with every contract's."""
@@ -447,6 +465,7 @@ class ZoneResult:
 class Submission:
     meter: Meter
     period: date
+    source: str = "portal"  # portal: the customer's; operator: the office's, for the customer
     zones: dict[str, ZoneResult] = field(default_factory=dict)
     problem: str | None = None  # window_closed, contract_ended, meter_removed, given_before_move
     unconfirmed: bool = False  # a value needs "I have checked the reading" first
@@ -474,7 +493,7 @@ def submit(
     submission won that race in the meantime).
     """
     window = clock.window()
-    result = Submission(meter, window.period)
+    result = Submission(meter, window.period, source)
     if not window.is_open:
         result.problem = "window_closed"
         return result
@@ -709,14 +728,26 @@ def export_rows(period: date, everything: bool = False) -> list[tuple]:
 
 
 def export_readings(
-    out: TextIO, period: date, *, everything: bool = False, actor: User | None = None, **options
+    out: TextIO,
+    period: date,
+    *,
+    everything: bool = False,
+    decimal_comma: bool = False,
+    actor: User | None = None,
 ) -> int:
     """Write the readings export of ``period`` (DESIGN.md, "readings export") to ``out`` and
-    mark them exported (the caller commits once the file is written); the number of rows."""
+    mark them exported (the caller commits once the file is written); the number of rows.
+    The audit event says how the values were written: billing reading "12,5" as 125 is
+    traced to the file that had it."""
     rows = export_rows(period, everything)
-    count = write_csv(out, EXPORT_COLUMNS, rows, **options)
+    count = write_csv(out, EXPORT_COLUMNS, rows, decimal_comma=decimal_comma)
     audit.record(
-        "readings.exported", actor=actor, period=f"{period:%Y-%m}", rows=count, all=everything
+        "readings.exported",
+        actor=actor,
+        period=f"{period:%Y-%m}",
+        rows=count,
+        all=everything,
+        decimal_comma=decimal_comma,
     )
     return count
 

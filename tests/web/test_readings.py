@@ -14,7 +14,7 @@ from lkapp.extensions import db
 from lkapp.models import AuditEvent, Contract, Meter, MeterMove, Reading, User, utcnow
 from lkapp.readings import clock
 from lkapp.readings.services import MeterReadings, Row
-from tests.conftest import swapped
+from tests.conftest import check_fragment, swapped
 
 NUMBER = "EL-0000042"
 # Budapest is UTC+1 in November: 12:00 UTC on the 20th is inside the 15-25 window.
@@ -310,6 +310,7 @@ def test_a_post_after_the_window_closed_is_announced(app, client, ann, monkeypat
         "Readings are accepted from day 15 to day 25 of the month. The next window opens on "
         "December 15, 2026."
     ]
+    assert "Submit readings" not in response.text  # no form to send again, htmx or not
     assert live(app, ann["ct"]) == {}
 
 
@@ -906,3 +907,77 @@ def test_the_pages_of_a_moved_meter_are_valid_html(
     auth.login(email="op@example.org")
     office = client.get(f"/staff/readings/meters/{setup['two']}").text
     html_checker(office, "the office's meter page")
+
+
+def refused_for_good(app, client, setup, auth, monkeypatch, refusal) -> tuple[str, int, str]:
+    """A form sent from a page opened before it could no longer be sent: the address, the
+    meter and the message."""
+    if refusal == "given_before_move":
+        set_now(monkeypatch, datetime(2026, 11, 16, 9, tzinfo=UTC))
+        auth.login()
+        assert send(client, setup["two"], T1="2190", T2="1145").status_code == 302
+        auth.logout()
+        move_meter(app, setup["two"], "EL-0000099", datetime(2026, 11, 16, 8, tzinfo=UTC))
+        set_now(monkeypatch, INSIDE)
+        auth.login(email="bob@example.com")
+        return (
+            submit_url(setup["two"], "EL-0000099"),
+            setup["two"],
+            "This meter&#39;s readings for November 2026 were given by its previous holder, before "
+            "it moved to this contract. The first readings for this contract are for December "
+            "2026.",
+        )
+    auth.login()
+    with app.app_context():
+        if refusal == "contract_ended":
+            db.session.get(Meter, setup["two"]).contract.status = "terminated"
+        else:
+            db.session.get(Meter, setup["two"]).removed_on = date(2026, 10, 31)
+        db.session.commit()
+    return (
+        submit_url(setup["two"]),
+        setup["two"],
+        {
+            "contract_ended": "This contract has ended: readings are no longer accepted for "
+            "it. To report a final reading, ask our office a question.",
+            "meter_removed": "This meter is not installed for this month; no readings can be "
+            "sent for it.",
+        }[refusal],
+    )
+
+
+@pytest.mark.parametrize("refusal", ["contract_ended", "meter_removed", "given_before_move"])
+def test_a_refusal_for_good_swaps_in_the_message_without_the_form(
+    app, client, setup, auth, monkeypatch, refusal
+):
+    """Nothing can be sent for the meter any more: htmx swapped the form back with its fields
+    and button under the message. It swaps in what the whole page (no JavaScript) shows."""
+    url, meter_id, message = refused_for_good(app, client, setup, auth, monkeypatch, refusal)
+    data = {"T1": "2230", "T2": "1160"}
+    fragment = client.htmx("POST", url, data=data)
+    assert fragment.status_code == 422
+    swap = swapped(fragment.text)
+    assert swap.startswith(f'<div id="reading-form-{meter_id}" class="reading-form">')
+    assert alerts(swap) == [message]
+    assert "<input" not in swap and "<button" not in swap and "Submit readings" not in swap
+
+    page = client.post(url, data=data)
+    assert page.status_code == 422
+    start = page.text.index(f'<div id="reading-form-{meter_id}"')
+    card = page.text[start : page.text.index("</div>", start) + len("</div>")]
+    assert " ".join(card.split()) == " ".join(swap[: swap.index("</div>") + 6].split())
+    assert live(app, meter_id) == (
+        {"T1": Decimal("2190"), "T2": Decimal("1145")} if refusal == "given_before_move" else {}
+    )
+
+
+@pytest.mark.sqlite_only
+def test_a_refusal_for_good_is_valid_html(app, client, setup, auth, monkeypatch, html_checker):
+    url, _meter_id, _message = refused_for_good(
+        app, client, setup, auth, monkeypatch, "contract_ended"
+    )
+    data = {"T1": "2230", "T2": "1160"}
+    html_checker(client.post(url, data=data).text, "readings tab, contract ended")
+    check_fragment(
+        html_checker, client.htmx("POST", url, data=data).text, "readings form, contract ended"
+    )

@@ -16,7 +16,15 @@ from lkapp.payments import dashboard
 from lkapp.readings import services
 from tests.conftest import check_fragment, swapped, text_of
 from tests.web import test_readings as readings
-from tests.web.test_readings import NUMBER, all_of, error_beside, live, move_meter, set_now
+from tests.web.test_readings import (
+    NUMBER,
+    alerts,
+    all_of,
+    error_beside,
+    live,
+    move_meter,
+    set_now,
+)
 
 # The Readings tab's data and clock (pytest finds fixtures by these module-level names).
 now, setup, ann = readings.now, readings.setup, readings.ann
@@ -306,12 +314,15 @@ def test_the_post_needs_the_csrf_token(app, client, ann, shop):
 
 
 @pytest.mark.sqlite_only
-def test_pages_are_valid_html(client, ann, shop, html_checker):
+def test_pages_are_valid_html(app, client, ann, shop, html_checker):
     html_checker(client.get(URL).text, "readings of all meters")
     refused = post(client, **{field(ann["two"], "T1"): "1", field(shop, "T1"): "3000"})
     html_checker(refused.text, "readings of all meters, refused")
     fragment = post(client, htmx=True, **{field(shop, "T1"): "x"})
     check_fragment(html_checker, fragment.text, "readings of all meters, fragment")
+    data = typed_page(client, ann, shop)
+    change_shop(app, shop, "terminated")
+    html_checker(client.post(URL, data=data).text, "readings of all meters, a contract ended")
 
 
 @pytest.mark.sqlite_only
@@ -423,8 +434,125 @@ def test_a_page_naming_another_accounts_meter_does_not_write_it(app, client, ann
     data = {"meter": [ann["other"], paged], field(ann["other"], "T1"): "99"}
     response = client.post(f"{URL}?page=2", data=data)
     assert response.status_code == 422
-    assert "Type the readings of at least one meter." in text_of(response.text)
-    assert "SN-BOB" not in response.text and live(app, ann["other"]) == {}
+    assert alerts(response.text) == [
+        "Nothing was saved. A meter you typed readings for is no longer on your account: its "
+        "readings cannot be sent here."
+    ]
+    assert "SN-BOB" not in response.text and "EL-0000099" not in response.text
+    assert live(app, ann["other"]) == {}
+    # An id past what the database holds is no meter of the account either, not an error.
+    huge = 10**20
+    response = client.post(f"{URL}?page=2", data={"meter": [huge, paged], f"m{huge}-T1": "1"})
+    assert response.status_code == 422 and "no longer on your account" in response.text
+    # Named but left empty: nothing lost, nothing said of it.
+    empty = client.post(f"{URL}?page=2", data={"meter": [ann["other"], paged]})
+    assert "Type the readings of at least one meter." in text_of(empty.text)
+
+
+# --- a meter that leaves the page between loading it and sending it ----------------------
+
+
+def typed_page(client, ann, shop) -> dict:
+    """The form as loaded (every meter named), with a good reading for SN-2Z and the shop."""
+    form = client.get(URL).text
+    shown = [int(i) for i in re.findall(r'name="meter" value="(\d+)"', form)]
+    assert shop in shown
+    return {
+        "meter": shown,
+        field(ann["two"], "T1"): "2180.5",
+        field(ann["two"], "T2"): "1090",
+        field(shop, "T1"): "530",
+    }
+
+
+def change_shop(app, shop, change: str) -> None:
+    with app.app_context():
+        contract = db.session.get(Meter, shop).contract
+        if change == "terminated":
+            contract.status = "terminated"
+        elif change == "removed":
+            db.session.get(Meter, shop).removed_on = date(2026, 10, 31)
+        else:  # detached, then attached to Bob's account
+            contract.account_id = db.session.scalar(
+                sa.select(Contract.account_id).where(Contract.number == "EL-0000099")
+            )
+        db.session.commit()
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["whole page", "htmx"])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "terminated",
+            "This contract has ended: readings are no longer accepted for it. To report a final "
+            "reading, ask our office a question.",
+        ),
+        ("removed", "This meter is not installed for this month; no readings can be sent for it."),
+    ],
+)
+def test_a_meter_whose_contract_ended_meanwhile_refuses_the_page_where_it_was(
+    app, client, ann, shop, mailbox, change, message, htmx
+):
+    """Its reading was dropped without a word and the others' were stored, the flash counting
+    them as all that was sent."""
+    data = typed_page(client, ann, shop)
+    change_shop(app, shop, change)
+    response = client.htmx("POST", URL, data=data) if htmx else client.post(URL, data=data)
+    assert response.status_code == 422
+    assert ("<header" in response.text) is not htmx
+    assert alerts(response.text) == [
+        f"Nothing was saved. Check the readings of this meter: Meter SN-SHOP (contract {SECOND}) : "
+        + message
+    ]
+    html = response.text
+    shop_fields = html[html.index(f'id="meter-{shop}"') :]
+    shop_fields = shop_fields[: shop_fields.index("</fieldset>")]
+    assert f'<p class="form-error">{message}</p>' in shop_fields
+    assert f'name="{field(shop, "T1")}"' not in html
+    assert 'value="2180.5"' in html and 'value="1090"' in html  # what was typed comes back
+    assert live(app, ann["two"]) == {} and live(app, shop) == {}
+    assert audit_count(app) == 0 and mailbox.messages == []
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["whole page", "htmx"])
+def test_a_meter_whose_contract_left_the_account_meanwhile_refuses_the_page_unnamed(
+    app, client, ann, shop, mailbox, htmx
+):
+    """Detached and attached to another account: nothing of it is shown, the page is refused
+    and the readings typed for the others come back."""
+    data = typed_page(client, ann, shop)
+    change_shop(app, shop, "detached")
+    response = client.htmx("POST", URL, data=data) if htmx else client.post(URL, data=data)
+    assert response.status_code == 422
+    assert alerts(response.text) == [
+        "Nothing was saved. A meter you typed readings for is no longer on your account: its "
+        "readings cannot be sent here."
+    ]
+    assert "SN-SHOP" not in response.text and SECOND not in response.text
+    assert 'value="2180.5"' in response.text and 'value="1090"' in response.text
+    assert live(app, ann["two"]) == {} and live(app, shop) == {}
+    assert audit_count(app) == 0 and mailbox.messages == []
+    # Sent again without it, the others are stored.
+    del data[field(shop, "T1")]
+    again = client.post(URL, data=data)
+    assert again.status_code == 302
+    assert live(app, ann["two"]) == {"T1": Decimal("2180.5"), "T2": Decimal("1090")}
+
+
+def test_a_refused_meter_and_one_gone_from_the_account_are_both_named(app, client, ann, shop):
+    data = typed_page(client, ann, shop) | {field(ann["two"], "T1"): "2000"}
+    change_shop(app, shop, "detached")
+    response = client.post(URL, data=data)
+    assert response.status_code == 422
+    assert alerts(response.text) == [
+        f"Nothing was saved. Check the readings of this meter: Meter SN-2Z (contract {NUMBER}) "
+        "A meter you typed readings for is no longer on your account: its readings cannot be "
+        "sent here."
+    ]
+    assert error_beside(response.text, field(ann["two"], "T1")).startswith(
+        "This is below the last accepted reading"
+    )
 
 
 @pytest.mark.sqlite_only

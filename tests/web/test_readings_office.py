@@ -103,7 +103,26 @@ def test_export_command_writes_the_design_format_with_the_formula_guard(
         event = db.session.scalar(
             sa.select(AuditEvent).where(AuditEvent.action == "readings.exported")
         )
-        assert event.details == {"period": "2026-11", "rows": "3", "all": "False"}
+        assert event.details == {
+            "period": "2026-11", "rows": "3", "all": "False", "decimal_comma": "False"
+        }  # fmt: skip
+    result, _ = export(runner, tmp_path, "--all", "--decimal-comma", name="comma.csv")
+    assert result.exit_code == 0, result.output
+    assert export_events(app)[-1] == {
+        "period": "2026-11", "rows": "3", "all": "True", "decimal_comma": "True"
+    }  # fmt: skip
+
+
+def export_events(app) -> list[dict]:
+    """The details of the ``readings.exported`` events, oldest first."""
+    with app.app_context():
+        return list(
+            db.session.scalars(
+                sa.select(AuditEvent.details)
+                .where(AuditEvent.action == "readings.exported")
+                .order_by(AuditEvent.id)
+            )
+        )
 
 
 def test_a_second_export_has_only_new_or_corrected_readings_unless_all(
@@ -216,6 +235,12 @@ def test_export_page_writes_a_decimal_comma_when_ticked(app, client, ann, make_u
         "2150.250",
         "1060.000",
     ]
+    # The audit log says which file had which: billing reading "2150,250" as a point value
+    # is traced to the export that wrote it.
+    assert [(e["all"], e["decimal_comma"]) for e in export_events(app)] == [
+        ("False", "True"),
+        ("True", "False"),
+    ]
 
 
 def test_export_page_keeps_the_decimal_comma_on_a_bad_month(app, operator, formula):
@@ -294,6 +319,23 @@ def test_operator_finds_the_meter_and_enters_readings_with_the_same_checks(
         assert set(
             db.session.scalars(sa.select(Reading.user_id).where(Reading.source == "operator"))
         ) == {staff_id}
+
+
+def test_a_value_below_the_last_one_is_explained_to_the_office_as_the_office(app, operator, setup):
+    """The customer is told to ask the office about a replaced meter; the operator, who is
+    the office, was told the same."""
+    url = f"/staff/readings/meters/{setup['two']}"
+    for htmx in (False, True):
+        data = {"T1": "2000", "T2": "1060"}
+        below = operator.htmx("POST", url, data=data) if htmx else operator.post(url, data=data)
+        assert below.status_code == 422
+        assert error_beside(below.text, f"m{setup['two']}-T1") == (
+            "This is below the last accepted reading, 2,100 for October 2026. Check the value; "
+            "if the meter was replaced, the new meter&#39;s readings can be entered once "
+            "billing has registered it."
+        )
+        assert "ask the office" not in below.text
+    assert live(app, setup["two"]) == {}
 
 
 def test_readings_the_office_enters_for_a_locked_account_are_not_mailed_to_it(
