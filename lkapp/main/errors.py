@@ -101,8 +101,8 @@ def _too_many(error: RateLimitExceeded):
     return render_error(
         error.code,
         text=_(
-            "Too many requests in a short time. Try again in %(wait)s.",
-            wait=format_timedelta(timedelta(seconds=wait), add_direction=False),
+            "Too many requests in a short time. Try again %(wait)s.",
+            wait=format_timedelta(timedelta(seconds=wait), add_direction=True),
         ),
     )
 
