@@ -12,6 +12,7 @@ import sqlite3
 import time
 from datetime import timedelta
 
+import sqlalchemy as sa
 from flask import g, render_template, request
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
@@ -169,6 +170,8 @@ def _roll_back() -> None:
     would expire them). The mail the transaction queued went with it: nothing to deliver."""
     g.pop("outbox_ids", None)
     user = g.get("_login_user")
-    if isinstance(user, User) and user in db.session:
+    # Expired already (the view rolled back before it failed): kept in the session, the page
+    # reads the user again; taken out, it could not be read at all.
+    if isinstance(user, User) and user in db.session and not sa.inspect(user).expired_attributes:
         db.session.expunge(user)
     db.session.rollback()

@@ -188,6 +188,25 @@ def test_a_constraint_or_a_bad_query_is_still_a_500(app, client, caplog):
         assert record.levelno == logging.ERROR and record.exc_info is not None
 
 
+def test_a_500_after_the_view_rolled_back_still_shows_the_page_signed_in(
+    app, client, make_user, auth, caplog
+):
+    """A view that rolled back (an IntegrityError it handled), then failed: the signed-in
+    user's details were expired by that rollback, and the error page, reading them from an
+    account taken out of the session, failed in its turn."""
+
+    @app.get("/fault/after-rollback")
+    def after_rollback():
+        db.session.rollback()
+        raise RuntimeError("a bug after a handled rollback")
+
+    make_user(email="ann@example.com", name="Ann's Bakery")
+    auth.login()
+    response = client.get("/fault/after-rollback")
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text and "Sign out" in response.text
+
+
 def test_the_warning_of_a_503_keeps_no_token_of_a_mailed_link(
     app, app_config, make_user, unreachable_url, caplog
 ):
