@@ -21,13 +21,37 @@ document.addEventListener("htmx:afterSettle", function (event) {
   if (!target || target.id === "flashes") {
     return;
   }
-  var focusable =
-    target.querySelector("[data-focus]") || target.querySelector("h1, h2") || target;
+  var focusable = markedFor(target) || target.querySelector("h1, h2") || target;
   if (!focusable.hasAttribute("tabindex")) {
     focusable.setAttribute("tabindex", "-1");
   }
   focusable.focus({ preventScroll: false });
 });
+
+// The element marked data-focus for a swap of `target`. A mark inside a block that swaps on
+// its own (the payments list, the documents' results: some hx-target names its id) is for
+// that block's filter and pager: when a whole contract tab comes in, the Payments tab's
+// "3 payments" line under the balance would scroll a phone past the balance and the tabs.
+function markedFor(target) {
+  var marks = target.querySelectorAll("[data-focus]");
+  for (var i = 0; i < marks.length; i++) {
+    var node = marks[i].parentElement;
+    while (node && node !== target && !swapsOnItsOwn(node)) {
+      node = node.parentElement;
+    }
+    if (!node || node === target) {
+      return marks[i];
+    }
+  }
+  return null;
+}
+
+function swapsOnItsOwn(element) {
+  return (
+    element.id !== "" &&
+    document.querySelector('[data-hx-target="#' + CSS.escape(element.id) + '"]') !== null
+  );
+}
 
 // A page loaded after a form was sent (post/redirect/get, or without htmx) says what happened
 // in its message at the top, which a live region does not announce when the page arrives with

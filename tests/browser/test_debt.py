@@ -115,3 +115,22 @@ def test_on_a_phone_what_a_payment_paid_is_a_card_per_document(page, in_debt, ht
     assert axe_violations(page) == []
     page.reload()  # the page as the server sends it, not as the swap left it
     html_checker(page.content(), "payment page")
+
+
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 390, "height": 844}}])
+def test_on_a_phone_the_payments_tab_opens_at_the_balance(page, in_debt):
+    """The tab's swap puts focus on its first heading, the balance: focus on the payment count
+    under it (the list's filter marks it) scrolled the phone past the balance and the tabs."""
+    sign_in(page)
+    page.goto(f"/electricity/{NUMBER}")
+    page.get_by_role("link", name="Payments", exact=True).click()
+    page.wait_for_url(f"**/electricity/{NUMBER}/payments")
+    page.wait_for_function("() => document.activeElement.id === 'debt-title'", timeout=2000)
+    assert page.evaluate("window.scrollY") == 0
+    tabs = page.locator("nav.tabs").bounding_box()
+    assert tabs["y"] >= 0
+    # The filter still takes focus to what it changed: the count of payments.
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_function(
+        "() => document.activeElement.classList.contains('totals')", timeout=2000
+    )

@@ -202,3 +202,11 @@ def test_on_a_phone_the_first_document_is_on_the_first_screen(page, setup):
     page.get_by_role("link", name="Clear filters").click()
     page.get_by_text("73 documents in all.").wait_for()
     assert not page.get_by_label("Kind").is_visible()
+
+    # The document's total: one rule across its card, above "Total" and the amount (on the
+    # cells it was two, the second between the two).
+    page.goto(f"{TAB}/invoice/INV-2017-05")
+    rules = page.locator("table.lines tr.grand-total").evaluate(
+        "row => [row, ...row.children].map(e => getComputedStyle(e).borderTopWidth)"
+    )
+    assert rules == ["2px", "0px", "0px"], rules

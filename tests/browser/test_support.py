@@ -14,6 +14,7 @@ from tests.conftest import (
     axe_violations,
     card_cells,
     check_fragment,
+    sideways_tables,
     wait_for,
 )
 from tests.web.test_support import PDF, make_contract, make_question
@@ -172,3 +173,25 @@ def test_on_a_phone_each_of_my_questions_is_a_card(app, page, make_user):
     title = next(c for c in cells if c["label"] == "none")
     assert title["text"] == reference
     assert axe_violations(page) == []
+
+
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 768, "height": 1024}}])
+def test_on_a_tablet_in_hungarian_my_questions_are_in_sight(app, page, make_user):
+    """The six columns, times and all, ran past a tablet's screen in Hungarian (and Russian):
+    "Last message" was out of sight. There each question is a card, as on a phone."""
+    ann = make_user(email="ann@example.com", locale="hu")
+    make_contract(app, account_id=ann)
+    make_question(app, user_id=ann, subject="payments", contract_number="EL-0000042")
+    make_question(app, user_id=ann, status="answered")
+    page.goto("/login")
+    page.get_by_label("Email").fill("ann@example.com")
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.locator("#login-form button[type=submit]").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+    page.goto("/support/questions")
+    assert page.locator("html").get_attribute("lang") == "hu"
+    assert sideways_tables(page) == []
+    for row in range(1, 3):
+        cells = card_cells(page, f"#questions table.stack tbody tr:nth-child({row})")
+        assert all(c["left"] >= 0 and c["right"] <= 768 for c in cells), cells
+        assert cells[-1]["text"], cells  # the time of the last message
