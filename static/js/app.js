@@ -15,8 +15,9 @@ document.addEventListener("htmx:afterSettle", function (event) {
   }
   var target = event.detail.target;
   if (target && !target.isConnected) {
-    // An outerHTML swap replaced the target: the new element is where the event fired.
-    target = event.target;
+    // An outerHTML swap replaced the target: the new element has its id (the event itself
+    // may fire on an element above it).
+    target = (target.id && document.getElementById(target.id)) || event.target;
   }
   if (!target || target.id === "flashes") {
     return;
