@@ -83,13 +83,25 @@ def demo(contracts: int, years: int, seed: int, if_empty: bool) -> None:
     "--date",
     "day",
     metavar="YYYY-MM-DD",
-    help="Act as if today were this day (default: today in LKAPP_TIMEZONE).",
+    help="Act as if today were this day (default: today in LKAPP_TIMEZONE). Another day than "
+    "today needs --other-day.",
 )
-def notify(day: str | None) -> None:
-    """Daily: debt appeared / cleared notices, reading-window reminders; sends the outbox."""
+@click.option(
+    "--other-day",
+    is_flag=True,
+    help="Allow a --date other than today, for tests and demos: the run still reads today's "
+    'payments, so customers may be mailed wrong notices (a past day: "debt cleared" for a '
+    'debt they have; a later one: "overdue" for an invoice not due yet).',
+)
+def notify(day: str | None, other_day: bool) -> None:
+    """Daily: debt appeared / cleared notices, reading-window reminders; sends the outbox.
+
+    A missed day needs no run of its own: today's run mails whatever changed since the last
+    one."""
     from datetime import date
 
     from .domain.csvformat import FIRST_YEAR, LAST_YEAR
+    from .electricity.services import local_today
     from .services import notify as notices
     from .services.mail import mail_configured
 
@@ -102,6 +114,14 @@ def notify(day: str | None) -> None:
         if not FIRST_YEAR <= today.year <= LAST_YEAR:
             raise click.BadParameter(
                 f"use a day from {FIRST_YEAR} to {LAST_YEAR}", param_hint="--date"
+            )
+        if today != local_today() and not other_day:
+            raise click.BadParameter(
+                f"{today.isoformat()} is not today ({local_today().isoformat()}): the run "
+                "compares today's payments with that day's due dates and may mail customers "
+                "wrong notices. A missed day needs no run of its own: run without --date. "
+                "To run it anyway (tests, demos), add --other-day.",
+                param_hint="--date",
             )
     summary = notices.run_daily(today)
     click.echo(str(summary))

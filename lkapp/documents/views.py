@@ -263,8 +263,10 @@ def _pdf_response(response, filename: str):
 
 @bp.get("/<number>/documents/year/<int:year>.zip")
 @login_required
+@limiter.limit("10 per minute", key_func=per_account)
 def year_zip(number: str, year: int):
-    """The PDFs of the documents issued in ``year``, in one ZIP."""
+    """The PDFs of the documents issued in ``year``, in one ZIP (rendered when not cached:
+    seconds of a worker, so limited as the month's)."""
     contract = own_contract(number)
     documents = services.documents_of_year(contract, year) if 1900 < year < 3000 else []
     if not documents:

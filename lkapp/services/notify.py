@@ -94,7 +94,11 @@ def for_one_account(user_id: int, failed: list[int], work: Callable, *args):
 
 def run_daily(today: date | None = None) -> DailySummary:
     """The daily run: debt notices, reading-window reminders, then commit and send the
-    outbox. Commits after each batch of accounts (a long run keeps what it did)."""
+    outbox. Commits after each batch of accounts (a long run keeps what it did).
+
+    ``today`` other than the real today is for tests: the documents' paid amounts are
+    today's, so another day's run mails notices that were not true on that day (the command
+    asks for ``--other-day``)."""
     from ..electricity.services import local_today
     from ..readings.reminders import queue_window_reminders
 

@@ -26,6 +26,7 @@ from wtforms.validators import DataRequired, Email, Length, ValidationError
 from ..auth import services as accounts
 from ..auth import tokens
 from ..auth.decorators import staff_required
+from ..database import lock_row
 from ..extensions import db
 from ..formatting import lazy_gettext as _l
 from ..forms import mail_can_reach, one_line, strip
@@ -163,17 +164,41 @@ def _member(user_id: int) -> User:
     return user
 
 
+def disable(user: User, actor: User) -> str:
+    """``actor`` disables staff account ``user``; what happened: "disabled", "own", "already"
+    or "actor_disabled" (nothing written).
+
+    Both rows are read again under their locks, taken in id order (``lock_row``): two
+    administrators disabling each other at once both passed the checks and left no
+    administrator who could sign in. The later one now finds itself disabled and changes
+    nothing; the acting administrator, enabled and not ``user``, is the one who remains."""
+    if user.id == actor.id:
+        return "own"
+    for user_id in sorted((user.id, actor.id)):
+        lock_row(User, user_id)
+    if is_disabled(actor) or actor.role != "admin":
+        return "actor_disabled"
+    if is_disabled(user):
+        return "already"
+    accounts.lock_account(user, actor)
+    return "disabled"
+
+
 @bp.post("/team/<int:user_id>/disable")
 @admin_required
 def disable_member(user_id: int):
     """Disable a staff account (not one's own): it cannot sign in, its sessions end."""
     user = _member(user_id)
-    if user.id == current_user.id:
+    outcome = disable(user, current_user)
+    if outcome == "own":
         flash(_("You cannot disable your own account."), "error")
-    elif is_disabled(user):
+    elif outcome == "actor_disabled":
+        db.session.rollback()
+        flash(_("Your account was disabled meanwhile: nothing was changed."), "error")
+    elif outcome == "already":
+        db.session.rollback()
         flash(_("The account is disabled already."), "info")
     else:
-        accounts.lock_account(user, current_user)
         db.session.commit()
         flash(_("The account %(email)s is disabled.", email=user.email), "success")
     return htmx_redirect(url_for("staff.team"))

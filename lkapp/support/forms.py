@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -20,6 +22,7 @@ from wtforms.widgets import HiddenInput
 from ..auth.forms import captcha_field
 from ..domain import questions as rules
 from ..formatting import lazy_gettext as _l
+from ..formatting import number
 from ..forms import mail_can_reach, one_line, strip, unix_lines
 from .services import Upload, file_bytes_in_window
 
@@ -64,6 +67,17 @@ def _files_field():
     )
 
 
+def _file_size(size: int, up: bool = False) -> str:
+    """``size`` bytes in KB (as a thread lists its files) or, from 1 MB, in MB with one
+    decimal; rounded down (room left is not overstated) or ``up`` (a file's size is not
+    understated)."""
+    round_ = math.ceil if up else math.floor
+    kilobytes = round_(size / 1024)
+    if kilobytes < 1024:
+        return _("%(size)s KB", size=kilobytes)
+    return _("%(size)s MB", size=number(round_(size * 10 / 1024 / 1024) / 10, 1, trim=True))
+
+
 class AttachmentsMixin:
     """Checks the chosen files (count, size, type by content) and keeps them as ``uploads``."""
 
@@ -102,16 +116,31 @@ class AttachmentsMixin:
         added = sum(len(upload.data) for upload in self.uploads)
         if not added or not current_user.is_authenticated:
             return  # asked without an account: limited per address and IP
-        if file_bytes_in_window(current_user) + added > rules.ACCOUNT_FILE_BYTES:
-            self.uploads = []
+        left = rules.ACCOUNT_FILE_BYTES - file_bytes_in_window(current_user)
+        if added <= left:
+            return
+        self.uploads = []
+        days, limit = rules.FILES_WINDOW.days, rules.ACCOUNT_FILE_BYTES // (1024 * 1024)
+        if left >= 1024:  # smaller files may still go: say how much
             raise ValidationError(
                 _(
-                    "Your files of the last %(days)s days have reached %(limit)s MB, the most an "
-                    "account may send. Send the message without files, or call our office.",
-                    days=rules.FILES_WINDOW.days,
-                    limit=rules.ACCOUNT_FILE_BYTES // (1024 * 1024),
+                    "These files take %(size)s, but only %(left)s is left of the %(limit)s MB "
+                    "an account may send in %(days)s days. Send smaller files, or the message "
+                    "without files.",
+                    size=_file_size(added, up=True),
+                    left=_file_size(left),
+                    limit=limit,
+                    days=days,
                 )
             )
+        raise ValidationError(
+            _(
+                "Your files of the last %(days)s days have reached %(limit)s MB, the most an "
+                "account may send. Send the message without files, or call our office.",
+                days=days,
+                limit=limit,
+            )
+        )
 
     def files_chosen(self) -> bool:
         return any(getattr(f, "filename", "") for f in (self.files.data or []))

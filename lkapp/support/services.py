@@ -1,6 +1,10 @@
 """Questions, their messages and attachments. Services add and flush; the view commits once,
 then the mail queued in the outbox goes out.
 
+``Question.updated_at`` is the time of the thread's last message, set only where a message is
+added (the lists' "Last message" and the office's age filter read it); closing sets
+``closed_at`` alone.
+
 Attachments are written to ``instance/attachments/<sha256>`` (content-addressed: the same
 file twice is stored once) before the transaction commits; a request that fails afterwards
 leaves at most an unreferenced file behind, never a row without its file.
@@ -172,6 +176,7 @@ def ask(
     )
     db.session.add(question)
     message = _add_message(question, body, list(uploads), author=user)
+    question.updated_at = message.created_at
     db.session.flush()
     audit.record(
         "support.asked",
@@ -248,7 +253,7 @@ def close(question: Question, staff: User, messages_seen: int | None = None) -> 
     if question.status == "closed":  # by a colleague, while this request waited for the lock
         return False
     question.status = "closed"
-    question.closed_at = question.updated_at = utcnow()
+    question.closed_at = utcnow()  # not ``updated_at``: the last message's time stays
     audit.record("support.closed", actor=staff, obj=question, reference=question.reference)
     return True
 
@@ -315,7 +320,7 @@ def _paginate(query, count_query, page: int, per_page: int) -> Page:
 
 
 def customer_questions(user: User, page: int = 1, per_page: int = 20) -> Page:
-    """The account's threads, the latest activity first."""
+    """The account's threads, the latest message first."""
     where = Question.user_id == user.id
     query = (
         sa.select(
@@ -340,7 +345,7 @@ def staff_questions(
     per_page: int = 25,
 ) -> Page:
     """Threads for the office: waiting ones first, the longest waiting at the top; then the
-    others, the latest activity first."""
+    others, the latest message first. ``older_than_days``: the last message is older."""
     conditions = []
     if status:
         conditions.append(Question.status == status)

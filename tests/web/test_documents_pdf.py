@@ -525,6 +525,26 @@ def test_month_zips_are_rate_limited(app, app_config, customer):
         db.engine.dispose()
 
 
+def test_year_zips_are_rate_limited(app, app_config, customer):
+    """A year's first ZIP renders each of its PDFs: ten a minute per account, as a month's
+    (it had no limit: a loop over the years kept workers busy)."""
+    with app.app_context():
+        contract = add_contract(account_id=customer)
+        add_document(contract, "INV-1", issued_on=date(2026, 11, 5), period=date(2026, 10, 1))
+        db.session.commit()
+    limited = create_app({**app_config, "RATELIMIT_ENABLED": True})
+    limited.test_client_class = type(app.test_client())
+    client = limited.test_client()
+    AuthActions(client).login()
+    answers = [client.get(f"{DOC_URL}/year/2026.zip").status_code for _ in range(11)]
+    assert answers == [200] * 10 + [429]
+    again = limited.test_client()  # per account, not per session
+    AuthActions(again).login()
+    assert again.get(f"{DOC_URL}/year/2026.zip").status_code == 429
+    with limited.app_context():
+        db.engine.dispose()
+
+
 def test_statement_pdfs_are_rate_limited(app, app_config, customer):
     """Each period is a render of its own (and a file in the cache): twenty a minute."""
     with app.app_context():

@@ -34,7 +34,7 @@ def late_invoice(ann, ledger):
 
 
 def run(runner, day: date):
-    result = runner.invoke(args=["notify", "--date", day.isoformat()])
+    result = runner.invoke(args=["notify", "--date", day.isoformat(), "--other-day"])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -227,7 +227,7 @@ def test_one_accounts_failure_costs_that_account_alone(
     fail_for(monkeypatch, reminders, "bob@example.com", how)
 
     day = date(2026, 3, 16)
-    result = runner.invoke(args=["notify", "--date", day.isoformat()])
+    result = runner.invoke(args=["notify", "--date", day.isoformat(), "--other-day"])
     assert result.exit_code == 1
     assert "debt appeared on 2 contract(s)" in result.output
     assert "2 debt notice(s) and 2 reading reminder(s) queued" in result.output
@@ -279,6 +279,34 @@ def test_notify_rejects_a_bad_date(runner):
     far = runner.invoke(args=["notify", "--date", "9999-12-28"])  # was a traceback
     assert far.exit_code == 2 and far.exception.__class__ is SystemExit
     assert "Invalid value for --date: use a day from 1900 to 2099" in far.output
+
+
+def test_notify_refuses_another_day_than_today_without_other_day(
+    app, runner, mailbox, late_invoice, ledger, monkeypatch
+):
+    """A past --date compared today's payments with that day's due dates: an account that
+    paid its old invoice but owes a new one, due since, was mailed "debt cleared"."""
+    from lkapp.electricity import services as electricity
+
+    monkeypatch.setattr(electricity, "local_today", lambda: DAY)
+    run(runner, DAY)  # told of the debt of INV-77 (due 1 March)
+    assert flag(app)
+    ledger.add(
+        ledger.payment(late_invoice, DAY, "100.00"),  # INV-77 paid,
+        ledger.document(late_invoice, "INV-78", DAY, DAY - timedelta(days=1), "50.00"),
+    )  # INV-78 overdue since 9 March: in debt still
+    mailbox.clear()
+    for day in (DAY - timedelta(days=5), DAY + timedelta(days=1)):
+        refused = runner.invoke(args=["notify", "--date", day.isoformat()])
+        assert refused.exit_code == 2
+        assert f"Invalid value for --date: {day.isoformat()} is not today (2026-03-10)" in (
+            " ".join(refused.output.split())
+        )
+    assert mailbox.messages == [] and flag(app)
+    assert "--other-day" in runner.invoke(args=["notify", "--help"]).output
+    today = runner.invoke(args=["notify", "--date", DAY.isoformat()])
+    assert today.exit_code == 0 and "cleared on 0" in today.output
+    assert mailbox.messages == [] and flag(app)
 
 
 # --- new documents ----------------------------------------------------------------------

@@ -136,6 +136,31 @@ def test_admin_disables_and_enables_a_colleague_but_not_themself(
     assert client.post(f"/staff/team/{customer}/disable").status_code == 404
 
 
+def test_two_admins_disabling_each_other_at_once_leave_one_who_can_sign_in(app, make_user):
+    """Each request checked the other account before either wrote: both were disabled, and
+    no administrator was left to enable anyone."""
+    from lkapp.staff import team
+
+    ann = make_user(email="ann@example.org", role="admin")
+    bob = make_user(email="bob@example.org", role="admin")
+    with app.app_context():
+        ann_disables = (db.session.get(User, bob), db.session.get(User, ann))
+        assert not any(barred(user) for user in ann_disables)  # read before Bob's request
+        with app.app_context():
+            bob_disables = (db.session.get(User, ann), db.session.get(User, bob))
+            assert team.disable(*bob_disables) == "disabled"
+            db.session.commit()
+        assert team.disable(*ann_disables) == "actor_disabled"
+        db.session.commit()
+    assert barred(user_by_email(app, "ann@example.org"))
+    assert not barred(user_by_email(app, "bob@example.org"))
+    with app.app_context():
+        locks = db.session.scalar(
+            sa.select(sa.func.count(AuditEvent.id)).where(AuditEvent.action == "auth.locked")
+        )
+    assert locks == 1
+
+
 def test_a_new_colleague_is_welcomed_in_the_admins_language(app, client, admin, mailbox):
     """The welcome went out in English whatever language the office works in."""
     with app.app_context():

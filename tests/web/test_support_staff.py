@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from lkapp.auth.services import AUTO_LOCK, close_account
 from lkapp.extensions import db
+from lkapp.formatting import moment
 from lkapp.models import Attachment, AuditEvent, OutboxMail, Question, User, utcnow
 from lkapp.support import services
 from tests.conftest import check_fragment, swapped
@@ -257,6 +258,27 @@ def test_close_marks_the_thread_closed(app, client, office):
     assert actions(app).count("support.closed") == 1
     client.post(f"/staff/questions/{reference}/close")  # twice: nothing more
     assert actions(app).count("support.closed") == 1
+
+
+def test_closing_an_old_thread_keeps_its_last_message_time(app, client, office, make_user, auth):
+    """Closing set the thread's "last activity": the list showed the close as its last
+    message, and the age filter took a ten-day-old thread closed today for a fresh one."""
+    ann = make_user(email="ann@example.com")
+    reference = make_question(app, user_id=ann)
+    age(app, reference, 10)
+    with app.app_context():
+        last = services.find_question(reference).messages[-1].created_at
+    assert client.post(f"/staff/questions/{reference}/close").status_code == 302
+
+    page = client.get("/staff/questions", query_string={"age": "7"}).get_data(as_text=True)
+    assert reference in page
+    with app.test_request_context():
+        shown = moment(last)
+    assert f'<td class="date" data-label="Last message">{shown}</td>' in page
+    client.post("/logout")
+    auth.login(email="ann@example.com")
+    mine = client.get("/support/questions").get_data(as_text=True)
+    assert reference in mine and f'data-label="Last message">{shown}</td>' in mine
 
 
 def test_lost_login_shows_the_matching_account_and_sends_it_a_reset_link(
