@@ -249,3 +249,61 @@ def test_the_message_after_a_form_that_loads_a_new_page_is_read_out_first(page, 
     page.get_by_role("button", name="Download CSV").click()
     page.wait_for_load_state()
     assert focused(page)["tag"] == "INPUT"
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}}
+TABLET = {"viewport": {"width": 820, "height": 1180}}
+
+
+@pytest.mark.parametrize("browser_context_options", [PHONE, TABLET], ids=["phone", "tablet"])
+def test_the_office_in_hungarian_fits_a_phone_and_a_tablet(app, page, office):
+    """Every section of the office in sight, no column off to the side of its table (the
+    tablet is too narrow for the wide ones, a hash or a long Russian word widens others),
+    and a code just issued on one line, the way it is read out."""
+    from lkapp.services.audit import record
+
+    with app.app_context():
+        chief = db.session.execute(db.select(User).filter_by(email="chief@example.org")).scalar()
+        chief.locale = "hu"
+        db.session.add(
+            Contract(
+                number="EL-0000101",
+                holder_name="ООО «Электроэнергосбытоваякомпания»",
+                tax_id="7701234567",
+                address="Москва, Тверская улица, дом 1",
+            )
+        )
+        job = db.session.get(ImportJob, 1)
+        record("import.uploaded", chief, job, kind="contracts", file="c.csv", sha256="c" * 64)
+        db.session.commit()
+    sign_in_staff(page, "chief@example.org")
+    page.goto("/staff/contracts/EL-0000100")
+    page.get_by_role("button", name="Kód kiadása").click()
+    code = page.locator("#issued-code .code-display code")
+    code.wait_for()
+    lines = code.evaluate(
+        "e => { const r = document.createRange(); r.selectNodeContents(e);"
+        " return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size }"
+    )
+    assert lines == 1
+
+    for url in (
+        "/staff/contracts/EL-0000100",
+        "/staff/contracts?q=EL-00001",
+        "/staff/questions",
+        "/staff/imports",
+        "/staff/audit",
+    ):
+        page.goto(url)
+        out_of_sight = page.evaluate(
+            """() => [...document.querySelectorAll('nav.subnav a')]
+                .filter(a => a.getBoundingClientRect().right > innerWidth)
+                .map(a => a.innerText)"""
+        )
+        assert out_of_sight == [], url
+        scrolling = page.evaluate(
+            """() => [...document.querySelectorAll('main .table-wrap')]
+                .filter(w => w.scrollWidth > w.clientWidth)
+                .map(w => w.getAttribute('aria-label'))"""
+        )
+        assert scrolling == [], url
