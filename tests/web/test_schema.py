@@ -1,7 +1,7 @@
 """The schema keeps its promises on both backends."""
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,8 +13,10 @@ from lkapp.models import (
     AuditEvent,
     Contract,
     Document,
+    Message,
     Meter,
     MeterMove,
+    Question,
     Reading,
     User,
     utcnow,
@@ -350,3 +352,34 @@ def test_the_upgrade_widens_payment_references_and_keeps_their_allocations(app):
         )
         db.session.commit()
         assert db.session.scalar(sa.select(sa.func.max(sa.func.length(Payment.reference)))) == 140
+
+
+def test_the_upgrade_gives_closed_threads_their_last_messages_time_again(app):
+    """Closing set ``updated_at``, which the lists show as "Last message": a thread written to
+    in May and closed in November looked like November's."""
+    may, june, november = (datetime(2026, m, 10, 9, 0, tzinfo=UTC) for m in (5, 6, 11))
+    who = {"contact_email": "ann@example.com", "contact_name": "Ann"}
+    with app.app_context():
+        closed = Question(
+            reference="Q-1", subject="other", status="closed", closed_at=november, **who
+        )
+        closed.updated_at = november  # as the older code closed it
+        waiting = Question(reference="Q-2", subject="other", status="new", updated_at=june, **who)
+        db.session.add_all([closed, waiting])
+        db.session.flush()
+        db.session.add_all(
+            [
+                Message(question_id=closed.id, body="asked", created_at=may - timedelta(days=1)),
+                Message(question_id=closed.id, body="answered", created_at=may, from_staff=True),
+                Message(question_id=waiting.id, body="asked", created_at=june),
+            ]
+        )
+        db.session.commit()
+    _upgrade_from(app, "c53eeba7733d")
+    with app.app_context():
+        times = db.session.execute(
+            sa.select(Question.reference, Question.updated_at, Question.closed_at).order_by(
+                Question.reference
+            )
+        ).all()
+    assert times == [("Q-1", may, november), ("Q-2", june, None)]
