@@ -65,9 +65,9 @@ def test_list_puts_the_longest_waiting_first_and_filters(app, client, office):
     assert "3 questions in all." in page
     assert ">2 unanswered</span>" in page  # the count in the staff navigation
     assert 'href="/staff/questions" aria-current="page"' in page
-    # On a phone each question is a card, as the office's other lists (the asker and the
+    # On a phone and a tablet each question is a card, as the office's other lists (the asker and
     # dates were columns off the screen's edge).
-    assert '<table class="stack">' in page and '<td data-label="Asked by">' in page
+    assert '<table class="stack stack-wide">' in page and '<td data-label="Asked by">' in page
 
     def shown(**query):
         response = client.get("/staff/questions", query_string=query)
