@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from lkapp.electricity.services import local_today
+from tests.browser.test_documents import text_lines
 from tests.conftest import TEST_PASSWORD, axe_violations, card_cells
 
 pytestmark = pytest.mark.sqlite_only
@@ -134,3 +135,33 @@ def test_on_a_phone_the_payments_tab_opens_at_the_balance(page, in_debt):
     page.wait_for_function(
         "() => document.activeElement.classList.contains('totals')", timeout=2000
     )
+
+
+@pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 700, "height": 390}}])
+def test_a_large_debt_on_a_phone_held_sideways_in_hungarian(app, page, make_user, ledger):
+    """Seven-digit amounts, in Hungarian, on a phone held sideways (700 px): the contracts,
+    the payments and the statement are cards, as none fits as a table (the contracts took
+    740 px with four-digit amounts, with the debt's column out of sight); an invoice's number
+    is on one line wherever a sentence or a list names it (it broke at its hyphens)."""
+    with app.app_context():
+        today = local_today()
+    contract = ledger.contract(NUMBER, account_id=make_user())
+    ledger.add(
+        ledger.document(
+            contract, "INV-2026-0000281", today - timedelta(40), today - timedelta(12), "2383244.00"
+        ),
+        ledger.payment(contract, today - timedelta(5), "1180514.00", "PO 9248 INV-2026-0000281"),
+    )
+    sign_in(page)
+    page.get_by_label("Language").select_option("hu")
+    page.locator(".language-form button").click()
+    page.wait_for_load_state()
+    for url, name, cell in [
+        ("/electricity", "Szerződések", "td.debt"),
+        (f"/electricity/{NUMBER}/payments", "Befizetések", ".shares li"),
+        (f"/electricity/{NUMBER}/statement", "Egyeztető kimutatás", "tbody td.stack-title"),
+    ]:
+        page.goto(url)
+        region = page.locator(f'.table-wrap[aria-label="{name}"]')
+        assert region.evaluate("e => e.scrollWidth <= e.clientWidth"), url
+        assert text_lines(region.locator(cell).first, "INV-2026-0000281") == 1, url

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from lkapp.extensions import db
+from lkapp.models import Contract
 from lkapp.services import pdf as pdf_service
 from tests.browser.test_contracts import sign_in
 from tests.conftest import axe_violations, card_cells, check_fragment, sideways_tables
@@ -34,19 +35,44 @@ def setup(app, make_user, tmp_path):
         db.session.commit()
 
 
+def text_lines(locator, part: str | None = None) -> int:
+    """How many lines of the screen the element's own text takes (not its card label), or
+    the words ``part`` of it."""
+    return locator.evaluate(
+        """(e, part) => { const r = document.createRange(); r.selectNodeContents(e);
+            if (part) {
+                const walk = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+                let n; while ((n = walk.nextNode()) && !n.data.includes(part));
+                const at = n.data.indexOf(part); r.setStart(n, at); r.setEnd(n, at + part.length);
+            }
+            return new Set([...r.getClientRects()].filter(x => x.width)
+                .map(x => Math.round(x.top))).size; }""",
+        part,
+    )
+
+
 @pytest.mark.parametrize(
     ("browser_context_options", "language"),
     [
         ({"viewport": {"width": 1280, "height": 800}}, "hu"),
         ({"viewport": {"width": 1280, "height": 800}}, "ru"),
+        ({"viewport": {"width": 1180, "height": 820}}, "hu"),
         ({"viewport": {"width": 820, "height": 1180}}, "hu"),
+        ({"viewport": {"width": 700, "height": 390}}, "hu"),
     ],
-    ids=["laptop-hu", "laptop-ru", "tablet-hu"],
+    ids=["laptop-hu", "laptop-ru", "ipad-air-sideways-hu", "tablet-hu", "phone-sideways-hu"],
 )
-def test_every_column_of_the_documents_is_in_sight(page, setup, language):
-    """On a laptop (1280 px) the ten columns fit in the two longer languages, and on a tablet
-    (820 px) each document is a card: the status of each document is in sight without
-    scrolling sideways (it was cut off in Hungarian on both)."""
+def test_every_column_of_the_documents_is_in_sight(app, page, setup, language):
+    """A large customer's invoice (seven-digit amounts): on a laptop (1280 px) the ten columns
+    fit in the two longer languages; on an iPad Air held sideways (1180 px, the table was
+    1,161 px in its 1,146 in Hungarian with four-digit amounts), a tablet (820 px) and a phone
+    held sideways (700 px) each document is a card. The status of each document is in sight
+    without scrolling sideways, so are the totals' columns, and an amount is on one line."""
+    with app.app_context():
+        contract = db.session.scalar(db.select(Contract).filter_by(number=NUMBER))
+        big = ((D("2383244.00"), D("9000000"), D("0.26481")),)
+        add_document(contract, "INV-2019-0000281", issued_on=date(2019, 4, 5), lines=big)
+        db.session.commit()
     sign_in(page, "ann@example.com")
     page.wait_for_url("**/")
     page.get_by_label("Language").select_option(language)
@@ -55,9 +81,12 @@ def test_every_column_of_the_documents_is_in_sight(page, setup, language):
     page.goto(TAB)
     page.locator("table.documents").wait_for()
     assert sideways_tables(page) == []
-    status = page.locator("table.documents tbody tr td:last-child").first
+    first = page.locator("table.documents tbody tr").first
+    status = first.locator("td:last-child")
     box, width = status.bounding_box(), page.viewport_size["width"]
     assert status.inner_text() and box["x"] + box["width"] <= width
+    total = first.locator("td.num").last
+    assert total.inner_text().startswith("3") and text_lines(total) == 1
 
 
 @pytest.mark.parametrize("browser_context_options", [{"viewport": {"width": 390, "height": 844}}])

@@ -46,6 +46,9 @@ def sideways(page) -> int:
 
 
 def focused(page) -> dict:
+    """The element with focus, once focus has landed: htmx swaps the new content in, and the
+    page's script moves focus when it settles, a moment later (the text is there before)."""
+    page.wait_for_function("() => document.activeElement !== document.body")
     return page.evaluate(
         """() => { const e = document.activeElement;
             return {tag: e.tagName, id: e.id, role: e.getAttribute('role'),
@@ -259,7 +262,7 @@ TABLET = {"viewport": {"width": 820, "height": 1180}}
 def test_the_office_in_hungarian_fits_a_phone_and_a_tablet(app, page, office):
     """Every section of the office in sight, no column off to the side of its table (the
     tablet is too narrow for the wide ones, a hash or a long Russian word widens others),
-    and a code just issued on one line, the way it is read out."""
+    a code just issued on one line, the way it is read out, and its slip printed alone."""
     from lkapp.services.audit import record
 
     with app.app_context():
@@ -286,6 +289,17 @@ def test_the_office_in_hungarian_fits_a_phone_and_a_tablet(app, page, office):
         " return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size }"
     )
     assert lines == 1
+    assert sideways(page) == 0
+    # The browser's print command, as the page says, prints the slip alone: the rest of the
+    # page, though unseen, took its room, and sheets followed the slip.
+    page.emulate_media(media="print")
+    beside_the_slip = page.evaluate(
+        """() => { const slip = document.querySelector('.slip');
+            return [...document.body.querySelectorAll('*')].filter(e => !e.contains(slip)
+                && !slip.contains(e) && e.getBoundingClientRect().height > 0).length }"""
+    )
+    assert beside_the_slip == 0
+    page.emulate_media(media="screen")
 
     for url in (
         "/staff/contracts/EL-0000100",
