@@ -54,6 +54,12 @@ def local_today() -> date:
 # --- finding contracts ------------------------------------------------------------------
 
 
+def typed_number(typed: str) -> tuple[sa.ColumnElement, sa.ColumnElement]:
+    """The WHERE and the ORDER BY that find a contract number typed in any case: as typed,
+    else in capitals (the numbers are upper-case; "el-0000042" is "EL-0000042")."""
+    return Contract.number.in_({typed, typed.upper()}), Contract.number != typed
+
+
 def find_contract(number: str) -> Contract | None:
     return db.session.scalar(sa.select(Contract).where(Contract.number == number.strip()))
 
@@ -326,11 +332,12 @@ def _contract_and_latest_code(number: str):
         .correlate(Contract)
         .scalar_subquery()
     )
+    matches, as_typed_first = typed_number(number)
     row = db.session.execute(
         sa.select(Contract, ConfirmationCode)
         .outerjoin(ConfirmationCode, ConfirmationCode.id == newest)
-        .where(Contract.number.in_({number, number.upper()}))
-        .order_by(Contract.number != number)
+        .where(matches)
+        .order_by(as_typed_first)
     ).first()
     return (row[0], row[1]) if row is not None else (None, None)
 

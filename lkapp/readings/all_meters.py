@@ -25,7 +25,7 @@ from ..extensions import db
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from . import clock, services
-from .forms import ZONE_NAMES, ReadingForm, apply_verdicts, reading_form
+from .forms import ZONE_NAMES, ReadingForm, apply_verdicts, field_name, reading_form
 from .mails import queue_readings_received
 from .views import commit_with_retry, problem_text
 
@@ -145,12 +145,8 @@ def submit():
         problems[item.meter.id] = problem_text(
             "contract_ended" if item.contract_ended else "meter_removed"
         )
-    items = sorted(
-        [*found.items, *ended], key=lambda item: (item.meter.contract.number, item.meter.serial)
-    )
-    refused = sorted(
-        [*refused, *(item.meter for item in ended)], key=lambda m: (m.contract.number, m.serial)
-    )
+    items = sorted([*found.items, *ended], key=lambda item: _place(item.meter))
+    refused = sorted([*refused, *(item.meter for item in ended)], key=_place)
     return _page(
         found,
         forms,
@@ -162,6 +158,11 @@ def submit():
     )
 
 
+def _place(meter) -> tuple[str, str]:
+    """Where a meter stands on the page: by contract, then serial."""
+    return meter.contract.number, meter.serial
+
+
 def _typed_out_of_use(shown: list[int]) -> list[int]:
     """The meters the form named and had values typed for that are no longer among the
     account's meters in use (``shown``): their contract ended or left the account, or the
@@ -171,7 +172,7 @@ def _typed_out_of_use(shown: list[int]) -> list[int]:
         meter_id
         for meter_id in dict.fromkeys(named)
         if meter_id not in shown
-        and any(request.form.get(f"m{meter_id}-{zone}", "").strip() for zone in ZONE_NAMES)
+        and any(request.form.get(field_name(meter_id, zone), "").strip() for zone in ZONE_NAMES)
     ]
 
 

@@ -242,6 +242,11 @@ class ReadingForm(FlaskForm):
         return {zone: self[zone].data or "" for zone in self.meter.zone_list}
 
 
+def field_name(meter_id: int, zone: str) -> str:
+    """A zone's field on a page of several meters' forms: ``m<meter>-<zone>``."""
+    return f"m{meter_id}-{zone}"
+
+
 def reading_form(meter: Meter, blank: bool = False, together: bool = False) -> ReadingForm:
     """The form of ``meter``; ``blank`` ignores the request's data (a page shown by GET).
     ``together``: one of the many meters of one page's form, its fields named ``m<id>-<zone>``
@@ -252,7 +257,7 @@ def reading_form(meter: Meter, blank: bool = False, together: bool = False) -> R
     form = _form_class(tuple(meter.zone_list))(**options)
     for field in form:  # ids unique on a page of several meters: m<meter>-<zone>
         if field.short_name != "csrf_token":
-            field.id = f"m{meter.id}-{field.short_name}"
+            field.id = field_name(meter.id, field.short_name)
             field.label = Label(field.id, field.label.text)
     form.meter = meter
     return form

@@ -23,6 +23,7 @@ from wtforms.validators import Length, Optional, ValidationError
 from ..auth import services as accounts
 from ..auth.decorators import staff_required
 from ..domain.csvformat import FIRST_YEAR, LAST_YEAR, format_cell
+from ..electricity.services import typed_number
 from ..extensions import db
 from ..formatting import lazy_gettext as _l
 from ..forms import one_line
@@ -143,14 +144,10 @@ class Filters:
                 )
         if form.contract.data:
             self.args["contract"] = form.contract.data
-            # As typed, else in capitals (as the customer's "Add contract" reads it): the
-            # numbers are upper-case, and "el-0000042" is "EL-0000042".
-            typed = form.contract.data
+            # In any case, as the customer's "Add contract" reads it.
+            matches, as_typed_first = typed_number(form.contract.data)
             contract_id = db.session.scalar(
-                sa.select(Contract.id)
-                .where(Contract.number.in_({typed, typed.upper()}))
-                .order_by(Contract.number != typed)
-                .limit(1)
+                sa.select(Contract.id).where(matches).order_by(as_typed_first).limit(1)
             )
             if contract_id is None:
                 self.unknown.append("contract")
