@@ -49,8 +49,9 @@ def pytest_configure(config):
 
 
 # Seconds a test of each folder takes, roughly (a full run on two cores), and the file that
-# holds two minutes of load. ``make test`` hands out whole files to its two workers in the
-# order below (``--no-loadscope-reorder``): the longest first, so that both end together.
+# holds a minute of load on both databases. ``make test`` hands out whole files to its two
+# workers in the order below (``--no-loadscope-reorder``): the longest first, so that both end
+# together.
 SECONDS_PER_TEST = {"browser": 3.5, "system": 4.0, "web": 0.45, "unit": 0.05}
 RUNS_FIRST = "tests/system/test_load.py"
 

@@ -1,5 +1,5 @@
-"""Load: 50 customers at once against gunicorn, on SQLite and PostgreSQL, with the mail server
-down the whole time.
+"""Load: 50 customers at once against gunicorn on SQLite and 50 more against gunicorn on
+PostgreSQL, both in the same minute, with the mail server down the whole time.
 
 Each customer is a thread with its own browser (``WebClient``) and its own address (the
 ``X-Forwarded-For`` of the nginx in front: per-IP sign-in limits stay as deployed). For
@@ -26,6 +26,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import shutil
 import statistics
 import threading
 import time
@@ -34,14 +35,16 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
+from lkapp import create_app
 from lkapp.extensions import db
 from lkapp.models import Contract, Document, Meter, OutboxMail, Reading, User, utcnow
 from lkapp.readings import clock
 from lkapp.security import hash_password
 from lkapp.services import demo
-from tests.conftest import TEST_PASSWORD, free_port
+from tests.conftest import TEST_PASSWORD, _test_config, free_port
 from tests.system.conftest import Response
 
 LOAD_SECONDS = float(os.environ.get("LKAPP_LOAD_SECONDS", "60"))
@@ -376,26 +379,87 @@ def run_load(server, accounts: list[Account]) -> tuple[Tally, float]:
 # --- the test ---------------------------------------------------------------------------
 
 
-def test_fifty_customers_lose_nothing_while_the_mail_server_is_down(
-    backend, database_url, app, runner, mailbox, gunicorn_server, tmp_path
-):
-    accounts = build_accounts(app)
-    server = gunicorn_server(
-        database_url,
-        workers=WORKERS,
-        smtp_port=free_port(),  # nothing listens there: the mail server is down
-        LKAPP_TRUSTED_PROXIES="1",
-        LKAPP_INSTANCE_PATH=str(tmp_path / "instance"),  # an empty PDF cache
-    )
-    tally, elapsed = run_load(server, accounts)
-    server.stop()
-    print("\n" + tally.summary(f"{backend}, {CUSTOMERS} customers, {WORKERS} workers", elapsed))
+@dataclass
+class Stand:
+    """One backend under load: its database, the app that checks it, its server, its tally."""
 
-    assert not tally.failures, "\n".join(tally.problems[:20])
+    backend: str
+    app: object
+    accounts: list[Account] = field(default_factory=list)
+    server: object = None
+    tally: Tally | None = None
+    elapsed: float = 0.0
+
+
+def postgres_url(request) -> str | None:
+    """A database of the test cluster; None where PostgreSQL is not installed (a failure
+    instead with ``LKAPP_REQUIRE_POSTGRES=1``, as for every other test)."""
+    try:
+        databases = request.getfixturevalue("pg_databases")
+    except pytest.skip.Exception as skipped:
+        print(f"\nPostgreSQL left out: {skipped}")
+        return None
+    name = databases.take()
+    request.addfinalizer(lambda: databases.give_back(name))
+    return databases.cluster.url(name)
+
+
+def test_fifty_customers_on_each_backend_lose_nothing_while_the_mail_server_is_down(
+    request, sqlite_template, smtp_server, mailbox, gunicorn_server, tmp_path
+):
+    """SQLite and PostgreSQL under load in the same minute: 100 customers on two cores."""
+    sqlite_path = tmp_path / "lkapp.sqlite3"
+    shutil.copyfile(sqlite_template, sqlite_path)
+    urls = {"sqlite": f"sqlite:///{sqlite_path}", "postgresql": postgres_url(request)}
+    stands = []
+    for backend, url in urls.items():
+        if url is None:
+            continue
+        app = create_app(
+            _test_config(
+                url,
+                MAIL_SERVER="127.0.0.1",
+                MAIL_PORT=smtp_server.port,
+                MAIL_SUPPRESS_SEND=False,
+                MAIL_DEFAULT_SENDER="My Account <no-reply@lkapp.test>",
+            )
+        )
+        request.addfinalizer(lambda app=app: dispose(app))
+        stand = Stand(backend, app, build_accounts(app))
+        stand.server = gunicorn_server(
+            url,
+            workers=WORKERS,
+            smtp_port=free_port(),  # nothing listens there: the mail server is down
+            LKAPP_TRUSTED_PROXIES="1",
+            LKAPP_INSTANCE_PATH=str(tmp_path / f"instance-{backend}"),  # an empty PDF cache
+        )
+        stands.append(stand)
+
+    def load(stand: Stand) -> None:
+        stand.tally, stand.elapsed = run_load(stand.server, stand.accounts)
+
+    runs = [threading.Thread(target=load, args=(stand,)) for stand in stands]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    for stand in stands:
+        stand.server.stop()
+        label = f"{stand.backend}, {CUSTOMERS} customers, {WORKERS} workers"
+        print("\n" + stand.tally.summary(label, stand.elapsed))
+    for stand in stands:
+        mailbox.clear()
+        lost_nothing(stand, mailbox)
+
+
+def lost_nothing(stand: Stand, mailbox) -> None:
+    """No failed request, every confirmed reading stored, every receipt sent once, later."""
+    tally, app, accounts = stand.tally, stand.app, stand.accounts
+    assert not tally.failures, f"{stand.backend}: " + "\n".join(tally.problems[:20])
     # The server's log: no traceback, no worker timeout; only the mail server's absence.
     noted = [
         line
-        for line in server.log_path.read_text(errors="replace").splitlines()
+        for line in stand.server.log_path.read_text(errors="replace").splitlines()
         if any(word in line for word in ("Traceback", "ERROR", "CRITICAL", "WARNING"))
     ]
     assert all("Mail server unavailable" in line for line in noted), noted[:10]
@@ -430,6 +494,7 @@ def test_fifty_customers_lose_nothing_while_the_mail_server_is_down(
         queued = {mail.id for mail in outbox}
 
     # The mail server is back: the outbox goes out, each message once.
+    runner = app.test_cli_runner()
     result = runner.invoke(args=["outbox", "send"])
     assert result.exit_code == 0, result.output
     assert f"Sent {len(queued)} message(s); 0 failed" in result.output, result.output
@@ -441,4 +506,13 @@ def test_fifty_customers_lose_nothing_while_the_mail_server_is_down(
     with app.app_context():
         unsent = sa.select(sa.func.count()).where(OutboxMail.sent_at.is_(None))
         assert db.session.scalar(unsent) == 0
-    print(f"{len(tally.submissions)} submissions ({len(readings)} values), {len(queued)} mails")
+    print(
+        f"{stand.backend}: {len(tally.submissions)} submissions ({len(readings)} values), "
+        f"{len(queued)} mails"
+    )
+
+
+def dispose(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
