@@ -52,6 +52,11 @@ def shift_month(month: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def months_between(earlier: date, later: date) -> int:
+    """How many months ``later``'s month is after ``earlier``'s (1: the next month)."""
+    return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
 def month_span(last: date, count: int) -> list[date]:
     """The ``count`` months ending with ``last``'s month, oldest first (for a chart)."""
     return [shift_month(last, -offset) for offset in range(count - 1, -1, -1)]
@@ -114,10 +119,11 @@ class Check:
     """The verdict on one zone's value."""
 
     error: str | None = None  # below_previous
-    needs_confirmation: bool = False  # consumption over 3x the 12-month average
+    needs_confirmation: bool = False  # consumption over 3x the 12-month average a month
     rolled_over: bool = False
     kwh: Decimal = Decimal(0)
-    average: Decimal | None = None  # the 12-month average the 3x rule compared with
+    months: int = 1  # the months ``kwh`` covers: since the last accepted reading's month
+    average: Decimal | None = None  # the 12-month average a month the 3x rule compared with
     notes: list[str] = field(default_factory=list)
 
 
@@ -126,18 +132,27 @@ def check_reading(
     previous: Decimal | None,
     digits: int,
     ct_ratio: int,
-    recent_kwh: list[Decimal],
+    recent: list[tuple[Decimal, int]],
+    months: int = 1,
 ) -> Check:
-    """Check a new value against the last accepted one and the last 12 months' consumption."""
+    """Check a new value against the last accepted one, ``months`` months before it, and the
+    consumption of the last 12 months (``recent``: each reading's kWh and the months it
+    covers).
+
+    The 3x rule compares per month: after a gap with no readings the consumption since the
+    last one covers all its months, and a reading of the last year that came after a gap
+    counts as the months it covers, not as one month."""
     if previous is not None and value < previous and not is_rollover(previous, value, digits):
         return Check(error="below_previous")
     kwh = consumption(previous, value, digits, ct_ratio)
-    result = Check(kwh=kwh, rolled_over=previous is not None and value < previous)
-    last_year = [k for k in recent_kwh[-12:] if k > 0]
-    if last_year:
-        average = sum(last_year) / len(last_year)
-        result.average = average
-        result.needs_confirmation = kwh > SUSPICIOUS_FACTOR * average
+    result = Check(kwh=kwh, rolled_over=previous is not None and value < previous, months=months)
+    used = [(used_kwh, span) for used_kwh, span in recent if used_kwh > 0]
+    if used:
+        total, covered = sum(used_kwh for used_kwh, _ in used), sum(span for _, span in used)
+        result.average = total / covered
+        # Multiplied out, not divided: 1,000 kWh over 3 months and 3,000 over the next 3 are
+        # exactly 3 times, not a rounding error over it.
+        result.needs_confirmation = kwh * covered > SUSPICIOUS_FACTOR * total * months
     return result
 
 

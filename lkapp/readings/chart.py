@@ -56,6 +56,8 @@ class Chart:
     months: list[date]
     zones: list[str]
     series: dict[str, list[Decimal | None]]
+    # (zone, month) whose figure is an even share of a reading that covers several months
+    shared: set[tuple[str, date]] = field(default_factory=set)
     bars: list[Bar] = field(default_factory=list)
     ticks: list[Tick] = field(default_factory=list)
     labels: list[Label] = field(default_factory=list)

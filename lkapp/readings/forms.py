@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import BooleanField, Label, StringField
@@ -204,12 +205,15 @@ class ChartText:
 def consumption_chart(item: MeterReadings, months: list[date]) -> Chart:
     """The meter's chart over ``months``, its axes labelled in the request's locale."""
     fmt = formats()
-    return bar_chart(
+    series, shared = item.monthly_kwh(months)
+    chart = bar_chart(
         months,
-        item.monthly_kwh(months),
+        series,
         label=fmt.numeric_month,
         value_label=lambda value: reading_value(value, fmt),
     )
+    chart.shared = shared
+    return chart
 
 
 def chart_text(chart: Chart, labels: dict[str, str]) -> ChartText:
@@ -220,6 +224,10 @@ def chart_text(chart: Chart, labels: dict[str, str]) -> ChartText:
         zone: [None if kwh is None else reading_value(kwh, fmt) for kwh in chart.series[zone]]
         for zone in chart.zones
     }
+    for zone, start in chart.shared:  # about: a share of several months' consumption
+        i = index[start]
+        if figures[zone][i] is not None:
+            figures[zone][i] = "≈" + figures[zone][i]
     unit = _("%(kwh)s kWh")
     tooltips = []
     for bar in chart.bars:
@@ -311,11 +319,26 @@ def zone_problem(meter: Meter, verdict: ZoneResult, office: bool = False) -> str
             month=month(verdict.previous.period),
         )
     if verdict.needs_confirmation:
+        check = verdict.check
+        figures = {
+            "kwh": reading_value(check.kwh),
+            "average": reading_value(check.average.quantize(Decimal("0.001"))),
+        }
+        if check.months > 1:  # no reading for a while: the kWh are those of several months
+            return ngettext(
+                "That is %(kwh)s kWh over %(num)s month, over 3 times the average of "
+                "%(average)s kWh a month. Check the reading, tick “I have checked the "
+                "reading” and submit again.",
+                "That is %(kwh)s kWh over %(num)s months, over 3 times the average of "
+                "%(average)s kWh a month. Check the reading, tick “I have checked the "
+                "reading” and submit again.",
+                check.months,
+                **figures,
+            )
         return _(
             "That is %(kwh)s kWh, over 3 times the average of %(average)s kWh a month. Check "
             "the reading, tick “I have checked the reading” and submit again.",
-            kwh=reading_value(verdict.check.kwh),
-            average=reading_value(verdict.check.average.quantize(Decimal("0.001"))),
+            **figures,
         )
     return None
 

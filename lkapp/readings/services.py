@@ -28,6 +28,7 @@ from ..domain.readings import (
     check_reading,
     consumption,
     month_span,
+    months_between,
     pages_of_groups,
     shift_month,
 )
@@ -68,6 +69,7 @@ class Row:
     contract_id: int | None = None  # given for this contract (None: the meter's)
     kwh: Decimal | None = None  # None: no earlier reading to count from
     rolled_over: bool = False
+    months: int = 1  # the months ``kwh`` covers (more than one after a gap in the readings)
 
     @property
     def live(self) -> bool:
@@ -204,23 +206,41 @@ class MeterReadings:
         first = next((row for row in self.rows if self.shown(row)), None)
         return first is not None and first.period < since
 
-    def recent_kwh(self, zone: str, period: date) -> list[Decimal]:
-        """Monthly consumption of the 12 months before ``period`` (for the 3x rule), of this
-        contract's months only: another business's use says nothing of this one's."""
+    def recent_kwh(self, zone: str, period: date) -> list[tuple[Decimal, int]]:
+        """The consumption of the readings of the 12 months before ``period``, each with the
+        months it covers (for the 3x rule), of this contract's months only: another
+        business's use says nothing of this one's."""
         since = shift_month(period, -RECENT_MONTHS)
         return [
-            row.kwh
+            (row.kwh, row.months)
             for row in self.live_series(zone)
             if since <= row.period < period and row.kwh is not None and self.shown(row)
         ]
 
-    def monthly_kwh(self, months: list[date]) -> dict[str, list[Decimal | None]]:
-        """Per zone, the consumption of each month of ``months`` (None: no reading)."""
-        result = {}
+    def monthly_kwh(
+        self, months: list[date]
+    ) -> tuple[dict[str, list[Decimal | None]], set[tuple[str, date]]]:
+        """Per zone, the consumption of each month of ``months`` (None: no reading), and the
+        (zone, month) whose figure is a share: a reading after months without one covers
+        them all, and its kWh are shared evenly among them rather than put in its month."""
+        wanted = set(months)
+        result, shared = {}, set()
         for zone in self.zones:
-            by_month = {row.period: row.kwh for row in self.live_series(zone) if self.shown(row)}
+            by_month = {}
+            for row in self.live_series(zone):
+                if row.kwh is None or not self.shown(row):
+                    continue
+                if row.months == 1:
+                    by_month[row.period] = row.kwh
+                    continue
+                share = row.kwh / row.months
+                for back in range(row.months):
+                    month = shift_month(row.period, -back)
+                    if month in wanted:
+                        by_month[month] = share
+                        shared.add((zone, month))
             result[zone] = [by_month.get(month) for month in months]
-        return result
+        return result, shared
 
 
 def meter_accepts(meter: Meter, period: date) -> bool:
@@ -440,6 +460,7 @@ def _add_consumption(meter: Meter, rows: list[Row]) -> None:
         previous = values[index - 1]
         row.kwh = consumption(previous, row.value, meter.digits, meter.ct_ratio)
         row.rolled_over = row.value < previous
+        row.months = months_between(periods[index - 1], row.period)
 
 
 # --- submitting ---------------------------------------------------------------------------
@@ -515,13 +536,14 @@ def submit(
         verdict.value, verdict.error = parse_register(text, meter.digits, group_separator)
         if verdict.error:
             continue
-        verdict.previous = data.latest(zone, before=window.period)
+        previous = verdict.previous = data.latest(zone, before=window.period)
         verdict.check = check_reading(
             verdict.value,
-            verdict.previous.value if verdict.previous else None,
+            previous.value if previous else None,
             meter.digits,
             meter.ct_ratio,
             data.recent_kwh(zone, window.period),
+            months_between(previous.period, window.period) if previous else 1,
         )
         verdict.error = verdict.check.error
     if any(v.error for v in result.zones.values()):

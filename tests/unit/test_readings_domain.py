@@ -11,6 +11,7 @@ from lkapp.domain.readings import (
     check_reading,
     consumption,
     month_span,
+    months_between,
     pages_of_groups,
     parse_value,
     reading_window,
@@ -80,9 +81,47 @@ def test_check_refuses_a_decrease_that_is_no_rollover():
 
 
 def test_check_asks_to_confirm_a_jump_over_three_times_the_average():
-    history = [Decimal(100)] * 12
+    history = [(Decimal(100), 1)] * 12
     assert not check_reading(Decimal("1300"), Decimal("1000"), 6, 1, history).needs_confirmation
     assert check_reading(Decimal("1301"), Decimal("1000"), 6, 1, history).needs_confirmation
+
+
+@pytest.mark.parametrize(("used", "suspicious"), [(1200, False), (1201, True)])
+def test_after_a_gap_the_jump_check_compares_with_as_many_months(used, suspicious):
+    """No reading for 3 months, then one for the 4th: its consumption covers 4 months, so
+    it is compared with 3 times 4 months of the average (100 kWh a month), not one."""
+    history = [(Decimal(100), 1)] * 8
+    verdict = check_reading(Decimal(1000 + used), Decimal(1000), 6, 1, history, months=4)
+    assert verdict.error is None and verdict.kwh == used and verdict.months == 4
+    assert verdict.needs_confirmation is suspicious
+    assert verdict.average == 100
+
+
+def test_a_reading_after_a_gap_weighs_in_the_average_as_the_months_it_covers():
+    """Six monthly readings of 100 kWh and one of 600 kWh that covers 6 months (no readings
+    before it for 5): 1,200 kWh in 12 months, 100 a month, not 1,200 / 7 = 171."""
+    history = [(Decimal(600), 6)] + [(Decimal(100), 1)] * 6
+    assert check_reading(Decimal("1300"), Decimal("1000"), 6, 1, history).average == 100
+    assert not check_reading(Decimal("1300"), Decimal("1000"), 6, 1, history).needs_confirmation
+    assert check_reading(Decimal("1301"), Decimal("1000"), 6, 1, history).needs_confirmation
+
+
+def test_exactly_three_times_is_not_over_whatever_the_average_s_decimals():
+    history = [(Decimal(1000), 3)]  # 333.33... kWh a month
+    assert not check_reading(Decimal(4000), Decimal(1000), 6, 1, history, 3).needs_confirmation
+    assert not check_reading(Decimal(2000), Decimal(1000), 6, 1, history).needs_confirmation
+    assert check_reading(Decimal("2000.001"), Decimal(1000), 6, 1, history).needs_confirmation
+
+
+def test_a_first_reading_is_never_suspicious():
+    history = [(Decimal(100), 1)] * 12
+    verdict = check_reading(Decimal("99999"), None, 6, 1, history)
+    assert verdict.kwh == 0 and not verdict.needs_confirmation
+
+
+def test_months_between_counts_across_years():
+    assert months_between(date(2026, 10, 1), date(2026, 11, 1)) == 1
+    assert months_between(date(2025, 11, 1), date(2026, 3, 1)) == 4
 
 
 values = st.decimals(min_value=0, max_value=Decimal("99999.999"), places=3)
@@ -118,7 +157,7 @@ def test_consumption_adds_up_across_months_even_through_rollover(start, steps):
 
 
 def test_the_confirmation_names_the_average_it_compared_with():
-    history = [Decimal(100), Decimal(0), Decimal(200)]  # a month without use does not count
+    history = [(Decimal(100), 1), (Decimal(0), 1), (Decimal(200), 1)]  # no use: not counted
     verdict = check_reading(Decimal("1500"), Decimal("1000"), 6, 1, history)
     assert verdict.needs_confirmation and verdict.average == Decimal(150)
     assert check_reading(Decimal("1500"), Decimal("1000"), 6, 1, []).average is None

@@ -489,6 +489,67 @@ def test_three_times_the_average_exactly_needs_no_confirmation(app, client, ann)
     assert send(client, ann["two"], T1="2400", T2="1060").status_code == 302
 
 
+def drop_readings(app, meter_id, first: date, last: date) -> None:
+    """No readings of the months ``first`` to ``last``: the customer gave none."""
+    with app.app_context():
+        db.session.execute(
+            sa.delete(Reading).where(
+                Reading.meter_id == meter_id, Reading.period.between(first, last)
+            )
+        )
+        db.session.commit()
+
+
+def test_after_months_without_readings_a_normal_reading_needs_no_confirmation(app, client, ann):
+    """No readings from July to October: November's 500 kWh since June's 1,700 are five
+    months of the usual 100 kWh, not five times a month's."""
+    drop_readings(app, ann["two"], date(2026, 7, 1), date(2026, 10, 1))
+    sent = send(client, ann["two"], T1="2200", T2="1100")
+    assert sent.status_code == 302
+    assert live(app, ann["two"]) == {"T1": Decimal("2200"), "T2": Decimal("1100")}
+    # The monthly chart shares the 500 kWh among the five months, as about 100 each, rather
+    # than showing a November of five months' use beside four empty months.
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    svg = re.search(r'<svg class="chart".*?</svg>', page, re.S).group(0)
+    for name in ("July", "October", "November"):
+        assert f"<title>T1 day, {name} 2026: ≈100 kWh</title>" in svg
+        assert f"<title>T2 night, {name} 2026: ≈50 kWh</title>" in svg
+    assert "<title>T1 day, June 2026: 100 kWh</title>" in svg and "500 kWh" not in svg
+    table = page[page.index('class="chart-data"') :]
+    assert re.search(
+        r'<th scope="row">November 2026</th>\s*<td class="num"[^>]*>≈100</td>'
+        r'<td class="num"[^>]*>≈50</td>',
+        table,
+    )
+
+
+def test_after_months_without_readings_the_jump_check_counts_them_all(app, client, ann):
+    drop_readings(app, ann["two"], date(2026, 7, 1), date(2026, 10, 1))
+    # T1 used 100 kWh a month; 1,501 in the five months since June is over 3 times that.
+    first = send(client, ann["two"], T1="3201", T2="1100")
+    assert first.status_code == 422
+    assert error_beside(first.text, f"m{ann['two']}-T1") == (
+        "That is 1,501 kWh over 5 months, over 3 times the average of 100 kWh a month. Check "
+        "the reading, tick “I have checked the reading” and submit again."
+    )
+    assert error_beside(first.text, f"m{ann['two']}-T2") == ""
+    assert live(app, ann["two"]) == {}
+    assert send(client, ann["two"], T1="3200", T2="1100").status_code == 302
+
+
+def test_a_reading_after_a_gap_counts_as_its_months_in_the_average(app, client, ann):
+    """No readings from January to April: May's 500 kWh are five months' use, so the average
+    stays 100 kWh a month (not 1,100 kWh over 7 readings, 157) and 301 is over 3 times it."""
+    drop_readings(app, ann["two"], date(2026, 1, 1), date(2026, 4, 1))
+    first = send(client, ann["two"], T1="2401", T2="1060")
+    assert first.status_code == 422
+    assert error_beside(first.text, f"m{ann['two']}-T1") == (
+        "That is 301 kWh, over 3 times the average of 100 kWh a month. Check the reading, "
+        "tick “I have checked the reading” and submit again."
+    )
+    assert live(app, ann["two"]) == {}
+
+
 def test_a_correction_supersedes_and_both_stay_in_history(app, client, ann):
     assert send(client, ann["two"], T1="2150", T2="1060").status_code == 302
     page = client.get(f"/electricity/{NUMBER}/readings").text

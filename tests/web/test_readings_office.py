@@ -18,6 +18,7 @@ from tests.web.test_readings import (
     NUMBER,
     alerts,
     all_of,
+    drop_readings,
     error_beside,
     history_lines,
     live,
@@ -319,6 +320,23 @@ def test_operator_finds_the_meter_and_enters_readings_with_the_same_checks(
         assert set(
             db.session.scalars(sa.select(Reading.user_id).where(Reading.source == "operator"))
         ) == {staff_id}
+
+
+def test_the_office_s_jump_check_counts_the_months_without_readings(app, operator, setup):
+    """No readings from July to October: 500 kWh since June are five normal months for
+    the office too, and 1,501 kWh are over 3 times them; the meter page's chart shares the
+    five months' kWh among them."""
+    drop_readings(app, setup["two"], date(2026, 7, 1), date(2026, 10, 1))
+    url = f"/staff/readings/meters/{setup['two']}"
+    jump = operator.post(url, data={"T1": "3201", "T2": "1100"})
+    assert jump.status_code == 422
+    assert error_beside(jump.text, f"m{setup['two']}-T1") == (
+        "That is 1,501 kWh over 5 months, over 3 times the average of 100 kWh a month. Check "
+        "the reading, tick “I have checked the reading” and submit again."
+    )
+    assert operator.post(url, data={"T1": "2200", "T2": "1100"}).status_code == 302
+    assert live(app, setup["two"]) == {"T1": Decimal("2200"), "T2": Decimal("1100")}
+    assert "<title>T1 day, August 2026: ≈100 kWh</title>" in operator.get(url).text
 
 
 def test_a_value_below_the_last_one_is_explained_to_the_office_as_the_office(app, operator, setup):
