@@ -28,7 +28,7 @@ from babel.dates import format_time as babel_format_time
 from babel.dates import get_datetime_format
 from babel.numbers import format_currency as babel_format_currency
 from babel.numbers import format_decimal as babel_format_decimal
-from babel.numbers import get_currency_precision
+from babel.numbers import get_currency_precision, get_currency_symbol
 from babel.support import Translations
 from flask import current_app, g, has_app_context
 from flask_babel import format_datetime, get_locale, get_translations
@@ -184,6 +184,16 @@ class Formats:
             return pattern.negative_prefix + text + pattern.negative_suffix
         return pattern.prefix + text + pattern.suffix
 
+    def amount(self, value: Number | None) -> str:
+        """Money without its currency, for a table that names the currency over its columns
+        (a statement's billions fit their column only so)."""
+        return self.number(value, get_currency_precision(self.currency))
+
+    @property
+    def currency_sign(self) -> str:
+        """The currency as the locale writes it beside an amount: "€", "EUR" (Hungarian)."""
+        return get_currency_symbol(self.currency, locale=self.locale)
+
     def number(self, value: Number | None, digits: int = 0, *, trim: bool = False) -> str:
         """``value`` grouped with ``digits`` decimals; ``trim`` drops trailing zero decimals
         (the ``#,##0.###`` pattern). What rounds to zero has no minus sign (Babel would print
@@ -260,6 +270,14 @@ def number(value: Number | None, digits: int = 0, *, trim: bool = False) -> str:
     return formats().number(value, digits, trim=trim)
 
 
+def amount(value: Number | None) -> str:
+    return formats().amount(value)
+
+
+def currency_sign() -> str:
+    return formats().currency_sign
+
+
 def day(value: date | None, style: str = "medium") -> str:
     return formats().day(value, style)
 
@@ -285,6 +303,8 @@ def register(app) -> None:
     )
     app.add_template_filter(money)
     app.add_template_filter(number)
+    app.add_template_filter(amount)
+    app.add_template_global(currency_sign)
     app.add_template_filter(day)
     app.add_template_filter(moment)
     app.add_template_filter(month)

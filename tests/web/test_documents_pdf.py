@@ -580,12 +580,15 @@ def test_statement_pdf(app, client, invoice):
     for expected in (
         "Reconciliation statement",
         HOLDER,
+        "Invoiced, €",  # the currency over the figures
+        "Paid, €",
+        "Balance, €",
         "Opening balance",
-        "€1,567.89",  # opening: the invoice of 5 February
+        "1,567.89",  # opening: the invoice of 5 February
         "Payment PO-77 Győr",
-        "€1,000.00",
+        "1,000.00",
         "Closing balance",
-        "€567.89",
+        "567.89",
         "Page 1 / 1",
     ):
         assert expected in text, expected
@@ -692,3 +695,57 @@ def test_large_amounts_fit_their_columns(app, client, customer, locale):
     (amount,) = [text for text in runs if "678" in text and text.endswith(("90", "€", "EUR"))]
     amount_end = runs[amount] + stringWidth(amount, "DejaVuSans", 9.5)
     assert abs(heading_end - amount_end) < 1, (heading, amount)
+
+
+@pytest.mark.parametrize("locale", ["en", "ru", "hu"])
+def test_a_statement_of_billions_keeps_its_figures_whole_and_apart(app, client, customer, locale):
+    """Years of a big customer add up to billions (of forints, of roubles): such a turnover
+    in bold ran over the next column in Hungarian and broke in two lines in Russian. The
+    statement names the currency once, over its columns, and each figure stays whole."""
+    with app.app_context():
+        contract = add_contract(account_id=customer)
+        add_payment(contract, date(2026, 1, 10), D("9111111111.11"), "PO-1")
+        for number, day in (("INV-B1", 5), ("INV-B2", 6)):
+            add_document(
+                contract,
+                number,
+                issued_on=date(2026, 2, day),
+                lines=((D("3937007874.01"), D("1"), D("1.00000")),),
+            )
+        db.session.commit()
+    client.post("/language", data={"locale": locale, "next": "/"})
+    url = f"/electricity/{NUMBER}/statement.pdf?start=2026-01-01&end=2026-03-31"
+    reader = PdfReader(io.BytesIO(client.get(url).data))
+    assert overlapping_runs(reader) == []
+    lines = [" ".join(line.split()) for line in reader.pages[0].extract_text().splitlines()]
+    separator, decimal = (",", ".") if locale == "en" else (" ", ",")
+    for figure in (
+        "-9111111111.11",  # the balance after the payment
+        "4999999999.99",  # an invoice
+        "9999999999.98",  # the turnover invoiced
+        "9111111111.11",  # the turnover paid
+        "888888888.87",  # the closing balance, larger in bold
+    ):
+        whole, cents = figure.split(".")
+        grouped = f"{int(whole):,}".replace(",", separator) + decimal + cents
+        assert grouped in lines, (grouped, lines)
+    heading = {"en": "Invoiced, €", "ru": "Начислено, €", "hu": "Számlázva, EUR"}[locale]
+    assert heading in lines
+
+
+def test_a_zero_invoice_shows_its_zero_on_the_statement(app, client, customer):
+    """An invoice of nothing (a month without use) is an invoice: its Invoiced cell reads
+    0.00, not blank like a payment's."""
+    with app.app_context():
+        contract = add_contract(account_id=customer)
+        add_document(contract, "INV-1", issued_on=date(2026, 2, 5))
+        add_document(
+            contract, "INV-0", issued_on=date(2026, 3, 5), lines=((D("0.00"), D("0"), D("0.25")),)
+        )
+        db.session.commit()
+    url = f"/electricity/{NUMBER}/statement.pdf?start=2026-01-01&end=2026-03-31"
+    lines = [
+        line.strip() for line in text_of(PdfReader(io.BytesIO(client.get(url).data))).split("\n")
+    ]
+    row = lines.index("Invoice INV-0")
+    assert lines[row - 1 : row + 3] == ["Mar 5, 2026", "Invoice INV-0", "0.00", "127.00"], lines
