@@ -104,6 +104,13 @@ def _email_field(label=None, autocomplete="username", mailed=False):
     )
 
 
+def _longest_password():
+    """The cap on a password typed to sign in or to confirm it is you, with a message of the
+    portal's: WTForms' own ("Field cannot be longer than …") stays English in Hungarian, its
+    catalogue lacks that plural."""
+    return Length(max=1024, message=_l("Use at most %(max)d characters.", max=1024))
+
+
 def _new_password_field(label):
     return PasswordField(
         label,
@@ -162,7 +169,7 @@ class LoginForm(FlaskForm):
     email = _email_field()
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired(_l("Enter your password.")), Length(max=1024)],
+        validators=[DataRequired(_l("Enter your password.")), _longest_password()],
         render_kw={"autocomplete": "current-password"},
     )
     remember = BooleanField(_l("Remember me"))
@@ -170,7 +177,7 @@ class LoginForm(FlaskForm):
     captcha = StringField(
         _l("Code from the picture"),
         filters=[strip],
-        validators=[Length(max=20)],
+        validators=[Length(max=20, message=_l("Enter the code from the picture."))],
         render_kw={
             "autocomplete": "off",
             "autocapitalize": "characters",
@@ -262,7 +269,7 @@ class TwoFactorForm(FlaskForm):
 class CurrentPasswordForm(FlaskForm):
     current_password = PasswordField(
         _l("Current password"),
-        validators=[DataRequired(_l("Enter your current password.")), Length(max=1024)],
+        validators=[DataRequired(_l("Enter your current password.")), _longest_password()],
         render_kw={"autocomplete": "current-password"},
     )
 
@@ -292,7 +299,7 @@ class TwoFactorDisableForm(CurrentPasswordForm):
         filters=[strip],
         validators=[
             DataRequired(_l("Enter a code from your authenticator app or a recovery code.")),
-            Length(max=40),
+            Length(max=40, message=_l("That is not a code from the app or a recovery code.")),
         ],
         description=SECOND_STEP_CODE_HELP,
         render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "maxlength": 40},

@@ -77,8 +77,16 @@ class AuditFilterForm(FlaskForm):
         csrf = False
 
     # ``one_line``: a tab or line break pasted with the value reads as a space.
-    user = StringField(_l("Account (email)"), validators=[Length(max=254)], filters=[one_line])
-    contract = StringField(_l("Contract number"), validators=[Length(max=30)], filters=[one_line])
+    user = StringField(
+        _l("Account (email)"),
+        validators=[Length(max=254, message=_l("An email address has at most 254 characters."))],
+        filters=[one_line],
+    )
+    contract = StringField(
+        _l("Contract number"),
+        validators=[Length(max=30, message=_l("A contract number has at most 30 characters."))],
+        filters=[one_line],
+    )
     kind = SelectField(
         _l("Kind of event"),
         choices=[

@@ -19,7 +19,7 @@ class ContractSearchForm(FlaskForm):
 
     q = SearchField(
         _l("Number, holder name or tax ID"),
-        validators=[Length(max=100)],
+        validators=[Length(max=100, message=_l("Search with at most 100 characters."))],
         filters=[strip],
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
@@ -83,7 +83,7 @@ class CustomerSearchForm(FlaskForm):
 
     q = SearchField(
         _l("Email, name or tax ID"),
-        validators=[Length(max=100)],
+        validators=[Length(max=100, message=_l("Search with at most 100 characters."))],
         filters=[one_line],  # a tab or line break pasted with it reads as a space
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )

@@ -57,7 +57,7 @@ class StaffForm(FlaskForm):
         _l("Email"),
         validators=[
             DataRequired(_l("Enter the email address.")),
-            Length(max=254),
+            Length(max=254, message=_l("An email address has at most 254 characters.")),
             Email(_l("Enter a valid email address.")),
             mail_can_reach,
         ],
@@ -65,7 +65,10 @@ class StaffForm(FlaskForm):
     )
     name = StringField(
         _l("Name"),
-        validators=[DataRequired(_l("Enter the name.")), Length(max=200)],
+        validators=[
+            DataRequired(_l("Enter the name.")),
+            Length(max=200, message=_l("Use at most 200 characters.")),
+        ],
         filters=[one_line],
     )
     role = SelectField(

@@ -554,3 +554,15 @@ def test_the_sign_in_page_sends_a_signed_in_visitor_on_to_next(client, make_user
     assert client.get("/login?next=/profile").location == "/profile"
     assert client.get("/login?next=https://evil.example/").location == "/"
     assert client.get("/login").location == "/"
+
+
+@pytest.mark.sqlite_only
+def test_a_password_over_the_cap_is_refused_in_the_readers_language(client, make_user):
+    """WTForms' own "Field cannot be longer than N characters." stayed English on a Hungarian
+    page (its catalogue lacks that plural): the portal's own words are said instead."""
+    make_user()
+    client.post("/language", data={"locale": "hu", "next": "/"})
+    response = client.post("/login", data={"email": "ann@example.com", "password": "x" * 1025})
+    assert response.status_code == 422
+    assert "Legfeljebb 1024 karaktert használjon." in response.text
+    assert "Field cannot be longer" not in response.text

@@ -429,3 +429,18 @@ def test_a_wrong_tax_id_leads_to_the_question_form(client, make_user, auth):
     assert "The tax ID cannot be changed here: it ties the account to your contracts." in page
     assert '<a href="/support/ask">Is it wrong? Ask us to correct it.</a>' in page
     assert client.get("/support/ask").status_code == 200
+
+
+def test_a_current_password_over_the_cap_is_refused_in_the_readers_language(
+    client, make_user, auth
+):
+    """WTForms' own "Field cannot be longer than N characters." stayed English on a Hungarian
+    page (its catalogue lacks that plural): the portal's own words are said instead."""
+    make_user()
+    auth.login()
+    client.post("/language", data={"locale": "hu", "next": "/"})
+    for url in ("/profile/password", "/profile/email", "/profile/close"):
+        response = client.post(url, data={"current_password": "x" * 1025})
+        assert response.status_code == 422, url
+        assert "Legfeljebb 1024 karaktert használjon." in response.text, url
+        assert "Field cannot be longer" not in response.text, url

@@ -517,3 +517,17 @@ def test_the_code_reads_the_same_at_set_up_sign_in_and_turning_off(app, client, 
     page = client.get("/login/two-factor").get_data(as_text=True)
     assert ">Authentication code</label>" in page
     assert help_of_code(page) == f"{same}, or one of your recovery codes."
+
+
+def test_a_code_over_the_cap_is_refused_in_the_readers_language(client, make_user, auth):
+    """WTForms' own "Field cannot be longer than N characters." stayed English on a Hungarian
+    page (its catalogue lacks that plural): the portal's own words are said instead."""
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    auth.login()
+    client.post("/language", data={"locale": "hu", "next": "/"})
+    response = client.post(
+        "/profile/two-factor/disable", data={"current_password": TEST_PASSWORD, "code": "1" * 41}
+    )
+    assert response.status_code == 422
+    assert "Ez sem az alkalmazás kódja, sem helyreállító kód." in response.text
+    assert "Field cannot be longer" not in response.text

@@ -255,3 +255,14 @@ def test_csv_cells_that_start_like_formulas_get_a_quote(app, client, staff, make
     body = client.get("/staff/audit.csv?kind=auth").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff")), delimiter=";"))
     assert [row[5] for row in rows[1:] if "SUM" in row[5]] == ["'@SUM(A1)"]
+
+
+def test_too_long_an_account_or_contract_is_said_in_the_operators_language(client, log, staff):
+    """WTForms' own "Field cannot be longer than N characters." stayed English on a Hungarian
+    page (its catalogue lacks that plural): the portal's own words are said instead."""
+    client.post("/language", data={"locale": "hu", "next": "/"})
+    response = client.get("/staff/audit", query_string={"user": "a" * 255, "contract": "E" * 31})
+    assert response.status_code == 422
+    assert "Az e-mail-cím legfeljebb 254 karakter hosszú lehet." in response.text
+    assert "A szerződésszám legfeljebb 30 karakter hosszú lehet." in response.text
+    assert "Field cannot be longer" not in response.text

@@ -480,3 +480,13 @@ def test_command_line_issue_says_until_when_and_for_whom(app, runner, contracts,
     lines = result.output.strip().splitlines()
     assert re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", lines[-1])
     assert "for representative Kovács Anna (power of attorney P-1)" in result.output
+
+
+def test_too_long_a_search_is_said_in_the_operators_language(client, staff, contracts):
+    """WTForms' own "Field cannot be longer than N characters." stayed English on a Hungarian
+    page (its catalogue lacks that plural): the portal's own words are said instead."""
+    contracts()
+    client.post("/language", data={"locale": "hu", "next": "/"})
+    page = client.get("/staff/contracts", query_string={"q": "x" * 101}).text
+    assert "Legfeljebb 100 karakterrel keressen." in page
+    assert "Field cannot be longer" not in page

@@ -304,3 +304,17 @@ def test_the_form_sent_twice_at_once_creates_one_account_and_says_so(
             db.session.scalar(sa.select(sa.func.count()).where(User.email == "new.op@example.org"))
             == 1
         )
+
+
+def test_too_long_an_email_or_name_is_said_in_the_admins_language(client, admin):
+    """WTForms' own "Field cannot be longer than N characters." stayed English on a Hungarian
+    page (its catalogue lacks that plural): the portal's own words are said instead."""
+    client.post("/language", data={"locale": "hu", "next": "/"})
+    response = client.post(
+        "/staff/team",
+        data={"email": "a" * 250 + "@example.org", "name": "N" * 201, "role": "staff"},
+    )
+    assert response.status_code == 422
+    assert "Az e-mail-cím legfeljebb 254 karakter hosszú lehet." in response.text
+    assert "Legfeljebb 200 karaktert használjon." in response.text
+    assert "Field cannot be longer" not in response.text
