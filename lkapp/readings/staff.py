@@ -58,7 +58,7 @@ class MeterSearchForm(FlaskForm):
 
     q = SearchField(
         _l("Contract number or meter serial"),
-        validators=[Length(max=100)],
+        validators=[Length(max=100, message=_l("Search with at most 100 characters."))],
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
 

@@ -254,19 +254,19 @@ def _queue_debt_mail(user: User, template: str, notices: list[Notice], today: da
                     len(notices),
                 )
             )
+        # One contract or several, not a plural form: Russian takes its "one" form for 21
+        # contracts too, and a list of 21 short numbers fits the subject.
         elif template == "notice_debt_appeared":
-            subject = ngettext(
-                "Overdue debt on contract %(numbers)s",
-                "Overdue debt on contracts %(numbers)s",
-                len(notices),
-                numbers=numbers,
+            subject = (
+                _("Overdue debt on contract %(numbers)s", numbers=numbers)
+                if len(notices) == 1
+                else _("Overdue debt on contracts %(numbers)s", numbers=numbers)
             )
         else:
-            subject = ngettext(
-                "Debt cleared on contract %(numbers)s",
-                "Debt cleared on contracts %(numbers)s",
-                len(notices),
-                numbers=numbers,
+            subject = (
+                _("Debt cleared on contract %(numbers)s", numbers=numbers)
+                if len(notices) == 1
+                else _("Debt cleared on contracts %(numbers)s", numbers=numbers)
             )
     queue_mail(
         user.email,

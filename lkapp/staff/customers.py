@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from ..auth import mails
@@ -19,6 +20,7 @@ from ..auth.sessions import active_sessions
 from ..database import unicode_lower
 from ..domain.accounts import unicode_domain
 from ..extensions import db
+from ..formatting import lazy_gettext as _l
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import AuditEvent, Contract, User
@@ -38,6 +40,45 @@ SIGN_IN_ACTIONS = (
     "auth.sessions_revoked",
     "auth.account_closed",
 )
+
+
+def history_details(details: dict | None) -> str:
+    """What the audit trail keeps about a sign-in event (as text), in the operator's words:
+    "3 failed sign-ins in a row; too many failed sign-ins", not "failures: 3; reason:
+    failed_logins". A key this does not know is shown as it was recorded."""
+    said = []
+    for key, value in (details or {}).items():
+        if not value:
+            continue
+        if key == "failures" and value.isdigit():
+            said.append(
+                ngettext(
+                    "%(num)s failed sign-in in a row",
+                    "%(num)s failed sign-ins in a row",
+                    int(value),
+                )
+            )
+        elif key == "count" and value.isdigit():
+            said.append(ngettext("%(num)s session ended", "%(num)s sessions ended", int(value)))
+        elif key == "reason" and value in REASONS:
+            said.append(str(REASONS[value]))
+        elif key == "second_factor" and value in SECOND_FACTORS:
+            said.append(str(SECOND_FACTORS[value]))
+        elif key == "note":
+            said.append(_("Reason: %(reason)s", reason=value))
+        else:
+            said.append(f"{key}: {value}")
+    return "; ".join(said)
+
+
+REASONS = {
+    accounts.STAFF_LOCK: _l("locked by staff"),
+    accounts.AUTO_LOCK: _l("too many failed sign-ins"),
+}
+SECOND_FACTORS = {
+    "totp": _l("with a code from the app"),
+    "recovery_code": _l("with a recovery code"),
+}
 
 
 def search_customers(query: str, page: int) -> tuple[list, int, int, int]:
@@ -135,7 +176,7 @@ def _context(user: User, **forms) -> dict:
     return {
         "customer": user,
         "contracts": contracts,
-        "history": history,
+        "history": [(event, history_details(event.details)) for event in history],
         "sessions": active_sessions(user),
         "lock_form": _reason_form(forms.get("lock_form"), "lock"),
         "unlock_form": _reason_form(forms.get("unlock_form"), "unlock"),

@@ -163,6 +163,18 @@ def test_mail_in_the_customers_language(app, runner, mailbox, ann, late_invoice)
     assert "100,00" in mailbox.text(message)  # Hungarian money format
 
 
+def test_a_russian_subject_names_one_contract_in_the_singular(
+    app, runner, mailbox, ann, late_invoice
+):
+    """Russian said "Просроченная задолженность, договоры: EL-1" (contracts) of one."""
+    with app.app_context():
+        db.session.get(User, ann).locale = "ru"
+        db.session.commit()
+    run(runner, DAY)
+    [message] = mailbox.messages
+    assert message["Subject"] == "Просроченная задолженность по договору EL-1"
+
+
 @pytest.mark.parametrize(
     ("locale", "days", "words"),
     [("en", 1, "(1 day ago)"), ("ru", 2, "(2 дня назад)"), ("ru", 5, "(5 дней назад)")],

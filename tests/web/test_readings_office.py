@@ -481,3 +481,12 @@ def test_no_reminder_once_every_meter_has_its_reading(app, client, ann):
         db.session.commit()
     assert remind(app, date(2026, 11, 20)) == 1  # Bob alone
     assert [recipient for recipient, _ in outbox(app)] == ["bob@example.com"]
+
+
+def test_too_long_a_meter_search_is_said_in_the_operators_language(operator):
+    """WTForms' own "Field cannot be longer than 100 characters." stayed English on a
+    Hungarian page."""
+    operator.post("/language", data={"locale": "hu", "next": "/"})
+    page = operator.get("/staff/readings/", query_string={"q": "x" * 101}).text
+    assert "Legfeljebb 100 karakterrel keressen." in page
+    assert "Field cannot be longer" not in page

@@ -3,12 +3,15 @@ a new confirmation link; never a password."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
 from lkapp.auth.services import AUTO_LOCK, STAFF_LOCK
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, Contract, User, UserSession, utcnow
+from lkapp.services import audit
 from tests.conftest import TEST_PASSWORD, swapped
 
 
@@ -211,3 +214,27 @@ def test_too_long_a_search_is_said_in_the_operators_language(client, customer, s
     page = client.get("/staff/customers", query_string={"q": "x" * 101}).text
     assert "Legfeljebb 100 karakterrel keressen." in page
     assert "Field cannot be longer" not in page
+
+
+def test_the_sign_in_history_says_its_details_in_words(app, client, customer, staff):
+    """The Details column showed the audit trail's keys ("failures: 1", "reason: staff",
+    "second_factor: totp"), in English on every page; now the office's words, translated."""
+    other = app.test_client()
+    other.post("/login", data={"email": "ann@example.com", "password": "wrong password 1"})
+    client.post(f"/staff/customers/{customer}/lock", data={"reason": "Stolen laptop"})
+    client.post(f"/staff/customers/{customer}/unlock", data={"reason": "Identity checked"})
+    with app.app_context():
+        user = db.session.get(User, customer)
+        audit.record("auth.login", actor=user, obj=user, second_factor="totp")
+        audit.record("auth.sessions_revoked", actor=user, obj=user, count=3)
+        db.session.commit()
+    client.post("/language", data={"locale": "ru", "next": "/"})
+    page = client.get(f"/staff/customers/{customer}").text
+    details = re.findall(r"<td data-label=\"Сведения\">(.*?)</td>", page)
+    assert details == [
+        "завершено 3\xa0сеанса",
+        "с кодом из приложения",
+        "Причина: Identity checked",
+        "заблокирована сотрудником; Причина: Stolen laptop",
+        "1\xa0неудачная попытка входа подряд",
+    ], details
