@@ -14,6 +14,7 @@ the template filters take it for each value.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -290,6 +291,17 @@ def month(value: date | None) -> str:
     return formats().month(value)
 
 
+def file_size(size: int, up: bool = False) -> str:
+    """``size`` bytes in KB or, from 1 MB, in MB with one decimal; rounded down (room left is
+    not overstated) or ``up`` (a file's size is not understated)."""
+    _ = _gettext  # the name pybabel extracts
+    round_ = math.ceil if up else math.floor
+    kilobytes = round_(size / 1024)
+    if kilobytes < 1024:
+        return _("%(size)s KB", size=kilobytes)
+    return _("%(size)s MB", size=number(round_(size * 10 / 1024 / 1024) / 10, 1, trim=True))
+
+
 def register(app) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     # Flask-Babel's own callables, each with the cheaper catalogue look-up (a template's `_()`
@@ -308,6 +320,7 @@ def register(app) -> None:
     app.add_template_filter(day)
     app.add_template_filter(moment)
     app.add_template_filter(month)
+    app.add_template_filter(file_size)
 
     @app.context_processor
     def portal_context():

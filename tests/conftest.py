@@ -533,9 +533,14 @@ def auth(client) -> AuthActions:
     return AuthActions(client)
 
 
+# Tags inside a line of text: a reader sees no gap where they open or close ("INV-2, due").
+_INLINE_TAG = re.compile(r"</?(?:a|abbr|b|bdi|code|em|i|kbd|small|span|strong|time)\b[^>]*>")
+
+
 def text_of(html: str) -> str:
-    """A page as a reader sees it: tags out, spaces folded."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    """A page as a reader sees it: tags out (a gap for each but those inside a line), spaces
+    folded."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", _INLINE_TAG.sub("", html)))
 
 
 # --- a live server and Chromium ---------------------------------------------------------

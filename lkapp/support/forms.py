@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -21,8 +19,8 @@ from wtforms.widgets import HiddenInput
 
 from ..auth.forms import captcha_field
 from ..domain import questions as rules
+from ..formatting import file_size
 from ..formatting import lazy_gettext as _l
-from ..formatting import number
 from ..forms import mail_can_reach, one_line, strip, unix_lines
 from .services import Upload, file_bytes_in_window
 
@@ -65,17 +63,6 @@ def _files_field():
             "data-max-total": rules.MAX_FILES * rules.MAX_FILE_SIZE,
         },
     )
-
-
-def _file_size(size: int, up: bool = False) -> str:
-    """``size`` bytes in KB (as a thread lists its files) or, from 1 MB, in MB with one
-    decimal; rounded down (room left is not overstated) or ``up`` (a file's size is not
-    understated)."""
-    round_ = math.ceil if up else math.floor
-    kilobytes = round_(size / 1024)
-    if kilobytes < 1024:
-        return _("%(size)s KB", size=kilobytes)
-    return _("%(size)s MB", size=number(round_(size * 10 / 1024 / 1024) / 10, 1, trim=True))
 
 
 class AttachmentsMixin:
@@ -127,8 +114,8 @@ class AttachmentsMixin:
                     "These files take %(size)s, but only %(left)s is left of the %(limit)s MB "
                     "an account may send in %(days)s days. Send smaller files, or the message "
                     "without files.",
-                    size=_file_size(added, up=True),
-                    left=_file_size(left),
+                    size=file_size(added, up=True),
+                    left=file_size(left),
                     limit=limit,
                     days=days,
                 )

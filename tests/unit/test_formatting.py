@@ -199,3 +199,15 @@ def test_a_vat_rate_shows_the_decimals_it_has():
     ]
     assert vat_rate(Decimal("5.25"), hungarian) == "5,25%"
     assert vat_rate(Decimal("20"), Formats("ru", "RUB", "UTC")) == "20\u00a0%"  # as CLDR has it
+
+
+def test_file_sizes_are_kb_then_mb_rounded_the_way_asked(app):
+    with in_locale(app, "en"):
+        assert formatting.file_size(1) == "0 KB" and formatting.file_size(1, up=True) == "1 KB"
+        assert formatting.file_size(1024 * 1024 - 1, up=True) == "1 MB"
+        assert formatting.file_size(3 * 512 * 1024) == "1.5 MB"
+        assert formatting.file_size(1024 * 1024 + 1) == "1 MB"
+        assert formatting.file_size(1024 * 1024 + 1, up=True) == "1.1 MB"
+    with in_locale(app, "ru"):
+        # As the catalogue has it: a size never breaks before its unit.
+        assert formatting.file_size(3 * 512 * 1024) == "1,5\xa0МБ"

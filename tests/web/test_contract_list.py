@@ -83,6 +83,16 @@ def test_a_long_list_says_how_many_and_sums_them(client, chain):
 
 
 @pytest.mark.sqlite_only
+def test_the_debt_note_keeps_the_invoice_number_on_one_line(client, chain):
+    """Russian makes the note long ("по счёту INV-3, дней просрочки: 40"): it wraps, but not
+    at the number's hyphen."""
+    client.post("/language", data={"locale": "ru"})
+    page = client.get("/electricity").text
+    assert 'по счёту <span class="nobreak">INV-3</span>, дней просрочки: 40' in page
+    assert 'по счёту <span class="nobreak">INV-7</span>, дней просрочки: 5' in page
+
+
+@pytest.mark.sqlite_only
 def test_search_finds_every_word_in_number_holder_or_address(client, chain):
     for query, expected in (
         ("szeged", [f"EL-{n:02}" for n in range(1, 13, 2)]),

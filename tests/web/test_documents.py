@@ -614,7 +614,10 @@ def test_statement_lists_range_and_closing_equals_overview_balance(app, client, 
     overview = client.get(f"/electricity/{NUMBER}").text
     assert "€269.85" in overview
     assert "Invoice INV-1<" not in page  # before the range: in the opening balance
-    assert "Payment PO-1 INV-1" in page and "Invoice INV-2" in page and "VAT-2" not in page
+    assert "VAT-2" not in page
+    # Numbers and codes stay on one line in a narrow column; the reference's words may wrap.
+    assert 'Invoice <span class="nobreak">INV-2</span><' in page
+    assert 'Payment <span class="nobreak">PO-1</span> <span class="nobreak">INV-1</span><' in page
 
 
 def test_statement_defaults_to_this_year_and_refuses_bad_dates(client, docs):
@@ -647,8 +650,44 @@ def test_the_default_statement_takes_in_a_payment_dated_tomorrow(app, client, do
     assert balance == D("200.00")
     page = client.get(f"/electricity/{NUMBER}/statement").text
     assert f'value="{tomorrow.isoformat()}"' in page
-    assert "Payment PO-EARLY" in page
+    assert "Payment PO-EARLY" in text_of(page)
     assert "€200.00" in page.split("Closing balance", 1)[1]
+
+
+def test_statement_keeps_numbers_whole_and_escaped_in_russian(app, client, docs):
+    """A reference comes from billing's import file: its words stay on one line each and its
+    text stays text."""
+    with app.app_context():
+        contract = db.session.get(Contract, docs)
+        add_payment(contract, date(2026, 1, 9), D("1.00"), "ПП-7 <b>INV-2</b>")
+        db.session.commit()
+    client.post("/language", data={"locale": "ru", "next": "/"})
+    url = f"/electricity/{NUMBER}/statement?start=2025-11-10&end={date.today().isoformat()}"
+    page = client.get(url).text
+    assert 'Счёт №\xa0<span class="nobreak">INV-2</span><' in page
+    assert 'Платёж (<span class="nobreak">PO-1</span> <span class="nobreak">INV-1</span>)' in page
+    assert (
+        'Платёж (<span class="nobreak">ПП-7</span> '
+        '<span class="nobreak">&lt;b&gt;INV-2&lt;/b&gt;</span>)'
+    ) in page
+
+
+def test_a_zero_invoice_reads_zero_on_the_statement(app, client, docs):
+    """An invoice of nothing (a month without use) showed a blank Invoiced cell, as if the
+    figure were missing."""
+    with app.app_context():
+        contract = db.session.get(Contract, docs)
+        add_document(
+            contract,
+            "INV-ZERO",
+            issued_on=date(2026, 1, 20),
+            lines=((D("0.00"), D("0"), D("0.25000")),),
+        )
+        db.session.commit()
+    url = f"/electricity/{NUMBER}/statement?start=2025-11-10&end={date.today().isoformat()}"
+    row = client.get(url).text.split("INV-ZERO", 1)[1].split("</tr>", 1)[0]
+    assert re.search(r'data-label="Invoiced">€0\.00</td>', row), row
+    assert 'data-label="Paid"></td>' in row
 
 
 def test_statement_is_a_tab_fragment_for_htmx(client, docs):

@@ -96,6 +96,7 @@ def test_balance_and_debt_block(client, history, today):
     assert "Overdue: €40.00" in page  # the badge
     oldest_due = (today - timedelta(10)).strftime("%b %-d, %Y")
     assert f"Oldest overdue invoice INV-2, due {oldest_due} · 10 days overdue" in page
+    assert '<span class="nobreak">INV-2</span>, due' in client.get(URL).text
     next_due = (today + timedelta(20)).strftime("%b %-d, %Y")
     assert f"Next amount due €300.00 by {next_due}" in page
     assert "Paid in advance" not in page.split("Payments", 1)[0]

@@ -588,6 +588,23 @@ def test_signed_out_visitors_are_sent_to_sign_in_for_threads(client):
         assert response.status_code == 302 and response.headers["Location"].startswith("/login")
 
 
+def test_a_thread_gives_file_sizes_as_the_quota_message_does(app, client, ann):
+    """A thread listed every file in KB ("1536 KB"); the quota's message says MB from 1 MB."""
+    with app.app_context():
+        uploads = [
+            services.Upload(
+                "scan.pdf", "application/pdf", PDF + b"0" * (3 * 512 * 1024 - len(PDF))
+            ),
+            services.Upload("photo.png", "image/png", PNG),
+        ]
+    reference = make_question(app, user_id=ann, uploads=uploads)
+    page = text_of(client.get(f"/support/questions/{reference}").text)
+    assert "scan.pdf (1.5 MB) photo.png (1 KB)" in page
+    client.post("/language", data={"locale": "ru"})
+    page = text_of(client.get(f"/support/questions/{reference}").text)
+    assert "scan.pdf (1,5 МБ) photo.png (1 КБ)" in page
+
+
 def test_message_bodies_are_shown_as_text(app, client, ann, mailbox):
     reference = make_question(app, user_id=ann, body=SCRIPT)
     page = client.get(f"/support/questions/{reference}").get_data(as_text=True)
