@@ -28,10 +28,14 @@ bp = Blueprint("electricity", __name__)
 
 PER_PAGE = 50  # contracts on a page of the list
 SEARCH_FROM = 10  # contracts from which the list offers its search and filters
+# The list for a spreadsheet is for people: headed in the reader's language, as its figures
+# take the reader's decimal separator (billing's files are the ones with fixed names).
 CSV_COLUMNS = (
-    "contract_number", "holder_name", "address", "status", "balance", "overdue",
-    "oldest_overdue_invoice", "days_overdue", "next_due_on", "next_due_amount",
+    _l("Contract number"), _l("Holder"), _l("Supply address"), _l("Status"), _l("Balance"),
+    _l("Overdue debt"), _l("Oldest overdue invoice"), _l("Days overdue"), _l("Next due date"),
+    _l("Next amount due"),
 )  # fmt: skip
+CONTRACT_STATUSES = {"active": _l("Active"), "terminated": _l("Terminated")}
 
 # The tabs of a contract: key, label, endpoint. Later features replace the placeholder views
 # and render their tab with ``render_tab``.
@@ -86,10 +90,12 @@ def contracts_csv():
         return _contract_list(form, status=422)
     _rows, found = _found(*_search(form))
     today = local_today()
+    # Words now: the rows are written after the view has returned, in no language.
+    statuses = {status: str(label) for status, label in CONTRACT_STATUSES.items()}
     return Response(
         csv_chunks(
-            CSV_COLUMNS,
-            (_csv_row(row) for row in found),
+            [str(column) for column in CSV_COLUMNS],
+            (_csv_row(row, statuses) for row in found),
             decimal_comma=get_decimal_symbol(get_locale()) == ",",
             period_columns=(),
         ),
@@ -101,13 +107,13 @@ def contracts_csv():
     )
 
 
-def _csv_row(row: services.ContractRow) -> tuple:
+def _csv_row(row: services.ContractRow, statuses: dict[str, str]) -> tuple:
     s = row.summary
     return (
         row.number,
         row.holder_name,
         row.address,
-        row.status,
+        statuses.get(row.status, row.status),
         s.balance,
         s.overdue,
         s.oldest_overdue_number,

@@ -221,11 +221,11 @@ def test_the_list_downloads_as_csv_as_filtered(client, chain, today):
     )
     lines = response.text.lstrip("\ufeff").splitlines()
     assert lines[0] == (
-        "contract_number;holder_name;address;status;balance;overdue;oldest_overdue_invoice;"
-        "days_overdue;next_due_on;next_due_amount"
+        "Contract number;Holder;Supply address;Status;Balance;Overdue debt;"
+        "Oldest overdue invoice;Days overdue;Next due date;Next amount due"
     )
     assert (
-        lines[1] == "EL-03;Napfény Pékség 3;Szeged, Kárász utca 3.;active;120.00;120.00;INV-3;40;;"
+        lines[1] == "EL-03;Napfény Pékség 3;Szeged, Kárász utca 3.;Active;120.00;120.00;INV-3;40;;"
     )
     assert [line.split(";")[0] for line in lines[1:]] == ["EL-03", "EL-07"]
     everything = client.get("/electricity/contracts.csv").text.splitlines()
@@ -235,7 +235,9 @@ def test_the_list_downloads_as_csv_as_filtered(client, chain, today):
 
 
 @pytest.mark.sqlite_only
-def test_the_csv_speaks_the_readers_decimal_separator_and_is_formula_safe(client, chain, app):
+def test_the_csv_speaks_the_readers_language_and_decimal_separator_and_is_formula_safe(
+    client, chain, app
+):
     with app.app_context():
         contract = db.session.scalar(sa.select(Contract).where(Contract.number == "EL-03"))
         contract.holder_name = "=HYPERLINK(1)"
@@ -245,7 +247,13 @@ def test_the_csv_speaks_the_readers_decimal_separator_and_is_formula_safe(client
         line for line in client.get("/electricity/contracts.csv").text.splitlines()
         if line.startswith("EL-03;")
     )  # fmt: skip
-    assert line.startswith("EL-03;'=HYPERLINK(1);") and ";120,00;120,00;" in line
+    assert line.startswith("EL-03;'=HYPERLINK(1);") and ";Aktív;120,00;120,00;" in line
+    header = client.get("/electricity/contracts.csv").text.lstrip("\ufeff").splitlines()[0]
+    assert header == (
+        "Szerződésszám;Szerződő fél;Felhasználási hely címe;Állapot;Egyenleg;Lejárt tartozás;"
+        "Legrégebbi lejárt számla;Lejárt napok;Következő fizetési határidő;"
+        "Következő esedékes összeg"
+    )
 
 
 @pytest.mark.sqlite_only
