@@ -146,13 +146,17 @@ def bar_chart(
     return chart
 
 
-def draw_bars(bars: Iterable[Bar], titles: Iterable[str]) -> Markup:
-    """The bars as SVG ``<rect>`` elements, each with its tooltip (``<title>``). One string
+def draw_bars(
+    bars: Iterable[Bar], titles: Iterable[str], shared: set[tuple[str, date]] = frozenset()
+) -> Markup:
+    """The bars as SVG ``<rect>`` elements, each with its tooltip (``<title>``); a bar of
+    ``shared`` (a share of a reading that covered several months) is drawn lighter. One string
     drawn here costs a fifth of a template loop over 144 bars (0.1 against 0.5 ms)."""
     # Every text in the string is escaped; the rest are numbers and our own attribute names.
     return Markup(  # noqa: S704  # nosec B704
         "".join(
-            f'<rect class="bar zone-{escape(bar.zone.lower())}" x="{bar.x}" y="{bar.y}" '
+            f'<rect class="bar zone-{escape(bar.zone.lower())}'
+            f'{" shared" if (bar.zone, bar.month) in shared else ""}" x="{bar.x}" y="{bar.y}" '
             f'width="{bar.width}" height="{bar.height}"><title>{escape(title)}</title></rect>'
             for bar, title in zip(bars, titles, strict=True)
         )

@@ -237,7 +237,7 @@ def chart_text(chart: Chart, labels: dict[str, str]) -> ChartText:
         (names[i], [figures[zone][i] for zone in chart.zones])
         for i in reversed(range(len(chart.months)))
     ]
-    return ChartText(draw_bars(chart.bars, tooltips), rows)
+    return ChartText(draw_bars(chart.bars, tooltips, chart.shared), rows)
 
 
 class ReadingForm(FlaskForm):

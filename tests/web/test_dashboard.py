@@ -112,6 +112,7 @@ def test_dashboard_shows_debt_documents_readings_and_questions(client, two_contr
     assert "€75.00" in el1 and "Overdue: €75.00" in el1
     assert "INV-1-LATE 12 days overdue" in el1
     assert 'class="nobreak">INV-1-LATE</a>' in html  # not broken at its hyphens
+    assert 'due <span class="nobreak">' in html  # the latest documents' due dates stay whole
     el2 = page.split("EL-2", 1)[1]
     assert "-€60.00" in el2 and "Paid in advance" in el2 and "€60.00 paid in advance" in el2
     # the latest documents, newest first, each with its status (a VAT invoice: its invoice's)

@@ -515,12 +515,32 @@ def test_after_months_without_readings_a_normal_reading_needs_no_confirmation(ap
         assert f"<title>T1 day, {name} 2026: ≈100 kWh</title>" in svg
         assert f"<title>T2 night, {name} 2026: ≈50 kWh</title>" in svg
     assert "<title>T1 day, June 2026: 100 kWh</title>" in svg and "500 kWh" not in svg
+    # The shared months' bars are drawn lighter; June's, a month of its own, is not.
+    assert re.search(r'class="bar zone-t1 shared"[^>]*><title>T1 day, July 2026', svg)
+    assert re.search(r'class="bar zone-t1"[^>]*><title>T1 day, June 2026', svg)
     table = page[page.index('class="chart-data"') :]
     assert re.search(
         r'<th scope="row">November 2026</th>\s*<td class="num"[^>]*>≈100</td>'
         r'<td class="num"[^>]*>≈50</td>',
         table,
     )
+
+
+SHARED_NOTE = "≈ The kWh of a reading that covered several months, shared evenly among them."
+
+
+def test_the_chart_says_what_its_shared_months_are(app, client, ann):
+    """The table's and the tooltips' "≈100" said nothing of why the figure is about: a note
+    under the chart says it, on a chart that has such months only."""
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    assert "≈" not in page
+    drop_readings(app, ann["two"], date(2026, 7, 1), date(2026, 10, 1))
+    assert send(client, ann["two"], T1="2200", T2="1100").status_code == 302
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    figure = page[page.index('<figure class="chart-figure"') :]
+    figure = figure[: figure.index("</figure>")]
+    assert f'<p class="muted">{SHARED_NOTE}</p>' in figure
+    assert page.count(SHARED_NOTE) == 1  # the meter without readings has no such note
 
 
 def test_after_months_without_readings_the_jump_check_counts_them_all(app, client, ann):

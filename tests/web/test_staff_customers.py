@@ -238,3 +238,5 @@ def test_the_sign_in_history_says_its_details_in_words(app, client, customer, st
         "заблокирована сотрудником; Причина: Stolen laptop",
         "1\xa0неудачная попытка входа подряд",
     ], details
+    # On a phone's card an event's name wraps between its words only ("Разблокировк/а").
+    assert '<span class="keep-words">Разблокировка</span>' in page
