@@ -60,6 +60,18 @@ def limit(setting: str):
     return limiter.limit(lambda: current_app.config[setting], methods=["POST"])
 
 
+def new_picture_limit(exempt_when=None):
+    """The per-IP limit of new captcha pictures (``RATELIMIT_CAPTCHA``) on a page whose every
+    view draws one: each is a row written (SQLite's one writer), kept a day. ``/captcha/new``
+    had the limit, but loading the page again drew as many as one asked for."""
+    return limiter.limit(
+        lambda: current_app.config["RATELIMIT_CAPTCHA"],
+        methods=["GET"],
+        per_method=True,
+        exempt_when=exempt_when,
+    )
+
+
 def me():
     """The signed-in User itself (not the proxy), for services and the audit trail."""
     return current_user._get_current_object()
@@ -457,6 +469,7 @@ def _render_forgot(form, challenge, status=200):
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
 @limit("RATELIMIT_RECOVERY")
+@new_picture_limit()
 def forgot_password():
     """Email + tax ID + captcha; whatever they are, the answer is the same page."""
     form = ForgotPasswordForm()

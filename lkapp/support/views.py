@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..auth.mails import send_after_response
-from ..auth.views import me
+from ..auth.views import me, new_picture_limit
 from ..domain import questions as rules
 from ..extensions import db, limiter
 from ..htmx import redirect as htmx_redirect
@@ -60,6 +60,7 @@ def _known_account() -> bool:
     methods=["POST"],
     exempt_when=_known_account,
 )
+@new_picture_limit(exempt_when=_known_account)
 def ask():
     """Ask a question: from the account's contracts when signed in with a confirmed email,
     else with the captcha, as without an account."""
