@@ -146,6 +146,29 @@ def test_anonymous_question_gives_a_reference_and_mails_a_copy_at_once(
     assert "support.asked" in actions(app)
 
 
+def test_the_receipt_does_not_tell_whether_a_contract_number_exists(
+    app, client, captcha_solver, mailbox
+):
+    """The receipt named the contract when the number typed was a real one, and only then:
+    anyone with a mailbox could try numbers (the add-contract form tells nothing either)."""
+    make_contract(app)
+    texts = []
+    for number in ("EL-0000042", "EL-0000043"):
+        mailbox.clear()
+        response = ask_anonymously(
+            client, captcha_solver, email="visitor@example.net", contract_number=number
+        )
+        assert response.status_code == 302
+        [copy] = mailbox.to("visitor@example.net")
+        text = mailbox.text(copy)
+        assert number not in text and number not in mailbox.html(copy)
+        texts.append(REFERENCE.sub("", text))
+    assert texts[0] == texts[1]
+    with app.app_context():
+        linked = db.session.scalars(sa.select(Question.contract_id).order_by(Question.id)).all()
+    assert linked[0] is not None and linked[1] is None  # the office still sees the match
+
+
 def test_the_answer_does_not_tell_whether_the_email_has_an_account(
     app, client, make_user, captcha_solver, mailbox
 ):
