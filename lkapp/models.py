@@ -186,7 +186,7 @@ class ConfirmationCode(db.Model):
         sa.ForeignKey("contracts.id", ondelete="CASCADE"), index=True
     )
     code_hash: Mapped[str] = mapped_column(sa.String(255))
-    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
@@ -250,6 +250,8 @@ class Reading(db.Model):
     __tablename__ = "readings"
     __table_args__ = (
         sa.Index("ix_readings_meter_period", "meter_id", "period"),
+        # A month's readings (the office's counts and the export for billing).
+        sa.Index("ix_readings_period_status", "period", "status", "source"),
         # At most one live (not superseded) reading per meter, zone and month.
         sa.Index(
             "uq_readings_live",
@@ -485,6 +487,8 @@ class AuditEvent(db.Model):
 
 class OutboxMail(db.Model):
     __tablename__ = "outbox_mail"
+    # The mail waiting (neither given up nor sent) and the mail given up lately.
+    __table_args__ = (sa.Index("ix_outbox_mail_given_up", "given_up_at", "sent_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(sa.String(254))
