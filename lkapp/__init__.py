@@ -45,6 +45,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    elif app.config["ENV"] == "production":
+        warn_of_an_untrusted_proxy(app)
 
     register_extensions(app)
     from .security import limit_request_body, refuse_nul_characters
@@ -59,6 +61,25 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     cli.register(app)
     return app
+
+
+def warn_of_an_untrusted_proxy(app: Flask) -> None:
+    """Production behind nginx with ``LKAPP_TRUSTED_PROXIES`` left at 0: every client is the
+    proxy's address, so one client's failed sign-ins use up everybody's per-IP limits and the
+    audit log names no one. Said once per worker, at the first request a proxy forwarded."""
+    warned = False
+
+    @app.before_request
+    def _warn():
+        nonlocal warned
+        if not warned and "X-Forwarded-For" in request.headers:
+            warned = True
+            app.logger.warning(
+                "A request came through a proxy (X-Forwarded-For) but LKAPP_TRUSTED_PROXIES "
+                "is 0: every client counts as %s for rate limits and the audit log. Set "
+                "LKAPP_TRUSTED_PROXIES=1 behind nginx.",
+                request.remote_addr,
+            )
 
 
 def register_extensions(app: Flask) -> None:

@@ -41,6 +41,31 @@ def test_forwarded_for_is_trusted_only_behind_a_configured_proxy(app_config):
     assert _failed_login_ip(create_app(app_config), "203.0.113.9") == "203.0.113.9"
 
 
+def test_production_behind_an_untrusted_proxy_says_so_once(tmp_path, monkeypatch, caplog):
+    """Behind nginx with LKAPP_TRUSTED_PROXIES left at 0, every client is 127.0.0.1: one
+    client's failed sign-ins lock everyone out of signing in. The log says how to fix it."""
+    for name in [name for name in os.environ if name.startswith("LKAPP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LKAPP_ENV", "production")
+    monkeypatch.setenv("LKAPP_SECRET_KEY", "k" * 48)
+    monkeypatch.setenv("LKAPP_SERVER_NAME", "my.utility.example")
+    monkeypatch.setenv("LKAPP_INSTANCE_PATH", str(tmp_path))
+    app = create_app()
+    client = app.test_client()
+    https = {"base_url": "https://my.utility.example"}
+    client.get("/healthz", **https)  # straight to the app: nothing to say
+    assert "LKAPP_TRUSTED_PROXIES" not in caplog.text
+    for _ in range(2):
+        client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"}, **https)
+    warnings = [r for r in caplog.records if "LKAPP_TRUSTED_PROXIES is 0" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+    assert "Set LKAPP_TRUSTED_PROXIES=1 behind nginx." in warnings[0].getMessage()
+    monkeypatch.setenv("LKAPP_TRUSTED_PROXIES", "1")
+    caplog.clear()
+    create_app().test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"}, **https)
+    assert "LKAPP_TRUSTED_PROXIES" not in caplog.text
+
+
 def _backup(tmp_path, **settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LKAPP_")}
     env.update(LKAPP_INSTANCE_PATH=str(tmp_path / "instance"), BACKUP_DIR=str(tmp_path / "backups"))
