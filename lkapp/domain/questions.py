@@ -32,6 +32,10 @@ MAX_FILE_SIZE = 5 * 1024 * 1024
 # at 15 MB a message one account could fill the office's disk from many addresses.
 ACCOUNT_FILE_BYTES = 100 * 1024 * 1024
 FILES_WINDOW = timedelta(days=30)
+# What all questions asked without an account may attach in a day, together: each address
+# and IP is limited, but many of them could still fill the disk.
+ANONYMOUS_FILE_BYTES = 500 * 1024 * 1024
+ANONYMOUS_FILES_WINDOW = timedelta(days=1)
 MAX_BODY_LENGTH = 5000
 
 # Anonymous asking: at most this many questions per contact email within the window.

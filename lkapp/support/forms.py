@@ -22,7 +22,7 @@ from ..domain import questions as rules
 from ..formatting import file_size
 from ..formatting import lazy_gettext as _l
 from ..forms import mail_can_reach, one_line, strip, unix_lines
-from .services import Upload, file_bytes_in_window
+from .services import Upload, anonymous_file_bytes_in_window, file_bytes_in_window
 
 
 def subject_choices(empty: bool = True) -> list[SelectChoice]:
@@ -101,8 +101,11 @@ class AttachmentsMixin:
 
     def _check_account_quota(self) -> None:
         added = sum(len(upload.data) for upload in self.uploads)
-        if not added or not current_user.is_authenticated:
-            return  # asked without an account: limited per address and IP
+        if not added:
+            return
+        if not current_user.is_authenticated:
+            self._check_anonymous_quota(added)
+            return
         left = rules.ACCOUNT_FILE_BYTES - file_bytes_in_window(current_user)
         if added <= left:
             return
@@ -126,6 +129,19 @@ class AttachmentsMixin:
                 "account may send. Send the message without files, or call our office.",
                 days=days,
                 limit=limit,
+            )
+        )
+
+    def _check_anonymous_quota(self, added: int) -> None:
+        """Each address and IP asking without an account is limited; together they may
+        attach ``ANONYMOUS_FILE_BYTES`` a day, beyond which files need an account."""
+        if anonymous_file_bytes_in_window() + added <= rules.ANONYMOUS_FILE_BYTES:
+            return
+        self.uploads = []
+        raise ValidationError(
+            _(
+                "We cannot take more files from questions asked without an account today. "
+                "Send the question without files, sign in to attach them, or call our office."
             )
         )
 

@@ -131,6 +131,17 @@ def file_bytes_in_window(user: User) -> int:
     )
 
 
+def anonymous_file_bytes_in_window() -> int:
+    """How many bytes of files questions asked without an account attached, together, within
+    ``ANONYMOUS_FILES_WINDOW``."""
+    since = utcnow() - rules.ANONYMOUS_FILES_WINDOW
+    return db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Attachment.size), 0))
+        .join(Message, Message.id == Attachment.message_id)
+        .where(Message.author_id.is_(None), Message.created_at >= since)
+    )
+
+
 def questions_in_window(email: str) -> int:
     """How many questions this email asked within the rate-limit window (kept in the DB, so
     it holds across workers and restarts)."""

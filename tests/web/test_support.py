@@ -382,6 +382,37 @@ def test_signed_in_customer_asks_without_captcha_about_an_own_contract(app, clie
     assert '<html lang="hu">' in mailbox.html(copy)  # in the account's language
 
 
+def test_questions_without_an_account_may_attach_so_many_megabytes_a_day_together(
+    app, client, captcha_solver, monkeypatch
+):
+    """Each address and IP asking without an account was limited, but many of them could
+    fill the office's disk at 15 MB a question."""
+    from lkapp.domain import questions as rules
+
+    monkeypatch.setattr(rules, "ANONYMOUS_FILE_BYTES", 1024 * 1024)
+    scan = PNG + b"\0" * 600_000
+    first = ask_anonymously(client, captcha_solver, files=[("meter.png", scan)])
+    assert first.status_code == 302
+    second = ask_anonymously(
+        client,
+        captcha_solver,
+        files=[("bill.png", scan)],
+        email="other@example.org",
+        question="My bill, photographed.",
+    )
+    assert second.status_code == 422
+    assert (
+        "We cannot take more files from questions asked without an account today. Send the "
+        "question without files, sign in to attach them, or call our office."
+    ) in text_of(second.text)
+    assert "My bill, photographed." in second.text and 'value="other@example.org"' in second.text
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Question)) == 1
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 1
+    without = ask_anonymously(client, captcha_solver, email="other@example.org")
+    assert without.status_code == 302
+
+
 def test_an_account_may_attach_so_many_megabytes_a_month(app, client, ann, monkeypatch):
     """Replies were limited per IP only: from many addresses one account could fill the
     office's disk at 15 MB a message."""
