@@ -45,8 +45,9 @@ def account_exists(user: User) -> None:
     )
 
 
-def password_reset(user: User) -> None:
-    token = tokens.make_token("reset", user)
+def password_reset(user: User, tax_id: str = "") -> None:
+    """``tax_id``: the one the link gives a never-confirmed account (``tokens``)."""
+    token = tokens.make_token("reset", user, tax_id=tax_id)
     queue_mail(
         user.email,
         _l("Set a new password"),
@@ -58,13 +59,16 @@ def password_reset(user: User) -> None:
     )
 
 
-def password_changed(user: User, by_reset: bool) -> None:
+def password_changed(user: User, by_reset: bool, named: bool = True) -> None:
+    """``named`` False: greet no one by name (a reset that has just confirmed the address:
+    the name is what whoever registered it typed, see ``greeting`` in _auth_macros.html)."""
     queue_mail(
         user.email,
         _l("Your password was changed"),
         "auth_password_changed",
         locale=user.locale,
         user=user,
+        named=named,
         by_reset=by_reset,
         forgot_link=url_for("auth.forgot_password", _external=True),
     )

@@ -264,9 +264,22 @@ def _set_password(user: User, password: str) -> None:
 RESET_MAILS_PER_DAY = 5
 
 
-def request_password_reset(email: str, tax_id: str) -> User | None:
-    """The account whose email and tax id both match (and may reset) and that may be mailed
-    a reset link now, else None."""
+@dataclass
+class ResetRequest:
+    user: User  # the account to mail a reset link to
+    tax_id: str = ""  # the tax ID the link gives the account when it is used ("": none)
+
+
+def request_password_reset(email: str, tax_id: str) -> ResetRequest | None:
+    """The account to mail a reset link to now, else None: its email matches, it may reset,
+    its cap of reset mails is not used up, and its tax ID matches, or was never proven.
+
+    A never-confirmed account's tax ID is only what whoever registered the address typed
+    (they could not confirm it: the link went to the mailbox), so its owner, typing the true
+    one, would never get a link. For it the mailbox is the proof: the link goes on the email
+    alone and carries the tax ID typed here, which becomes the account's when the link is
+    used (``reset_password``). One that is not a valid tax ID gets no link. A confirmed
+    account keeps needing the matching tax ID."""
     user = find_user_by_email(email)
     given = rules.normalize_tax_id(tax_id)
     stored = rules.normalize_tax_id(user.tax_id) if user is not None else "\x00"
@@ -276,15 +289,19 @@ def request_password_reset(email: str, tax_id: str) -> User | None:
         and hmac.compare_digest(stored.encode(), given.encode())
         and not barred(user)
     )
-    if matched:
+    claimed = not matched and _may_claim(user, tax_id)
+    if matched or claimed:
         mailed, last = _reset_mails_of_last_day(user)
         if mailed >= RESET_MAILS_PER_DAY and _reset_link_works(user, last):
             audit.record(
                 "auth.reset_not_mailed", obj=user, reason=f"{mailed} reset mails in 24 hours"
             )
             return None
+        if claimed:
+            audit.record("auth.reset_requested", actor=user, obj=user, tax_id=tax_id.strip())
+            return ResetRequest(user, tax_id.strip())
         audit.record("auth.reset_requested", actor=user, obj=user)
-        return user
+        return ResetRequest(user)
     audit.record(
         "auth.reset_requested",
         obj=user,
@@ -292,6 +309,32 @@ def request_password_reset(email: str, tax_id: str) -> User | None:
         matched=False,
     )
     return None
+
+
+def _may_claim(user: User | None, tax_id: str) -> bool:
+    """Whether ``user`` gets a reset link on its email alone, one that gives it ``tax_id``: a
+    customer account whose address was never confirmed, and a tax ID registration would
+    take."""
+    return bool(
+        user is not None
+        and user.role == "customer"
+        and user.confirmed_at is None
+        and not barred(user)
+        and len(tax_id.strip()) <= 20
+        and rules.tax_id_is_valid(tax_id.strip())
+    )
+
+
+def tax_id_from_link(user: User, tax_id: str) -> str:
+    """The tax ID a reset link (``request_password_reset``) gives ``user`` if used now: the
+    one it carries while the address is still unconfirmed and the account has another one,
+    else "". Once confirmed (only from the mailbox), the account's tax ID is proven and only
+    the office changes it; the link still sets the password."""
+    if not tax_id or user.confirmed_at is not None:
+        return ""
+    if rules.normalize_tax_id(tax_id) == rules.normalize_tax_id(user.tax_id):
+        return ""
+    return tax_id
 
 
 def _reset_mails_of_last_day(user: User) -> tuple[int, datetime | None]:
@@ -317,29 +360,39 @@ def _reset_link_works(user: User, mailed_at: datetime | None) -> bool:
     )
 
 
-def reset_password(user: User, password: str) -> None:
+def reset_password(user: User, password: str, tax_id: str = "") -> bool:
     """A new password from a reset link: every session ends, a failure lock is lifted.
+    Returns True when it also confirmed the address.
 
     The link came to the account's mailbox, which confirms an unconfirmed address too. Such
     an account may have been registered by someone else (the tax ID of a business is
     public), so its second factor, if any, goes as well: it may be theirs, and the owner of
-    the mailbox would be asked for it at every sign-in."""
+    the mailbox would be asked for it at every sign-in. The tax ID the link carries
+    (``tax_id_from_link``) replaces the one typed at registration."""
+    tax_id = tax_id_from_link(user, tax_id)
     _set_password(user, password)
     user.failed_logins = 0
     user.last_failed_login_at = None
     if user.locked_at is not None and user.locked_reason == AUTO_LOCK:
         user.locked_at = None
         user.locked_reason = ""
-    if user.confirmed_at is None:
+    confirmed = user.confirmed_at is None
+    if confirmed:
         user.confirmed_at = utcnow()
         if user.totp_secret is not None or user.totp_last_step is not None or user.recovery_codes:
             user.totp_secret = None
             user.totp_last_step = None
             user.recovery_codes = []
             audit.record("auth.two_factor_disabled", actor=user, obj=user, by="reset")
+        if tax_id:
+            audit.record(
+                "auth.tax_id_changed", actor=user, obj=user, old=user.tax_id, new=tax_id, by="reset"
+            )
+            user.tax_id = tax_id
         audit.record("auth.email_confirmed", actor=user, obj=user, email=user.email, by="reset")
     sessions.revoke_sessions(user)
     audit.record("auth.password_reset", actor=user, obj=user)
+    return confirmed
 
 
 def change_password(user: User, password: str, keep_session: str | None) -> int:

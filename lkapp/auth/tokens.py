@@ -5,7 +5,10 @@ The fingerprint is a keyed hash of the fields the link's use changes (and of the
 hash), so a link works once and dies as soon as that state changes by any other way:
 
 - confirm:      email and confirmed_at          → dead once confirmed, or when the email changes
-- reset:        password hash, password_changed_at, email → dead once a password is set
+- reset:        password hash, password_changed_at, email → dead once a password is set;
+                a link mailed on the email alone to a never-confirmed account also carries
+                the tax ID typed in the request (``services.request_password_reset``), under
+                the signature like the rest of the payload, so no one can change it
 - email change: the new email, plus the current email, confirmed_at and password hash
                 → dead once used, or when the password or email changes in between; every
                 email change sets confirmed_at, so A→B→A kills a link issued before A→B
@@ -106,10 +109,12 @@ def _fingerprint(purpose: str, user: User, extra: str = "") -> str:
     return keyed_digest(current_app.config["SECRET_KEY"], raw)[:32]
 
 
-def make_token(purpose: str, user: User, new_email: str = "") -> str:
+def make_token(purpose: str, user: User, new_email: str = "", tax_id: str = "") -> str:
     payload = {"u": user.id, "f": _fingerprint(purpose, user, new_email)}
     if purpose == "email":
         payload["e"] = new_email
+    if purpose == "reset" and tax_id:
+        payload["t"] = tax_id
     return _serializer(purpose).dumps(payload)
 
 
@@ -120,7 +125,9 @@ def _showing() -> bool:
 
 
 def read_token(purpose: str, token: str) -> tuple[User, str] | None:
-    """The user a live token is for (and the new email of an email change), else None.
+    """The user a live token is for, and what the link carries besides (the new email of
+    an email change, the tax ID of a reset link of ``services.request_password_reset``, or
+    ""), else None.
 
     None for a bad signature, an expired token, an unknown user, a fingerprint that no
     longer matches (the link was used, or the account changed since), or a reset or
@@ -142,11 +149,12 @@ def read_token(purpose: str, token: str) -> tuple[User, str] | None:
     if user is None:
         return None
     new_email = payload.get("e", "") if purpose == "email" else ""
-    if not isinstance(new_email, str):
+    carried = payload.get("t", "") if purpose == "reset" else new_email
+    if not isinstance(new_email, str) or not isinstance(carried, str):
         return None
     if purpose in ("reset", "email") and services.barred(user):
         return None  # a lock only the office lifts, or a closed account: nothing may change
     expected = _fingerprint(purpose, user, new_email)
     if not hmac.compare_digest(expected, str(payload.get("f", ""))):
         return None
-    return user, new_email
+    return user, carried

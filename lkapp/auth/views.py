@@ -487,9 +487,9 @@ def forgot_password():
             challenge = captchas.new_challenge()
             db.session.commit()
             return _render_forgot(form, challenge, status=422)
-        user = services.request_password_reset(form.email.data, form.tax_id.data)
-        if user is not None:
-            mails.password_reset(user)
+        asked = services.request_password_reset(form.email.data, form.tax_id.data)
+        if asked is not None:
+            mails.password_reset(asked.user, tax_id=asked.tax_id)
         db.session.commit()
         return mails.send_after_response(htmx_redirect(url_for("auth.forgot_password_sent")))
     # First visit, or other fields wrong: keep a picture the user may have read already.
@@ -515,13 +515,13 @@ def reset_password(token: str):
     found = tokens.read_token("reset", token)
     if found is None:
         return invalid_link("reset")
-    user, _new = found
+    user, carried = found
     if current_user.is_authenticated and current_user.id != user.id:
         return invalid_link("reset", reason="other_account")
     form = ResetPasswordForm()
     if form.validate_on_submit() and form.check_new_password(user.email, user.name):
-        services.reset_password(user, form.password.data)
-        mails.password_changed(user, by_reset=True)
+        confirmed = services.reset_password(user, form.password.data, tax_id=carried)
+        mails.password_changed(user, by_reset=True, named=not confirmed)
         if user.has_two_factor:
             sessions.start_pending_session(user)
             db.session.commit()
@@ -530,6 +530,17 @@ def reset_password(token: str):
         sessions.start_session(user)
         services.signed_in(user, second_factor=None)
         db.session.commit()
+        if confirmed:
+            # Whoever registered the address typed the name and phone: perhaps not its owner.
+            flash(
+                _(
+                    "Your password was changed and your email address is confirmed; every other "
+                    "session of your account has ended. The name and phone below were typed "
+                    "when this address was registered, perhaps by someone else: check them."
+                ),
+                "warning",
+            )
+            return htmx_redirect(url_for("auth.profile"))
         flash(
             _("Your password was changed. Every other session of your account has ended."),
             "success",
@@ -541,6 +552,7 @@ def reset_password(token: str):
         status=422 if form.errors else 200,
         form=form,
         token=token,
+        new_tax_id=services.tax_id_from_link(user, carried),
     )
     response.headers["Cache-Control"] = "no-store"  # the page holds the token
     return response

@@ -538,7 +538,7 @@ def test_a_reset_that_confirms_an_address_drops_the_second_factor_and_every_sess
     squatter.post("/login", data={"email": "ann@example.com", "password": TEST_PASSWORD})
     _ask(client, captcha_solver)
     response = client.post(_reset_link(mailbox), data={"password": NEW, "password2": NEW})
-    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert response.status_code == 302 and response.headers["Location"] == "/profile"
     assert client.get("/profile").status_code == 200  # signed in, no code asked
     with app.app_context():
         user = db.session.scalar(sa.select(User))
@@ -554,3 +554,128 @@ def test_a_reset_that_confirms_an_address_drops_the_second_factor_and_every_sess
         squatter.post("/login/two-factor", data={"code": "ABCD-EFGH-JKLM-NPQR"}).status_code == 302
     )
     assert squatter.get("/profile").status_code == 302  # the code leads nowhere now
+
+
+# --- a never-confirmed account with another tax ID: the mailbox is the proof --------------
+
+SQUATTERS_TAX_ID = "7709999999"
+
+
+def _sent_answer(client, response) -> tuple:
+    """What the one asking sees: the redirect, and the page it leads to."""
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    return (
+        response.status_code,
+        response.headers["Location"],
+        response.get_data(as_text=True),
+        page.split("<main")[1].split("</main>")[0],
+    )
+
+
+def test_the_forgot_page_answers_the_same_whatever_the_account_and_tax_id(
+    app, make_user, captcha_solver, mailbox
+):
+    """The mail now goes for an unconfirmed address whatever tax ID is typed: the answer
+    must still tell nothing, with JavaScript and without."""
+    make_user()  # confirmed, tax ID 7701234567
+    make_user(email="new@example.com", confirmed=False, tax_id=SQUATTERS_TAX_ID)
+    cases = {
+        "confirmed, matching": {},
+        "confirmed, wrong tax ID": {"tax_id": "7705555555"},
+        "unconfirmed, another tax ID": {"email": "new@example.com"},
+        "unconfirmed, not a tax ID": {"email": "new@example.com", "tax_id": "12-ab"},
+        "no account": {"email": "nobody@example.com"},
+    }
+    plain, htmx = set(), set()
+    for data in cases.values():
+        client = app.test_client()
+        plain.add(_sent_answer(client, _ask(client, captcha_solver, **data)))
+        page = client.get("/forgot-password").get_data(as_text=True)
+        fields = {"email": "ann@example.com", "tax_id": "7701234567", **captcha_solver(page)}
+        response = client.htmx("POST", "/forgot-password", data={**fields, **data})
+        htmx.add((response.status_code, response.headers["HX-Redirect"], response.text))
+    assert len(plain) == 1 and len(htmx) == 1
+    assert len(mailbox.to("ann@example.com")) == 2
+    assert len(mailbox.to("new@example.com")) == 2  # not for "12-ab": no tax ID
+    assert mailbox.to("nobody@example.com") == []
+
+
+def test_a_confirmed_account_still_needs_its_tax_id(
+    app, client, make_user, captcha_solver, mailbox
+):
+    make_user(tax_id=SQUATTERS_TAX_ID)
+    assert _ask(client, captcha_solver).status_code == 302
+    assert mailbox.messages == []
+    with app.app_context():
+        assert db.session.scalar(sa.select(User.tax_id)) == SQUATTERS_TAX_ID
+
+
+def test_an_unconfirmed_account_gets_five_reset_mails_a_day_whatever_the_tax_id(
+    app, make_user, captcha_solver, mailbox
+):
+    make_user(confirmed=False, tax_id=SQUATTERS_TAX_ID)
+    for n in range(7):
+        visitor = app.test_client()
+        visitor.environ_base["REMOTE_ADDR"] = f"203.0.113.{n + 1}"
+        assert _ask(visitor, captcha_solver, tax_id=f"770123456{n}").status_code == 302
+    assert len(mailbox.to("ann@example.com")) == 5
+    assert _actions(app).count("auth.reset_not_mailed") == 2
+
+
+def test_a_link_the_squatter_asked_for_goes_to_the_owner_and_says_what_it_would_set(
+    app, client, make_user, captcha_solver, mailbox
+):
+    """Whoever registered the address may ask for a link too, with any tax ID: it goes to
+    the address, not to them. Its page shows the tax ID it would set, and the owner's own
+    link, once used, kills it."""
+    make_user(confirmed=False, tax_id=SQUATTERS_TAX_ID)
+    squatter = app.test_client()
+    _ask(squatter, captcha_solver, tax_id="7708888888")
+    squatters_link = _reset_link(mailbox)  # in the owner's mailbox
+    assert "becomes 7708888888" in client.get(squatters_link).text
+    mailbox.clear()
+    _ask(client, captcha_solver)
+    owners_link = _reset_link(mailbox)
+    assert "becomes 7701234567" in client.get(owners_link).text
+    assert client.post(owners_link, data={"password": NEW, "password2": NEW}).status_code == 302
+    client.post("/logout")
+    assert (
+        squatter.post(squatters_link, data={"password": NEW, "password2": NEW}).status_code == 400
+    )
+    with app.app_context():
+        assert db.session.scalar(sa.select(User.tax_id)) == "7701234567"
+
+
+def test_the_tax_id_a_link_carries_cannot_be_changed(app, client, make_user):
+    user_id = make_user(confirmed=False, tax_id=SQUATTERS_TAX_ID)
+    with app.test_request_context():
+        token = tokens.make_token("reset", db.session.get(User, user_id), tax_id="7701234567")
+        serializer = tokens._serializer("reset")
+        edited = serializer.dump_payload({**serializer.loads(token), "t": "7708888888"}).decode()
+        edited = edited + "." + token.split(".", 1)[1]
+    assert client.get(f"/reset-password/{edited}").status_code == 400
+    response = client.post(f"/reset-password/{edited}", data={"password": NEW, "password2": NEW})
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.scalar(sa.select(User.tax_id)) == SQUATTERS_TAX_ID
+    assert "becomes 7701234567" in client.get(f"/reset-password/{token}").text
+
+
+def test_a_link_used_after_the_address_was_confirmed_sets_the_password_alone(
+    app, client, make_user, captcha_solver, mailbox
+):
+    """Once confirmed (only from the mailbox), an account's tax ID is proven: only the
+    office changes it. The link still sets the password: it came to that mailbox."""
+    make_user(confirmed=False, tax_id=SQUATTERS_TAX_ID)
+    _ask(client, captcha_solver)
+    link = _reset_link(mailbox)
+    with app.app_context():
+        db.session.execute(sa.update(User).values(confirmed_at=utcnow()))
+        db.session.commit()
+    assert "becomes" not in client.get(link).text
+    response = client.post(link, data={"password": NEW, "password2": NEW})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert _password_is(app, NEW)
+    with app.app_context():
+        assert db.session.scalar(sa.select(User.tax_id)) == SQUATTERS_TAX_ID
+    assert "auth.tax_id_changed" not in _actions(app)

@@ -533,11 +533,83 @@ def test_the_owner_takes_a_pre_registered_address_over_with_a_reset(
     [link] = [x for x in mailbox.links(message) if "/reset-password/" in x]
     new = "lanterns over the old harbour"
     response = client.post(link, data={"password": new, "password2": new})
-    assert response.status_code == 302 and response.headers["Location"] == "/"
+    # To the profile: the name and phone there are what the squatter typed.
+    assert response.status_code == 302 and response.headers["Location"] == "/profile"
     assert client.get("/profile").status_code == 200
     assert squatter.get("/profile").status_code == 302
     assert squatter.get("/profile").headers["Location"].startswith("/login")
     assert _user(app, "owner@corp.example").confirmed_at is not None
+
+
+def test_the_owner_takes_over_an_address_registered_with_a_wrong_tax_id(
+    app, client, captcha_solver, mailbox
+):
+    """The squatter typed a wrong tax ID: the owner, typing the true one, got no reset link,
+    and could not register the address either. The address was never confirmed, so the
+    mailbox is the proof: the link comes, and using it gives the account the owner's tax ID."""
+    squatter = app.test_client()
+    assert (
+        _register(
+            squatter, email="owner@corp.example", name="Corp Kft.", tax_id="87654321-1-11"
+        ).status_code
+        == 302
+    )
+    AuthActions(squatter).login(email="owner@corp.example", password=GOOD["password"])
+    assert squatter.get("/confirm").status_code == 200  # signed in, unconfirmed
+    # The owner cannot register the address: it has an account.
+    _register(client, email="owner@corp.example")
+    assert _user(app, "owner@corp.example").tax_id == "87654321-1-11"
+    mailbox.clear()
+
+    page = client.get("/forgot-password").get_data(as_text=True)
+    response = client.post(
+        "/forgot-password",
+        data={"email": "owner@corp.example", "tax_id": GOOD["tax_id"], **captcha_solver(page)},
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/forgot-password/sent"
+    [message] = mailbox.to("owner@corp.example")
+    assert message["Subject"] == "Set a new password"
+    assert "Corp Kft." not in mailbox.text(message)  # no name of the squatter's in it
+    [link] = [x for x in mailbox.links(message) if "/reset-password/" in x]
+    assert _user(app, "owner@corp.example").tax_id == "87654321-1-11"  # nothing changed yet
+
+    form = client.get(link).get_data(as_text=True)
+    assert "the tax ID of the account becomes 12345678-2-42" in form
+    new = "lanterns over the old harbour"
+    mailbox.clear()
+    response = client.post(link, data={"password": new, "password2": new})
+    assert response.status_code == 302 and response.headers["Location"] == "/profile"
+    profile = client.get("/profile").get_data(as_text=True)
+    assert "perhaps by someone else: check them" in profile
+    assert "12345678-2-42" in profile and "87654321-1-11" not in profile
+    assert 'value="Corp Kft."' in profile  # kept, for the owner to check and correct
+
+    user = _user(app, "owner@corp.example")
+    assert user.tax_id == "12345678-2-42" and user.confirmed_at is not None
+    response = squatter.get("/profile")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    signed_in = squatter.post(
+        "/login", data={"email": "owner@corp.example", "password": GOOD["password"]}
+    )
+    assert signed_in.status_code == 422  # the squatter's password is gone
+    [notice] = mailbox.to("owner@corp.example")
+    assert notice["Subject"] == "Your password was changed"
+    assert "Hello," in mailbox.text(notice).splitlines()
+    assert "Corp Kft." not in mailbox.text(notice) + mailbox.html(notice)
+
+    client.post("/logout")
+    response = AuthActions(client).login(email="owner@corp.example", password=new)
+    assert response.status_code == 302
+    assert client.get("/profile").status_code == 200
+    with app.app_context():
+        [event] = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "auth.tax_id_changed")
+        ).all()
+        assert event.actor_id == user.id and event.object_id == str(user.id)
+        assert event.details == {"old": "87654321-1-11", "new": "12345678-2-42", "by": "reset"}
+    actions = _actions(app)
+    assert actions.index("auth.tax_id_changed") < actions.index("auth.password_reset")
+    assert "auth.email_confirmed" in actions
 
 
 def test_confirming_the_address_ends_the_sessions_opened_before_but_the_one_that_confirms(

@@ -148,3 +148,47 @@ def test_a_link_checked_after_the_change_was_committed_still_fails(app, make_use
         services.change_password(db.session.get(User, user_id), FIRST, keep_session=None)
         db.session.commit()
         assert tokens.read_token(purpose, token) is None
+
+
+@pytest.mark.parametrize("first_one", ["owner", "squatter"])
+def test_the_owners_reset_and_the_squatters_email_change_at_once_one_wins(
+    app, make_user, monkeypatch, first_one
+):
+    """Whoever registered a business's address with a wrong tax ID moves the account to an
+    address of theirs at the moment its owner uses the reset link that gives it the true
+    one: either the owner gets the account on its address, or the link is dead; never the
+    owner's tax ID on the squatter's address, nor the squatter's on the owner's."""
+    user_id = make_user(confirmed=False, tax_id="7709999999")
+    with app.test_request_context():
+        user = db.session.get(User, user_id)
+        reset = f"/reset-password/{tokens.make_token('reset', user, tax_id='7701234567')}"
+        move = tokens.make_token("email", user, "squatter@example.net")
+    owner, squatter = app.test_client(), app.test_client()
+    steps = {
+        "owner": (
+            lambda: owner.post(reset, data={"password": FIRST, "password2": FIRST}),
+            (services, "reset_password"),
+        ),
+        "squatter": (
+            lambda: squatter.post(f"/profile/email/confirm/{move}"),
+            (services, "change_email"),
+        ),
+    }
+    second_one = "squatter" if first_one == "owner" else "owner"
+    first, second = one_after_other(
+        monkeypatch,
+        steps[first_one][0],
+        steps[second_one][0],
+        hold_after=steps[first_one][1],
+        second_reaches=[steps[second_one][1], (tokens, "lock_row")],
+    )
+
+    assert first.status_code in (200, 302), first
+    assert second.status_code == 400, second
+    user = _user(app, user_id)
+    if first_one == "owner":
+        assert (user.email, user.tax_id) == ("ann@example.com", "7701234567")
+        assert verify_password(user.password_hash, FIRST)
+    else:
+        assert (user.email, user.tax_id) == ("squatter@example.net", "7709999999")
+        assert verify_password(user.password_hash, TEST_PASSWORD)
