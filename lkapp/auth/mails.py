@@ -137,6 +137,20 @@ def new_sign_in(user: User, record) -> None:
     )
 
 
+def wrong_code_after_password(user: User, record) -> None:
+    """To the account: its password was typed right, then a wrong code (``record``: the
+    sign-in that is waiting for the code)."""
+    queue_mail(
+        user.email,
+        _l("Your password was used, but the code was wrong"),
+        "auth_wrong_code",
+        locale=user.locale,
+        user=user,
+        record=record,
+        forgot_link=url_for("auth.forgot_password", _external=True),
+    )
+
+
 def account_closed(user: User, contract_numbers: list[str]) -> None:
     """To the address of an account being closed, before it is erased."""
     queue_mail(

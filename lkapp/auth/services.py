@@ -227,6 +227,21 @@ def count_failure(user: User, action: str = "auth.login_failed", **details) -> b
     return False
 
 
+def wrong_codes_since(user: User, since: datetime) -> int:
+    """How many wrong second-step codes the account had since ``since`` (a sign-in's start)."""
+    db.session.flush()
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.object_type == "User",
+            AuditEvent.object_id == str(user.id),
+            AuditEvent.action == "auth.two_factor_failed",
+            AuditEvent.created_at >= since,
+        )
+    )
+
+
 def signed_in(user: User, second_factor: str | None = None) -> None:
     """The sign-in is complete: the failure count starts again."""
     user.failed_logins = 0

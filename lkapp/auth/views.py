@@ -284,6 +284,7 @@ def second_step():
                     "error",
                 )
                 return mails.send_after_response(htmx_redirect(url_for("auth.login")))
+            _notice_if_first_wrong_code(user, record)
             db.session.commit()
             form.code.errors = [
                 _("That code is not right. Codes change every 30 seconds: type the latest one.")
@@ -305,13 +306,25 @@ def second_step():
                     "warning",
                 )
             return mails.send_after_response(htmx_redirect(_next_target()))
-    return render(
-        "auth/two_factor.html",
-        "auth/_two_factor_form.html",
-        status=422 if form.errors else 200,
-        form=form,
-        next_target=_safe_next_or_none(),
+    return mails.send_after_response(
+        render(
+            "auth/two_factor.html",
+            "auth/_two_factor_form.html",
+            status=422 if form.errors else 200,
+            form=form,
+            next_target=_safe_next_or_none(),
+        )
     )
+
+
+def _notice_if_first_wrong_code(user, record) -> None:
+    """Mail the account at the first wrong code after its password: the one moment a password
+    in someone else's hands shows on an account with a second factor (they get no further,
+    so no new-device notice would ever come). Once per sign-in, not at every code."""
+    if services.wrong_codes_since(user, record.created_at) == 1 and services.may_be_written_to(
+        user
+    ):
+        mails.wrong_code_after_password(user, record)
 
 
 @bp.post("/logout")

@@ -312,7 +312,39 @@ def test_twenty_wrong_codes_lock_the_account(app, client, make_user, mailbox):
     response = client.post("/login/two-factor", data={"code": "000000"})
     assert response.status_code == 302 and response.headers["Location"] == "/login"
     assert _user(app).locked_at is not None
-    assert mailbox.to("ann@example.com")[0]["Subject"] == "Sign-in to your account is blocked"
+    subjects = [message["Subject"] for message in mailbox.to("ann@example.com")]
+    assert subjects == [
+        "Your password was used, but the code was wrong",  # at the first wrong code
+        "Sign-in to your account is blocked",
+    ]
+
+
+def test_a_wrong_code_after_the_password_is_mailed_once_per_sign_in(
+    app, client, make_user, mailbox
+):
+    """A password in someone else's hands showed nowhere on an account with a second factor:
+    they get no further, so no new-device notice comes. The first wrong code after it says so."""
+    make_user(totp_secret=TEST_TOTP_SECRET)
+    client.post(
+        "/login",
+        data={"email": "ann@example.com", "password": TEST_PASSWORD},
+        headers={"User-Agent": "Mozilla/5.0 (Windows NT 10.0) Firefox/128.0"},
+    )
+    for _ in range(3):
+        assert client.post("/login/two-factor", data={"code": "000000"}).status_code == 422
+    [notice] = mailbox.to("ann@example.com")
+    assert notice["Subject"] == "Your password was used, but the code was wrong"
+    text = mailbox.text(notice)
+    assert "typed the right password of your account, then a wrong code" in text
+    assert "Firefox on Windows" in text and "/forgot-password" in text
+    assert client.post("/login/two-factor", data={"code": _code()}).status_code == 302
+    assert len(mailbox.to("ann@example.com")) == 1  # a right code says nothing more
+    # The next sign-in is another: its first wrong code is mailed again.
+    client.post("/logout")
+    _forget_last_step(app)
+    _password_step(client)
+    client.post("/login/two-factor", data={"code": "000000"})
+    assert len(mailbox.to("ann@example.com")) == 2
 
 
 def test_second_step_with_htmx(client, make_user):
