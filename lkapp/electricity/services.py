@@ -5,7 +5,7 @@ Services add and flush; the caller (a view or a command) commits once.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
-from ..database import unicode_lower
+from ..database import any_contains, unicode_lower
 from ..domain import balance, contract_list
 from ..domain.attach import (
     ACCOUNT_WINDOW,
@@ -102,35 +102,71 @@ def search_contracts(query: str, page: int = 1, per_page: int = 20) -> SearchPag
     """Contracts whose number, holder name or tax id contains ``query`` (any letter case; a
     tax id also without its dashes), by number, with the attached account's email."""
     query = query.strip()
-    stmt = sa.select(
-        Contract.id,
-        Contract.number,
-        Contract.holder_name,
-        Contract.tax_id,
-        Contract.address,
-        Contract.status,
-        User.email.label("account_email"),
-    ).outerjoin(User, User.id == Contract.account_id)
+    matches = sa.select(Contract.id)
     if query:
         lowered = query.lower()
-        conditions = [
-            unicode_lower(Contract.number).contains(lowered, autoescape=True),
-            unicode_lower(Contract.holder_name).contains(lowered, autoescape=True),
-            unicode_lower(Contract.tax_id).contains(lowered, autoescape=True),
-        ]
-        # "hu12345678" finds "HU12345678-2-42" on both databases (PostgreSQL's LIKE minds case).
-        bare = lowered.replace("-", "").replace(" ", "")
-        if bare:
-            plain_tax_id = unicode_lower(sa.func.replace(Contract.tax_id, "-", ""))
-            conditions.append(plain_tax_id.contains(bare, autoescape=True))
-        stmt = stmt.where(sa.or_(*conditions))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
-    rows = db.session.execute(
-        stmt.order_by(Contract.number).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    return SearchPage(rows, total, page, pages)
+        fields = (Contract.number, Contract.holder_name, Contract.tax_id)
+        matches = matches.where(
+            sa.or_(any_contains(fields, lowered), tax_id_contains(Contract.tax_id, lowered))
+        )
+    matches = matches.add_columns(total_column(matches, bool(query)))
+
+    def rows_of(limit: int, offset: int) -> list:
+        # The page's contracts are found first, and only theirs are joined with the accounts.
+        found = matches.order_by(Contract.number).limit(limit).offset(offset).subquery()
+        return db.session.execute(
+            sa.select(
+                Contract.id,
+                Contract.number,
+                Contract.holder_name,
+                Contract.tax_id,
+                Contract.address,
+                Contract.status,
+                User.email.label("account_email"),
+                found.c.total,
+            )
+            .join(found, found.c.id == Contract.id)
+            .outerjoin(User, User.id == Contract.account_id)
+            .order_by(Contract.number)
+        ).all()
+
+    return read_page(rows_of, page, per_page)
+
+
+def tax_id_contains(column, lowered: str):
+    """Whether the tax id ``column`` without its dashes contains ``lowered`` without dashes
+    and spaces: "hu12345678" finds "HU12345678-2-42" on both databases (PostgreSQL's LIKE
+    minds case). Used beside ``any_contains``: for a search without dashes or spaces, a tax
+    id without dashes is found there already, and is not lower-cased a second time here."""
+    bare = lowered.replace("-", "").replace(" ", "")
+    if not bare:
+        return sa.false()
+    condition = unicode_lower(sa.func.replace(column, "-", "")).contains(bare, autoescape=True)
+    return condition if bare != lowered else sa.and_(column.contains("-"), condition)
+
+
+def total_column(stmt: sa.Select, filtered: bool):
+    """The number of rows of ``stmt``, as a column ``total`` beside each. A search
+    (``filtered``) counts them as it finds them (``count() OVER ()``): one pass through every
+    row where a count and then the page took two. A list of all counts them first, through
+    an index, and reads its page through another (rather than sorting every row)."""
+    if filtered:
+        return sa.func.count().over().label("total")
+    counted = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+    return sa.literal(counted or 0).label("total")
+
+
+def read_page(rows_of: Callable[[int, int], list], page: int, per_page: int) -> SearchPage:
+    """Page ``page`` of a search: ``rows_of(limit, offset)`` reads its rows in order, each
+    with the number of all in ``total`` (``total_column``)."""
+    page = max(page, 1)
+    rows = rows_of(per_page, (page - 1) * per_page)
+    if not rows and page > 1:  # past the last page (an old link): the last page
+        first = rows_of(1, 0)
+        page = max(1, -(-(first[0].total if first else 0) // per_page))
+        rows = rows_of(per_page, (page - 1) * per_page)
+    total = rows[0].total if rows else 0
+    return SearchPage(rows, total, page, max(1, -(-total // per_page)))
 
 
 # --- codes ------------------------------------------------------------------------------

@@ -654,22 +654,21 @@ def find_meters(query: str, limit: int = 50) -> list[Meter]:
     query = query.strip()
     if not query:
         return []
-    moved_away = (
+    # One subquery per table, not an OR across the join: that looked up every meter's
+    # contract to compare its number. Moves are few: their contracts are looked up.
+    number_is = sa.func.lower(Contract.number) == query.lower()
+    found = sa.union(
+        sa.select(Meter.id).where(sa.func.lower(Meter.serial) == query.lower()),
+        sa.select(Meter.id).where(Meter.contract_id.in_(sa.select(Contract.id).where(number_is))),
         sa.select(MeterMove.meter_id)
         .join(Contract, Contract.id == MeterMove.from_contract_id)
-        .where(sa.func.lower(Contract.number) == query.lower())
+        .where(number_is),
     )
     return list(
         db.session.scalars(
             sa.select(Meter)
             .join(Contract, Contract.id == Meter.contract_id)
-            .where(
-                sa.or_(
-                    sa.func.lower(Meter.serial) == query.lower(),
-                    sa.func.lower(Contract.number) == query.lower(),
-                    Meter.id.in_(moved_away),
-                )
-            )
+            .where(Meter.id.in_(found))
             .order_by(Contract.number, Meter.removed_on.is_not(None), Meter.serial)
             .limit(limit)
         )

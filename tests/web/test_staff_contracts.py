@@ -123,6 +123,20 @@ def test_search_by_number_name_or_tax_id(client, staff, contracts, make_user):
     assert "1 contract matches “EL-0000043”." in page
 
 
+def test_a_search_runs_within_one_field_not_into_the_next(client, staff, contracts):
+    """Number, holder name and tax id are lower-cased as one text, a line break between
+    them: a search that runs from one into the next finds nothing, a line break in it too."""
+    contracts()  # EL-0000042, "Tisza Bakery Kft.", 12345678-2-42
+
+    def found(query):
+        page = client.get("/staff/contracts", query_string={"q": query}).text
+        return set(re.findall(r'href="/staff/contracts/(EL-\d+)"', page))
+
+    for query in ("0000042 tisza", "0000042\ntisza", "kft.\n12345678", "kft. 1234", "kft.1234"):
+        assert found(query) == set(), repr(query)
+    assert found("Kft.") == found("12345678242") == {NUMBER}
+
+
 def test_search_is_live_and_a_plain_form(client, staff, contracts):
     contracts()
     full = client.get("/staff/contracts")

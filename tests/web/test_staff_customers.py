@@ -72,6 +72,25 @@ def test_find_by_email_name_or_tax_id_and_only_customers(app, client, customer, 
     assert client.get("/staff/customers?q=nobody-here").text.count("<tbody>") == 0
 
 
+def test_a_search_runs_within_one_field_and_pages_through_many(client, customer, staff, make_user):
+    """Email, name and tax id are searched as one lower-cased text: a search running from
+    one into the next finds nothing. Many accounts come in pages, the count above them."""
+    for query in ("example.com ann's", "example.com\nann's", "ltd 1234", "ltd\n1234", "ltd1234"):
+        page = client.get("/staff/customers", query_string={"q": query}).text
+        assert "0 accounts match" in page and "ann@example.com" not in page, repr(query)
+    for n in range(44):
+        make_user(email=f"shop{n:02d}@example.net", name=f"Corner Shop {n}")
+    first = client.get("/staff/customers?q=example.net").text
+    assert "44 accounts match “example.net”." in first and "Page 1 of 3" in first
+    assert "shop19@example.net" in first and "shop20@example.net" not in first
+    last = client.get("/staff/customers?q=example.net&page=3").text
+    assert "Page 3 of 3" in last and "shop40@example.net" in last and "shop43@example.net" in last
+    beyond = client.get("/staff/customers?q=example.net&page=99").text
+    assert "44 accounts match" in beyond and "Page 3 of 3" in beyond and "shop43@" in beyond
+    everyone = client.get("/staff/customers?page=2").text
+    assert "45 customer accounts in all." in everyone and "Page 2 of 3" in everyone
+
+
 def test_customer_page_shows_contracts_sign_ins_and_sessions_not_the_password(
     app, client, customer, staff, make_user
 ):

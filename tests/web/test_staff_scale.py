@@ -190,3 +190,29 @@ def test_a_rare_kind_reads_no_whole_log(app, client, events, staff):
         statements = _statements(app, client, f"/staff/audit?kind={kind}")
         assert len(statements) == len(unfiltered) + 1
         assert _whole_tables_read(app, statements, ["audit_events"]) == [], kind
+
+
+@pytest.mark.parametrize(
+    ("url", "table"), [("/staff/contracts", "contracts"), ("/staff/customers", "users")]
+)
+def test_a_search_reads_its_table_once_for_the_page_and_the_count(
+    app, client, staff, make_user, url, table
+):
+    """A search goes through every contract (or account): its page and its count come from
+    that one pass, whether it finds nothing, one or pages of them (a count, then the page,
+    went through them twice)."""
+    with app.app_context():
+        for n in range(45):
+            db.session.add(
+                Contract(number=f"EL-{n:07d}", holder_name=f"Holder {n}", tax_id="1", address="A")
+            )
+        db.session.commit()
+    for n in range(45):
+        make_user(email=f"holder{n:02d}@example.com", name=f"Holder {n}")
+    counts = set()
+    for query in ("nothing-like-it", "holder 7", "holder"):
+        statements = _statements(app, client, f"{url}?q={query.replace(' ', '+')}")
+        reading = [s for s, _ in statements if re.search(rf"\bFROM {table}\b", s)]
+        assert len(reading) == 1, reading
+        counts.add(len(statements))
+    assert len(counts) == 1
