@@ -112,6 +112,19 @@ def email_changed(user: User, old_email: str) -> None:
     )
 
 
+def tax_id_changed(user: User, old_tax_id: str) -> None:
+    """To the account: the office corrected its tax ID (the one "Forgot password?" asks for)."""
+    queue_mail(
+        user.email,
+        _l("The tax ID of your account was changed"),
+        "auth_tax_id_changed",
+        locale=user.locale,
+        user=user,
+        old_tax_id=old_tax_id,
+        new_tax_id=user.tax_id,
+    )
+
+
 def account_locked(user: User) -> None:
     queue_mail(
         user.email,

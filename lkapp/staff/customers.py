@@ -1,5 +1,5 @@
 """Back office: find a customer account, see its contracts, sign-ins and sessions, lock or
-unlock it (with a reason), send a new confirmation link.
+unlock it (with a reason), correct its tax ID (with a reason), send a new confirmation link.
 
 Staff never see or set a customer's password: nothing here reads or writes it. A customer who
 lost it uses "Forgot password?"; a staff lock is lifted only here (a reset does not lift it).
@@ -17,7 +17,7 @@ from ..auth import mails
 from ..auth import services as accounts
 from ..auth.decorators import staff_required
 from ..auth.sessions import active_sessions
-from ..database import any_contains, unicode_lower
+from ..database import any_contains, lock_row, unicode_lower
 from ..domain.accounts import unicode_domain
 from ..electricity.services import read_page, tax_id_contains, total_column
 from ..extensions import db
@@ -26,7 +26,7 @@ from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import AuditEvent, Contract, User
 from ..services import audit
-from .forms import CustomerSearchForm, ReasonForm
+from .forms import CustomerSearchForm, ReasonForm, TaxIdForm
 from .views import bp
 
 PER_PAGE = 20
@@ -177,6 +177,7 @@ def _context(user: User, **forms) -> dict:
         "sessions": active_sessions(user),
         "lock_form": _reason_form(forms.get("lock_form"), "lock"),
         "unlock_form": _reason_form(forms.get("unlock_form"), "unlock"),
+        "tax_id_form": _reason_form(forms.get("tax_id_form") or TaxIdForm(formdata=None), "tax-id"),
         # A lock after failed sign-ins is lifted by a password reset: the office may still
         # want its own lock (e.g. when the failures look like an attack).
         "may_lock": user.locked_at is None or user.locked_reason == accounts.AUTO_LOCK,
@@ -184,7 +185,7 @@ def _context(user: User, **forms) -> dict:
 
 
 def _reason_form(form: ReasonForm | None, name: str) -> ReasonForm:
-    """The lock or unlock form, its field's id its own (both may be on the page)."""
+    """The lock, unlock or tax ID form, its reason's id its own (all may be on the page)."""
     form = form or ReasonForm(formdata=None)
     form.reason.id = form.reason.label.field_id = f"{name}-reason"
     return form
@@ -260,6 +261,45 @@ def unlock(user_id: int):
         _note_reason(user, "auth.unlocked", form.reason.data)
         db.session.commit()
         flash(_("The account is unlocked; the customer can sign in again."), "success")
+    return htmx_redirect(url_for("staff.customer", user_id=user.id))
+
+
+@bp.post("/customers/<int:user_id>/tax-id")
+@staff_required
+def correct_tax_id(user_id: int):
+    """Correct the tax ID typed at registration ("Forgot password?" asks for it): the old and
+    the new one and the reason go into the audit log, the customer is told by email.
+
+    The row is read again under its lock (``lock_row``): of two operators saving at once, the
+    second reads the tax ID the first one left, so each event's "old" is the one before it."""
+    user = _customer(user_id)
+    lock_row(User, user.id)
+    if user.is_closed:
+        flash(_("The customer closed this account; it cannot be opened again."), "warning")
+        return htmx_redirect(url_for("staff.customer", user_id=user.id))
+    form = TaxIdForm(current=user.tax_id)
+    if not form.validate_on_submit():
+        return render(
+            "staff/customers/customer.html",
+            "staff/customers/_tax_id_form.html",
+            status=422,
+            **_context(user, tax_id_form=form),
+        )
+    old = user.tax_id
+    user.tax_id = form.tax_id.data
+    audit.record(
+        "auth.tax_id_changed",
+        actor=current_user,
+        obj=user,
+        old=old,
+        new=user.tax_id,
+        by="office",
+        note=form.reason.data,
+    )
+    if accounts.may_be_written_to(user):
+        mails.tax_id_changed(user, old)
+    db.session.commit()
+    flash(_("The tax ID is changed."), "success")
     return htmx_redirect(url_for("staff.customer", user_id=user.id))
 
 

@@ -7,6 +7,7 @@ from wtforms import HiddenField, SearchField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from ..domain.accounts import normalize_tax_id, tax_id_is_valid
 from ..formatting import lazy_gettext as _l
 from ..forms import one_line, strip, unix_lines
 
@@ -98,3 +99,28 @@ class ReasonForm(FlaskForm):
         ],
         filters=[unix_lines, strip],
     )
+
+
+class TaxIdForm(ReasonForm):
+    """The office corrects a customer's tax ID: checked as registration checks it, and refused
+    when it spells the account's ``current`` one (``normalize_tax_id``: as "Forgot password?"
+    compares them)."""
+
+    tax_id = StringField(
+        _l("New tax ID"),
+        filters=[one_line],
+        validators=[DataRequired(_l("Enter the new tax ID."))],
+        render_kw={"autocomplete": "off", "maxlength": 20, "spellcheck": "false"},
+    )
+
+    def __init__(self, *args, current: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.current = current
+
+    def validate_tax_id(self, field):
+        if len(field.data) > 20 or not tax_id_is_valid(field.data):
+            raise ValidationError(
+                _l("Enter the tax ID as in the customer's contract: 6 to 20 letters and digits.")
+            )
+        if normalize_tax_id(field.data) == normalize_tax_id(self.current):
+            raise ValidationError(_l("The new tax ID is the same as the account's tax ID."))

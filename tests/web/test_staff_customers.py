@@ -3,6 +3,7 @@ a new confirmation link; never a password."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -259,3 +260,179 @@ def test_the_sign_in_history_says_its_details_in_words(app, client, customer, st
     ], details
     # On a phone's card an event's name wraps between its words only ("Разблокировк/а").
     assert '<span class="keep-words">Разблокировка</span>' in page
+
+
+def _tax_id_of(app, user_id):
+    with app.app_context():
+        return db.session.get(User, user_id).tax_id
+
+
+def _forgot_password(app, captcha_solver, tax_id):
+    """ "Forgot password?" for ann@example.com with ``tax_id``, from a browser of its own."""
+    browser = app.test_client()
+    fields = captcha_solver(browser.get("/forgot-password").text)
+    browser.post("/forgot-password", data={"email": "ann@example.com", "tax_id": tax_id, **fields})
+
+
+def test_the_office_corrects_a_tax_id_and_the_customer_recovers_with_the_new_one(
+    app, client, make_user, staff, mailbox, captcha_solver
+):
+    """A tax ID mistyped at registration kept its customer from "Forgot password?" for good:
+    only the office may change it, and the back office had no way to."""
+    customer = make_user(email="ann@example.com", tax_id="12345678-2-42", locale="ru")
+    page = client.get(f"/staff/customers/{customer}").text
+    assert 'id="tax-id-form"' in page and "Correct the tax ID" in page
+    assert '<label for="tax_id">New tax ID</label>' in page
+    assert '<label for="tax-id-reason">Reason</label>' in page and "Save the tax ID" in page
+
+    done = client.post(
+        f"/staff/customers/{customer}/tax-id",
+        data={"tax_id": " HU 87654321-1-41 ", "reason": "Mistyped at registration, contract seen"},
+    )
+    assert done.status_code == 302
+    page = client.get(done.headers["Location"]).text
+    assert "The tax ID is changed." in page
+    assert "<dd>HU 87654321-1-41</dd>" in page
+    assert _tax_id_of(app, customer) == "HU 87654321-1-41"
+    [event] = events(app, "auth.tax_id_changed")
+    assert event.actor_id == staff and event.object_id == str(customer)
+    assert event.details == {
+        "old": "12345678-2-42",
+        "new": "HU 87654321-1-41",
+        "by": "office",
+        "note": "Mistyped at registration, contract seen",
+    }
+    # The customer is told, in their language.
+    [message] = mailbox.to("ann@example.com")
+    text = mailbox.text(message)
+    assert "12345678-2-42" in text and "HU 87654321-1-41" in text
+    assert "Здравствуйте" in text and "изменён нашим офисом" in text
+    assert message["Subject"] == "ИНН вашей учётной записи изменён"
+
+    # The event is in the audit log under the account and "Accounts and sign-in".
+    log = client.get("/staff/audit", query_string={"user": "ann@example.com", "kind": "auth"})
+    assert "<code>auth.tax_id_changed</code>" in log.text
+
+    # "Forgot password?" now takes the new tax ID (in any spelling), not the old one.
+    mailbox.clear()
+    _forgot_password(app, captcha_solver, "12345678-2-42")
+    assert mailbox.to("ann@example.com") == []
+    _forgot_password(app, captcha_solver, "hu8765432114 1")
+    [reset] = mailbox.to("ann@example.com")
+    assert any("/reset-password/" in link for link in mailbox.links(reset))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"tax_id": "", "reason": "Mistyped"}, "Enter the new tax ID."),
+        (
+            {"tax_id": "12-34", "reason": "Mistyped"},
+            "Enter the tax ID as in the customer's contract: 6 to 20 letters and digits.",
+        ),
+        (
+            {"tax_id": "1" * 21, "reason": "Mistyped"},
+            "Enter the tax ID as in the customer's contract: 6 to 20 letters and digits.",
+        ),
+        (
+            {"tax_id": " 12345678 2 42", "reason": "Mistyped"},
+            "The new tax ID is the same as the account's tax ID.",
+        ),
+        ({"tax_id": "HU87654321", "reason": ""}, "Say why; it goes into the audit log."),
+    ],
+)
+def test_a_bad_tax_id_or_no_reason_is_refused_with_the_form_kept(
+    app, client, customer, staff, mailbox, data, message
+):
+    refused = client.post(f"/staff/customers/{customer}/tax-id", data=dict(data))
+    assert refused.status_code == 422
+    assert message in html.unescape(refused.text)
+    assert "Please correct the marked fields." in refused.text
+    if data["tax_id"]:
+        assert f'value="{data["tax_id"].strip()}"' in refused.text, "what was typed stays"
+    if data["reason"]:
+        assert f"{data['reason']}</textarea>" in refused.text
+    assert _tax_id_of(app, customer) == "12345678-2-42"
+    assert events(app, "auth.tax_id_changed") == []
+    assert mailbox.to("ann@example.com") == []
+
+
+def test_the_tax_id_form_swaps_with_htmx(app, client, customer, staff):
+    fragment = client.htmx(
+        "POST", f"/staff/customers/{customer}/tax-id", data={"tax_id": "x", "reason": "Typo"}
+    )
+    assert fragment.status_code == 422 and "HX-Request" in fragment.headers["Vary"]
+    assert swapped(fragment.text).startswith('<form id="tax-id-form"')
+    assert 'id="tax_id-error"' in fragment.text and 'value="x"' in fragment.text
+    done = client.htmx(
+        "POST",
+        f"/staff/customers/{customer}/tax-id",
+        data={"tax_id": "HU87654321", "reason": "Typo"},
+    )
+    assert done.status_code == 204
+    assert done.headers["HX-Redirect"] == f"/staff/customers/{customer}"
+    assert _tax_id_of(app, customer) == "HU87654321"
+
+
+def test_a_tax_id_change_mails_only_an_account_that_may_be_written_to(
+    app, client, staff, make_user, mailbox
+):
+    """An unconfirmed address may be anyone's, and the office may have locked an account
+    because its mailbox is in dispute: the change is made, no mail goes."""
+    waiting = make_user(email="new@example.com", tax_id="11111111", confirmed=False)
+    locked = make_user(email="held@example.com", tax_id="22222222")
+    client.post(f"/staff/customers/{locked}/lock", data={"reason": "Mailbox in dispute"})
+    for user_id in (waiting, locked):
+        done = client.post(
+            f"/staff/customers/{user_id}/tax-id", data={"tax_id": "33333333", "reason": "Typo"}
+        )
+        assert done.status_code == 302
+        assert _tax_id_of(app, user_id) == "33333333"
+    assert mailbox.to("new@example.com") == [] and mailbox.to("held@example.com") == []
+    assert len(events(app, "auth.tax_id_changed")) == 2
+
+
+def test_a_closed_account_gets_no_tax_id(app, client, staff, make_user):
+    user_id = make_user(email="gone@example.com", tax_id="44444444")
+    with app.app_context():
+        from lkapp.auth.services import close_account
+
+        close_account(db.session.get(User, user_id))
+        db.session.commit()
+    assert 'id="tax-id-form"' not in client.get(f"/staff/customers/{user_id}").text
+    done = client.post(
+        f"/staff/customers/{user_id}/tax-id", data={"tax_id": "55555555", "reason": "Typo"}
+    )
+    assert done.status_code == 302
+    page = client.get(done.headers["Location"]).text
+    assert "The customer closed this account; it cannot be opened again." in page
+    assert _tax_id_of(app, user_id) == "" and events(app, "auth.tax_id_changed") == []
+
+
+def test_two_corrections_keep_each_old_value_on_the_trail(app, client, customer, staff):
+    """Each save reads the row again under its lock: the second one's "old" is the first
+    one's "new", so the trail has no gap."""
+    for new in ("HU87654321", "HU99999999"):
+        client.post(f"/staff/customers/{customer}/tax-id", data={"tax_id": new, "reason": "Typo"})
+    chain = [(e.details["old"], e.details["new"]) for e in events(app, "auth.tax_id_changed")]
+    assert chain == [("12345678-2-42", "HU87654321"), ("HU87654321", "HU99999999")]
+
+
+def test_customers_and_staff_accounts_cannot_have_a_tax_id_set(
+    app, client, auth, customer, make_user
+):
+    colleague = make_user(email="colleague@example.org", role="staff")
+    auth.login(email="ann@example.com")
+    refused = client.post(
+        f"/staff/customers/{customer}/tax-id", data={"tax_id": "HU87654321", "reason": "Mine"}
+    )
+    assert refused.status_code == 403
+    assert _tax_id_of(app, customer) == "12345678-2-42"
+    auth.logout()
+    make_user(email="op@example.org", role="staff")
+    auth.login(email="op@example.org")
+    response = client.post(
+        f"/staff/customers/{colleague}/tax-id", data={"tax_id": "HU87654321", "reason": "x y z"}
+    )
+    assert response.status_code == 404
+    assert events(app, "auth.tax_id_changed") == []

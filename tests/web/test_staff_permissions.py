@@ -63,6 +63,7 @@ def world(app, make_user):
         "staff.customer": {"user_id": customer},
         "staff.lock": {"user_id": customer},
         "staff.unlock": {"user_id": customer},
+        "staff.correct_tax_id": {"user_id": customer},
         "staff.resend_confirmation": {"user_id": customer},
         "staff.disable_member": {"user_id": colleague},
         "staff.enable_member": {"user_id": colleague},
