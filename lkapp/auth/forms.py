@@ -208,7 +208,7 @@ class RegisterForm(NewPasswordMixin, FlaskForm):
     )
 
     def validate_tax_id(self, field):
-        if len(field.data) > 20 or not tax_id_is_valid(field.data):
+        if not tax_id_is_valid(field.data):
             raise ValidationError(
                 _("Enter the tax ID as in your contract: 6 to 20 letters and digits.")
             )

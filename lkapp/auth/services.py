@@ -335,8 +335,7 @@ def _may_claim(user: User | None, tax_id: str) -> bool:
         and user.role == "customer"
         and user.confirmed_at is None
         and not barred(user)
-        and len(tax_id.strip()) <= 20
-        and rules.tax_id_is_valid(tax_id.strip())
+        and rules.tax_id_is_valid(tax_id)
     )
 
 

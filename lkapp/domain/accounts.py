@@ -81,10 +81,18 @@ def normalize_tax_id(typed: str) -> str:
     return _TAX_ID_NOISE.sub("", typed).upper()
 
 
+TAX_ID_MAX = 20  # characters as typed: an account keeps its tax ID as typed (users.tax_id)
+
+
 def tax_id_is_valid(typed: str) -> bool:
-    """6-20 letters and digits once spaces, dashes, dots and slashes are dropped; 6+ digits."""
+    """6-20 letters and digits once spaces, dashes, dots and slashes are dropped; 6+ digits;
+    at most ``TAX_ID_MAX`` characters as typed (it is stored so)."""
     plain = normalize_tax_id(typed)
-    return bool(_TAX_ID.fullmatch(plain)) and sum(ch.isdigit() for ch in plain) >= 6
+    return (
+        len(typed.strip()) <= TAX_ID_MAX
+        and bool(_TAX_ID.fullmatch(plain))
+        and sum(ch.isdigit() for ch in plain) >= 6
+    )
 
 
 def phone_is_valid(typed: str) -> bool:

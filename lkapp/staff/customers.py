@@ -43,6 +43,17 @@ SIGN_IN_ACTIONS = (
 )
 
 
+# Why an account is locked, in words (its status and its sign-in history).
+REASONS = {
+    accounts.STAFF_LOCK: _l("locked by staff"),
+    accounts.AUTO_LOCK: _l("too many failed sign-ins"),
+}
+SECOND_FACTORS = {
+    "totp": _l("with a code from the app"),
+    "recovery_code": _l("with a recovery code"),
+}
+
+
 def history_details(details: dict | None) -> str:
     """What the audit trail keeps about a sign-in event (as text), in the operator's words:
     "3 failed sign-ins in a row; too many failed sign-ins", not "failures: 3; reason:
@@ -70,16 +81,6 @@ def history_details(details: dict | None) -> str:
         else:
             said.append(f"{key}: {value}")
     return "; ".join(said)
-
-
-REASONS = {
-    accounts.STAFF_LOCK: _l("locked by staff"),
-    accounts.AUTO_LOCK: _l("too many failed sign-ins"),
-}
-SECOND_FACTORS = {
-    "totp": _l("with a code from the app"),
-    "recovery_code": _l("with a recovery code"),
-}
 
 
 def search_customers(query: str, page: int) -> tuple[list, int, int, int]:
@@ -175,6 +176,7 @@ def _context(user: User, **forms) -> dict:
         "contracts": contracts,
         "history": [(event, history_details(event.details)) for event in history],
         "sessions": active_sessions(user),
+        "lock_reasons": REASONS,
         "lock_form": _reason_form(forms.get("lock_form"), "lock"),
         "unlock_form": _reason_form(forms.get("unlock_form"), "unlock"),
         "tax_id_form": _reason_form(forms.get("tax_id_form") or TaxIdForm(formdata=None), "tax-id"),

@@ -118,7 +118,7 @@ class TaxIdForm(ReasonForm):
         self.current = current
 
     def validate_tax_id(self, field):
-        if len(field.data) > 20 or not tax_id_is_valid(field.data):
+        if not tax_id_is_valid(field.data):
             raise ValidationError(
                 _l("Enter the tax ID as in the customer's contract: 6 to 20 letters and digits.")
             )

@@ -124,7 +124,11 @@ def test_valid_tax_ids(tax_id):
     assert accounts.tax_id_is_valid(tax_id)
 
 
-@pytest.mark.parametrize("tax_id", ["", "12345", "ABCDEFGH", "12345678901234567890123", "1234567$"])
+@pytest.mark.parametrize(
+    "tax_id",
+    # The last: 18 letters and digits, but 22 characters as typed, more than an account keeps.
+    ["", "12345", "ABCDEFGH", "12345678901234567890123", "1234567$", "1234-5678-9012-3456-78"],
+)
 def test_invalid_tax_ids(tax_id):
     assert not accounts.tax_id_is_valid(tax_id)
 
