@@ -9,6 +9,7 @@ skip into a failure, as ``LKAPP_REQUIRE_BROWSER=1`` does for Chromium (tests/bro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import functools
@@ -710,6 +711,25 @@ def html_checker():
     yield check
     process.terminate()
     process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def statements_run(app):
+    """The SQL statements the app runs inside the block, each with its parameters."""
+    from sqlalchemy import event
+
+    seen = []
+    with app.app_context():
+        engine = db.engine
+
+    def listener(_conn, _cursor, statement, parameters, *_args):
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
 
 
 def swapped(text: str) -> str:

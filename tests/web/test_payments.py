@@ -17,7 +17,7 @@ from lkapp.electricity.services import local_today
 from lkapp.extensions import db
 from lkapp.models import Contract, Document, Payment
 from lkapp.payments import services
-from tests.conftest import swapped, text_of
+from tests.conftest import statements_run, swapped, text_of
 
 NUMBER = "EL-0000042"
 URL = f"/electricity/{NUMBER}/payments"
@@ -355,21 +355,8 @@ def test_balance_is_documents_minus_payments_to_the_cent_at_every_date(app, ann,
 
 
 def count_statements(app, client, url, headers=None) -> int:
-    from sqlalchemy import event
-
-    statements = []
-    with app.app_context():
-        engine = db.engine
-
-    def listener(*args):
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        response = client.get(url, headers=headers or {})
-        assert response.status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
+    with statements_run(app) as statements:
+        assert client.get(url, headers=headers or {}).status_code == 200
     return len(statements)
 
 

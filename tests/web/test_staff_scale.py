@@ -10,11 +10,11 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, Contract, Meter, OutboxMail, Reading, utcnow
 from lkapp.staff import audit
+from tests.conftest import statements_run
 
 
 @pytest.fixture
@@ -24,18 +24,8 @@ def staff(make_user, auth):
 
 
 def _statements(app, client, url):
-    seen = []
-
-    def listener(_conn, _cursor, statement, parameters, *_args):
-        seen.append((statement, parameters))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with statements_run(app) as seen:
         assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
     return seen
 
 
