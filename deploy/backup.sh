@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Back up the portal into $BACKUP_DIR (default /var/backups/lkapp), keeping 14 days: the database
 # (SQLite: the online backup API, consistent while the portal runs; PostgreSQL: pg_dump -Fc) and
-# the files customers attached to their questions (instance/attachments). Run it with the
-# portal's settings, as lkapp-backup.service does (EnvironmentFile=/etc/lkapp/env): it asks the
-# app where the database is. Each copy is checked before the script says it is done; any
-# failure exits non-zero. Backups are readable by their owner alone.
+# the files customers attached to their questions (instance/attachments; an empty folder when
+# there are none). Run it with the portal's settings, as lkapp-backup.service does
+# (EnvironmentFile=/etc/lkapp/env): it asks the app where the database is. Each copy is checked
+# before the script says it is done; any failure exits non-zero. Backups are readable by their
+# owner alone.
 set -euo pipefail
 umask 077
 cd "$(dirname "$0")/.."
@@ -90,9 +91,16 @@ try:
     else:
         back_up_postgresql()
     attachments = Path(app.instance_path) / ATTACHMENTS
-    if attachments.is_dir():
-        with tarfile.open(part(f"lkapp-{stamp}-attachments.tar.gz"), "w:gz") as tar:
+    # An archive every time, of an empty folder before the first file is attached: a restore
+    # (README, step 7) replaces the folder with it, files attached after the backup and all.
+    with tarfile.open(part(f"lkapp-{stamp}-attachments.tar.gz"), "w:gz") as tar:
+        if attachments.is_dir():
             tar.add(attachments, arcname=ATTACHMENTS)
+        else:
+            folder_entry = tarfile.TarInfo(ATTACHMENTS)
+            folder_entry.type, folder_entry.mode = tarfile.DIRTYPE, 0o700
+            folder_entry.mtime = int(datetime.now(UTC).timestamp())
+            tar.addfile(folder_entry)
 except (CopyFailed, OSError, sqlite3.Error, tarfile.TarError) as error:
     for path in parts:
         path.unlink(missing_ok=True)
