@@ -26,7 +26,7 @@ from babel.core import Locale
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_skeleton as babel_format_skeleton
 from babel.dates import format_time as babel_format_time
-from babel.dates import get_datetime_format
+from babel.dates import get_datetime_format, get_timezone_gmt
 from babel.numbers import format_currency as babel_format_currency
 from babel.numbers import format_decimal as babel_format_decimal
 from babel.numbers import get_currency_precision, get_currency_symbol
@@ -227,7 +227,11 @@ class Formats:
         For the short and medium styles this is Babel's own recipe (the locale's date and
         time patterns joined by its date-time pattern) with both halves cached, the time in
         the short style: seconds tell a reader nothing, and made the same kind of moment look
-        different from page to page. Longer styles name the time zone and go to Babel whole."""
+        different from page to page. Longer styles name the time zone and go to Babel whole.
+
+        The hour that clocks repeat when summer time ends (02:00-03:00 on the last Sunday of
+        October in Budapest) comes with its offset, "2:30 AM GMT+02:00" and then "2:30 AM
+        GMT+01:00": without it two readings sent an hour apart showed the same time."""
         if not value:
             return ""
         if style not in ("short", "medium"):
@@ -235,9 +239,12 @@ class Formats:
         if value.tzinfo is None:  # stored times are UTC
             value = value.replace(tzinfo=UTC)
         local = value.astimezone(self.zone)
+        time_text = _time(local.time(), "short", self.locale)
+        if local.utcoffset() != local.replace(fold=1 - local.fold).utcoffset():
+            time_text += " " + get_timezone_gmt(local, "long", locale=self.locale)
         return (
             _date_and_time(style, self.locale)
-            .replace("{0}", _time(local.time(), "short", self.locale))
+            .replace("{0}", time_text)
             .replace("{1}", _date(local.date(), style, self.locale))
         )
 
