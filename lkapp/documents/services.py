@@ -7,6 +7,7 @@ through a join on a grouped subquery, and the lines' sums through another, never
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, astuple, dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -22,6 +23,10 @@ from ..extensions import db
 from ..models import Contract, Document, DocumentLine, Payment, PaymentAllocation, User
 from ..services.qr import png_data_uri, qr_png
 from .figures import ZERO, figure_problems, status_of
+
+# Documents in one ZIP of a month of every contract: rendering a PDF not cached yet takes
+# 40-90 ms, so at most about 30 s of one worker (gunicorn's timeout is 60 s).
+MONTH_ZIP_DOCUMENTS = 300
 
 KIND_ORDER = {"invoice": 0, "vat_invoice": 1, "act": 2}
 
@@ -356,40 +361,53 @@ def with_lines(documents: list[Document]) -> list[Document]:
     return documents
 
 
-@dataclass(frozen=True)
-class Selection:
-    included: list[Document]
-    cut_short: int  # the first contract alone was too many: how many documents it has
-    left_out: list[str]  # numbers of the contracts none of whose documents are included
+def zip_parts(contracts: Sequence, limit: int) -> list[tuple[int, int]]:
+    """How a month's documents of many contracts are cut into downloads of at most ``limit``:
+    ``contracts`` names the contract of each document, in order; the (start, stop) of each
+    part. A part holds whole contracts, except a contract that alone has more than ``limit``
+    documents (they go on in the next part)."""
+    bounds, start = [], 0
+    while start < len(contracts):
+        stop = min(start + limit, len(contracts))
+        if stop < len(contracts) and contracts[stop] == contracts[stop - 1]:
+            first = stop - 1  # the first document of the contract the limit cuts
+            while first > start and contracts[first - 1] == contracts[stop]:
+                first -= 1
+            stop = first if first > start else stop
+        bounds.append((start, stop))
+        start = stop
+    return bounds
 
 
-def whole_contracts(documents: list[Document], limit: int) -> Selection:
-    """At most ``limit`` of ``documents`` (by contract), each contract's whole or not at all;
-    only when the first contract alone has more, its first ``limit``."""
-    included, cut_short = documents[:limit], 0
-    if len(documents) > limit:
-        cut = documents[limit].contract_id
-        whole = [doc for doc in included if doc.contract_id != cut]
-        if whole:
-            included = whole
-        else:
-            cut_short = sum(1 for doc in documents if doc.contract_id == cut)
-    shown = {doc.contract_id for doc in included}
-    left_out = [doc.contract.number for doc in documents if doc.contract_id not in shown]
-    return Selection(included, cut_short, list(dict.fromkeys(left_out)))
-
-
-def account_periods(user: User, limit: int = 12) -> list[date]:
-    """The latest months (``limit``) for which ``user``'s contracts have documents, newest
-    first."""
-    return db.session.scalars(
-        sa.select(Document.period)
-        .join(Document.contract)
-        .where(Contract.account_id == user.id)
+def document_months(user: User, months: int = 12) -> list[tuple[date, int]]:
+    """The latest ``months`` for which ``user``'s contracts have documents, newest first, each
+    with the number of its ZIP downloads (``zip_parts``). One statement, and a second one for
+    the contracts of the months with more than one download holds."""
+    limit = MONTH_ZIP_DOCUMENTS
+    own = sa.and_(Document.contract_id == Contract.id, Contract.account_id == user.id)
+    counted = db.session.execute(
+        sa.select(Document.period, sa.func.count())
+        .join(Contract, own)
         .group_by(Document.period)
         .order_by(Document.period.desc())
-        .limit(limit)
+        .limit(months)
     ).all()
+    big = [period for period, count in counted if count > limit]
+    contracts: dict[date, list[int]] = {period: [] for period in big}
+    if big:
+        rows = db.session.execute(
+            sa.select(Document.period, Contract.id, sa.func.count())
+            .join(Contract, own)
+            .where(Document.period.in_(big))
+            .group_by(Document.period, Contract.id, Contract.number)
+            .order_by(Contract.number)
+        )
+        for period, contract_id, count in rows:
+            contracts[period] += [contract_id] * count
+    return [
+        (period, len(zip_parts(contracts[period], limit)) if period in contracts else 1)
+        for period, _count in counted
+    ]
 
 
 @cache

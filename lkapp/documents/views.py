@@ -12,6 +12,7 @@ import functools
 import hashlib
 import io
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import babel
@@ -36,10 +37,6 @@ from ..services.pdf import cached_pdf, instance_cache_dir
 from . import services, table
 from .forms import KIND_LABELS, STATUS_LABELS, DocumentFilterForm, StatementForm
 from .table import document_badge, document_lines, document_url, kind_label, vat_rate
-
-# Documents in one month's ZIP of every contract: rendering a PDF not cached yet takes 40-90 ms,
-# so at most about 30 s of one worker (gunicorn's timeout is 60 s).
-MONTH_ZIP_DOCUMENTS = 300
 
 bp = Blueprint("documents", __name__)
 bp.add_app_template_global(document_lines)
@@ -282,43 +279,57 @@ def year_zip(number: str, year: int):
 @limiter.limit("10 per minute", key_func=per_account)
 def month_zip(period: str):
     """The PDFs of every contract's documents of one month, a folder per contract: what an
-    accountant files at the end of a month. At most ``MONTH_ZIP_DOCUMENTS`` of them, whole
-    contracts, so that rendering them fits one request; a note names the contracts left."""
+    accountant files at the end of a month. At most ``services.MONTH_ZIP_DOCUMENTS`` of them, whole
+    contracts, so that rendering them fits one request: a month of more comes in parts
+    (``?part=2``...), and a note in each names the contracts that are in the others."""
     try:
         month = parse_period(period)
     except CellError:
         abort(404)
     documents = services.documents_of_month(current_user, month)
-    if not documents:
+    bounds = services.zip_parts(
+        [doc.contract_id for doc in documents], services.MONTH_ZIP_DOCUMENTS
+    )
+    part = request.args.get("part", 1, type=int)
+    if not 1 <= part <= len(bounds):
         abort(404)
-    pick = services.whole_contracts(documents, MONTH_ZIP_DOCUMENTS)
-    services.with_lines(pick.included)
+    start, stop = bounds[part - 1]
+    included = services.with_lines(documents[start:stop])
     notes = []
-    if pick.cut_short:
-        notes.append(
-            _(
-                "Contract %(number)s: only %(done)s of its %(num)s documents are included.",
-                number=pick.included[0].contract.number,
-                done=len(pick.included),
-                num=pick.cut_short,
+    in_part = Counter(doc.contract_id for doc in included)
+    in_month = Counter(doc.contract_id for doc in documents)
+    for doc in included:
+        if in_part[doc.contract_id] < in_month[doc.contract_id]:
+            notes.append(
+                _(
+                    "Contract %(number)s: only %(done)s of its %(num)s documents are included.",
+                    number=doc.contract.number,
+                    done=in_part[doc.contract_id],
+                    num=in_month[doc.contract_id],
+                )
             )
-        )
-    if pick.left_out:
+            in_part[doc.contract_id] = in_month[doc.contract_id]  # one note per contract
+    left_out = [doc.contract.number for doc in documents if doc.contract_id not in in_part]
+    if left_out:
         notes.append(
             _(
-                "Too many documents for one download. The documents of these contracts are "
-                "not included; download them from each contract's Documents tab:"
+                "Too many documents for one download. This is part %(part)s of %(parts)s: the "
+                "list of contracts links every part. The documents of these contracts are in "
+                "the other parts, and on each contract's Documents tab:",
+                part=part,
+                parts=len(bounds),
             )
             + "\n"
-            + "\n".join(pick.left_out)
+            + "\n".join(dict.fromkeys(left_out))
         )
     folders: dict[int, str] = {}  # a folder per contract, named after its number
-    for doc in pick.included:
+    for doc in included:
         if doc.contract_id not in folders:
             folders[doc.contract_id] = _unique(_safe(doc.contract.number), folders.values())
+    suffix = f"-part{part}" if len(bounds) > 1 else ""
     return _zip_response(
-        [(f"{folders[doc.contract_id]}/{_zip_name(doc)}", doc) for doc in pick.included],
-        f"documents-{month:%Y-%m}.zip",
+        [(f"{folders[doc.contract_id]}/{_zip_name(doc)}", doc) for doc in included],
+        f"documents-{month:%Y-%m}{suffix}.zip",
         notes,
     )
 

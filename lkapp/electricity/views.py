@@ -145,8 +145,8 @@ def _contract_list(form: ContractFilterForm, status: int = 200, page: int = 1, n
     if new_id is not None:  # the page that holds the contract just added
         page = next((i for i, row in enumerate(rows) if row.id == new_id), 0) // PER_PAGE + 1
     result = services.contract_page(found, len(rows), page, PER_PAGE)
-    # Several contracts: each month's documents of all of them in one ZIP.
-    periods = document_services.account_periods(current_user) if len(rows) > 1 else []
+    # Several contracts: each month's documents of all of them in a ZIP, or in several.
+    periods = document_services.document_months(current_user) if len(rows) > 1 else []
     args = {"q": query or None, "show": show or None}
     filtered = bool(query or show)
     return render(

@@ -28,6 +28,8 @@ def dashboard():
         "today": today,
         "contracts": shown[:DASHBOARD_CONTRACTS],
         "contract_count": len(contracts),
+        # Whether any contract needs attention: else the list shown is just the first ones.
+        "attention": any(c.summary.overdue > 0 or c.summary.balance > 0 for c in contracts),
         "owed": sum((c.summary.balance for c in contracts if c.summary.balance > 0), 0),
         "overdue": sum((c.summary.overdue for c in contracts), 0),
         # Endpoints of the contract tabs, as the Electricity tab bar has them.

@@ -21,6 +21,7 @@ from babel.dates import format_date
 from pypdf import PdfReader
 
 from lkapp import create_app
+from lkapp.documents import services as document_services
 from lkapp.domain.payment_qr import document_purpose, epc_payload
 from lkapp.extensions import db
 from lkapp.models import Contract, Document
@@ -463,9 +464,7 @@ def test_month_zip_holds_every_contracts_documents_of_the_month(app, client, cus
 def test_a_month_zip_too_big_for_one_download_names_the_contracts_left_out(
     app, client, customer, monkeypatch
 ):
-    from lkapp.documents import views as document_views
-
-    monkeypatch.setattr(document_views, "MONTH_ZIP_DOCUMENTS", 3)  # a render-time budget
+    monkeypatch.setattr(document_services, "MONTH_ZIP_DOCUMENTS", 3)  # a render-time budget
     october = date(2026, 10, 1)
     with app.app_context():
         for n, kinds in ((1, ("invoice", "vat_invoice")), (2, ("invoice", "vat_invoice")),
@@ -490,9 +489,7 @@ def test_a_month_zip_too_big_for_one_download_names_the_contracts_left_out(
 def test_one_contract_alone_over_the_limit_gives_its_first_documents_and_says_so(
     app, client, customer, monkeypatch
 ):
-    from lkapp.documents import views as document_views
-
-    monkeypatch.setattr(document_views, "MONTH_ZIP_DOCUMENTS", 3)
+    monkeypatch.setattr(document_services, "MONTH_ZIP_DOCUMENTS", 3)
     with app.app_context():
         big = add_contract("EL-0000001", account_id=customer)
         small = add_contract("EL-0000002", account_id=customer)
