@@ -8,9 +8,11 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
+from ..database import lock_row
 from ..extensions import db
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
+from ..models import User
 from ..security import is_safe_next
 from ..services import audit
 from . import mails, services, sessions, tokens
@@ -79,6 +81,10 @@ def change_password():
     user = me()
     form = ChangePasswordForm()
     if form.validate_on_submit() and form.check_new_password(user.email, user.name):
+        if services.password_just_set(user, form.password.data, form.current_password.data):
+            # The form sent again: the first one changed the password (and ended the others).
+            flash(_("Your password was changed."), "success")
+            return htmx_redirect(url_for("auth.profile"))
         if not services.check_password(user, form.current_password.data):
             ended = _reauth_failed(form.current_password)
             if ended is not None:
@@ -300,10 +306,21 @@ def two_factor_setup():
     """Scan the QR code, type a code to prove it works and the current password; recovery
     codes are shown once."""
     user = me()
+    form = TwoFactorSetupForm()
+    if request.method == "POST":
+        lock_row(User, user.id)  # the form sent twice at once: one turns it on, then see below
     if user.has_two_factor:
+        if request.method == "POST" and _same_set_up(user, form):
+            # The same form again (a double click, a reload): the answer that showed the
+            # recovery codes was not seen. New ones, shown now; those are the ones that work.
+            # Its password is checked, and a wrong one counted, as on any sensitive change.
+            if services.check_password(user, form.current_password.data):
+                return _recovery_codes(second_factor.regenerate_recovery_codes(user), True)
+            ended = _reauth_failed(form.current_password)
+            if ended is not None:
+                return ended
         flash(_("Two-factor sign-in is on already."), "info")
         return redirect(url_for("auth.two_factor_status"))
-    form = TwoFactorSetupForm()
     secret = None
     if request.method == "POST":
         secret = second_factor.secret_from_setup_token(user, form.token.data)
@@ -339,11 +356,24 @@ def two_factor_setup():
     )
 
 
+def _same_set_up(user, form: TwoFactorSetupForm) -> bool:
+    """True when ``form`` is the set-up that turned on the account's second factor (its
+    secret is the account's), sent again."""
+    return (
+        form.validate_on_submit()
+        and second_factor.secret_from_setup_token(user, form.token.data) == user.totp_secret
+    )
+
+
 def _two_factor_enabled(user, codes: list[str]):
     """This session proved the new factor; sessions elsewhere did not: they end."""
     sessions.mark_second_factor_done()
     sessions.revoke_sessions(user, keep=sessions.current_session_id())
     mails.two_factor_changed(user, enabled=True)
+    return _recovery_codes(codes, True)
+
+
+def _recovery_codes(codes: list[str], just_enabled: bool):
     db.session.commit()
     # Shown once, now: neither kept in the cookie nor behind a redirect. For htmx too with
     # the page's heading, which replaces the set-up's (see _two_factor_setup.html).
@@ -351,7 +381,7 @@ def _two_factor_enabled(user, codes: list[str]):
         "auth/profile/recovery_codes.html",
         "auth/profile/_recovery_codes_page.html",
         codes=codes,
-        just_enabled=True,
+        just_enabled=just_enabled,
         next_target=_next_or_none(),
     )
 

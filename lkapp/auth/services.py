@@ -409,6 +409,25 @@ def reset_password(user: User, password: str, tax_id: str = "") -> bool:
     return confirmed
 
 
+# How long after a password change the same form sent again (a double click, a reload of the
+# answer) is recognised as the change already made, rather than a wrong current password.
+RESENT_FORM = timedelta(minutes=10)
+
+
+def password_just_set(user: User, new_password: str, current_password: str) -> bool:
+    """True when ``new_password`` is the one set by a change a moment ago and the "current"
+    one typed with it no longer is: the same form sent a second time. Whoever types the
+    account's password learns nothing from this, and it is no failed attempt."""
+    changed = user.password_changed_at
+    return (
+        changed is not None
+        and utcnow() - changed < RESENT_FORM
+        and user.locked_at is None
+        and new_password != current_password
+        and _verify_password(user.password_hash, new_password)
+    )
+
+
 def change_password(user: User, password: str, keep_session: str | None) -> int:
     """A new password from the profile; every other session ends. Returns how many ended."""
     _set_password(user, password)

@@ -492,10 +492,13 @@ class Submission:
     unconfirmed: bool = False  # a value needs "I have checked the reading" first
     stored: list[Reading] = field(default_factory=list)
     superseded: list[int] = field(default_factory=list)
+    # The month's live readings are these very values from the same source: the form sent
+    # again (a double click, a reload of the answer). Nothing is stored, nor mailed again.
+    unchanged: bool = False
 
     @property
     def ok(self) -> bool:
-        return bool(self.stored)
+        return bool(self.stored) or self.unchanged
 
 
 def submit(
@@ -547,6 +550,13 @@ def submit(
         )
         verdict.error = verdict.check.error
     if any(v.error for v in result.zones.values()):
+        return result
+    live = data.submitted()
+    if all(
+        zone in live and live[zone].source == source and live[zone].value == verdict.value
+        for zone, verdict in result.zones.items()
+    ):
+        result.unchanged = True  # accepted (and confirmed, if it had to be) the first time
         return result
     if not confirmed and any(v.needs_confirmation for v in result.zones.values()):
         result.unconfirmed = True

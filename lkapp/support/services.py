@@ -16,6 +16,7 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -153,6 +154,52 @@ def questions_in_window(email: str) -> int:
     )
 
 
+# A question with the same words and files as one the same asker sent this long ago or less
+# is that question sent again (a double click, a reload of the answer, Back and Send).
+RESENT_WITHIN = timedelta(minutes=10)
+
+
+def asked_already(
+    email: str,
+    subject: str,
+    body: str,
+    uploads: list[Upload] = (),
+    *,
+    user: User | None = None,
+    contract_number: str = "",
+) -> Question | None:
+    """The question ``user`` (None: someone without an account, at ``email``) sent a moment
+    ago with these very words and files, if any. For an account the account's row is locked
+    first, so that two copies sent at once find each other."""
+    if user is not None:
+        lock_row(User, user.id)
+    query = (
+        _thread_query()
+        .where(
+            Question.contact_email == normalize_email(email),
+            Question.user_id == user.id if user is not None else Question.user_id.is_(None),
+            Question.subject == subject,
+            Question.contract_number == contract_number.strip(),
+            Question.created_at >= utcnow() - RESENT_WITHIN,
+        )
+        .order_by(Question.id.desc())
+    )
+    files = _digests(uploads)
+    for question in db.session.scalars(query):
+        first = question.messages[0] if question.messages else None
+        if first is not None and first.body == body and _attached(first) == files:
+            return question
+    return None
+
+
+def _digests(uploads: list[Upload]) -> list[str]:
+    return sorted(hashlib.sha256(upload.data).hexdigest() for upload in uploads[: rules.MAX_FILES])
+
+
+def _attached(message: Message) -> list[str]:
+    return sorted(attachment.sha256 for attachment in message.attachments)
+
+
 def ask(
     *,
     email: str,
@@ -207,17 +254,22 @@ def reply(
     body: str,
     uploads: list[Upload] = (),
     page_showed_open: bool = False,
+    seen: int | None = None,
 ) -> bool:
     """The asker adds a message; an answered thread opens again. False for a closed one,
     unless the reply was written on a page that showed it open (``page_showed_open``).
 
     A thread the office closes while the reply is on its way (the asker saw it open, and is
     told the reply was added) opens again with it, rather than keep a message nobody reads.
+    The same reply sent twice from a page that showed ``seen`` messages (a double click, a
+    reload of the answer) is added once.
     """
     status = rules.status_after_customer_reply(question.status, page_showed_open)
     if status is None:
         return False
     lock_row(Question, question.id)  # read again: closed meanwhile? (see ``close``)
+    if seen is not None and _sent_already(question, user, body, uploads, seen):
+        return True
     message = _add_message(question, body, list(uploads), author=user)
     question.status = status
     question.closed_at = None
@@ -231,6 +283,28 @@ def reply(
         attachments=len(message.attachments),
     )
     return True
+
+
+def _sent_already(
+    question: Question, user: User, body: str, uploads: list[Upload], seen: int
+) -> bool:
+    """True when a message ``user`` added after the first ``seen`` ones of ``question`` has
+    ``body`` and the same files: this one is that reply sent again."""
+    later = db.session.scalars(
+        sa.select(Message)
+        .options(selectinload(Message.attachments))
+        .where(Message.question_id == question.id)
+        .order_by(Message.created_at, Message.id)
+        .offset(max(seen, 0))
+    )
+    files = _digests(uploads)
+    return any(
+        message.author_id == user.id
+        and not message.from_staff
+        and message.body == body
+        and _attached(message) == files
+        for message in later
+    )
 
 
 # --- the office -------------------------------------------------------------------------

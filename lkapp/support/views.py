@@ -110,6 +110,17 @@ def _anonymous_ask():
                     "The code did not match the picture. Type the code from this new picture."
                 ),
             )
+        earlier = services.asked_already(
+            form.email.data,
+            form.subject.data,
+            form.question.data,
+            form.uploads,
+            contract_number=form.contract_number.data or "",
+        )
+        if earlier is not None:  # sent again after its answer: the same page, no new mail
+            db.session.commit()  # the used picture
+            session[SENT_KEY] = earlier.reference
+            return htmx_redirect(url_for("support.sent"))
         if rules.too_many_from_email(services.questions_in_window(form.email.data)):
             form.email.errors = [
                 _(
@@ -149,13 +160,23 @@ def _cabinet_ask():
     contracts = services.own_contracts(account)
     form = CabinetAskForm(contracts)
     if form.validate_on_submit():
+        chosen = next((c for c in contracts if c.number == form.contract.data), None)
+        earlier = services.asked_already(
+            account.email,
+            form.subject.data,
+            form.question.data,
+            form.uploads,
+            user=account,
+            contract_number=chosen.number if chosen is not None else "",
+        )
+        if earlier is not None:  # the same question sent again: it was sent once
+            return _question_sent(earlier)
         if rules.too_many_from_email(services.questions_in_window(account.email)):
             form.question.errors = [
                 _("Too many questions in the last hour. Please wait a while before you ask again.")
             ]
             form.ask_for_files_again()
             return _render_cabinet_ask(form, status=429)
-        chosen = next((c for c in contracts if c.number == form.contract.data), None)
         question = services.ask(
             user=account,
             email=account.email,
@@ -168,18 +189,23 @@ def _cabinet_ask():
         )
         mails.question_received(question, form.question.data, account)
         db.session.commit()
-        flash(
-            _(
-                "Your question was sent. Its reference number is %(reference)s; "
-                "the answer appears here and comes by email.",
-                reference=question.reference,
-            ),
-            "success",
-        )
-        return htmx_redirect(url_for("support.thread", reference=question.reference))
+        return _question_sent(question)
     if request.method == "POST":
         form.ask_for_files_again()
     return _render_cabinet_ask(form, status=422 if form.errors else 200)
+
+
+def _question_sent(question):
+    db.session.commit()  # nothing to write when it was sent before: ends the lock
+    flash(
+        _(
+            "Your question was sent. Its reference number is %(reference)s; "
+            "the answer appears here and comes by email.",
+            reference=question.reference,
+        ),
+        "success",
+    )
+    return htmx_redirect(url_for("support.thread", reference=question.reference))
 
 
 def _render_cabinet_ask(form, status=200):
@@ -256,7 +282,9 @@ def reply(reference: str):
         return htmx_redirect(url_for("support.thread", reference=question.reference))
     if form.validate_on_submit():
         office_wrote = _office_wrote_since(question, form.seen.data)
-        services.reply(question, me(), form.body.data, form.uploads, page_showed_open)
+        services.reply(
+            question, me(), form.body.data, form.uploads, page_showed_open, seen=form.seen.data
+        )
         db.session.commit()
         if office_wrote:
             flash(
