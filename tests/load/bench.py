@@ -364,8 +364,8 @@ def quote(path: str) -> str:
     return urllib.parse.quote(path, safe="/")
 
 
-def reading_value(last: float | None) -> str:
-    return f"{(last or 0) + 1500:.3f}".rstrip("0").rstrip(".")
+def reading_value(last: float | None, turn: int = 0) -> str:
+    return f"{(last or 0) + 1500 + turn:.3f}".rstrip("0").rstrip(".")
 
 
 def load_average() -> float:
@@ -536,22 +536,30 @@ def run_pdfs_and_post(target: Target) -> None:
     meter_id, meter_contract, zones, last = next(
         (m for m in target.fixture.meters if m[1] == target.contract), target.fixture.meters[0]
     )
-    values = {zone: reading_value(last.get(zone)) for zone in zones.split(",")}
-    body = urllib.parse.urlencode(
-        {"csrf_token": target.session.csrf, **values, "confirm": "y"}
-    ).encode()
+    # Sixteen sets of values in turn: the same values as the live ones are a form sent again,
+    # stored once; each of these differs from the one before it.
+    bodies = tuple(
+        urllib.parse.urlencode(
+            {
+                "csrf_token": target.session.csrf,
+                **{zone: reading_value(last.get(zone), turn) for zone in zones.split(",")},
+                "confirm": "y",
+            }
+        ).encode()
+        for turn in range(16)
+    )
     post = Request(
         "POST",
         f"/electricity/{quote(meter_contract)}/readings/meters/{meter_id}",
         {**signed, "Content-Type": "application/x-www-form-urlencoded"},
-        body,
+        bodies=bodies,
     )
     measure(
         target,
         "reading submission (POST)",
         "post",
         post,
-        f"meter {meter_id}, the same values each time: each POST after the first is a "
+        f"meter {meter_id}, 16 sets of values in turn: each POST after the first is a "
         "correction that supersedes the previous one; answer 302 to the receipt",
     )
 

@@ -1,5 +1,6 @@
 """A small closed-loop HTTP load driver: N threads, each with its own connection, sending the
-same request again and again for a fixed time. Standard library only, so it runs anywhere.
+same request again and again for a fixed time (or its bodies in turn). Standard library only,
+so it runs anywhere.
 
 gunicorn's sync workers close the connection after every response; ``http.client`` then opens
 a new one for the next request, as a browser would. Latency is measured per request, from
@@ -9,6 +10,7 @@ sending to having read the whole body.
 from __future__ import annotations
 
 import http.client
+import itertools
 import statistics
 import threading
 import time
@@ -22,6 +24,9 @@ class Request:
     path: str
     headers: dict = field(default_factory=dict)
     body: bytes | None = None
+    # Bodies to send in turn instead of ``body``, across all connections: a form that must
+    # differ from the one before (the same readings again are stored once).
+    bodies: tuple[bytes, ...] = ()
 
 
 @dataclass
@@ -64,9 +69,11 @@ class Result:
         return max(self.sql_counts) if self.sql_counts else None
 
 
-def send(conn: http.client.HTTPConnection, request: Request):
-    """One request on ``conn``; returns (status, headers, body)."""
-    conn.request(request.method, request.path, body=request.body, headers=request.headers)
+def send(conn: http.client.HTTPConnection, request: Request, turn: int = 0):
+    """One request on ``conn`` (the ``turn``-th, for a request of several bodies); returns
+    (status, headers, body)."""
+    body = request.bodies[turn % len(request.bodies)] if request.bodies else request.body
+    conn.request(request.method, request.path, body=body, headers=request.headers)
     response = conn.getresponse()
     body = response.read()
     return response.status, response.headers, body
@@ -86,6 +93,7 @@ def run(
     that complete in the last ``seconds``."""
     result = Result()
     lock = threading.Lock()
+    turns = itertools.count()  # next() is atomic: each request its own turn
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + seconds
@@ -98,7 +106,7 @@ def run(
             if began >= stop_at:
                 break
             try:
-                status, headers, body = send(conn, request)
+                status, headers, body = send(conn, request, next(turns))
             except (OSError, http.client.HTTPException) as error:
                 conn.close()
                 if measure_from <= time.perf_counter() <= stop_at:
