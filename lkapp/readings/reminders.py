@@ -114,6 +114,31 @@ def _link(endpoint: str, **values) -> str | None:
         return None
 
 
+# A reminder names this many contracts, then counts the rest: the page of all meters
+# (the mail's link) lists them; 300 numbers made one paragraph of 3,600 characters. At most
+# 20: a list of 21 would take Russian's "one" form, which names a single contract.
+CONTRACTS_LISTED = 20
+
+
+def _waiting(numbers: list[str]) -> str:
+    """The paragraph naming the contracts that wait (call it under the user's locale)."""
+    listed, more = numbers[:CONTRACTS_LISTED], len(numbers) - CONTRACTS_LISTED
+    if more > 0:
+        # The count of the rest decides the plural form, not the list's length.
+        return ngettext(
+            "Waiting for readings: contracts %(numbers)s and %(num)s more contract.",
+            "Waiting for readings: contracts %(numbers)s and %(num)s more contracts.",
+            more,
+            numbers=", ".join(listed),
+        )
+    return ngettext(
+        "Waiting for readings: contract %(numbers)s.",
+        "Waiting for readings: contracts %(numbers)s.",
+        len(numbers),
+        numbers=", ".join(numbers),
+    )
+
+
 def _queue_reminder(user: User, numbers: list[str], period: date, closes_on: date) -> None:
     several = len(numbers) > 1
     link = _link("readings_all.form") if several else _link("readings.tab", number=numbers[0])
@@ -126,12 +151,7 @@ def _queue_reminder(user: User, numbers: list[str], period: date, closes_on: dat
                 month=month(period),
                 date=day(closes_on, "long"),
             ),
-            ngettext(
-                "Waiting for readings: contract %(numbers)s.",
-                "Waiting for readings: contracts %(numbers)s.",
-                len(numbers),
-                numbers=", ".join(numbers),
-            ),
+            _waiting(numbers),
             _(
                 "Send them all on one page of My Account, “Readings of all meters”. You can "
                 "turn these reminders off in your profile."

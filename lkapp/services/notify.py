@@ -275,6 +275,8 @@ def _queue_debt_mail(user: User, template: str, notices: list[Notice], today: da
         user.locale,
         user=user,
         notices=[(n, _link("payments.tab", number=n.number)) for n in notices],
+        # Said once for several contracts: a chain of shops must not add up 75 lines.
+        overdue=sum((n.summary.overdue for n in notices), balance.ZERO),
         today=today,
         link=_link("main.index"),
     )
@@ -343,10 +345,14 @@ def queue_document_notices(conn: sa.Connection, report) -> int:
 
 def _document_mail(email: str, name: str, locale: str, documents: list) -> dict:
     listed = documents[:DOCUMENTS_LISTED]
+    invoices = [d.total for d in documents if d.kind == "invoice"]
     context = {
         "name": name,
         "documents": listed,
         "more": len(documents) - len(listed),
+        # Said once for several invoices: most of a chain's are beyond the list.
+        "invoices": len(invoices),
+        "invoiced": sum(invoices, balance.ZERO),
         "links": {
             number: _link("electricity.contract", number=number)
             for number in {d.contract_number for d in listed}

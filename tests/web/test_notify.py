@@ -401,3 +401,150 @@ def test_notices_go_to_confirmed_accounts_the_office_has_not_locked(
     subjects = sorted(message["Subject"] for message in mailbox.to("ann@example.com"))
     expected = ["2 new documents in My Account", "Overdue debt on contract EL-1"]
     assert subjects == (expected if told else [])
+
+
+# --- an account of many contracts (a chain of shops) -------------------------------------
+
+WINDOW_DAY = date(2026, 3, 16)  # the window of 15-25 March is open
+
+
+def shops(app, account_id: int, count: int, in_debt=range(0)) -> list[str]:
+    """``count`` contracts of the account, each with a meter and no reading for March; those
+    numbered in ``in_debt`` owe an invoice of 10.01 due 1 March. Their numbers."""
+    from decimal import Decimal
+
+    from lkapp.models import Document
+
+    numbers = [f"SHOP-{n:04}" for n in range(1, count + 1)]
+    with app.app_context():
+        contracts = [
+            Contract(
+                number=number,
+                holder_name="Chain Kft.",
+                tax_id="1",
+                address="Szeged",
+                account_id=account_id,
+                attached_at=utcnow(),
+            )
+            for number in numbers
+        ]
+        db.session.add_all(contracts)
+        db.session.flush()
+        db.session.add_all(
+            Meter(contract_id=c.id, serial=f"SN-{c.number}", installed_on=date(2020, 1, 1))
+            for c in contracts
+        )
+        db.session.add_all(
+            Document(
+                contract_id=contracts[n - 1].id,
+                kind="invoice",
+                number=f"INV-{n}",
+                issued_on=date(2026, 2, 10),
+                period=date(2026, 2, 1),
+                due_on=date(2026, 3, 1),
+                net=Decimal("7.88"),
+                vat_rate=Decimal("27"),
+                vat=Decimal("2.13"),
+                total=Decimal("10.01"),
+            )
+            for n in in_debt
+        )
+        db.session.commit()
+    return numbers
+
+
+@pytest.fixture
+def portal_name(app_config):
+    """Ask for it before ``app``: mail built by the daily job carries links."""
+    app_config["SERVER_NAME"] = "my.utility.example"
+
+
+@pytest.mark.parametrize(("locale", "total"), [("en", "€750.75"), ("hu", "750,75")])
+def test_a_chains_debt_notice_says_what_is_overdue_in_all(app, runner, mailbox, ann, locale, total):
+    """75 of 300 shops in debt: the mail listed 75 amounts and left the customer to add
+    them up."""
+    with app.app_context():
+        db.session.get(User, ann).locale = locale
+        db.session.commit()
+    shops(app, ann, 300, in_debt=range(1, 76))
+    assert "debt appeared on 75 contract(s)" in run(runner, DAY)
+    [message] = mailbox.messages
+    text, html = mailbox.text(message), mailbox.html(message)
+    assert total in text and total in html
+    if locale == "en":
+        assert message["Subject"] == "Overdue debt on 75 contracts"
+        assert "Overdue in all: €750.75 on 75 contracts." in text
+        assert "<strong>Overdue in all: €750.75 on 75 contracts.</strong>" in html
+        # Said before the list, not after 75 entries of it.
+        assert text.index("Overdue in all") < text.index("SHOP-0001")
+        assert "Contract SHOP-0075 (Chain Kft.)" in text and "SHOP-0076" not in text
+
+
+def test_a_chains_reading_reminder_names_twenty_contracts_and_counts_the_rest(
+    portal_name, app, runner, mailbox, ann
+):
+    """300 shops waiting: one paragraph of 3,600 characters named every contract."""
+    shops(app, ann, 300)
+    run(runner, WINDOW_DAY)
+    [message] = mailbox.messages
+    assert message["Subject"] == "Time to send your meter readings"
+    text, html = mailbox.text(message), mailbox.html(message)
+    listed = ", ".join(f"SHOP-{n:04}" for n in range(1, 21))
+    waiting = f"Waiting for readings: contracts {listed} and 280 more contracts."
+    assert waiting in text and waiting in html
+    assert "SHOP-0021" not in text and "SHOP-0300" not in html
+    assert "“Readings of all meters”" in text
+    assert mailbox.links(message) == ["http://my.utility.example/readings"]
+    assert 'href="http://my.utility.example/readings"' in html
+
+
+@pytest.mark.parametrize(("count", "more"), [(20, ""), (21, " and 1 more contract")])
+def test_a_reminder_lists_up_to_twenty_contracts(app, runner, mailbox, ann, count, more):
+    shops(app, ann, count)
+    run(runner, WINDOW_DAY)
+    [message] = mailbox.messages
+    listed = ", ".join(f"SHOP-{n:04}" for n in range(1, 21))
+    assert f"Waiting for readings: contracts {listed}{more}." in mailbox.text(message)
+
+
+def test_one_contracts_notices_stay_as_they_were(portal_name, app, runner, mailbox, ann, ledger):
+    """No total beside the one amount, and the reminder names the contract and links its
+    Readings tab."""
+    contract = ledger.contract("EL-1", account_id=ann)
+    ledger.add(ledger.document(contract, "INV-77", date(2026, 2, 10), date(2026, 3, 1), "120.00"))
+    with app.app_context():
+        db.session.add(Meter(contract_id=contract, serial="SN-1", installed_on=date(2020, 1, 1)))
+        db.session.commit()
+    run(runner, WINDOW_DAY)
+    debt, reminder = sorted(mailbox.messages, key=lambda m: m["Subject"])
+    assert debt["Subject"] == "Overdue debt on contract EL-1"
+    assert "Overdue debt: €120.00" in mailbox.text(debt)
+    assert "in all" not in mailbox.text(debt) and "in all" not in mailbox.html(debt)
+    text = mailbox.text(reminder)
+    assert "Waiting for readings: contract EL-1." in text and "more contract" not in text
+    assert "then the Readings tab" in text
+    assert mailbox.links(reminder) == ["http://my.utility.example/electricity/EL-1/readings"]
+
+
+def test_a_chains_document_notice_says_what_was_invoiced_in_all(
+    app, runner, mailbox, tmp_path, ann
+):
+    """600 documents of 300 shops: the mail listed 20 and counted the rest, so the customer
+    could not tell from it what the month's invoices come to."""
+    shops(app, ann, 300)
+    rows = [DOCUMENTS_CSV.splitlines()[0]]
+    for n in range(1, 301):
+        for kind in ("invoice", "vat_invoice"):
+            due = "2026-03-20" if kind == "invoice" else ""
+            rows.append(
+                f"SHOP-{n:04};{kind};{kind[0].upper()}-{n};2026-03-05;2026-02;{due};"
+                "100.01;27;27.00;127.01"
+            )
+    import_documents(runner, tmp_path, "\n".join(rows) + "\n")
+    run(runner, DAY)
+    [message] = mailbox.messages
+    assert message["Subject"] == "600 new documents in My Account"
+    text, html = mailbox.text(message), mailbox.html(message)
+    assert "300 new invoices, €38,103.00 in all." in text
+    assert "<strong>300 new invoices, €38,103.00 in all.</strong>" in html
+    assert "… and 580 more documents." in text and "… and 580 more documents." in html
