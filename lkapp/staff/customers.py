@@ -18,7 +18,7 @@ from ..auth import services as accounts
 from ..auth.decorators import staff_required
 from ..auth.sessions import active_sessions
 from ..database import any_contains, lock_row, unicode_lower
-from ..domain.accounts import unicode_domain
+from ..domain.accounts import normalize_tax_id, unicode_domain
 from ..electricity.services import read_page, tax_id_contains, total_column
 from ..extensions import db
 from ..formatting import lazy_gettext as _l
@@ -234,6 +234,9 @@ def lock(user_id: int):
     form, refusal = _reason_form_or_422(user, "lock")
     if refusal is not None:
         return refusal
+    # Read again under its lock: locked by a colleague (or a double click) or closed by its
+    # customer meanwhile, it is said so, not locked twice or turned from closed to locked.
+    lock_row(User, user.id)
     if user.locked_reason == accounts.CLOSED:
         flash(_("The customer closed this account; it cannot be opened again."), "warning")
     elif user.locked_at is not None and user.locked_reason == accounts.STAFF_LOCK:
@@ -254,6 +257,7 @@ def unlock(user_id: int):
     form, refusal = _reason_form_or_422(user, "unlock")
     if refusal is not None:
         return refusal
+    lock_row(User, user.id)  # read again: unlocked, or closed, meanwhile? (as ``lock``)
     if user.locked_at is None:
         flash(_("The account is not locked."), "info")
     elif user.locked_reason == accounts.CLOSED:
@@ -281,6 +285,9 @@ def correct_tax_id(user_id: int):
         return htmx_redirect(url_for("staff.customer", user_id=user.id))
     form = TaxIdForm(current=user.tax_id)
     if not form.validate_on_submit():
+        if _corrected_already(user, form):
+            flash(_("The tax ID is changed."), "success")
+            return htmx_redirect(url_for("staff.customer", user_id=user.id))
         return render(
             "staff/customers/customer.html",
             "staff/customers/_tax_id_form.html",
@@ -303,6 +310,32 @@ def correct_tax_id(user_id: int):
     db.session.commit()
     flash(_("The tax ID is changed."), "success")
     return htmx_redirect(url_for("staff.customer", user_id=user.id))
+
+
+def _corrected_already(user: User, form: TaxIdForm) -> bool:
+    """The correction ``form`` asks for is the last one made, by this operator and for this
+    reason: the form sent twice (a double click, a reload of the answer), said as the first
+    time rather than refused as "the same as the account's tax ID"."""
+    if form.reason.errors or normalize_tax_id(form.tax_id.data or "") != normalize_tax_id(
+        user.tax_id
+    ):
+        return False
+    last = db.session.scalar(
+        sa.select(AuditEvent)
+        .where(
+            AuditEvent.action == "auth.tax_id_changed",
+            AuditEvent.object_type == "User",
+            AuditEvent.object_id == str(user.id),
+        )
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(1)
+    )
+    return (
+        last is not None
+        and last.actor_id == current_user.id
+        and (last.details or {}).get("new") == user.tax_id
+        and (last.details or {}).get("note") == form.reason.data
+    )
 
 
 @bp.post("/customers/<int:user_id>/confirmation")

@@ -212,6 +212,7 @@ def disable_member(user_id: int):
 def enable_member(user_id: int):
     """Enable a disabled staff account again."""
     user = _member(user_id)
+    lock_row(User, user.id)  # read again: enabled by a colleague (or a double click) meanwhile?
     if user.locked_at is None:
         flash(_("The account is not disabled."), "info")
     else:

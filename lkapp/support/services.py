@@ -290,21 +290,25 @@ def _sent_already(
 ) -> bool:
     """True when a message ``user`` added after the first ``seen`` ones of ``question`` has
     ``body`` and the same files: this one is that reply sent again."""
-    later = db.session.scalars(
-        sa.select(Message)
-        .options(selectinload(Message.attachments))
-        .where(Message.question_id == question.id)
-        .order_by(Message.created_at, Message.id)
-        .offset(max(seen, 0))
-    )
     files = _digests(uploads)
     return any(
         message.author_id == user.id
         and not message.from_staff
         and message.body == body
         and _attached(message) == files
-        for message in later
+        for message in _messages_after(question, seen)
     )
+
+
+def _messages_after(question: Question, seen: int) -> list[Message]:
+    """The messages of ``question`` after the first ``seen`` (what a page did not show)."""
+    return db.session.scalars(
+        sa.select(Message)
+        .options(selectinload(Message.attachments))
+        .where(Message.question_id == question.id)
+        .order_by(Message.created_at, Message.id)
+        .offset(max(seen, 0))
+    ).all()
 
 
 # --- the office -------------------------------------------------------------------------
@@ -327,6 +331,15 @@ def answer(
     db.session.flush()
     audit.record("support.answered", actor=staff, obj=question, reference=question.reference)
     return message
+
+
+def answered_already(question: Question, staff: User, body: str, messages_seen: int) -> bool:
+    """True when an answer of ``staff`` with ``body`` came after the first ``messages_seen``
+    messages: this answer sent again (a double click, a reload), not one written without it."""
+    return any(
+        message.from_staff and message.author_id == staff.id and message.body == body
+        for message in _messages_after(question, messages_seen)
+    )
 
 
 def close(question: Question, staff: User, messages_seen: int | None = None) -> bool:

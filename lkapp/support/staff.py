@@ -140,14 +140,27 @@ def answer(reference: str):
     if not form.validate_on_submit():
         return _answer_again(question, form, 422)
     message = services.answer(question, me(), form.body.data, form.seen.data)
-    if message is None:
-        db.session.rollback()  # nothing was written; the thread as it is now
-        return _answer_again(_question(reference), form, 409, came_meanwhile=True)
     account = services.asker_account(question)
+    if message is None:
+        # Read under the thread's lock, which ``answer`` took: the answer that came meanwhile
+        # may be this one, sent twice. Said as the first time, not stored or mailed again.
+        again = form.seen.data is not None and services.answered_already(
+            question, me(), form.body.data, form.seen.data
+        )
+        db.session.rollback()  # nothing was written; the thread as it is now
+        if not again:
+            return _answer_again(_question(reference), form, 409, came_meanwhile=True)
+        _say_where_it_went(account, answer_recipient(question, account))
+        return htmx_redirect(url_for("support_staff.thread", reference=question.reference))
     recipient = answer_recipient(question, account)
     if recipient is not None:
         recipient = mails.answered(question, message, account)
     db.session.commit()
+    _say_where_it_went(account, recipient)
+    return htmx_redirect(url_for("support_staff.thread", reference=question.reference))
+
+
+def _say_where_it_went(account: User | None, recipient: str | None) -> None:
     if recipient is None and account.is_closed:
         flash(
             _("The customer closed the account: the answer is kept with the question, unsent."),
@@ -160,7 +173,6 @@ def answer(reference: str):
         )
     else:
         flash(_("The answer was sent to %(email)s.", email=recipient), "success")
-    return htmx_redirect(url_for("support_staff.thread", reference=question.reference))
 
 
 def _answer_again(question, form: AnswerForm, status: int, came_meanwhile: bool = False):
