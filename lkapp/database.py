@@ -102,11 +102,19 @@ def lock_row(model, ident):
     """
     from .extensions import db
 
+    hold_sqlite_writes(model)
+    return db.session.get(model, ident, populate_existing=True, with_for_update=True)
+
+
+def hold_sqlite_writes(model) -> None:
+    """SQLite: take the database's one write lock now, until the transaction ends, with a
+    write to ``model``'s table that changes nothing. Nothing on PostgreSQL."""
+    from .extensions import db
+
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.execute(
             sa.delete(model).where(sa.false()).execution_options(synchronize_session=False)
         )
-    return db.session.get(model, ident, populate_existing=True, with_for_update=True)
 
 
 def database_is_empty() -> bool:

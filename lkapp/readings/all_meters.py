@@ -25,7 +25,7 @@ from ..extensions import db
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from . import clock, services
-from .forms import ZONE_NAMES, ReadingForm, apply_verdicts, field_name, reading_form
+from .forms import ZONE_NAMES, ReadingForm, apply_verdicts, field_name, period_shown, reading_form
 from .mails import queue_readings_received
 from .views import commit_with_retry, problem_text
 
@@ -86,13 +86,16 @@ def submit():
     forms = _forms(meters, blank=False)
     if not window.is_open:
         return _page(found, forms, 422, problem=problem_text("window_closed"))
+    gone = _typed_out_of_use(shown)
+    period = period_shown(request.form)
+    if period is not None and period != window.period:
+        return _period_changed(window, found, forms, gone, period)
     typed = {meter_id: form.typed() for meter_id, form in forms.items()}
     typed = {
         meter_id: values
         for meter_id, values in typed.items()
         if any(value.strip() for value in values.values())
     }
-    gone = _typed_out_of_use(shown)
     if not typed and not gone:
         return _page(found, forms, 422, problem=_("Type the readings of at least one meter."))
 
@@ -104,6 +107,7 @@ def submit():
                 confirmed=form.confirm.data,
                 user=current_user,
                 source="portal",
+                period=period,
             )
             for meter_id, form in forms.items()
             if meter_id in typed
@@ -129,6 +133,11 @@ def submit():
             "success",
         )
         return htmx_redirect(_url_for_page(found.page))
+    if any(submission.problem == "period_changed" for submission in submissions):
+        # The month turned while the request ran, after the check above.
+        window = clock.window()
+        found = services.account_meter_page(current_user, window, found.page, shown)
+        return _period_changed(window, found, forms, gone, period)
     # The rollback expired every meter and contract: load them again at once, not one by one.
     found = services.account_meter_page(current_user, window, found.page, shown)
     problems = _meter_problems(submissions)
@@ -138,14 +147,7 @@ def submit():
         apply_verdicts(form, submission)
         if not submission.ok:
             refused.append(submission.meter)
-    # A meter typed for that no longer takes readings: where it was, if still on the account
-    # (its contract ended, it was removed); else counted alone, nothing told of it.
-    ended = services.account_meters_out_of_use(current_user, window, gone)
-    for item in ended:
-        problems[item.meter.id] = problem_text(
-            "contract_ended" if item.contract_ended else "meter_removed"
-        )
-    items = sorted([*found.items, *ended], key=lambda item: _place(item.meter))
+    items, ended = _with_out_of_use(window, found, gone, problems)
     refused = sorted([*refused, *(item.meter for item in ended)], key=_place)
     return _page(
         found,
@@ -155,6 +157,37 @@ def submit():
         refused=refused,
         problems=problems,
         not_on_account=len(gone) - len(ended),
+    )
+
+
+def _with_out_of_use(window, found: services.MeterPage, gone: list[int], problems: dict):
+    """The page's meters with those of ``gone`` still on the account (their contract ended,
+    they were removed), each where it stood, its refusal put in ``problems``; and those. The
+    others are no longer on the account: counted alone, nothing told of them."""
+    ended = services.account_meters_out_of_use(current_user, window, gone)
+    for item in ended:
+        problems[item.meter.id] = problem_text(
+            "contract_ended" if item.contract_ended else "meter_removed"
+        )
+    items = sorted([*found.items, *ended], key=lambda item: _place(item.meter))
+    return items, ended
+
+
+def _period_changed(window, found: services.MeterPage, forms, gone: list[int], period):
+    """The page sent after the window moved on to another month (a tab left open): nothing
+    stored, the values typed kept for the new month, "I have checked the reading" unticked
+    (what was checked was the jump from another month)."""
+    for form in forms.values():
+        form.confirm.data = False
+    problems: dict[int, str] = {}
+    items, _ended = _with_out_of_use(window, found, gone, problems)
+    return _page(
+        found,
+        forms,
+        422,
+        items=items,
+        problems=problems,
+        problem=problem_text("period_changed", period),
     )
 
 

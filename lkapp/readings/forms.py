@@ -24,6 +24,7 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import BooleanField, Label, StringField
 
+from ..domain.csvformat import CellError, parse_period
 from ..formatting import Formats, formats, month
 from ..formatting import lazy_gettext as _l
 from ..models import Meter
@@ -248,6 +249,16 @@ class ReadingForm(FlaskForm):
 
     def typed(self) -> dict[str, str]:
         return {zone: self[zone].data or "" for zone in self.meter.zone_list}
+
+
+def period_shown(formdata) -> date | None:
+    """The month a readings form was shown for: its hidden ``period`` (``YYYY-MM``, written
+    from the window the page was drawn in). None without one (a page older than the field, a
+    script) or with one that is no month: those are taken for the current window's month."""
+    try:
+        return parse_period(formdata.get("period", ""))
+    except CellError:
+        return None
 
 
 def field_name(meter_id: int, zone: str) -> str:

@@ -22,6 +22,7 @@ from typing import TextIO
 import sqlalchemy as sa
 from sqlalchemy.orm import contains_eager
 
+from ..database import hold_sqlite_writes
 from ..domain.readings import (
     Check,
     Window,
@@ -488,7 +489,8 @@ class Submission:
     period: date
     source: str = "portal"  # portal: the customer's; operator: the office's, for the customer
     zones: dict[str, ZoneResult] = field(default_factory=dict)
-    problem: str | None = None  # window_closed, contract_ended, meter_removed, given_before_move
+    # window_closed, contract_ended, meter_removed, given_before_move, period_changed
+    problem: str | None = None
     unconfirmed: bool = False  # a value needs "I have checked the reading" first
     stored: list[Reading] = field(default_factory=list)
     superseded: list[int] = field(default_factory=list)
@@ -508,9 +510,13 @@ def submit(
     confirmed: bool,
     user: User,
     source: str = "portal",
+    period: date | None = None,
 ) -> Submission:
     """Check the values typed for each zone of ``meter`` for this window's month and, when all
     are good (and any suspicious one is confirmed), store them: nothing is stored otherwise.
+    ``period``: the month the form was shown for (None: not known, a page older than that
+    field or a script); when the window is for another month now, nothing is stored either
+    (``period_changed``): the values were read for that month.
 
     On a correction the month's live readings become ``superseded`` (``uq_readings_live``
     allows one live reading per meter, zone and month; the caller retries once when another
@@ -521,6 +527,7 @@ def submit(
     if not window.is_open:
         result.problem = "window_closed"
         return result
+    hold_writes()
     data = meter_readings(meter, window, meter.contract)
     if data.contract_ended and source == "portal":
         result.problem = "contract_ended"
@@ -530,6 +537,9 @@ def submit(
         return result
     if data.given_before_move:
         result.problem = "given_before_move"
+        return result
+    if period is not None and period != window.period:
+        result.problem = "period_changed"
         return result
     symbols = formats().symbols
     group_separator = symbols.group if symbols else ""
@@ -577,6 +587,16 @@ def submit(
         confirmed=confirmed and any(v.needs_confirmation for v in result.zones.values()),
     )
     return result
+
+
+def hold_writes() -> None:
+    """SQLite: take the database's one write lock now, before the month's live readings are
+    read, with a write that changes nothing (as ``lkapp.database.lock_row`` does). The same
+    form sent twice at once (a double click) then has its second request wait until the first
+    is committed and read what it stored: "unchanged", instead of both reading an empty month
+    and storing the values twice (and mailing them twice). PostgreSQL needs none: there the
+    second meets ``uq_readings_live`` and its retry reads the first's values."""
+    hold_sqlite_writes(Reading)
 
 
 def supersede_live(meter: Meter, period: date, zones: list[str]) -> list[int]:

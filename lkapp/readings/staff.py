@@ -28,7 +28,7 @@ from ..htmx import redirect as htmx_redirect
 from ..htmx import render
 from ..models import Meter
 from . import clock, services
-from .forms import ReadingForm, apply_verdicts, consumption_chart, reading_form
+from .forms import ReadingForm, apply_verdicts, consumption_chart, period_shown, reading_form
 from .mails import queue_receipt
 from .views import commit_with_retry, problem_text
 
@@ -137,7 +137,12 @@ def _meter(meter_id: int) -> Meter:
     return meter
 
 
-def _meter_context(meter: Meter, form: ReadingForm | None = None, problem: str | None = None):
+def _meter_context(
+    meter: Meter,
+    form: ReadingForm | None = None,
+    problem: str | None = None,
+    shown: date | None = None,
+):
     window = clock.window()
     item = services.meter_readings(meter, window)
     months = services.chart_months(clock.local_today())
@@ -148,7 +153,7 @@ def _meter_context(meter: Meter, form: ReadingForm | None = None, problem: str |
         "window": window,
         "form": form or reading_form(meter, blank=True),
         "form_action": url_for("readings_staff.meter", meter_id=meter.id),
-        "problems": {meter.id: problem_text(problem)},
+        "problems": {meter.id: problem_text(problem, shown)},
         "chart": consumption_chart(item, months),
         "contracts": services.contract_numbers(item),
     }
@@ -162,13 +167,19 @@ def meter(meter_id: int):
     if request.method == "GET":
         return render_template("readings/staff/meter.html", **_meter_context(meter))
     form = reading_form(meter)
+    period = period_shown(request.form)
     problem = None
     if form.validate_on_submit():
         typed, confirmed = form.typed(), form.confirm.data
 
         def work():
             result = services.submit(
-                meter, typed, confirmed=confirmed, user=current_user, source="operator"
+                meter,
+                typed,
+                confirmed=confirmed,
+                user=current_user,
+                source="operator",
+                period=period,
             )
             queue_receipt(meter.contract, result, entered_by_office=True)
             return result
@@ -190,9 +201,11 @@ def meter(meter_id: int):
                 return htmx_redirect(url_for("readings_staff.meter", meter_id=meter.id))
             problem = submission.problem
             apply_verdicts(form, submission)
+    if problem == "period_changed":
+        form.confirm.data = False  # what was checked was the jump from another month
     return render(
         "readings/staff/meter.html",
         "readings/_form.html",
         status=422,
-        **_meter_context(meter, form, problem),
+        **_meter_context(meter, form, problem, period),
     )

@@ -7,6 +7,7 @@ electricity blueprint). Every URL names a contract of the signed-in account, els
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import TypeVar
 
 from flask import Blueprint, abort, flash, request, url_for
@@ -30,6 +31,7 @@ from .forms import (
     chart_text,
     consumption_chart,
     history_lines,
+    period_shown,
     reading_form,
     reading_lines,
     reading_value,
@@ -65,7 +67,16 @@ def commit_with_retry(work: Callable[[], T]) -> T:
 
 
 @bp.app_template_global()
-def problem_text(problem: str | None) -> str | None:
+def problem_text(problem: str | None, shown: date | None = None) -> str | None:
+    """The message of a refusal (``Submission.problem``); ``shown``: the month the form was
+    shown for (a ``period_changed`` names it)."""
+    if problem == "period_changed":
+        return _(
+            "This form was for %(shown)s; readings are now taken for %(month)s. Check the "
+            "values and send them again.",
+            shown=format_month(shown),
+            month=format_month(clock.window().period),
+        )
     if problem == "window_closed":
         window = clock.window()
         return _(
@@ -159,13 +170,19 @@ def submit(number: str, meter_id: int):
     contract = own_contract(number)
     meter = _own_meter(contract, meter_id)
     form = reading_form(meter)
+    period = period_shown(request.form)
     problem = None
     if form.validate_on_submit():
         typed, confirmed = form.typed(), form.confirm.data
 
         def work():
             result = services.submit(
-                meter, typed, confirmed=confirmed, user=current_user, source="portal"
+                meter,
+                typed,
+                confirmed=confirmed,
+                user=current_user,
+                source="portal",
+                period=period,
             )
             queue_receipt(contract, result, entered_by_office=False)
             return result
@@ -190,13 +207,24 @@ def submit(number: str, meter_id: int):
                 )
             problem = submission.problem
             apply_verdicts(form, submission)
-    return render_form_error(contract, meter, form, problem)
+    return render_form_error(contract, meter, form, problem, period)
 
 
-def render_form_error(contract: Contract, meter: Meter, form: ReadingForm, problem: str | None):
-    """The form again with its messages (422): in place for htmx, else within the whole tab."""
+def render_form_error(
+    contract: Contract,
+    meter: Meter,
+    form: ReadingForm,
+    problem: str | None,
+    shown: date | None = None,
+):
+    """The form again with its messages (422): in place for htmx, else within the whole tab.
+    After ``period_changed`` it is the new month's, with the values typed for the month
+    ``shown`` and "I have checked the reading" unticked: what was checked was the jump
+    from another month."""
+    if problem == "period_changed":
+        form.confirm.data = False
     context = tab_context(contract, {meter.id: form})
-    context["problems"] = {meter.id: problem_text(problem)}
+    context["problems"] = {meter.id: problem_text(problem, shown)}
     item = next(item for item in context["meters"] if item.meter.id == meter.id)
     # A whole page opens at this form's first message (htmx swaps the form and focuses it).
     context["focus_form"] = None if wants_fragment() else meter.id

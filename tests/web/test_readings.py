@@ -314,6 +314,94 @@ def test_a_post_after_the_window_closed_is_announced(app, client, ann, monkeypat
     assert live(app, ann["ct"]) == {}
 
 
+# --- a form sent for a month that has passed ---------------------------------------------
+
+
+@pytest.fixture
+def month_end_window(app_config):
+    """Readings taken from day 1 to day 28: February's window (28 days) is followed at once by
+    March's. Ask for it before ``app``."""
+    app_config["READINGS_WINDOW"] = "1-28"
+
+
+# Budapest is UTC+1 in winter: 23:58 on 28 February 2027, then 00:01 on 1 March.
+FEBRUARY_LAST_MINUTES = datetime(2027, 2, 28, 22, 58, tzinfo=UTC)
+MARCH_FIRST_MINUTE = datetime(2027, 2, 28, 23, 1, tzinfo=UTC)
+
+
+def period_field(html: str) -> str:
+    """The month the page's readings forms say they were shown for (their hidden field)."""
+    [period] = set(re.findall(r'<input type="hidden" name="period" value="([^"]*)">', html))
+    return period
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["whole page", "htmx"])
+def test_a_form_sent_once_its_month_has_passed_is_not_stored_for_the_next(
+    month_end_window, app, client, ann, monkeypatch, mailbox, htmx
+):
+    """Opened on the window's last minute, sent a minute into the next: it was stored for March
+    without a word, and February stayed missing. It comes back for March, values kept."""
+    set_now(monkeypatch, FEBRUARY_LAST_MINUTES)
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    assert "Readings for February 2027" in page and period_field(page) == "2027-02"
+    data = {"period": period_field(page), "T1": "2500", "T2": "1250"}
+    set_now(monkeypatch, MARCH_FIRST_MINUTE)
+    url = submit_url(ann["two"])
+    response = client.htmx("POST", url, data=data) if htmx else client.post(url, data=data)
+    assert response.status_code == 422
+    assert ("<header" in response.text) is not htmx
+    form = response.text[response.text.index(f'<form id="reading-form-{ann["two"]}"') :]
+    form = form[: form.index("</form>")]
+    if htmx:
+        assert swapped(response.text).startswith(form)
+    assert alerts(form) == [
+        "This form was for February 2027; readings are now taken for March 2027. Check the "
+        "values and send them again."
+    ]
+    assert "Readings for March 2027" in form and period_field(form) == "2027-03"
+    assert 'value="2500"' in form and 'value="1250"' in form
+    for month in (date(2027, 2, 1), date(2027, 3, 1)):
+        assert live(app, ann["two"], month) == {}
+    assert mailbox.messages == []
+
+    data["period"] = period_field(form)  # sent again from the form as it came back
+    assert client.post(url, data=data).status_code == 302
+    assert live(app, ann["two"], date(2027, 3, 1)) == {"T1": Decimal(2500), "T2": Decimal(1250)}
+
+
+def test_a_form_without_its_month_is_taken_for_the_current_one(
+    month_end_window, app, client, ann, monkeypatch
+):
+    """A page drawn before the form said its month, or a script: as before."""
+    set_now(monkeypatch, MARCH_FIRST_MINUTE)
+    assert send(client, ann["two"], T1="2500", T2="1250").status_code == 302
+    assert live(app, ann["two"], date(2027, 3, 1)) == {"T1": Decimal(2500), "T2": Decimal(1250)}
+
+
+def test_a_jump_confirmed_for_a_month_that_has_passed_is_asked_about_again(
+    app, client, ann, monkeypatch
+):
+    """The tab left open from November's window to December's: the tick was for the jump
+    from October to November, not for December's."""
+    page = client.get(f"/electricity/{NUMBER}/readings").text
+    data = {"period": period_field(page), "T1": "3100", "T2": "1090"}
+    asked = client.post(submit_url(ann["two"]), data=data)
+    assert "over 3 times the average" in error_beside(asked.text, f"m{ann['two']}-T1")
+    set_now(monkeypatch, datetime(2026, 12, 16, 9, tzinfo=UTC))
+    response = client.post(submit_url(ann["two"]), data=data | {"confirm": "y"})
+    assert response.status_code == 422
+    assert alerts(response.text) == [
+        "This form was for November 2026; readings are now taken for December 2026. Check "
+        "the values and send them again."
+    ]
+    assert f'id="m{ann["two"]}-confirm"' not in response.text
+    data["period"] = period_field(response.text)
+    again = client.post(submit_url(ann["two"]), data=data)
+    assert again.status_code == 422 and f'id="m{ann["two"]}-confirm"' in again.text
+    assert live(app, ann["two"], date(2026, 12, 1)) == {}
+    assert live(app, ann["two"]) == {}
+
+
 def test_window_days_come_from_the_setting(app_config, monkeypatch, make_user, auth):
     from lkapp import create_app
     from tests.conftest import Client

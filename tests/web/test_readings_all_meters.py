@@ -23,6 +23,7 @@ from tests.web.test_readings import (
     error_beside,
     live,
     move_meter,
+    period_field,
     set_now,
 )
 
@@ -558,3 +559,80 @@ def test_a_refused_meter_and_one_gone_from_the_account_are_both_named(app, clien
 @pytest.mark.sqlite_only
 def test_a_paged_page_is_valid_html(client, ann, paged, html_checker):
     html_checker(client.get(f"{URL}?page=2").text, "readings of all meters, page 2")
+
+
+# --- a page sent for a month that has passed ---------------------------------------------
+
+DECEMBER = date(2026, 12, 1)
+IN_DECEMBERS_WINDOW = datetime(2026, 12, 16, 9, tzinfo=UTC)
+MONTH_PASSED = (
+    "This form was for November 2026; readings are now taken for December 2026. Check the "
+    "values and send them again."
+)
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["whole page", "htmx"])
+def test_a_page_sent_once_its_month_has_passed_is_not_stored_for_the_next(
+    app, client, ann, shop, monkeypatch, mailbox, htmx
+):
+    """The tab left open from November's window to December's: November's readings were
+    stored for December without a word. The page comes back for December, values kept."""
+    form = client.get(URL).text
+    data = typed_page(client, ann, shop) | {"period": period_field(form)}
+    assert data["period"] == "2026-11"
+    set_now(monkeypatch, IN_DECEMBERS_WINDOW)
+    response = client.htmx("POST", URL, data=data) if htmx else client.post(URL, data=data)
+    assert response.status_code == 422
+    assert ("<header" in response.text) is not htmx
+    assert alerts(response.text) == [MONTH_PASSED]
+    page = text_of(response.text)
+    assert "Readings for December 2026 are accepted until December 25, 2026." in page
+    assert period_field(response.text) == "2026-12"
+    for value in ("2180.5", "1090", "530"):
+        assert f'value="{value}"' in response.text
+    for meter_id in (ann["two"], shop):
+        assert live(app, meter_id) == {} and live(app, meter_id, DECEMBER) == {}
+    assert audit_count(app) == 0 and mailbox.messages == []
+
+    data["period"] = period_field(response.text)  # sent again from the page as it came back
+    assert client.post(URL, data=data).status_code == 302
+    assert live(app, shop, DECEMBER) == {"T1": Decimal("530")}
+
+
+def test_a_page_without_its_month_is_taken_for_the_current_one(app, client, ann, shop, monkeypatch):
+    """A page drawn before the form said its month, or a script: as before."""
+    data = typed_page(client, ann, shop)
+    set_now(monkeypatch, IN_DECEMBERS_WINDOW)
+    assert client.post(URL, data=data).status_code == 302
+    assert live(app, shop, DECEMBER) == {"T1": Decimal("530")}
+
+
+def test_a_meter_removed_as_the_month_passed_is_named_on_the_page_sent_for_it(
+    app, client, ann, shop, monkeypatch
+):
+    """Removed at November's end, it takes no December readings: it stays where it was with
+    its message rather than leaving the page without a word."""
+    data = typed_page(client, ann, shop) | {"period": "2026-11"}
+    with app.app_context():
+        db.session.get(Meter, shop).removed_on = date(2026, 11, 30)
+        db.session.commit()
+    set_now(monkeypatch, IN_DECEMBERS_WINDOW)
+    response = client.post(URL, data=data)
+    assert response.status_code == 422 and alerts(response.text) == [MONTH_PASSED]
+    shop_fields = response.text[response.text.index(f'id="meter-{shop}"') :]
+    shop_fields = shop_fields[: shop_fields.index("</fieldset>")]
+    assert (
+        '<p class="form-error">This meter is not installed for this month; no readings can be '
+        "sent for it.</p>"
+    ) in shop_fields
+    assert f'name="{field(shop, "T1")}"' not in response.text
+    assert 'value="2180.5"' in response.text
+
+
+@pytest.mark.sqlite_only
+def test_a_page_sent_once_its_month_has_passed_is_valid_html(
+    app, client, ann, shop, monkeypatch, html_checker
+):
+    data = typed_page(client, ann, shop) | {"period": "2026-11"}
+    set_now(monkeypatch, IN_DECEMBERS_WINDOW)
+    html_checker(client.post(URL, data=data).text, "readings of all meters, month passed")

@@ -5,8 +5,10 @@ Each thread has its own request context, session and connection, like a request 
 worker, and goes through the views' ``commit_with_retry``. A barrier releases the threads
 together at the point where the race is decided:
 
-- SQLite serialises writers (WAL, busy_timeout): the barrier sits before the UPDATE that
-  supersedes; the second writer waits for the first to commit and supersedes its rows.
+- SQLite serialises writers (WAL, busy_timeout): each submission takes the write lock
+  before it reads the month (``services.hold_writes``), and the barrier sits before that (a
+  thread held after it would keep the other waiting on the lock, never at the barrier); the
+  second waits for the first to commit, reads its rows and supersedes them.
 - PostgreSQL lets both write at once: for a first submission of the month the barrier sits
   before the INSERT, so both INSERTs hit ``uq_readings_live`` together; the loser waits for
   the winner's commit, gets an IntegrityError, rolls back and tries once more (superseding).
@@ -135,7 +137,7 @@ def assert_one_live_per_zone_and_nothing_lost(app, meter_id, submissions, outcom
 
 def test_two_tabs_send_the_first_readings_of_the_month_at_once(app, backend, meter, monkeypatch):
     submissions = [{"T1": "1100", "T2": "1050"}, {"T1": "1111", "T2": "1055"}]
-    hold = "insert_readings" if backend == "postgresql" else "supersede_live"
+    hold = "insert_readings" if backend == "postgresql" else "hold_writes"
     outcomes, calls = submit_at_once(app, monkeypatch, meter, submissions, hold)
     assert_one_live_per_zone_and_nothing_lost(app, meter[1], submissions, outcomes)
     if backend == "postgresql":
@@ -145,13 +147,44 @@ def test_two_tabs_send_the_first_readings_of_the_month_at_once(app, backend, met
     assert statuses == ["accepted", "accepted", "superseded", "superseded"]
 
 
-def test_two_tabs_correct_the_same_month_at_once(app, meter, monkeypatch):
+def test_two_tabs_correct_the_same_month_at_once(app, backend, meter, monkeypatch):
     with app.app_context():
         for zone in ("T1", "T2"):
             db.session.add(Reading(meter_id=meter[1], zone=zone, period=NOVEMBER, value=1090))
         db.session.commit()
     submissions = [{"T1": "1100", "T2": "1050"}, {"T1": "1111", "T2": "1055"}]
-    outcomes, _ = submit_at_once(app, monkeypatch, meter, submissions, "supersede_live")
+    hold = "supersede_live" if backend == "postgresql" else "hold_writes"
+    outcomes, _ = submit_at_once(app, monkeypatch, meter, submissions, hold)
     assert_one_live_per_zone_and_nothing_lost(app, meter[1], submissions, outcomes)
     rows = november(app, meter[1])
     assert len(rows) == 6 and [status for _, _, status in rows[:2]] == ["superseded"] * 2
+
+
+@pytest.mark.parametrize("correction", [False, True], ids=["first", "correction"])
+def test_a_double_click_stores_the_readings_once_and_mails_them_once(
+    app, backend, meter, monkeypatch, correction
+):
+    """The same form sent twice at the same instant: both answered as received, the values
+    stored once (nothing superseded by its own copy) and one receipt mailed."""
+    if correction:
+        with app.app_context():
+            for zone in ("T1", "T2"):
+                db.session.add(Reading(meter_id=meter[1], zone=zone, period=NOVEMBER, value=1090))
+            db.session.commit()
+    values = {"T1": "1100", "T2": "1050"}
+    if backend == "postgresql":
+        hold = "supersede_live" if correction else "insert_readings"
+    else:
+        hold = "hold_writes"
+    outcomes, _ = submit_at_once(app, monkeypatch, meter, [values, values], hold)
+    assert all(getattr(o, "ok", False) for o in outcomes), outcomes
+    assert sorted(bool(o.stored) for o in outcomes) == [False, True]
+    assert [o.unchanged for o in outcomes if not o.stored] == [True]
+    rows = november(app, meter[1])
+    earlier = [("T1", Decimal(1090), "superseded"), ("T2", Decimal(1090), "superseded")]
+    assert rows == (earlier if correction else []) + [
+        ("T1", Decimal(1100), "accepted"),
+        ("T2", Decimal(1050), "accepted"),
+    ]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(OutboxMail.id))) == 1

@@ -29,6 +29,7 @@ from tests.web.test_readings import (
 
 # The Readings tab's data and clock (pytest finds fixtures by these module-level names).
 now, setup, ann = readings.now, readings.setup, readings.ann
+month_end_window = readings.month_end_window
 
 HEADER = "contract_number;meter_serial;zone;period;value;submitted_at;source"
 NOVEMBER = date(2026, 11, 1)
@@ -403,6 +404,29 @@ def test_an_entry_after_the_window_closed_is_announced(app, operator, setup, mon
         "December 15, 2026."
     ]
     assert live(app, setup["two"]) == {}
+
+
+def test_an_entry_opened_in_a_month_that_has_passed_is_not_stored_for_the_next(
+    month_end_window, app, operator, setup, monkeypatch
+):
+    """The office's form carries its month as the customer's does: sent after the window
+    moved on, it comes back for the new month with the values kept, nothing stored."""
+    url = f"/staff/readings/meters/{setup['two']}"
+    set_now(monkeypatch, readings.FEBRUARY_LAST_MINUTES)
+    shown = readings.period_field(operator.get(url).text)
+    assert shown == "2027-02"
+    set_now(monkeypatch, readings.MARCH_FIRST_MINUTE)
+    data = {"period": shown, "T1": "2500", "T2": "1250", "confirm": "y"}
+    response = operator.post(url, data=data)
+    assert response.status_code == 422
+    assert alerts(response.text) == [
+        "This form was for February 2027; readings are now taken for March 2027. Check the "
+        "values and send them again."
+    ]
+    assert readings.period_field(response.text) == "2027-03"
+    assert 'value="2500"' in response.text and "checked" not in response.text
+    assert live(app, setup["two"], date(2027, 2, 1)) == live(app, setup["two"], date(2027, 3, 1))
+    assert live(app, setup["two"], date(2027, 3, 1)) == {}
 
 
 @pytest.mark.sqlite_only
