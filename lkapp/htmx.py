@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app, make_response, render_template, request
+from flask import current_app, g, make_response, render_template, request
 from flask import redirect as http_redirect
 from flask_babel import gettext as _
+from flask_login.signals import user_unauthorized
 from markupsafe import Markup
 from werkzeug.urls import iri_to_uri
 
@@ -69,9 +70,24 @@ def redirect(location: str):
     htmx would follow a 302 inside the XMLHttpRequest and swap the next page into the form.
     The address goes percent-encoded, as Werkzeug writes ``Location``: a header holds Latin-1
     at most (gunicorn answers 500 to a ``next`` naming a contract number in Cyrillic).
+
+    A form sent after its session ended is sent to sign in, which would lose what was typed:
+    for htmx the answer also carries the note app.js shows beside the form, which it keeps
+    (a 200: a 204 has no body); without JavaScript a page shows back what was typed.
     """
+    from .main.errors import form_kept_note, render_signed_out  # errors uses this module
+
+    sent_form = request.method not in ("GET", "HEAD") and g.get("sign_in_first", False)
     if request.headers.get("HX-Request") == "true":
-        response = make_response("", 204)
+        response = make_response(form_kept_note() if sent_form else "", 200 if sent_form else 204)
         response.headers["HX-Redirect"] = iri_to_uri(location)
         return response
+    if sent_form and (page := render_signed_out()) is not None:
+        return make_response(page)
     return http_redirect(location)
+
+
+@user_unauthorized.connect
+def _note_sign_in_first(app, **extra) -> None:
+    """Flask-Login is about to answer "sign in first" (the session ended): see ``redirect``."""
+    g.sign_in_first = True

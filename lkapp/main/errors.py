@@ -64,9 +64,26 @@ def _messages() -> dict[int, tuple[str, str]]:
     }
 
 
-def render_error(code: int, title: str | None = None, text: str | None = None):
+def render_error(
+    code: int,
+    title: str | None = None,
+    text: str | None = None,
+    typed: list[str] | None = None,
+    form_kept: bool = False,
+):
+    """The error page, or for htmx the same in the main area.
+
+    ``typed``: what the customer had typed, shown back to copy (a plain form not sent).
+    ``form_kept``: the htmx answer also carries the note app.js puts beside a form the
+    customer typed into instead of swapping this in (see ``form_kept_note``).
+    """
     default_title, default_text = _messages().get(code, (_("Error"), _("The request failed.")))
-    context = {"code": code, "title": title or default_title, "text": text or default_text}
+    context = {
+        "code": code,
+        "title": title or default_title,
+        "text": text or default_text,
+        "typed": typed or [],
+    }
     headers = {"Vary": "HX-Request"}
     if wants_fragment():
         # The whole main area: the tab's title goes too, and the live region of its messages
@@ -76,9 +93,61 @@ def render_error(code: int, title: str | None = None, text: str | None = None):
             str(page_title("errors/error.html", context))
             + render_template("_flashes.html")
             + render_template("errors/_error.html", **context)
+            + (form_kept_note() if form_kept else "")
         )
         return body, code, headers
     return render_template("errors/error.html", **context), code, headers
+
+
+def form_kept_note() -> str:
+    """For app.js: what stands beside a form that was not sent (its token had gone stale, or
+    its session had ended), which then stays as the customer typed it instead of giving way
+    to an error page or the sign-in page. Inert (a ``<template>``) for anything else."""
+    return render_template("errors/_form_kept.html")
+
+
+# Fields of a form that the customer did not type, or that are secrets: never shown back.
+_NOT_TYPED = {"csrf_token", "seen", "next", "locale", "captcha_id", "captcha", "new_captcha"}
+_SECRETS = ("password", "code", "secret", "recovery", "token", "totp")
+
+
+def typed_values() -> list[str]:
+    """What the customer typed into the form this request sent, to show back when it cannot
+    be taken (without JavaScript the page that says so replaces the form). Only for a form of
+    this site: another site's form must not put its words on our page."""
+    if request.method in ("GET", "HEAD") or not _same_origin():
+        return []
+    values = []
+    for name, value in request.form.items(multi=True):
+        if name in _NOT_TYPED or any(secret in name.lower() for secret in _SECRETS):
+            continue
+        value = value.strip()
+        if len(value) > 1:  # a ticked box ("y") or the like is nothing to copy
+            values.append(value)
+    return values
+
+
+def _same_origin() -> bool:
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
+    origin = request.headers.get("Origin")
+    return origin is not None and origin.rstrip("/") == request.host_url.rstrip("/")
+
+
+def render_signed_out():
+    """A form sent without JavaScript after its session ended: the sign-in redirect would
+    drop what was typed, so this page says what happened and shows it back; None when
+    nothing was typed (the redirect is then the better answer)."""
+    typed = typed_values()
+    if not typed:
+        return None
+    return render_error(
+        401,
+        _("Your session has ended"),
+        _("The form was not sent. Sign in again, then send it again."),
+        typed=typed,
+    )
 
 
 def handle_http_error(error: HTTPException):
@@ -109,6 +178,9 @@ def _too_many(error: RateLimitExceeded):
 
 
 def handle_csrf_error(error):
+    """400 "The form has expired". Its token goes stale when the session ends, or when a
+    sign-out or sign-in in another tab starts a new one: what the customer typed is not lost
+    (kept in place by app.js with htmx, shown back without JavaScript)."""
     return render_error(
         400,
         _("The form has expired"),
@@ -116,6 +188,8 @@ def handle_csrf_error(error):
             "For your security the form expired or came from elsewhere. "
             "Reload the page and send it again."
         ),
+        typed=typed_values(),
+        form_kept=True,
     )
 
 

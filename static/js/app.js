@@ -407,3 +407,102 @@ document.addEventListener("htmx:beforeSwap", function (event) {
   });
   inputs[0].focus();
 });
+
+// A form the customer typed into (a question, a reply, readings, the profile) that the server
+// could not take stays as it was typed. Its session may have ended: the answer is the way to
+// sign-in (HX-Redirect), which would leave the page. Or its CSRF token went stale (400): a
+// sign-out or a sign-in in another tab starts a new session, and with it a new token; the
+// error page would replace the main area. Either answer carries a note (a <template
+// data-form-kept>, lkapp/main/errors.py), which goes beside the form's buttons instead; a form
+// with nothing typed in it follows the answer as before.
+function keptNote(xhr) {
+  var type = xhr.getResponseHeader("Content-Type") || "";
+  if (type.indexOf("text/html") !== 0 || !xhr.responseText) {
+    return null;
+  }
+  var answer = new DOMParser().parseFromString(xhr.responseText, "text/html");
+  return answer.querySelector("template[data-form-kept]");
+}
+
+function typedInto(form) {
+  return Array.prototype.some.call(form.elements, function (field) {
+    if (field.tagName === "TEXTAREA") {
+      return field.value.trim() !== "";
+    }
+    if (field.tagName !== "INPUT") {
+      return false;
+    }
+    if (field.type === "file") {
+      return Boolean(field.files && field.files.length);
+    }
+    var typedKind = /^(text|email|tel|number|search|url|password)$/.test(field.type);
+    return typedKind && field.value.trim() !== "";
+  });
+}
+
+document.addEventListener("htmx:beforeOnLoad", function (event) {
+  var form = event.detail.elt;
+  var xhr = event.detail.xhr;
+  if (!form || form.tagName !== "FORM" || !form.closest("#main")) {
+    return;
+  }
+  var signIn = xhr.status === 200 && xhr.getResponseHeader("HX-Redirect");
+  if (xhr.status !== 400 && !signIn) {
+    return;
+  }
+  var template = keptNote(xhr);
+  if (!template || !typedInto(form)) {
+    return;
+  }
+  event.preventDefault(); // neither the sign-in page nor the error page: the form stays
+  // The page was a signed-in account's (it has the sign-out button), and the answer was not.
+  var signedOut =
+    template.dataset.signedIn !== "true" && document.getElementById("sign-out-form") !== null;
+  var note = document.importNode(template.content, true).firstElementChild;
+  note.querySelectorAll("[data-kept]").forEach(function (part) {
+    part.hidden = part.dataset.kept !== (signedOut ? "signed-out" : "expired");
+  });
+  var before = form.querySelector(".form-kept");
+  if (before) {
+    before.remove();
+  }
+  var actions = form.querySelector(".actions");
+  form.insertBefore(note, actions && actions.parentElement === form ? actions : null);
+  form.setAttribute("data-token-stale", "");
+  note.focus();
+});
+
+// Sent again, such a form first takes the current token of the session (signed in again in
+// another tab, that is a new one) from the page as the server gives it now.
+document.addEventListener("htmx:confirm", function (event) {
+  var form = event.detail.elt;
+  if (!form || !form.hasAttribute || !form.hasAttribute("data-token-stale")) {
+    return;
+  }
+  event.preventDefault();
+  form.removeAttribute("data-token-stale");
+  function send() {
+    event.detail.issueRequest(true);
+  }
+  fetch(location.href, { credentials: "same-origin", cache: "no-store" })
+    .then(function (response) {
+      return response.text();
+    })
+    .then(function (html) {
+      var page = new DOMParser().parseFromString(html, "text/html");
+      var token = JSON.parse(page.body.getAttribute("data-hx-headers") || "{}")["X-CSRFToken"];
+      if (token) {
+        useToken(token);
+      }
+    })
+    .then(send, send);
+});
+
+function useToken(token) {
+  var headers = JSON.parse(document.body.getAttribute("data-hx-headers") || "{}");
+  headers["X-CSRFToken"] = token;
+  document.body.setAttribute("data-hx-headers", JSON.stringify(headers));
+  document.querySelectorAll("input[name=csrf_token]").forEach(function (input) {
+    input.value = token;
+  });
+}
