@@ -36,7 +36,7 @@ from ..domain.readings import (
 from ..domain.readings import parse_value as parse_register
 from ..extensions import db
 from ..formatting import formats
-from ..models import Contract, Meter, MeterMove, Reading, User
+from ..models import AuditEvent, Contract, Meter, MeterMove, Reading, User
 from ..services import audit
 from ..services.billing.export import write_csv
 from . import clock
@@ -724,6 +724,29 @@ def export_counts(period: date) -> ExportCounts:
         ).all()
     )
     return ExportCounts(counts.get("accepted", 0), counts.get("exported", 0))
+
+
+@dataclass(frozen=True)
+class LastExport:
+    at: datetime
+    by: str  # the operator's name, or their email; "" when the account is gone
+
+
+def last_export(period: date, within: int = 200) -> LastExport | None:
+    """The latest export of ``period`` that had readings in it, among the last ``within``
+    exports of any month (their audit events): for an export that finds nothing new."""
+    events = db.session.execute(
+        sa.select(AuditEvent, User.name, User.email)
+        .outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(AuditEvent.action == "readings.exported")
+        .order_by(AuditEvent.id.desc())
+        .limit(within)
+    )
+    month = f"{period:%Y-%m}"
+    for event, name, email in events:
+        if event.details.get("period") == month and int(event.details.get("rows") or 0):
+            return LastExport(event.created_at, name or email or "")
+    return None
 
 
 def export_rows(period: date, everything: bool = False) -> list[tuple]:

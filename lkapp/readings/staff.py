@@ -120,6 +120,17 @@ def export():
         actor=current_user,
         decimal_comma=form.decimal_comma.data,
     )
+    if count == 0 and not form.everything.data:
+        # An empty file would go to billing as the month's readings, or, after a double click,
+        # replace the download that had them (browsers keep the last answer): the page says
+        # there is nothing new instead, and since when.
+        db.session.rollback()
+        return render_template(
+            "readings/staff/index.html",
+            **_index_context(form),
+            nothing_new=True,
+            last_export=services.last_export(form.month),
+        )
     db.session.commit()
     response = Response(out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = (

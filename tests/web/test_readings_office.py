@@ -3,6 +3,7 @@ guard, idempotence), a reading entered for a customer, and the window reminder."
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, Contract, Meter, OutboxMail, Reading, User
 from lkapp.readings.reminders import queue_window_reminders
+from tests.conftest import text_of
 from tests.web import test_readings as readings
 from tests.web.test_readings import (
     NUMBER,
@@ -203,13 +205,32 @@ def test_export_page_downloads_the_csv_and_marks_the_readings(app, operator, for
     assert response.text.startswith("\ufeff" + HEADER + "\r\n'=HYPERLINK(1);'@SUM(A1);T1;")
     assert statuses(app) == {"exported": 1}
 
+    # Nothing new: the page says so and since when, no empty file (after a double click the
+    # browser kept the second answer, an empty CSV, and the readings were marked exported).
     again = operator.post("/staff/readings/export", data={"period": "2026-11"})
-    assert again.text == "\ufeff" + HEADER + "\r\n"
+    assert again.status_code == 200 and again.mimetype == "text/html"
+    assert re.search(
+        r"Nothing new to download: the readings of November 2026 went in the export of "
+        r"\w{3} \d+, 2026, \d+:\d\d\s[AP]M by Ann's Bakery Ltd\. Tick “all” to download every "
+        r"reading of the month again\.",
+        html.unescape(text_of(again.text)),
+    )
+    assert statuses(app) == {"exported": 1}
+    assert [event["rows"] for event in export_events(app)] == ["1"]
     everything = operator.post(
         "/staff/readings/export", data={"period": "2026-11", "everything": "y"}
     )
     assert everything.text.count("\r\n") == 2
     assert "readings-2026-11-all.csv" in everything.headers["Content-Disposition"]
+
+
+def test_export_page_of_a_month_without_readings_says_so(app, operator):
+    response = operator.post("/staff/readings/export", data={"period": "2027-01"})
+    assert response.mimetype == "text/html"
+    assert "No reading of January 2027 has come in yet: there is nothing to download." in (
+        text_of(response.text)
+    )
+    assert export_events(app) == []
 
 
 def test_export_page_keeps_a_bad_month_with_a_message(app, operator, formula):
