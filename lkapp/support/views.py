@@ -66,9 +66,18 @@ def ask():
     else with the captcha, as without an account."""
     if current_user.is_authenticated and current_user.is_staff:
         return redirect(url_for("support_staff.index"))
+    if request.method == "POST" and not current_user.is_authenticated and _accounts_form():
+        # Sent after its session ended: as a visitor's it would come back asking for an
+        # email and a captcha, its contract lost. Sign in first; the question is kept.
+        return current_app.login_manager.unauthorized()
     if _known_account():
         return _cabinet_ask()
     return _anonymous_ask()
+
+
+def _accounts_form() -> bool:
+    """The form sent is the account's (it names one of its contracts, not an email)."""
+    return "contract" in request.form and "email" not in request.form
 
 
 def _render_ask(form, challenge, status=200):
