@@ -374,7 +374,7 @@ def _reset_link_works(user: User, mailed_at: datetime | None) -> bool:
     )
 
 
-def reset_password(user: User, password: str, tax_id: str = "") -> bool:
+def reset_password(user: User, password: str, tax_id: str = "", link: str = "") -> bool:
     """A new password from a reset link: every session ends, a failure lock is lifted.
     Returns True when it also confirmed the address.
 
@@ -382,7 +382,8 @@ def reset_password(user: User, password: str, tax_id: str = "") -> bool:
     an account may have been registered by someone else (the tax ID of a business is
     public), so its second factor, if any, goes as well: it may be theirs, and the owner of
     the mailbox would be asked for it at every sign-in. The tax ID the link carries
-    (``tax_id_from_link``) replaces the one typed at registration."""
+    (``tax_id_from_link``) replaces the one typed at registration. ``link``: which link it
+    was (``tokens.link_digest``), to know its form sent a second time."""
     tax_id = tax_id_from_link(user, tax_id)
     _set_password(user, password)
     user.failed_logins = 0
@@ -405,7 +406,7 @@ def reset_password(user: User, password: str, tax_id: str = "") -> bool:
             user.tax_id = tax_id
         audit.record("auth.email_confirmed", actor=user, obj=user, email=user.email, by="reset")
     sessions.revoke_sessions(user)
-    audit.record("auth.password_reset", actor=user, obj=user)
+    audit.record("auth.password_reset", actor=user, obj=user, link=link)
     return confirmed
 
 

@@ -37,7 +37,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..database import lock_row
 from ..extensions import db
-from ..models import AuditEvent, User
+from ..models import AuditEvent, User, utcnow
 from ..security import keyed_digest
 from . import services
 
@@ -122,6 +122,39 @@ def _showing() -> bool:
     """A GET only shows the link's page (it changes nothing): it need not hold the account,
     nor wait for SQLite's write lock behind an import."""
     return has_request_context() and request.method in ("GET", "HEAD")
+
+
+def link_digest(token: str) -> str:
+    """What the audit trail keeps of a used reset link: enough to know it again, nothing
+    that works as one."""
+    return keyed_digest(current_app.config["SECRET_KEY"], "used-link:" + token)[:32]
+
+
+def used_reset_link(token: str) -> User | None:
+    """The account whose password this genuine reset link set within the last
+    ``services.RESENT_FORM``: its form sent a second time (a double click, a reload of the
+    answer), not a link to refuse as unknown. None for any other link."""
+    if not token or len(token) > 1000:
+        return None
+    try:
+        payload = _serializer("reset").loads(token, max_age=int(_PURPOSES["reset"].total_seconds()))
+    except BadSignature:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("u"), int):
+        return None
+    user = db.session.get(User, payload["u"])
+    if user is None or services.barred(user):
+        return None
+    used = db.session.scalars(
+        sa.select(AuditEvent.details).where(
+            AuditEvent.action == "auth.password_reset",
+            AuditEvent.object_type == "User",
+            AuditEvent.object_id == str(user.id),
+            AuditEvent.created_at >= utcnow() - services.RESENT_FORM,
+        )
+    )
+    digest = link_digest(token)
+    return user if any(d.get("link") == digest for d in used) else None
 
 
 def read_token(purpose: str, token: str) -> tuple[User, str] | None:

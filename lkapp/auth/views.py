@@ -527,13 +527,21 @@ def reset_password(token: str):
     """The link from the recovery mail: one hour, once, dead after any password change."""
     found = tokens.read_token("reset", token)
     if found is None:
-        return invalid_link("reset")
+        used = tokens.used_reset_link(token) if request.method == "POST" else None
+        if used is None:
+            return invalid_link("reset")
+        # The form sent again: the first one changed the password, and signed in.
+        flash(_("Your password was changed."), "success")
+        signed_in = current_user.is_authenticated and current_user.id == used.id
+        return htmx_redirect(_home_for(used) if signed_in else url_for("auth.login"))
     user, carried = found
     if current_user.is_authenticated and current_user.id != user.id:
         return invalid_link("reset", reason="other_account")
     form = ResetPasswordForm()
     if form.validate_on_submit() and form.check_new_password(user.email, user.name):
-        confirmed = services.reset_password(user, form.password.data, tax_id=carried)
+        confirmed = services.reset_password(
+            user, form.password.data, tax_id=carried, link=tokens.link_digest(token)
+        )
         mails.password_changed(user, by_reset=True, named=not confirmed)
         if user.has_two_factor:
             sessions.start_pending_session(user)

@@ -60,7 +60,7 @@ def history_details(details: dict | None) -> str:
     failed_logins". A key this does not know is shown as it was recorded."""
     said = []
     for key, value in (details or {}).items():
-        if not value:
+        if not value or key == "link":  # which reset link was used: a digest, for the code
             continue
         if key == "failures" and value.isdigit():
             said.append(

@@ -10,7 +10,7 @@ from itsdangerous import TimestampSigner
 from lkapp.auth import tokens
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, User, UserSession, utcnow
-from tests.conftest import TEST_PASSWORD, TEST_TOTP_SECRET, AuthActions
+from tests.conftest import TEST_PASSWORD, TEST_TOTP_SECRET, AuthActions, text_of
 
 NEW = "the river runs north in spring"
 
@@ -246,10 +246,17 @@ def test_reset_link_sets_the_password_signs_in_and_ends_other_sessions(
     assert "password recovery link" in mailbox.text(notice)
     assert {"auth.password_reset", "auth.login"} <= set(_actions(app))
 
-    # The link works once.
+    # The link works once. Its form sent again (a double click, a reload of the answer) says
+    # what the first did, and does nothing; with another password it changes nothing either.
     assert client.get(link).status_code == 400
+    again = client.post(link, data={"password": NEW, "password2": NEW}, follow_redirects=True)
+    assert "Your password was changed." in text_of(again.text)
+    assert again.request.path == "/"
     client.post("/logout")
-    assert client.post(link, data={"password": NEW, "password2": NEW}).status_code == 400
+    other_password = "quite another long secret"
+    again = client.post(link, data={"password": other_password, "password2": other_password})
+    assert again.status_code == 302 and again.headers["Location"] == "/login"
+    assert _actions(app).count("auth.password_reset") == 1
     # The old password is gone, the new one works.
     assert (
         client.post(
