@@ -38,7 +38,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from ..database import lock_row
 from ..extensions import db
 from ..models import AuditEvent, User, utcnow
-from ..security import keyed_digest
+from ..security import keyed_digest, verify_password
 from . import services
 
 CONFIRM_FOR = timedelta(hours=48)
@@ -130,10 +130,11 @@ def link_digest(token: str) -> str:
     return keyed_digest(current_app.config["SECRET_KEY"], "used-link:" + token)[:32]
 
 
-def used_reset_link(token: str) -> User | None:
-    """The account whose password this genuine reset link set within the last
+def used_reset_link(token: str, password: str) -> User | None:
+    """The account whose password this genuine reset link set to ``password`` within the last
     ``services.RESENT_FORM``: its form sent a second time (a double click, a reload of the
-    answer), not a link to refuse as unknown. None for any other link."""
+    answer), not a link to refuse as unknown. None for any other link, or another password
+    (someone else used the link meanwhile: the one who typed this must not read it was set)."""
     if not token or len(token) > 1000:
         return None
     try:
@@ -154,7 +155,9 @@ def used_reset_link(token: str) -> User | None:
         )
     )
     digest = link_digest(token)
-    return user if any(d.get("link") == digest for d in used) else None
+    if not any(d.get("link") == digest for d in used):
+        return None
+    return user if verify_password(user.password_hash, password) else None
 
 
 def read_token(purpose: str, token: str) -> tuple[User, str] | None:

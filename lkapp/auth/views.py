@@ -527,7 +527,9 @@ def reset_password(token: str):
     """The link from the recovery mail: one hour, once, dead after any password change."""
     found = tokens.read_token("reset", token)
     if found is None:
-        used = tokens.used_reset_link(token) if request.method == "POST" else None
+        used = None
+        if request.method == "POST":
+            used = tokens.used_reset_link(token, request.form.get("password", ""))
         if used is None:
             return invalid_link("reset")
         # The form sent again: the first one changed the password, and signed in.

@@ -85,6 +85,11 @@ def render_error(
         "typed": typed or [],
     }
     headers = {"Vary": "HX-Request"}
+    if typed:
+        # Its session has mostly ended, which took the account pages' no-store away (see
+        # register_security_headers): Back on a shared computer must not bring what was typed
+        # (a question, a tax ID, a phone number) to whoever comes next.
+        headers["Cache-Control"] = "no-store"
     if wants_fragment():
         # The whole main area: the tab's title goes too, and the live region of its messages
         # comes back (later answers fill it).
@@ -106,8 +111,20 @@ def form_kept_note() -> str:
     return render_template("errors/_form_kept.html")
 
 
-# Fields of a form that the customer did not type, or that are secrets: never shown back.
-_NOT_TYPED = {"csrf_token", "seen", "next", "locale", "captcha_id", "captcha", "new_captcha"}
+# Fields of a form that the customer did not type (hidden ones: the month a readings form was
+# for, its meters, an account the office links), or that are secrets: never shown back.
+_NOT_TYPED = {
+    "csrf_token",
+    "seen",
+    "next",
+    "locale",
+    "captcha_id",
+    "captcha",
+    "new_captcha",
+    "period",
+    "meter",
+    "account_id",
+}
 _SECRETS = ("password", "code", "secret", "recovery", "token", "totp")
 
 

@@ -82,3 +82,28 @@ def test_no_page_or_file_of_an_account_is_kept_by_a_cache_and_sign_out_closes_th
         else:
             assert response.status_code == 302, url
             assert response.headers["Location"].startswith("/login?next="), url
+
+
+def test_what_a_stale_form_shows_back_is_not_kept_for_the_next_user_of_the_browser(
+    client, auth, customer
+):
+    """Signed out in another tab, a plain form comes back with what was typed: its session
+    gone, nothing marked that page no-store, and Back on a shared computer could show the
+    tax ID and phone to whoever came next. Fields nobody typed (the month and meters a
+    readings form carries) are not shown back as typed."""
+    auth.login()
+    stale = client._csrf_token()
+    auth.logout()
+    same_origin = {"Sec-Fetch-Site": "same-origin"}
+    registration = {"email": "bob@example.com", "tax_id": "9988776655", "phone": "+36 1 555 0142"}
+    response = client.post(
+        "/register", data={**registration, "csrf_token": stale}, headers=same_origin
+    )
+    assert response.status_code == 400 and "9988776655" in response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    readings = {"T1": "12345.6", "period": "2026-03", "meter": "17", "csrf_token": stale}
+    response = client.post(
+        "/electricity/EL-1/readings/meters/1", data=readings, headers=same_origin
+    )
+    assert response.status_code == 400 and "12345.6" in response.text
+    assert "2026-03" not in response.text and ">17<" not in response.text
