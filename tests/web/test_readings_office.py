@@ -224,6 +224,16 @@ def test_export_page_downloads_the_csv_and_marks_the_readings(app, operator, for
     assert "readings-2026-11-all.csv" in everything.headers["Content-Disposition"]
 
 
+def test_export_page_after_an_export_from_the_command_line_names_no_operator(
+    app, operator, formula, runner, tmp_path
+):
+    assert export(runner, tmp_path)[0].exit_code == 0  # by the timer or by hand: no operator
+    response = operator.post("/staff/readings/export", data={"period": "2026-11"})
+    page = html.unescape(text_of(response.text))
+    assert re.search(r"went in the export of \w{3} \d+, 2026, \d+:\d\d\s[AP]M\. Tick", page)
+    assert " by " not in page[page.index("Nothing new") : page.index("Tick")]
+
+
 def test_export_page_of_a_month_without_readings_says_so(app, operator):
     response = operator.post("/staff/readings/export", data={"period": "2027-01"})
     assert response.mimetype == "text/html"
