@@ -228,9 +228,11 @@ def render_form_error(
     item = next(item for item in context["meters"] if item.meter.id == meter.id)
     # A whole page opens at this form's first message (htmx swaps the form and focuses it).
     context["focus_form"] = None if wants_fragment() else meter.id
-    return render(
+    # A new month: for htmx the whole tab, whose notice and other forms were the old month's.
+    whole_tab = problem == "period_changed"
+    response = render(
         "electricity/contract.html",
-        "readings/_form.html",
+        "electricity/_tab.html" if whole_tab else "readings/_form.html",
         status=422,
         contract=contract,
         tab="readings",
@@ -240,6 +242,10 @@ def render_form_error(
         form=form,
         **context,
     )
+    if whole_tab and wants_fragment():
+        response.headers["HX-Retarget"] = "#contract-tab"
+        response.headers["HX-Reswap"] = "outerHTML"
+    return response
 
 
 @bp.get("/<number>/readings/meters/<int:meter_id>/<period>")

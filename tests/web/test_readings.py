@@ -352,8 +352,11 @@ def test_a_form_sent_once_its_month_has_passed_is_not_stored_for_the_next(
     assert ("<header" in response.text) is not htmx
     form = response.text[response.text.index(f'<form id="reading-form-{ann["two"]}"') :]
     form = form[: form.index("</form>")]
-    if htmx:
-        assert swapped(response.text).startswith(form)
+    if htmx:  # the whole tab: its notice and the other meter's form were February's too
+        assert response.headers["HX-Retarget"] == "#contract-tab"
+        assert swapped(response.text).startswith('<div id="contract-tab"')
+    assert "Readings for February" not in response.text
+    assert period_field(response.text) == "2027-03"  # every form of the tab
     assert alerts(form) == [
         "This form was for February 2027; readings are now taken for March 2027. Check the "
         "values and send them again."
