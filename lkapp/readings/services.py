@@ -527,7 +527,6 @@ def submit(
     if not window.is_open:
         result.problem = "window_closed"
         return result
-    hold_writes()
     data = meter_readings(meter, window, meter.contract)
     if data.contract_ended and source == "portal":
         result.problem = "contract_ended"
@@ -561,11 +560,9 @@ def submit(
         verdict.error = verdict.check.error
     if any(v.error for v in result.zones.values()):
         return result
-    live = data.submitted()
-    if all(
-        zone in live and live[zone].source == source and live[zone].value == verdict.value
-        for zone, verdict in result.zones.items()
-    ):
+    hold_writes()
+    live = live_values(meter, window.period)  # read again under the lock: see hold_writes
+    if all(live.get(zone) == (source, verdict.value) for zone, verdict in result.zones.items()):
         result.unchanged = True  # accepted (and confirmed, if it had to be) the first time
         return result
     if not confirmed and any(v.needs_confirmation for v in result.zones.values()):
@@ -591,12 +588,26 @@ def submit(
 
 def hold_writes() -> None:
     """SQLite: take the database's one write lock now, before the month's live readings are
-    read, with a write that changes nothing (as ``lkapp.database.lock_row`` does). The same
-    form sent twice at once (a double click) then has its second request wait until the first
-    is committed and read what it stored: "unchanged", instead of both reading an empty month
-    and storing the values twice (and mailing them twice). PostgreSQL needs none: there the
-    second meets ``uq_readings_live`` and its retry reads the first's values."""
+    read again, with a write that changes nothing (as ``lkapp.database.lock_row`` does). The
+    same form sent twice at once (a double click) then has its second request wait until the
+    first is committed and read what it stored: "unchanged", instead of both reading an empty
+    month and storing the values twice (and mailing them twice). Taken after the checks, which
+    read the history: writers wait for each other for as short a time as may be. PostgreSQL
+    needs none: there the second meets ``uq_readings_live`` and its retry reads the first's
+    values."""
     hold_sqlite_writes(Reading)
+
+
+def live_values(meter: Meter, period: date) -> dict[str, tuple[str, Decimal]]:
+    """The (source, value) of each zone's live reading of ``period`` (the previous holder's,
+    given before a move, were refused before: ``given_before_move``)."""
+    r = Reading.__table__.c
+    rows = db.session.execute(
+        sa.select(r.zone, r.source, r.value).where(
+            r.meter_id == meter.id, r.period == period, r.status != "superseded"
+        )
+    )
+    return {zone: (source, value) for zone, source, value in rows}
 
 
 def supersede_live(meter: Meter, period: date, zones: list[str]) -> list[int]:

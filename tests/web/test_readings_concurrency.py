@@ -5,10 +5,11 @@ Each thread has its own request context, session and connection, like a request 
 worker, and goes through the views' ``commit_with_retry``. A barrier releases the threads
 together at the point where the race is decided:
 
-- SQLite serialises writers (WAL, busy_timeout): each submission takes the write lock
-  before it reads the month (``services.hold_writes``), and the barrier sits before that (a
-  thread held after it would keep the other waiting on the lock, never at the barrier); the
-  second waits for the first to commit, reads its rows and supersedes them.
+- SQLite serialises writers (WAL, busy_timeout): each submission takes the write lock after
+  its checks, before it reads the month's live readings again (``services.hold_writes``), and
+  the barrier sits before that (a thread held after it would keep the other waiting on the
+  lock, never at the barrier); the second waits for the first to commit, reads its rows and
+  supersedes them.
 - PostgreSQL lets both write at once: for a first submission of the month the barrier sits
   before the INSERT, so both INSERTs hit ``uq_readings_live`` together; the loser waits for
   the winner's commit, gets an IntegrityError, rolls back and tries once more (superseding).
