@@ -103,7 +103,7 @@ def test_demo_data_are_consistent(app, runner):
         contracts = session.scalars(sa.select(Contract)).all()
         documents = session.scalars(sa.select(Document)).all()
         lines = defaultdict(list)
-        for line in session.scalars(sa.select(DocumentLine)):
+        for line in session.scalars(sa.select(DocumentLine).order_by(DocumentLine.id)):
             lines[line.document_id].append(line)
         payments = session.scalars(sa.select(Payment)).all()
         allocations = session.scalars(sa.select(PaymentAllocation)).all()
