@@ -435,7 +435,7 @@ def test_focus_moves_to_what_an_htmx_swap_brought(page, make_user, runner, billi
 def test_a_csp_violation_fails_a_browser_test(chromium, live_server):
     """Drive the real ``page`` fixture: a blocked image and a blocked inline script must make
     its teardown fail with Chromium's "Refused to ..." console errors."""
-    fixture = conftest.page.__wrapped__(chromium, live_server, {})
+    fixture = conftest.page.__wrapped__(chromium, live_server, {}, (422,))
     page = next(fixture)
     page.goto("/")
     blocked = page.evaluate(
