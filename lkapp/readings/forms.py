@@ -355,7 +355,11 @@ def zone_problem(meter: Meter, verdict: ZoneResult, office: bool = False) -> str
 
 
 def apply_verdicts(form: ReadingForm, submission: Submission) -> None:
-    """Put each zone's message beside its field (and on the checkbox when it is needed)."""
+    """Put each zone's message beside its field (and on the checkbox when it is needed).
+    After ``period_changed`` the checkbox is unticked: what was checked was the jump from
+    another month."""
+    if submission.problem == "period_changed":
+        form.confirm.data = False
     for zone, verdict in submission.zones.items():
         message = zone_problem(form.meter, verdict, office=submission.source == "operator")
         if message and (verdict.error or submission.unconfirmed):

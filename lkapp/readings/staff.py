@@ -212,8 +212,6 @@ def meter(meter_id: int):
                 return htmx_redirect(url_for("readings_staff.meter", meter_id=meter.id))
             problem = submission.problem
             apply_verdicts(form, submission)
-    if problem == "period_changed":
-        form.confirm.data = False  # what was checked was the jump from another month
     return render(
         "readings/staff/meter.html",
         "readings/_form.html",

@@ -219,10 +219,7 @@ def render_form_error(
 ):
     """The form again with its messages (422): in place for htmx, else within the whole tab.
     After ``period_changed`` it is the new month's, with the values typed for the month
-    ``shown`` and "I have checked the reading" unticked: what was checked was the jump
-    from another month."""
-    if problem == "period_changed":
-        form.confirm.data = False
+    ``shown``."""
     context = tab_context(contract, {meter.id: form})
     context["problems"] = {meter.id: problem_text(problem, shown)}
     item = next(item for item in context["meters"] if item.meter.id == meter.id)

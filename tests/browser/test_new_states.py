@@ -66,11 +66,9 @@ def all_meters_field(page, serial: str, zone: str):
 # --- a readings form sent after its month passed ------------------------------------------
 
 
-def test_a_form_whose_month_passed_says_so_where_focus_lands(
-    month_end_window, page, setup, monkeypatch
-):
-    """Opened on February's last minutes, sent in March's first: on the tab (htmx) and on the
-    all-meters page the message is read out and has focus, the values stay, axe is content."""
+def send_the_tab_after_its_month(page, monkeypatch) -> None:
+    """Sign in, open the Readings tab in February's last minutes, type the two-zone meter's
+    readings and send them in March's first minute."""
     set_now(monkeypatch, readings.FEBRUARY_LAST_MINUTES)
     sign_in(page, "ann@example.com")
     page.wait_for_url("**/")
@@ -79,6 +77,14 @@ def test_a_form_whose_month_passed_says_so_where_focus_lands(
     two_zone_form(page).get_by_label("T2 night").fill("1250")
     set_now(monkeypatch, readings.MARCH_FIRST_MINUTE)
     two_zone_form(page).get_by_role("button", name="Submit readings").click()
+
+
+def test_a_form_whose_month_passed_says_so_where_focus_lands(
+    month_end_window, page, setup, monkeypatch
+):
+    """Opened on February's last minutes, sent in March's first: on the tab (htmx) and on the
+    all-meters page the message is read out and has focus, the values stay, axe is content."""
+    send_the_tab_after_its_month(page, monkeypatch)
     alert = two_zone_form(page).get_by_role("alert")
     alert.wait_for()
     assert alert.inner_text() == MONTH_PASSED
@@ -106,14 +112,7 @@ def test_without_javascript_the_page_opens_at_the_month_passed(
 ):
     """The whole page came back at its top: on a phone the message was three screens down,
     under the meter's details, and nothing read it out."""
-    set_now(monkeypatch, readings.FEBRUARY_LAST_MINUTES)
-    sign_in(page, "ann@example.com")
-    page.wait_for_url("**/")
-    page.goto(TAB)
-    two_zone_form(page).get_by_label("T1 day").fill("2500")
-    two_zone_form(page).get_by_label("T2 night").fill("1250")
-    set_now(monkeypatch, readings.MARCH_FIRST_MINUTE)
-    two_zone_form(page).get_by_role("button", name="Submit readings").click()
+    send_the_tab_after_its_month(page, monkeypatch)
     page.wait_for_url(f"**{TAB}/meters/*")
     # Autofocus runs once the page is drawn, after its text is there.
     assert wait_for(lambda: focused(page) == MONTH_PASSED, timeout=5) and in_sight(page)
