@@ -6,12 +6,18 @@ every filtered view a bookmark.
 
 from __future__ import annotations
 
+import calendar
+import re
+from datetime import date
+
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, ValidationError
 
 from ..formatting import lazy_gettext as _l
+from ..formatting import month
 from ..forms import MonthField
 
 KIND_LABELS = {
@@ -28,12 +34,32 @@ STATUS_LABELS = {
 MAX_STATEMENT_DAYS = 366 * 20
 
 
+_DAY_SHAPE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def _not_a_day(text: str) -> str:
+    """Why ``text`` is not a date: a day past its month's end ("2026-02-29", typed or kept in
+    a bookmark) is told how long the month is, since its format is right."""
+    shape = _DAY_SHAPE.fullmatch(text.strip())
+    if shape:
+        year, month_number, day_number = map(int, shape.groups())
+        if 1 <= month_number <= 12 and day_number >= 1 and year >= 1:
+            days = calendar.monthrange(year, month_number)[1]
+            return ngettext(
+                "%(month)s has %(num)d day.",
+                "%(month)s has %(num)d days.",
+                days,
+                month=month(date(year, month_number, 1)),
+            )
+    return str(_l("Enter a date as YYYY-MM-DD, for example 2025-03-31."))
+
+
 class _Day(DateField):
     def process_formdata(self, valuelist):
         try:
             super().process_formdata(valuelist)
         except ValueError as error:
-            raise ValueError(_l("Enter a date as YYYY-MM-DD, for example 2025-03-31.")) from error
+            raise ValueError(_not_a_day(valuelist[0] if valuelist else "")) from error
 
 
 class _GetForm(FlaskForm):

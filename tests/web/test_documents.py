@@ -626,8 +626,13 @@ def test_statement_defaults_to_this_year_and_refuses_bad_dates(client, docs):
     assert "Opening balance" in page and "Closing balance" in page
     bad = client.get(f"/electricity/{NUMBER}/statement?start=2026-02-30&end=2026-01-01")
     assert bad.status_code == 422
-    assert "Enter a date as YYYY-MM-DD, for example 2025-03-31." in bad.text
+    assert "February 2026 has 28 days." in bad.text  # the format is right; the day is not
     assert 'value="2026-02-30"' in bad.text
+    leap = client.get(f"/electricity/{NUMBER}/statement?start=2028-02-30&end=2028-03-01")
+    assert "February 2028 has 29 days." in leap.text
+    garbled = client.get(f"/electricity/{NUMBER}/statement?start=31.01.2026&end=2026-13-01")
+    assert garbled.status_code == 422
+    assert garbled.text.count("Enter a date as YYYY-MM-DD, for example 2025-03-31.") == 2
     backwards = client.get(f"/electricity/{NUMBER}/statement?start=2026-02-01&end=2026-01-01")
     assert backwards.status_code == 422
     assert "The last day must not be before the first day." in backwards.text
