@@ -8,6 +8,7 @@ WARNING line (no traceback). Any other database error (a constraint, a bad query
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import time
 from datetime import timedelta
@@ -128,10 +129,11 @@ _NOT_TYPED = {
 _SECRETS = ("password", "code", "secret", "recovery", "token", "totp")
 
 
-def typed_values() -> list[str]:
+def typed_values() -> list[tuple[str, str]]:
     """What the customer typed into the form this request sent, to show back when it cannot
-    be taken (without JavaScript the page that says so replaces the form). Only for a form of
-    this site: another site's form must not put its words on our page."""
+    be taken (without JavaScript the page that says so replaces the form): ``(label, value)``,
+    where a reading's label is its zone (``T1``; a bare number is no use to copy back), else "".
+    Only for a form of this site: another site's form must not put its words on our page."""
     if request.method in ("GET", "HEAD") or not _same_origin():
         return []
     values = []
@@ -140,8 +142,13 @@ def typed_values() -> list[str]:
             continue
         value = value.strip()
         if len(value) > 1:  # a ticked box ("y") or the like is nothing to copy
-            values.append(value)
+            zone = _READING_FIELD.fullmatch(name)
+            values.append((zone.group(1) if zone else "", value))
     return values
+
+
+# A reading's field: its zone (T1) alone, or with its meter on a page of several (m12-T1).
+_READING_FIELD = re.compile(r"(?:m\d+-)?(T[1-3])")
 
 
 def _same_origin() -> bool:
