@@ -11,6 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .extensions import db
+from .services.mail import KEPT_DAYS
 
 users_cli = AppGroup("users", help="Manage accounts.")
 contracts_cli = AppGroup("contracts", help="Contracts and confirmation codes.")
@@ -242,7 +243,7 @@ def outbox_send() -> None:
 
 @outbox_cli.command("prune")
 @click.option(
-    "--days", type=click.IntRange(min=7), default=30, show_default=True,
+    "--days", type=click.IntRange(min=7), default=KEPT_DAYS, show_default=True,
     help="Delete the mail sent or given up more than this many days ago.",
 )  # fmt: skip
 def outbox_prune(days: int) -> None:

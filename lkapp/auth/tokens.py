@@ -1,4 +1,5 @@
-"""Signed, expiring links for email confirmation, password reset and email change.
+"""Signed, expiring links for email confirmation, password reset and email change; and the
+link in each notice that turns that kind of notice off (``notice_token``), which never expires.
 
 A token carries the user id and a fingerprint of the account state the link is meant for.
 The fingerprint is a keyed hash of the fields the link's use changes (and of the password
@@ -194,3 +195,63 @@ def read_token(purpose: str, token: str) -> tuple[User, str] | None:
     if not hmac.compare_digest(expected, str(payload.get("f", ""))):
         return None
     return user, carried
+
+
+# --- turning a kind of notice off -----------------------------------------------------------
+
+# The kinds of notice, and the preference of the account that each follows.
+NOTICE_KINDS = {
+    "documents": "notify_documents",
+    "debt": "notify_debt",
+    "readings": "notify_readings",
+}
+
+
+def _notice_serializer() -> URLSafeTimedSerializer:
+    """Timed like the other links, though read without a maximum age: a token of three parts
+    is what the access logs of deploy/ write as ``[token]``."""
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="lkapp-notices-stop")
+
+
+def _mailbox_print(user_id: int, email: str) -> str:
+    return keyed_digest(
+        current_app.config["SECRET_KEY"], f"notices\x1f{user_id}\x1f{email.lower()}"
+    )[:16]
+
+
+def notice_token(user_id: int, email: str, kind: str) -> str:
+    """The token of the link in a notice of ``kind`` to ``email`` that turns that kind off.
+
+    It does not expire (a notice read a month later must still work) and may be used again;
+    it names the address it was mailed to, so it dies when the account's email changes."""
+    return _notice_serializer().dumps(
+        {"u": user_id, "k": kind, "f": _mailbox_print(user_id, email)}
+    )
+
+
+def read_notice_token(token: str) -> tuple[User, str] | None:
+    """The account and the kind of notice of a genuine ``notice_token``; None for a bad or
+    foreign signature, an unknown kind or account, one closed or locked by the office
+    (``services.barred``), or an account whose email is no longer the one mailed.
+
+    Unless the request is a GET, the account is held until the caller's transaction ends:
+    two one-click requests at once turn the notices off, and write the audit trail, once."""
+    if not token or len(token) > 1000:
+        return None
+    try:
+        payload = _notice_serializer().loads(token)  # no max_age: it does not expire
+    except BadSignature:
+        return None
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("u"), int)
+        or payload.get("k") not in NOTICE_KINDS
+    ):
+        return None
+    user = db.session.get(User, payload["u"]) if _showing() else lock_row(User, payload["u"])
+    if user is None or services.barred(user):
+        return None
+    expected = _mailbox_print(user.id, user.email)
+    if not hmac.compare_digest(expected, str(payload.get("f", ""))):
+        return None
+    return user, payload["k"]

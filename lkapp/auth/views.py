@@ -1,7 +1,7 @@
 """The way in: register, confirm, sign in (with a second factor), recover, sign out.
 
-Profile pages live in ``profile.py`` and the captcha routes in ``captcha_views.py``; both
-add their routes to this blueprint.
+Profile pages live in ``profile.py``, the captcha routes in ``captcha_views.py`` and the
+page that turns a kind of notice off in ``notices.py``; they add their routes to this blueprint.
 """
 
 from __future__ import annotations
@@ -585,4 +585,4 @@ def _home_for(user) -> str:
     return url_for("staff.index") if user.is_staff else url_for("main.index")
 
 
-from . import captcha_views, profile  # noqa: E402,F401  (they add routes to bp)
+from . import captcha_views, notices, profile  # noqa: E402,F401  (they add routes to bp)

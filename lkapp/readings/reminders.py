@@ -5,7 +5,8 @@
 conditional UPDATE, so two runs of ``flask notify`` on the same day still send one mail.
 The caller (``lkapp.services.notify.run_daily``) commits and sends the outbox. Each account is
 handled on its own (``for_one_account``): one that fails keeps its month unset and is
-reminded on the next run, the others are reminded now.
+reminded on the next run, the others are reminded now. Like every notice, a reminder ends
+with a link that turns reminders off (``notify.stop_link``), also its one-click unsubscribe.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from ..domain.readings import reading_window, shift_month
 from ..extensions import db
 from ..formatting import day, month
 from ..models import Contract, Meter, Reading, User
-from ..services.mail import queue_mail
-from ..services.notify import for_one_account
+from ..services.mail import one_click_unsubscribe, queue_mail
+from ..services.notify import for_one_account, stop_link
 from .clock import window_days
 
 
@@ -152,15 +153,20 @@ def _queue_reminder(user: User, numbers: list[str], period: date, closes_on: dat
                 date=day(closes_on, "long"),
             ),
             _waiting(numbers),
-            _(
-                "Send them all on one page of My Account, “Readings of all meters”. You can "
-                "turn these reminders off in your profile."
-            )
+            _("Send them all on one page of My Account, “Readings of all meters”.")
             if several
-            else _(
-                "Send them in My Account: Electricity, the contract, then the Readings tab. "
-                "You can turn these reminders off in your profile."
-            ),
+            else _("Send them in My Account: Electricity, the contract, then the Readings tab."),
         ]
         subject = _("Time to send your meter readings")
-    queue_mail(user.email, subject, "notice", user.locale, paragraphs=paragraphs, link=link)
+    stop = stop_link(user.id, user.email, "readings")
+    queue_mail(
+        user.email,
+        subject,
+        "notice",
+        user.locale,
+        headers=one_click_unsubscribe(stop),
+        paragraphs=paragraphs,
+        link=link,
+        notice_kind="readings",
+        stop_link=stop,
+    )

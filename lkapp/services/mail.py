@@ -36,11 +36,33 @@ HOLD = timedelta(minutes=15)  # a sender's hold on the mail it sends; then anoth
 PAUSE = timedelta(minutes=5)  # after the server failed, requests leave their mail to the timer
 UNAVAILABLE = "Mail server unavailable: "
 SUBJECT_LENGTH = OutboxMail.__table__.c.subject.type.length
+# How long `outbox prune` keeps mail sent or given up unless told otherwise (the office's list
+# of a customer's mail says so).
+KEPT_DAYS = 30
 
 
-def queue_mail(recipient: str, subject, template: str, locale: str = "en", **context) -> OutboxMail:
+def one_click_unsubscribe(link: str | None) -> dict | None:
+    """The headers of a notice that its link turns off (RFC 8058), kept with the mail
+    (``OutboxMail.headers``); None without an absolute link to put in them."""
+    if not link:
+        return None
+    return {
+        "List-Unsubscribe": f"<{link}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def queue_mail(
+    recipient: str,
+    subject,
+    template: str,
+    locale: str = "en",
+    headers: dict | None = None,
+    **context,
+) -> OutboxMail:
     """Render ``email/<template>.txt`` and ``.html`` in ``locale`` and add them to the outbox
-    (a subject longer than its column is cut with an ellipsis: PostgreSQL refuses it whole)."""
+    (a subject longer than its column is cut with an ellipsis: PostgreSQL refuses it whole),
+    with ``headers`` beyond the usual ones (``one_click_unsubscribe``)."""
     with force_locale(locale):
         subject = str(subject)  # a lazy text: in the recipient's language
         if len(subject) > SUBJECT_LENGTH:
@@ -50,6 +72,7 @@ def queue_mail(recipient: str, subject, template: str, locale: str = "en", **con
             subject=subject,
             body_text=render_template(f"email/{template}.txt", **context),
             body_html=render_template(f"email/{template}.html", **context),
+            headers=headers,
         )
     db.session.add(message)
     db.session.flush()
@@ -336,9 +359,12 @@ def _as_message(message: OutboxMail) -> EmailMessage:
     wrapped in quoted-printable or base64. Flask-Mail sent UTF-8 bodies unwrapped (a line over
     998 bytes, 500 Cyrillic letters of a question, was refused by the mail server). A subject
     with other letters is written here as encoded words (``_encoded_words``): the policy's
-    folding, like Flask-Mail's, may lose a space between two of them."""
+    folding, like Flask-Mail's, may lose a space between two of them. The mail's own headers
+    (``OutboxMail.headers``) go out as written, on one line: folded, the policy would write a
+    long ``List-Unsubscribe`` link as encoded words, which no mailbox provider reads as a link
+    (RFC 2369 forbids whitespace inside its brackets)."""
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
-    mail = EmailMessage(policy=SMTP)
+    mail = EmailMessage(policy=SMTP.clone(refold_source="none"))  # set_raw values as they are
     if message.subject.isascii():
         mail["Subject"] = message.subject
     else:
@@ -360,6 +386,8 @@ def _as_message(message: OutboxMail) -> EmailMessage:
     mail["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or None)
     mail["Auto-Submitted"] = "auto-generated"  # no out-of-office replies to a no-reply address
     mail["X-Lkapp-Outbox-Id"] = str(message.id)
+    for name, value in (message.headers or {}).items():  # built by url_for: ASCII, one line
+        mail.set_raw(name, value)
     mail.set_content(message.body_text)
     if message.body_html:
         mail.add_alternative(message.body_html, subtype="html")

@@ -13,6 +13,9 @@ template, a stored value, a database error) rolls back that account's flags and 
 logged with its id and counted, and the run goes on with the others; the failed account
 gets its notice on the next run, and the command exits non-zero.
 
+Every notice ends with why it comes and a link that turns its kind off (``stop_link``), and
+carries that link as its one-click unsubscribe (RFC 8058, ``mail.one_click_unsubscribe``).
+
 "New document" notices are queued in the billing import's own transaction (an after-write
 hook, ``install()``), one mail per account and import, so they commit or roll back with the
 documents; ``run_daily`` (or ``flask outbox send``) sends them.
@@ -33,10 +36,11 @@ from flask_babel import gettext as _
 from werkzeug.routing import BuildError
 
 from ..auth.services import notifiable
+from ..auth.tokens import notice_token
 from ..domain import balance
 from ..extensions import db
 from ..models import AuditEvent, Contract, Document, OutboxMail, User, utcnow
-from .mail import mail_configured, queue_mail, send_pending
+from .mail import mail_configured, one_click_unsubscribe, queue_mail, send_pending
 
 log = logging.getLogger(__name__)
 
@@ -268,17 +272,21 @@ def _queue_debt_mail(user: User, template: str, notices: list[Notice], today: da
                 if len(notices) == 1
                 else _("Debt cleared on contracts %(numbers)s", numbers=numbers)
             )
+    stop = stop_link(user.id, user.email, "debt")
     queue_mail(
         user.email,
         subject,
         template,
         user.locale,
+        headers=one_click_unsubscribe(stop),
         user=user,
         notices=[(n, _link("payments.tab", number=n.number)) for n in notices],
         # Said once for several contracts: a chain of shops must not add up 75 lines.
         overdue=sum((n.summary.overdue for n in notices), balance.ZERO),
         today=today,
         link=_link("main.index"),
+        notice_kind="debt",
+        stop_link=stop,
     )
 
 
@@ -289,6 +297,12 @@ def _link(endpoint: str, **values) -> str | None:
         return url_for(endpoint, _external=True, **values)
     except (RuntimeError, BuildError):
         return None
+
+
+def stop_link(user_id: int, email: str, kind: str) -> str | None:
+    """The link of a notice of ``kind`` (``tokens.NOTICE_KINDS``) that turns that kind off,
+    when an absolute one can be built (``_link``)."""
+    return _link("auth.stop_notices", token=notice_token(user_id, email, kind))
 
 
 # --- new documents (queued by the import) -----------------------------------------------
@@ -337,14 +351,15 @@ def queue_document_notices(conn: sa.Connection, report) -> int:
     for user_id, documents in found.items():
         email, name, locale = accounts[user_id]
         documents.sort(key=lambda d: (d.contract_number, d.issued_on, d.kind, d.number))
-        mails.append(_document_mail(email, name, locale, documents))
+        mails.append(_document_mail(user_id, email, name, locale, documents))
     for start in range(0, len(mails), DOCUMENTS_PER_BATCH):
         conn.execute(sa.insert(OutboxMail), mails[start : start + DOCUMENTS_PER_BATCH])
     return len(mails)
 
 
-def _document_mail(email: str, name: str, locale: str, documents: list) -> dict:
+def _document_mail(user_id: int, email: str, name: str, locale: str, documents: list) -> dict:
     listed = documents[:DOCUMENTS_LISTED]
+    stop = stop_link(user_id, email, "documents")
     invoices = [d.total for d in documents if d.kind == "invoice"]
     context = {
         "name": name,
@@ -358,6 +373,8 @@ def _document_mail(email: str, name: str, locale: str, documents: list) -> dict:
             for number in {d.contract_number for d in listed}
         },
         "link": _link("main.index"),
+        "notice_kind": "documents",
+        "stop_link": stop,
     }
     with force_locale(locale):
         if len(documents) == 1:
@@ -380,4 +397,5 @@ def _document_mail(email: str, name: str, locale: str, documents: list) -> dict:
             "created_at": utcnow(),
             "attempts": 0,
             "last_error": "",
+            "headers": one_click_unsubscribe(stop),
         }

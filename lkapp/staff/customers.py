@@ -1,8 +1,11 @@
-"""Back office: find a customer account, see its contracts, sign-ins and sessions, lock or
-unlock it (with a reason), correct its tax ID (with a reason), send a new confirmation link.
+"""Back office: find a customer account, see its contracts, sign-ins, sessions and the mail
+sent to it, lock or unlock it (with a reason), correct its tax ID (with a reason), send a new
+confirmation link.
 
 Staff never see or set a customer's password: nothing here reads or writes it. A customer who
 lost it uses "Forgot password?"; a staff lock is lifted only here (a reset does not lift it).
+Nor do they read what the portal mailed: a reset or confirmation link in it would let whoever
+reads it into the account; the office sees each mail's subject and whether it went out.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ from ..extensions import db
 from ..formatting import lazy_gettext as _l
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
-from ..models import AuditEvent, Contract, User
+from ..models import AuditEvent, Contract, OutboxMail, User
 from ..services import audit
+from ..services.mail import KEPT_DAYS
 from .forms import CustomerSearchForm, ReasonForm, TaxIdForm
 from .views import bp
 
 PER_PAGE = 20
 HISTORY = 30
+MAIL_SHOWN = 20
 # What the sign-in history shows: sign-ins, failures and what happened to the lock.
 SIGN_IN_ACTIONS = (
     "auth.login",
@@ -149,6 +154,34 @@ def customers():
     )
 
 
+def mail_to(address: str) -> tuple[list, int]:
+    """The latest ``MAIL_SHOWN`` mails to ``address``, newest first, and how many there are.
+
+    Their subject and state only, never a body. The address is compared as the unique index
+    on users compares addresses (the database's ``lower()``): a question asked without an
+    account may have typed it in other letters. ``ix_outbox_mail_recipient`` serves both
+    queries; the count is asked only when the list is full."""
+    to_address = sa.func.lower(OutboxMail.recipient) == sa.func.lower(address)
+    rows = db.session.execute(
+        sa.select(
+            OutboxMail.subject,
+            OutboxMail.created_at,
+            OutboxMail.sent_at,
+            OutboxMail.attempts,
+            OutboxMail.last_error,
+            OutboxMail.given_up_at,
+        )
+        .where(to_address)
+        .order_by(OutboxMail.created_at.desc(), OutboxMail.id.desc())
+        .limit(MAIL_SHOWN)
+    ).all()
+    if len(rows) < MAIL_SHOWN:
+        return rows, len(rows)
+    return rows, db.session.scalar(
+        sa.select(sa.func.count()).select_from(OutboxMail).where(to_address)
+    )
+
+
 def _customer(user_id: int) -> User:
     """A customer account (staff accounts are the admins' business: 404 here)."""
     user = db.session.get(User, user_id)
@@ -171,9 +204,13 @@ def _context(user: User, **forms) -> dict:
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
         .limit(HISTORY)
     ).all()
+    mail, mail_total = mail_to(user.email)
     return {
         "customer": user,
         "contracts": contracts,
+        "mail": mail,
+        "mail_total": mail_total,
+        "mail_kept_days": KEPT_DAYS,
         "history": [(event, history_details(event.details)) for event in history],
         "sessions": active_sessions(user),
         "lock_reasons": REASONS,
@@ -196,7 +233,8 @@ def _reason_form(form: ReasonForm | None, name: str) -> ReasonForm:
 @bp.get("/customers/<int:user_id>")
 @staff_required
 def customer(user_id: int):
-    """A customer: account facts, contracts, sign-in history, active sessions, actions."""
+    """A customer: account facts, contracts, the mail sent to it, sign-in history, active
+    sessions, actions."""
     return render_template("staff/customers/customer.html", **_context(_customer(user_id)))
 
 

@@ -56,6 +56,7 @@ ACCESS = {
     "auth.two_factor_setup": SIGNED_IN,
     "auth.two_factor_disable": POST_ONLY,
     "auth.two_factor_new_codes": POST_ONLY,
+    "auth.stop_notices": PUBLIC,  # a notice's link: its token names the account
     "electricity.index": SIGNED_IN,
     "electricity.contracts_csv": SIGNED_IN,
     "electricity.add": SIGNED_IN,

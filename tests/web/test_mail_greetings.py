@@ -73,7 +73,7 @@ def test_a_russian_mail_about_21_new_documents_speaks_of_many(app):
         for n in range(21)
     ]
     with app.app_context():
-        mail = notify._document_mail("ann@example.com", "Ann", "ru", documents)
+        mail = notify._document_mail(1, "ann@example.com", "Ann", "ru", documents)
     assert mail["subject"] == "21 новый документ в Личном кабинете"
     for body in (mail["body_text"], mail["body_html"]):
         assert "появился новый документ" not in body

