@@ -386,7 +386,15 @@ def _as_message(message: OutboxMail) -> EmailMessage:
     mail["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or None)
     mail["Auto-Submitted"] = "auto-generated"  # no out-of-office replies to a no-reply address
     mail["X-Lkapp-Outbox-Id"] = str(message.id)
-    for name, value in (message.headers or {}).items():  # built by url_for: ASCII, one line
+    for name, value in (message.headers or {}).items():
+        # Built by url_for: printable ASCII on one line. set_raw checks nothing: a line break
+        # (or any character str.splitlines takes for one) would start another header, such as
+        # a Bcc that smtplib sends to (Python 3.11.10 and later refuse the whole mail instead).
+        texts = (name, value)
+        one_line = all(isinstance(t, str) and t.isascii() and t.isprintable() for t in texts)
+        if not one_line or ":" in name or " " in name:
+            log.warning("Mail %s: header %r left out, not one line of ASCII", message.id, name)
+            continue
         mail.set_raw(name, value)
     mail.set_content(message.body_text)
     if message.body_html:

@@ -331,3 +331,43 @@ def test_the_totals_of_the_debt_and_new_documents_mails_are_valid_html(
     [documents] = mailbox.messages
     assert "2 new invoices, €254.00 in all." in text_of(mailbox.html(documents))
     html_checker(mailbox.html(documents), "new documents notice of two invoices")
+
+
+# --- a notice's stop link --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("browser_context_options", [PHONE, {"java_script_enabled": False}])
+def test_a_notice_s_stop_link_asks_then_says_it_is_done(
+    app, page, make_user, html_checker, browser_context_options
+):
+    """From a debt notice's link: the question, one button, then the answer where focus
+    lands (with htmx) or on the page the form redirects to (without JavaScript)."""
+    from lkapp.auth import tokens
+    from lkapp.models import User
+
+    ann = make_user()
+    with app.app_context():
+        link = "/notices/stop/" + tokens.notice_token(ann, "ann@example.com", "debt")
+    scripts = browser_context_options.get("java_script_enabled", True)
+    page.goto(link)
+    assert page.get_by_role("heading", level=1).inner_text() == "Stop emails about overdue debt?"
+    if scripts:  # axe runs as a script: without JavaScript its promise never settles
+        assert axe_violations(page) == []
+        assert sideways(page) == 0
+    html_checker(page.content(), "a notice's stop link: the question")
+    page.get_by_role("button", name="Stop these emails").click()
+    page.get_by_role("heading", name="Emails turned off").wait_for()
+    assert "You will no longer get emails about overdue debt." in page.inner_text("main")
+    if scripts:
+        assert wait_for(lambda: focused(page) == "Emails turned off", timeout=5)
+        assert axe_violations(page) == []
+    else:  # the form's redirect: the link's page, now with the answer
+        assert page.url.endswith(link)
+    html_checker(page.content(), "a notice's stop link: the answer")
+    with app.app_context():
+        user = db.session.get(User, ann)
+        assert (user.notify_debt, user.notify_documents, user.notify_readings) == (
+            False,
+            True,
+            True,
+        )
