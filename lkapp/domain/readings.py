@@ -96,12 +96,10 @@ def register_size(digits: int) -> Decimal:
 
 
 def is_rollover(previous: Decimal, current: Decimal, digits: int) -> bool:
+    if current >= previous:  # the usual case, asked for every reading a page shows
+        return False
     size = register_size(digits)
-    return (
-        current < previous
-        and previous >= size * (1 - ROLLOVER_BAND)
-        and current < size * ROLLOVER_BAND
-    )
+    return previous >= size * (1 - ROLLOVER_BAND) and current < size * ROLLOVER_BAND
 
 
 def consumption(previous: Decimal | None, current: Decimal, digits: int, ct_ratio: int) -> Decimal:

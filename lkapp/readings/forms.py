@@ -6,7 +6,7 @@ form per meter.
 
 Beside the form, the words and figures the readings pages show: zone labels, the tables' texts
 (``table_texts``), and the history, receipt and chart formatted in one pass per table
-(``history_lines``, ``reading_lines``, ``chart_text``).
+(``history_rows``, ``reading_lines``, ``chart_text``).
 """
 
 from __future__ import annotations
@@ -16,19 +16,18 @@ from datetime import date
 from decimal import Decimal
 from functools import cache
 from types import SimpleNamespace
-from typing import NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf import FlaskForm
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from wtforms import BooleanField, Label, StringField
 
 from ..domain.csvformat import CellError, parse_period
-from ..formatting import Formats, formats, month
+from ..formatting import Formats, formats, month, per_locale
 from ..formatting import lazy_gettext as _l
 from ..models import Meter
-from .chart import Chart, bar_chart, draw_bars
+from .chart import Chart, bar_chart, draw, figure_rows
 from .services import Arrival, MeterReadings, Row, Submission, ZoneResult
 
 ZONE_NAMES = {"T1": _l("T1 day"), "T2": _l("T2 night"), "T3": _l("T3 peak")}
@@ -50,9 +49,10 @@ def zone_labels(meter: Meter) -> dict[str, str]:
     return {zone: zone_label(meter, zone) for zone in meter.zone_list}
 
 
+@per_locale
 def table_texts() -> SimpleNamespace:
     """The words of the readings tables (column names, sources, statuses), translated once per
-    table rather than once per row: a history has hundreds of rows. A namespace, not a dict:
+    locale rather than once per row: a history has hundreds of rows. A namespace, not a dict:
     Jinja tries ``texts.value`` as an attribute first, and on a dict that fails, an exception
     per cell."""
     return SimpleNamespace(
@@ -72,6 +72,7 @@ def table_texts() -> SimpleNamespace:
         accepted=_("accepted"),
         rolled_over=_("meter rolled over"),
         no_previous=_("No earlier reading to count from"),
+        contract=_("Contract"),
     )
 
 
@@ -114,64 +115,58 @@ def reading_lines(
     ]
 
 
-class ZoneFigures(NamedTuple):
-    """One zone's cells in a history line; ``value`` None: the arrival has no reading of it."""
-
-    label: str
-    value: str | None = None
-    kwh: str | None = None  # None: no earlier reading to count from
-    rolled_over: bool = False
-
-
-@dataclass(frozen=True)
-class HistoryLine:
-    """An arrival (``services.Arrival``) as the history shows it: its month, each of the
-    meter's zones, and how, when and with what status its readings came."""
-
-    live: bool
-    month: str
-    zones: list[ZoneFigures]
-    source: str
-    received: str  # the day (the receipt has the time), in the deployment's time zone
-    stamp: str
-    status: str
-    badge: str
-    contract: str | None = None  # the number of the contract it was given for (the office's)
-
-
-def history_lines(
+def history_rows(
     history: list[Arrival],
     labels: dict[str, str],
     texts: SimpleNamespace,
     contracts: dict[int | None, str] | None = None,
-) -> list[HistoryLine]:
-    """The history's lines, formatted in one Python pass: a whole history has hundreds of
-    readings, and a Jinja filter or macro per cell cost twice as much. With ``contracts``
-    (the numbers by id, None: the meter's), each line names the contract it was given for."""
+) -> Markup:
+    """The history table's rows, a line per arrival: its month, each of the meter's zones (its
+    reading and kWh under the zone's name, two empty cells where the arrival has none of it),
+    and how, when and with what status its readings came. With ``contracts`` (the numbers by
+    id, None: the meter's), each line names the contract it was given for.
+
+    Formatted and drawn in one Python pass: a whole history has hundreds of readings, and
+    Jinja's loop over their cells cost about twice as much."""
     fmt = formats()
-    months: dict = {}
+    words = {name: escape(text) for name, text in vars(texts).items()}
+    zones = [(zone, escape(label)) for zone, label in labels.items()]
+    kwh_cell = f'<td class="num" data-label="{words["kwh_unit"]}">'
+    no_previous = f'<span class="muted" title="{words["no_previous"]}">—</span>'
+    rolled_over = f' <span class="badge badge-warn">{words["rolled_over"]}</span>'
+    months: dict[date, Markup] = {}
     lines = []
     for arrival in history:
-        if arrival.period not in months:
-            months[arrival.period] = fmt.month(arrival.period)
-        zones = []
-        for zone, label in labels.items():
+        month = months.get(arrival.period)
+        if month is None:
+            month = months[arrival.period] = escape(fmt.month(arrival.period))
+        cells = [
+            "<tr>" if arrival.live else '<tr class="superseded">',
+            f'<th scope="row">{month}</th>',
+        ]
+        for zone, label in zones:
             row = arrival.zones.get(zone)
             if row is None:
-                zones.append(ZoneFigures(label))
+                cells.append("<td></td><td></td>")
                 continue
-            kwh = None if row.kwh is None else reading_value(row.kwh, fmt)
-            zones.append(ZoneFigures(label, reading_value(row.value, fmt), kwh, row.rolled_over))
-        lines.append(
-            HistoryLine(
-                arrival.live,
-                months[arrival.period],
-                zones,
-                *_arrival_cells(arrival, texts, fmt),
-                contracts and contracts[arrival.contract_id],
+            cells.append(
+                f'<td class="num" data-label="{label}">{escape(reading_value(row.value, fmt))}'
+                f"{rolled_over if row.rolled_over else ''}</td>{kwh_cell}"
+                f"{no_previous if row.kwh is None else escape(reading_value(row.kwh, fmt))}</td>"
             )
+        source, received, stamp, status, badge = _arrival_cells(arrival, texts, fmt)
+        cells.append(
+            f'<td data-label="{words["source"]}">{escape(source)}</td>'
+            f'<td class="date" data-label="{words["received"]}">'
+            f'<time datetime="{stamp}">{escape(received)}</time></td>'
+            f'<td data-label="{words["status"]}"><span class="{badge}">{escape(status)}</span></td>'
         )
-    return lines
+        if contracts:
+            number = escape(contracts[arrival.contract_id])
+            cells.append(f'<td data-label="{words["contract"]}">{number}</td>')
+        cells.append("</tr>")
+        lines.append("".join(cells))
+    return Markup("".join(lines))  # noqa: S704  # nosec B704  (every text escaped)
 
 
 def _arrival_cells(
@@ -198,9 +193,9 @@ class ChartText:
     """The words and figures of a consumption chart, formatted in one pass like the history
     (each figure once, for its bar and its table cell)."""
 
-    bars: Markup  # the bars drawn, each with its tooltip: "T1 day, March 2026: 1,234 kWh"
-    rows: list[tuple[str, list[str | None]]]  # the table, newest month first: the month,
-    # then each zone's kWh (None: no reading)
+    drawing: Markup  # the inside of the <svg>: axes, and the bars with their tooltips ("T1
+    # day, March 2026: 1,234 kWh")
+    rows: Markup  # the table's rows, newest month first: the month, then each zone's kWh
 
 
 def consumption_chart(item: MeterReadings, months: list[date]) -> Chart:
@@ -238,7 +233,7 @@ def chart_text(chart: Chart, labels: dict[str, str]) -> ChartText:
         (names[i], [figures[zone][i] for zone in chart.zones])
         for i in reversed(range(len(chart.months)))
     ]
-    return ChartText(draw_bars(chart.bars, tooltips, chart.shared), rows)
+    return ChartText(draw(chart, tooltips), figure_rows(rows))
 
 
 class ReadingForm(FlaskForm):

@@ -453,13 +453,14 @@ def _add_consumption(meter: Meter, rows: list[Row]) -> None:
             periods, values = live[row.zone]
             periods.append(row.period)
             values.append(row.value)
+    digits, ct_ratio = meter.digits, meter.ct_ratio  # read once, not per row
     for row in rows:
         periods, values = live[row.zone]
         index = bisect.bisect_left(periods, row.period)
         if index == 0:
             continue
         previous = values[index - 1]
-        row.kwh = consumption(previous, row.value, meter.digits, meter.ct_ratio)
+        row.kwh = consumption(previous, row.value, digits, ct_ratio)
         row.rolled_over = row.value < previous
         row.months = months_between(periods[index - 1], row.period)
 

@@ -30,7 +30,7 @@ from .forms import (
     apply_verdicts,
     chart_text,
     consumption_chart,
-    history_lines,
+    history_rows,
     period_shown,
     reading_form,
     reading_lines,
@@ -45,7 +45,7 @@ bp.add_app_template_filter(reading_value, "reading")
 bp.add_app_template_global(zone_labels)
 bp.add_app_template_global(table_texts)
 bp.add_app_template_global(reading_lines)
-bp.add_app_template_global(history_lines)
+bp.add_app_template_global(history_rows)
 bp.add_app_template_global(chart_text)
 
 T = TypeVar("T")
