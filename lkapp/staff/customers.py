@@ -10,6 +10,8 @@ reads it into the account; the office sees each mail's subject and whether it we
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from flask import abort, flash, render_template, request, url_for
 from flask_babel import gettext as _
@@ -154,14 +156,20 @@ def customers():
     )
 
 
-def mail_to(address: str) -> tuple[list, int]:
-    """The latest ``MAIL_SHOWN`` mails to ``address``, newest first, and how many there are.
+def mail_to(address: str, since: datetime) -> tuple[list, int]:
+    """The latest ``MAIL_SHOWN`` mails to ``address`` queued from ``since`` on, newest first,
+    and how many there are.
 
     Their subject and state only, never a body. The address is compared as the unique index
     on users compares addresses (the database's ``lower()``): a question asked without an
-    account may have typed it in other letters. ``ix_outbox_mail_recipient`` serves both
-    queries; the count is asked only when the list is full."""
-    to_address = sa.func.lower(OutboxMail.recipient) == sa.func.lower(address)
+    account may have typed it in other letters. ``since`` is when the account was opened: an
+    address once of an account closed (or changed away) is not this one's mail before that.
+    ``ix_outbox_mail_recipient`` serves both queries; the count is asked only when the list is
+    full."""
+    to_address = sa.and_(
+        sa.func.lower(OutboxMail.recipient) == sa.func.lower(address),
+        OutboxMail.created_at >= since,
+    )
     rows = db.session.execute(
         sa.select(
             OutboxMail.subject,
@@ -204,7 +212,7 @@ def _context(user: User, **forms) -> dict:
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
         .limit(HISTORY)
     ).all()
-    mail, mail_total = mail_to(user.email)
+    mail, mail_total = mail_to(user.email, user.created_at)
     return {
         "customer": user,
         "contracts": contracts,

@@ -4,13 +4,14 @@ and whether it went out, newest first; never what a mail said (its links open th
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from lkapp.auth import mails
 from lkapp.extensions import db
-from lkapp.models import User
+from lkapp.models import OutboxMail, User, utcnow
 from lkapp.services.mail import queue_mail
 from lkapp.staff.customers import mail_to
 from tests.conftest import TEST_PASSWORD, AuthActions, text_of
@@ -130,6 +131,23 @@ def test_after_an_email_change_the_mail_to_the_new_address_and_no_customer_sees_
     assert "Confirm your new email address" not in refused.text
 
 
+def test_mail_to_the_address_before_the_account_was_opened_is_not_its_own(app, client, ann, staff):
+    """An address comes back after its account was closed (or changed away), for a new one:
+    the mail of the account before is not this one's."""
+    _send(app, _notice("ann@example.com", "Your account is closed"))
+    _send(app, _notice("ann@example.com", "Confirm your email address"))
+    with app.app_context():
+        opened = db.session.get(User, ann).created_at
+        db.session.execute(
+            sa.update(OutboxMail)
+            .where(OutboxMail.subject == "Your account is closed")
+            .values(created_at=opened - timedelta(days=2))
+        )
+        db.session.commit()
+    rows = _mail_rows(client.get(f"/staff/customers/{ann}").text)
+    assert len(rows) == 1 and "Confirm your email address" in rows[0]
+
+
 def test_the_index_serves_the_list(app, ann, backend):
     """The list and its count read ``ix_outbox_mail_recipient``, not the whole outbox, and the
     list needs no sort."""
@@ -142,7 +160,7 @@ def test_the_index_serves_the_list(app, ann, backend):
     with app.app_context():
         sa.event.listen(db.engine, "before_cursor_execute", record)
         try:
-            mail_to("Ann@example.com")
+            mail_to("Ann@example.com", utcnow() - timedelta(days=1))
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", record)
         [(statement, parameters)] = statements
