@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import jinja2
@@ -590,6 +591,19 @@ def text_of(html: str) -> str:
 
 
 # --- a live server and Chromium ---------------------------------------------------------
+
+
+def move_events_back(app, action: str, minutes: int) -> None:
+    """Move the audit trail's ``action`` events ``minutes`` into the past, as if they had
+    happened that long ago."""
+    import sqlalchemy as sa
+
+    from lkapp.models import AuditEvent
+
+    with app.app_context():
+        for event in db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)):
+            event.created_at -= timedelta(minutes=minutes)
+        db.session.commit()
 
 
 @pytest.fixture

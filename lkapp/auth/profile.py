@@ -118,17 +118,23 @@ def change_password():
 @login_required
 @limit("RATELIMIT_SIGNIN")
 def change_email():
-    """A new sign-in email: it becomes the login once confirmed from the new mailbox."""
+    """A new sign-in email: it becomes the login once confirmed from the new mailbox.
+
+    The same address asked for twice within a minute (a double click) mails once, and is
+    answered twice as it was first (``services.just_asked``)."""
     user = me()
     form = ChangeEmailForm()
     if form.validate_on_submit():
         new_email = form.email.data
+        lock_row(User, user.id)  # the form sent twice at once: the second finds the first
         if services.normalize_email(new_email).lower() == user.email.lower():
             form.email.errors = [_("This is your current email address.")]
         elif not services.check_password(user, form.current_password.data):
             ended = _reauth_failed(form.current_password)
             if ended is not None:
                 return ended
+        elif services.just_asked("auth.email_change_requested", user, new_email=new_email.strip()):
+            return _email_change_asked(user, new_email)
         elif not services.email_changes_left(user):
             form.email.errors = [
                 _(
@@ -145,22 +151,26 @@ def change_email():
                 # No word to the user about the other account: its owner gets a notice.
                 mails.email_in_use(change.owner)
             db.session.commit()
-            flash(
-                _(
-                    "We sent a confirmation link to %(email)s. Until you open it, you sign in "
-                    "with %(current)s.",
-                    email=new_email,
-                    current=user.email,
-                ),
-                "success",
-            )
-            return mails.send_after_response(htmx_redirect(url_for("auth.change_email")))
+            return _email_change_asked(user, new_email)
     return render(
         "auth/profile/email.html",
         "auth/profile/_email_form.html",
         status=_status(form),
         form=form,
     )
+
+
+def _email_change_asked(user: User, new_email: str):
+    flash(
+        _(
+            "We sent a confirmation link to %(email)s. Until you open it, you sign in "
+            "with %(current)s.",
+            email=new_email,
+            current=user.email,
+        ),
+        "success",
+    )
+    return mails.send_after_response(htmx_redirect(url_for("auth.change_email")))
 
 
 @bp.route("/profile/email/confirm/<token>", methods=["GET", "POST"])

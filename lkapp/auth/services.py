@@ -437,6 +437,22 @@ def change_password(user: User, password: str, keep_session: str | None) -> int:
     return ended
 
 
+# A link asked for again within this time is the same request sent twice (a double click,
+# Back and Send, a second tab): the first one's mail is on its way, and a second mail with
+# another link only leaves its reader asking which one works. Asked for later, a new one goes.
+ASKED_AGAIN_WITHIN = timedelta(minutes=1)
+
+
+def just_asked(action: str, user: User, **details) -> bool:
+    """True when ``action`` was recorded on ``user`` within ``ASKED_AGAIN_WITHIN``, with these
+    ``details``. The caller holds the user's row (``lock_row``): two requests at once then
+    check one after the other, and the second finds the first."""
+    event = audit.latest(action, user, utcnow() - ASKED_AGAIN_WITHIN)
+    return event is not None and all(
+        event.details.get(key) == str(value) for key, value in details.items()
+    )
+
+
 # --- email change -------------------------------------------------------------------------
 
 

@@ -24,10 +24,12 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 from werkzeug.routing import BuildError
 
+from ..database import lock_row
 from ..domain.accounts import blocked, needs_captcha
 from ..extensions import db, limiter, login_manager
 from ..htmx import redirect as htmx_redirect
 from ..htmx import render
+from ..models import User
 from ..security import is_safe_next
 from ..services import audit
 from ..services import captcha as captchas
@@ -434,10 +436,16 @@ def confirm(token: str):
 @login_required
 @limiter.limit("5 per hour")
 def resend_confirmation():
-    """A new confirmation link for the signed-in account (a few a day: ``confirmations_left``)."""
-    if current_user.is_confirmed:
+    """A new confirmation link for the signed-in account (a few a day: ``confirmations_left``).
+
+    Asked for twice within a minute (a double click), it answers twice as it did first and
+    mails once (``services.just_asked``)."""
+    user = lock_row(User, current_user.id)
+    if user.is_confirmed:
         flash(_("Your email address is confirmed already."), "info")
-    elif not services.confirmations_left(me()):
+    elif services.just_asked("auth.confirmation_resent", user):
+        _confirmation_sent(user)
+    elif not services.confirmations_left(user):
         flash(
             _(
                 "You have asked for %(count)s new links in the last 24 hours. Open the latest "
@@ -448,18 +456,19 @@ def resend_confirmation():
             "warning",
         )
     else:
-        mails.confirmation(me())
-        audit.record("auth.confirmation_resent", actor=me(), obj=me())
+        mails.confirmation(user)
+        audit.record("auth.confirmation_resent", actor=user, obj=user)
         db.session.commit()
-        flash(
-            _(
-                "We sent a new confirmation link to %(email)s. It works for 48 hours.",
-                email=current_user.email,
-            ),
-            "success",
-        )
+        _confirmation_sent(user)
     target = request.form.get("next", "")
     return htmx_redirect(target if is_safe_next(target) else url_for("auth.unconfirmed"))
+
+
+def _confirmation_sent(user) -> None:
+    flash(
+        _("We sent a new confirmation link to %(email)s. It works for 48 hours.", email=user.email),
+        "success",
+    )
 
 
 @bp.get("/confirm")
@@ -493,6 +502,10 @@ def forgot_password():
         return _render_forgot(form, challenge)
     if form.validate_on_submit():
         if not captchas.verify(captcha_id(), form.captcha.data):
+            if captchas.solved_moments_ago(captcha_id(), form.captcha.data):
+                # The form sent twice (a double click): the first copy was answered, and
+                # asked for whatever link there is to ask for.
+                return htmx_redirect(url_for("auth.forgot_password_sent"))
             form.captcha.errors = [
                 _("The code did not match the picture. Type the code from this new picture.")
             ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import sqlalchemy as sa
 from flask import has_request_context, request
 
 from ..extensions import db
@@ -25,3 +28,18 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def latest(action: str, obj: object, since: datetime) -> AuditEvent | None:
+    """The newest ``action`` event on ``obj`` recorded at ``since`` or later, or None."""
+    return db.session.scalars(
+        sa.select(AuditEvent)
+        .where(
+            AuditEvent.action == action,
+            AuditEvent.object_type == type(obj).__name__,
+            AuditEvent.object_id == str(obj.id),
+            AuditEvent.created_at >= since,
+        )
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(1)
+    ).first()

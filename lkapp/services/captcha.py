@@ -4,7 +4,8 @@ A challenge is a row: a random id, the keyed hash of the answer, an expiry (10 m
 the time it was used. The answer itself is derived from the id with the secret key, so the
 picture and audio routes can draw it again without storing it in clear; neither the answer nor
 anything it can be computed from reaches the client (the id alone is useless without the key).
-A challenge is checked at most once: the check consumes it, right or wrong.
+A challenge is checked at most once: the check consumes it, right or wrong, and a wrong answer
+deletes it (a used challenge left is one answered right: ``solved_moments_ago``).
 
 For automated end-to-end tests, ``CAPTCHA_TEST_ANSWER`` (allowed only with ``TESTING``, see
 config.py) is accepted as the answer of any live challenge.
@@ -32,6 +33,8 @@ from ..security import keyed_digest
 ALPHABET = "ACDEFHJKMNPRTUVWXY3479"
 LENGTH = 5
 TTL = timedelta(minutes=10)
+# A form sent twice (a double click) comes again with the picture its first copy used up.
+SENT_AGAIN_WITHIN = timedelta(minutes=1)
 IMAGE_SIZE = (200, 70)
 
 
@@ -84,7 +87,8 @@ def live_challenge(challenge_id: str) -> CaptchaChallenge | None:
 
 
 def verify(challenge_id: str | None, typed: str | None) -> bool:
-    """True when ``typed`` answers the live challenge ``challenge_id``; uses it up either way.
+    """True when ``typed`` answers the live challenge ``challenge_id``; uses it up either way
+    (a wrong answer deletes it).
 
     The challenge is taken with one conditional UPDATE, so two requests racing with the same
     id cannot both pass.
@@ -104,14 +108,38 @@ def verify(challenge_id: str | None, typed: str | None) -> bool:
     ).rowcount
     if taken != 1:
         return False
+    stored = db.session.scalar(
+        sa.select(CaptchaChallenge.answer_hash).where(CaptchaChallenge.id == challenge_id)
+    )
+    if _answers(typed, stored or ""):
+        return True
+    db.session.execute(sa.delete(CaptchaChallenge).where(CaptchaChallenge.id == challenge_id))
+    return False
+
+
+def solved_moments_ago(challenge_id: str | None, typed: str | None) -> bool:
+    """True when ``typed`` answers the challenge ``challenge_id`` used up within
+    ``SENT_AGAIN_WITHIN`` (so answered right: a wrong answer deleted it): the same form sent a
+    second time, after its first copy passed ``verify``. The caller answers as the first copy
+    was answered, and does nothing again."""
+    if not challenge_id or not typed or len(challenge_id) > 43:
+        return False
+    challenge = db.session.get(CaptchaChallenge, challenge_id)
+    if (
+        challenge is None
+        or challenge.used_at is None
+        or challenge.used_at < utcnow() - SENT_AGAIN_WITHIN
+    ):
+        return False
+    return _answers(typed, challenge.answer_hash)
+
+
+def _answers(typed: str, answer_hash: str) -> bool:
     answer = normalize(typed)
     test_answer = _test_answer()
     if test_answer and hmac.compare_digest(answer.encode(), normalize(test_answer).encode()):
         return True
-    stored = db.session.scalar(
-        sa.select(CaptchaChallenge.answer_hash).where(CaptchaChallenge.id == challenge_id)
-    )
-    return hmac.compare_digest(_answer_hash(answer), stored or "")
+    return hmac.compare_digest(_answer_hash(answer), answer_hash)
 
 
 def image_png(challenge: CaptchaChallenge) -> bytes:

@@ -227,8 +227,10 @@ def enable_member(user_id: int):
 def member_password_link(user_id: int):
     """Send a staff member a new link to set a password (the first one lasts an hour).
 
-    Not to a disabled account: no reset link of it works (``tokens.read_token``)."""
-    user = _member(user_id)
+    Not to a disabled account: no reset link of it works (``tokens.read_token``). Asked for
+    twice within a minute (a double click, two administrators), it mails once and answers
+    both times as it did first (``accounts.just_asked``)."""
+    user = lock_row(User, _member(user_id).id)
     if is_disabled(user):
         flash(
             _(
@@ -238,8 +240,9 @@ def member_password_link(user_id: int):
             "warning",
         )
         return htmx_redirect(url_for("staff.team"))
-    send_password_link(user, welcome=False)
-    audit.record("user.password_link_sent", actor=current_user, obj=user)
-    db.session.commit()
+    if not accounts.just_asked("user.password_link_sent", user):
+        send_password_link(user, welcome=False)
+        audit.record("user.password_link_sent", actor=current_user, obj=user)
+        db.session.commit()
     flash(_("A link to set a password went to %(email)s.", email=user.email), "success")
     return htmx_redirect(url_for("staff.team"))

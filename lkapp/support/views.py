@@ -102,6 +102,16 @@ def _with_new_picture(form: AskForm, status: int = 422, captcha_error: str | Non
     return _render_ask(form, challenge, status=status)
 
 
+def _asked_already(form: AskForm):
+    return services.asked_already(
+        form.email.data,
+        form.subject.data,
+        form.question.data,
+        form.uploads,
+        contract_number=form.contract_number.data or "",
+    )
+
+
 def _anonymous_ask():
     form = AskForm()
     if request.method == "POST" and request.form.get("new_captcha"):
@@ -113,19 +123,18 @@ def _anonymous_ask():
         return _render_ask(form, challenge)
     if form.validate_on_submit():
         if not captchas.verify(request.form.get("captcha_id"), form.captcha.data):
+            solved = captchas.solved_moments_ago(request.form.get("captcha_id"), form.captcha.data)
+            earlier = _asked_already(form) if solved else None
+            if earlier is not None:  # the form sent twice: its first copy's picture and words
+                session[SENT_KEY] = earlier.reference
+                return htmx_redirect(url_for("support.sent"))
             return _with_new_picture(
                 form,
                 captcha_error=_(
                     "The code did not match the picture. Type the code from this new picture."
                 ),
             )
-        earlier = services.asked_already(
-            form.email.data,
-            form.subject.data,
-            form.question.data,
-            form.uploads,
-            contract_number=form.contract_number.data or "",
-        )
+        earlier = _asked_already(form)
         if earlier is not None:  # sent again after its answer: the same page, no new mail
             db.session.commit()  # the used picture
             session[SENT_KEY] = earlier.reference

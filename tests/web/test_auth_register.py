@@ -11,7 +11,7 @@ from itsdangerous import TimestampSigner
 from lkapp import create_app
 from lkapp.extensions import db
 from lkapp.models import AuditEvent, User
-from tests.conftest import TEST_PASSWORD, AuthActions, Client, swapped
+from tests.conftest import TEST_PASSWORD, AuthActions, Client, move_events_back, swapped
 
 GOOD = {
     "email": "Bob@Example.com",
@@ -324,6 +324,7 @@ def test_an_account_gets_ten_new_confirmation_links_a_day_from_any_ip(
         AuthActions(visitor).login()
         response = visitor.post("/confirm/resend", data={"next": "/"})
         answers.append(response.status_code)
+        move_events_back(app, "auth.confirmation_resent", minutes=2)  # not a double click
     assert answers == [302] * 11
     assert len(mailbox.to("ann@example.com")) == 10
     page = visitor.get(response.headers["Location"]).get_data(as_text=True)
