@@ -621,7 +621,8 @@ def live_server(app):
 
     port = free_port()
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Checked for shutdown every 50 ms, not every 500: each browser test waits for it.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     server.url = f"http://127.0.0.1:{port}"
     yield server
