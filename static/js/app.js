@@ -506,3 +506,29 @@ function useToken(token) {
     input.value = token;
   });
 }
+
+// A form that writes is sent once at a time: a double click had htmx queue a second copy and
+// send it after the first answer (the server answers such a copy as the first, but the page
+// could show the copy's answer). Forms that only read (filters) keep htmx's own way: the
+// latest values win.
+document.addEventListener("htmx:beforeSend", function (event) {
+  if (writes(event.detail.elt)) {
+    event.detail.elt.setAttribute("data-sending", "");
+  }
+});
+document.addEventListener("htmx:afterRequest", function (event) {
+  if (writes(event.detail.elt)) {
+    event.detail.elt.removeAttribute("data-sending");
+  }
+});
+document.addEventListener("htmx:confirm", function (event) {
+  var form = event.detail.elt;
+  if (writes(form) && form.hasAttribute("data-sending")) {
+    event.preventDefault();
+  }
+});
+
+function writes(elt) {
+  var method = elt && elt.tagName === "FORM" ? elt.getAttribute("method") || "" : "";
+  return method.toLowerCase() === "post";
+}

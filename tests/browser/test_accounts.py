@@ -146,6 +146,25 @@ def test_recovery_works_without_javascript(page, make_user, mailbox):
     assert _link(mailbox, "ann@example.com", "/reset-password/")
 
 
+def test_a_double_click_on_send_link_sends_the_form_once(page, make_user, mailbox):
+    """htmx queued the second click's copy and sent it after the first answer; that copy
+    found the picture used up, and "The code did not match" could take the page, though the
+    link was on its way."""
+    make_user(email="ann@example.com")
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.goto("/forgot-password")
+    page.get_by_label("Email").fill("ann@example.com")
+    page.get_by_label("Tax ID").fill("7701234567")
+    page.get_by_label("Code from the picture").fill(TEST_ANSWER)
+    page.get_by_role("button", name="Send link").dblclick()
+    page.get_by_role("heading", name="Check your email").wait_for()
+    page.wait_for_load_state("networkidle")
+    assert posts == [f"{page.url.rsplit('/forgot-password', 1)[0]}/forgot-password"]
+    assert _link(mailbox, "ann@example.com", "/reset-password/")
+    assert len(mailbox.to("ann@example.com")) == 1
+
+
 def _shift_session(app, **ages):
     """Move the (only) session's times into the past: created=..., last_seen=..."""
 
